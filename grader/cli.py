@@ -1,0 +1,171 @@
+"""The command line: flags -> settings -> pipeline -> summary -> exit code. No grading logic lives here.
+
+Exit codes: 0 all groups graded / valid, 1 some group failed, 2 usage or config error (nothing ran), 130 Ctrl-C.
+Heavy libraries (torch, transformers, weasyprint) are imported only by the stages that need them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+
+from grader import __version__
+from grader.errors import GraderError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Grade the week-5 LoRA fine-tuning assignment.")
+err = Console(stderr=True)
+out = Console()
+
+BaseModelOpt = Annotated[str, typer.Option("--base-model", envvar="GRADER_BASE_MODEL",
+                                           help="'demo' (built locally), a local model folder, or a cached HF id.")]
+
+
+def _default_submissions() -> Path:
+    from grader.layout import examples_dir
+
+    local = Path("submissions")
+    return local if local.is_dir() else examples_dir()
+
+
+@app.command("grade")
+def grade_cmd(
+    submissions: Annotated[Path | None, typer.Argument(help="Folder with one sub-folder per group "
+                                                       "[default: ./submissions or the built-in examples]")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("reports"),
+    base_model: BaseModelOpt = "demo",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    max_new_tokens: Annotated[int | None, typer.Option(help="Override every group's max_new_tokens.")] = None,
+    rubric: Annotated[Path | None, typer.Option(help="Rubric TOML file [default: templates/rubric.toml].")] = None,
+    roster: Annotated[Path | None, typer.Option(help="CSV with a 'group' column; absent groups get 'missing'.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Redo every stage, ignoring cached records.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display, only the summary.")] = False,
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failure with a traceback.")] = False,
+) -> None:
+    """Grade every group: validate, train or load, answer, score, grade, render; then the gradebook."""
+    from grader import pipeline
+    from grader.config import RunSettings
+
+    try:
+        settings = RunSettings(base_model=base_model, out=out_dir, device=device,  # type: ignore[arg-type]
+                               max_new_tokens=max_new_tokens, force=force, fail_fast=fail_fast)
+    except ValueError as exc:
+        raise GraderError(str(exc)) from exc
+    folder = submissions or _default_submissions()
+    rows = _with_progress(lambda progress, done: pipeline.run(folder, settings, rubric=rubric, roster=roster,
+                                                             progress=progress, on_group_done=done), folder, quiet)
+    _summary(rows, out_dir)
+    raise typer.Exit(0 if all(r.status == "graded" for r in rows) else 1)
+
+
+def _with_progress(job, folder: Path, quiet: bool):  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    total = sum(1 for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) if folder.is_dir() else 0
+    if quiet:
+        return job(None, None)
+    columns = (TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task("starting", total=total)
+        return job(lambda group, stage: bar.update(task, description=f"{group}: {stage}"),
+                   lambda group, outcome: bar.update(task, advance=1, description=f"{group}: {outcome.status}"))
+
+
+def _summary(rows, out_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
+    table = Table(title=f"grader {__version__}: {len(rows)} groups -> {out_dir}/gradebook.csv")
+    for column in ("group", "status", "points", "ROUGE-L gain", "reason"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        gain = "" if r.rouge_l_gain is None else f"{r.rouge_l_gain:+.3f}"
+        style = "green" if r.status == "graded" else "red"
+        table.add_row(r.group, f"[{style}]{r.status}[/]", f"{r.total:g}/{r.max_total:g}", gain, r.reason[:120])
+    out.print(table)
+
+
+Format = Literal["text", "json", "github"]
+
+
+@app.command("validate")
+def validate_cmd(
+    path: Annotated[Path, typer.Argument(help="A group folder, or one .jsonl/.json data file.")] = Path("."),
+    fmt: Annotated[str, typer.Option("--format", help="text, json or github (workflow annotations).")] = "text",
+) -> None:
+    """Check a group's data, tests and config; print every problem as file:line: message (fix)."""
+    from grader import validate
+
+    if fmt not in ("text", "json", "github"):
+        raise GraderError(f"--format must be text, json or github, not '{fmt}'")
+    if not path.exists():
+        raise GraderError(f"{path} does not exist; pass a group folder or a .jsonl file")
+    if path.is_dir():
+        record = validate.run(path, path.resolve().name)
+        problems, base = record.problems, path
+        summary = f"{record.n_samples} samples, {record.n_tests} tests"
+    else:
+        problems = []
+        samples = validate.read_samples(path.parent, [path.name], problems, is_test=path.name.startswith("tests"))
+        problems += validate.duplicate_problems(samples)
+        base, summary = path.parent, f"{len(samples)} usable records"
+    errors = sum(p.severity == "error" for p in problems)
+    if fmt == "json":
+        print(json.dumps({"path": str(path), "errors": errors, "summary": summary,
+                          "problems": [p.model_dump() for p in problems]}, indent=2, ensure_ascii=False))
+    else:
+        for p in problems:
+            shown = os.path.join(str(base), p.file) if str(base) not in (".", "") else p.file
+            if fmt == "github":
+                level = {"error": "error", "warning": "warning", "info": "notice"}[p.severity]
+                where = f"file={shown}" + (f",line={p.line}" if p.line else "") + (f",col={p.column}" if p.column else "")
+                text = f"{p.message} ({p.hint})" if p.hint else p.message
+                print(f"::{level} {where}::{_escape_annotation(text)}")
+            else:
+                out.print(f"{shown}{p.location()[len(p.file):]}: [{_color(p.severity)}]{p.severity}[/]: "
+                          f"{p.message}" + (f" [dim]({p.hint})[/]" if p.hint else ""), highlight=False, markup=True)
+        out.print(f"{summary}; {errors} error(s)", highlight=False)
+    raise typer.Exit(1 if errors else 0)
+
+
+def _color(severity: str) -> str:
+    return {"error": "red", "warning": "yellow", "info": "blue"}[severity]
+
+
+def _escape_annotation(text: str) -> str:
+    """GitHub workflow commands need %, CR and LF escaped in the message."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+@app.command("version")
+def version_cmd() -> None:
+    """Print the grader's version."""
+    print(__version__)
+
+
+def main() -> None:
+    """Entry point: GraderError -> message and exit 2; Ctrl-C -> 130; anything else is a bug and shows a traceback."""
+    try:
+        app(standalone_mode=False)
+    except GraderError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise

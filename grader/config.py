@@ -1,0 +1,178 @@
+"""Configuration: the course's training defaults (once, here) and the grader's own run settings.
+
+A group's `config.yaml` / `train_config.json` / `grader.toml` is parsed into `TrainConfig`, key by key, so every
+bad value is named on its own and every missing key is filled with the course default and said.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+SCHEDULERS = (
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+    "reduce_lr_on_plateau",
+    "cosine_with_min_lr",
+    "warmup_stable_decay",
+)
+DEFAULT_SYSTEM = "You are a geology and hyperspectral remote sensing assistant."
+DEFAULT_BASE_MODEL = "meta-llama/Meta-Llama-3.1-8B"
+PromptFormat = Literal["plain", "chat"]
+
+
+class TrainConfig(BaseModel):
+    """The 13 parameters of Part A (by the course's names) plus the few settings the course script hard-codes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    learning_rate: float = Field(2e-4, gt=0, le=1, description="Peak step size of the optimizer.")
+    num_train_epochs: float = Field(1, gt=0, le=100, description="Passes over the training data.")
+    per_device_train_batch_size: int = Field(1, ge=1, le=1024, description="Samples per forward pass.")
+    gradient_accumulation_steps: int = Field(16, ge=1, le=4096, description="Forward passes per optimizer step.")
+    max_length: int = Field(2048, ge=16, le=131072, description="Tokens kept per training sample (prompt + answer).")
+    max_new_tokens: int = Field(200, ge=1, le=8192, description="Tokens generated per answer at test time.")
+    lora_r: int = Field(16, ge=1, le=1024, description="Rank of the LoRA update matrices.")
+    lora_alpha: float = Field(32, gt=0, le=4096, description="Scale of the LoRA update (alpha / r).")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input during training.")
+    include_mlp: bool = Field(False, description="Also adapt gate/up/down_proj, not only attention.")
+    warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Share of steps spent ramping the learning rate up.")
+    lr_scheduler_type: Literal[SCHEDULERS] = Field("cosine", description="Shape of the learning-rate decay.")  # type: ignore[valid-type]
+    bf16: bool = Field(True, description="Compute in bfloat16 (needs an Ampere or newer GPU).")
+    fp16: bool = Field(False, description="Compute in float16 with loss scaling (older GPUs).")
+    logging_steps: int = Field(20, ge=1, le=100000, description="Optimizer steps between loss log lines.")
+    # Not part of Part A, but the course script fixes them and a run must record them.
+    seed: int = Field(42, description="Seed for data order and LoRA initialisation.")
+    load_in_4bit: bool = Field(True, description="QLoRA: 4-bit NF4 base weights with double quantization (CUDA).")
+    gradient_checkpointing: bool = Field(True, description="Recompute activations to save memory.")
+    prompt_format: PromptFormat = Field("plain", description="'plain' course template or the tokenizer's 'chat' template.")
+
+    @model_validator(mode="after")
+    def _one_precision(self) -> TrainConfig:
+        if self.bf16 and self.fp16:
+            raise ValueError("bf16 and fp16 are both true; choose one (bf16 on Ampere or newer GPUs)")
+        return self
+
+
+PART_A = (
+    "learning_rate",
+    "num_train_epochs",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "max_length",
+    "max_new_tokens",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "include_mlp",
+    "warmup_ratio",
+    "lr_scheduler_type",
+    "bf16",
+    "fp16",
+    "logging_steps",
+)
+KNOWN_KEYS = tuple(TrainConfig.model_fields)
+# Keys of the course script that the grader reads but does not take from the group (the base model is the
+# grader's, paths are found by layout); accepted without a warning.
+IGNORED_KEYS = frozenset(
+    {"model_name", "model_name_or_path", "base_model", "data_path", "dataset_path", "train_file", "output_dir",
+     "save_steps", "report_to", "use_4bit", "target_modules", "lora_target_modules", "eval_ratio", "data", "tests"}
+)
+ALIASES = {"use_4bit": "load_in_4bit", "lr": "learning_rate", "epochs": "num_train_epochs", "r": "lora_r",
+           "batch_size": "per_device_train_batch_size", "max_seq_length": "max_length", "warmup": "warmup_ratio"}
+
+
+class ConfigProblem(BaseModel):
+    """One finding about one key, before the validator attaches a file and line."""
+
+    model_config = ConfigDict(frozen=True)
+    key: str
+    severity: Literal["error", "warning", "info"]
+    message: str
+    hint: str = ""
+
+
+def _flatten(raw: dict[str, Any]) -> dict[str, Any]:
+    """Course configs sometimes nest keys under `training:` or `lora:`; one level is read as flat."""
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict) and str(key) not in KNOWN_KEYS:
+            for sub, sub_value in value.items():
+                flat[str(sub)] = sub_value
+        else:
+            flat[str(key)] = value
+    return flat
+
+
+def parse_train_config(raw: dict[str, Any]) -> tuple[TrainConfig | None, list[ConfigProblem], list[str]]:
+    """Parse a group's hyper-parameters; returns (config or None, problems key by key, keys filled by default)."""
+    problems: list[ConfigProblem] = []
+    values: dict[str, Any] = {}
+    for key, value in _flatten(raw).items():
+        name = ALIASES.get(key, key)
+        if name in KNOWN_KEYS:
+            if name != key:
+                problems.append(ConfigProblem(key=key, severity="info", message=f"'{key}' read as '{name}'"))
+            values[name] = value
+        elif key in IGNORED_KEYS:
+            continue
+        else:
+            near = difflib.get_close_matches(key, KNOWN_KEYS, n=1, cutoff=0.6)
+            hint = f"did you mean '{near[0]}'?" if near else f"known keys: {', '.join(PART_A)}"
+            problems.append(ConfigProblem(key=key, severity="warning", message=f"unknown key '{key}' ignored", hint=hint))
+    good: dict[str, Any] = {}
+    for name, value in values.items():
+        try:
+            TrainConfig.model_validate({name: value})
+            good[name] = value
+        except ValidationError as exc:
+            for err in exc.errors():
+                if err["loc"] and err["loc"][0] == name:
+                    problems.append(_value_problem(name, value, err["msg"]))
+                    break
+            else:
+                good[name] = value  # the error is about the combination (bf16 + fp16), reported below
+    try:
+        config: TrainConfig | None = TrainConfig.model_validate(good)
+    except ValidationError as exc:
+        config = None
+        for err in exc.errors():
+            problems.append(ConfigProblem(key="bf16", severity="error", message=err["msg"].removeprefix("Value error, "),
+                                          hint="set exactly one of bf16 / fp16 to true"))
+    if len(good) < len(values):
+        config = None
+    filled = [name for name in PART_A if name not in values]
+    return config, problems, filled
+
+
+def _value_problem(name: str, value: Any, msg: str) -> ConfigProblem:
+    field = TrainConfig.model_fields[name]
+    default = field.default
+    return ConfigProblem(
+        key=name,
+        severity="error",
+        message=f"{name} = {value!r}: {msg.lower()}",
+        hint=f"{field.description} The course default is {default!r}.",
+    )
+
+
+class RunSettings(BaseModel):
+    """How the grader runs: which base model, where output goes, limits. Flags, env vars or a config file set it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_model: str = Field("demo", description="'demo' (built locally), a local folder, or a cached Hugging Face id.")
+    out: Path = Field(Path("reports"), description="Output folder: one sub-folder per group plus the gradebook.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where models run.")
+    max_new_tokens: int | None = Field(None, ge=1, description="Override the groups' max_new_tokens (faster previews).")
+    force: bool = Field(False, description="Redo every stage even when its cached record still matches.")
+    fail_fast: bool = Field(False, description="Re-raise the first group failure (debugging).")
+    cache_dir: Path | None = Field(None, description="Where the demo model is built; default ~/.cache/grader.")

@@ -1,0 +1,206 @@
+"""grade: the records of one group + a rubric file -> GradeRecord, every point with its reason.
+
+The rubric is data (templates/rubric.toml); each item names one check below. A check returns the fraction of
+the item's points earned and why. Items whose inputs do not exist (validation failed, nothing trained) score 0
+and say so: the report still shows every item.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from grader.errors import ConfigError
+from grader.layout import templates_dir
+from grader.records import GradeItem, GradeRecord, ScoreRecord, TrainRecord, ValidationRecord
+
+REFLECTION_HEADING = re.compile(r"reflect|lesson|retrospect|what worked|회고|소감|느낀\s*점", re.IGNORECASE)
+
+
+class RubricItem(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    title: str
+    points: float
+    check: str
+    min: int = 0
+    threshold: float = 0.0
+    min_words: int = 0
+
+
+@dataclass(frozen=True)
+class Inputs:
+    validation: ValidationRecord | None
+    train: TrainRecord | None
+    score: ScoreRecord | None
+    report_md: str | None
+
+
+Check = Callable[[RubricItem, Inputs], tuple[float, str]]
+
+
+def load_rubric(path: Path | None = None) -> list[RubricItem]:
+    path = path or templates_dir() / "rubric.toml"
+    try:
+        items = [RubricItem.model_validate(raw) for raw in tomllib.loads(path.read_text(encoding="utf-8"))["item"]]
+    except (OSError, KeyError, tomllib.TOMLDecodeError, ValidationError) as exc:
+        raise ConfigError(f"rubric {path} cannot be used: {exc}") from exc
+    unknown = [item.check for item in items if item.check not in CHECKS]
+    if unknown:
+        raise ConfigError(f"rubric {path}: unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECKS)}")
+    return items
+
+
+def data_valid(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
+    v = inputs.validation
+    if v is None:
+        return 0.0, "not validated"
+    if v.n_errors == 0:
+        warnings = sum(p.severity == "warning" for p in v.problems)
+        return 1.0, "no errors" + (f" ({warnings} warnings)" if warnings else "")
+    return 0.0, f"{v.n_errors} error(s), first: {v.message}"
+
+
+def _count(n: int, minimum: int, what: str) -> tuple[float, str]:
+    if n >= minimum:
+        return 1.0, f"{n} {what} (>= {minimum})"
+    return n / minimum, f"{n} < {minimum} {what}: partial credit {n}/{minimum}"
+
+
+def samples(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
+    return _count(inputs.validation.n_samples if inputs.validation else 0, item.min or 20, "usable samples")
+
+
+def tests(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
+    return _count(inputs.validation.n_tests if inputs.validation else 0, item.min or 5, "test questions")
+
+
+def adapter(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
+    t = inputs.train
+    if t is None or t.status != "ok":
+        return 0.0, "no adapter: " + (t.message if t else "training was not reached")
+    if t.adapter_changed is False:
+        return 0.5, f"adapter {t.source}, but its LoRA weights never changed from zero"
+    return 1.0, f"adapter {t.source} ({t.steps} optimizer steps)" if t.source == "trained" else f"adapter {t.source}"
+
+
+def loss_falling(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
+    t = inputs.train
+    losses = [e.loss for e in t.log if e.loss is not None] if t else []
+    if len(losses) < 2:
+        return 0.0, "fewer than two logged loss values"
+    third = max(len(losses) // 3, 1)
+    first, last = sum(losses[:third]) / third, sum(losses[-third:]) / third
+    if last < first:
+        return 1.0, f"loss falls from {first:.3f} to {last:.3f} (mean of first and last third of {len(losses)} steps)"
+    return 0.5, f"loss logged but not falling: {first:.3f} -> {last:.3f}"
+
+
+def beats_base(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
+    s = inputs.score
+    if s is None or not s.questions:
+        return 0.0, "no scored answers"
+    gain, base = s.delta_mean["rougeL"], s.base_mean["rougeL"]
+    text = f"mean ROUGE-L {base:.3f} -> {s.finetuned_mean['rougeL']:.3f} (gain {gain:+.3f}, threshold {item.threshold})"
+    if gain >= item.threshold:
+        return 1.0, text
+    return (0.5, text + ": improved, below the threshold") if gain > 0 else (0.0, text + ": no improvement")
+
+
+@cache
+def part_a_entries() -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = yaml.safe_load((templates_dir() / "parameters.yaml").read_text(encoding="utf-8"))
+    return entries
+
+
+def _blocks(markdown: str) -> list[str]:
+    """Paragraphs, list items and table rows: the units a parameter can be discussed in."""
+    blocks = []
+    for chunk in re.split(r"\n\s*\n", markdown):
+        lines = chunk.splitlines()
+        if any(line.lstrip().startswith(("|", "-", "*", "+")) or re.match(r"\s*\d+[.)]", line) for line in lines):
+            blocks += lines
+        else:
+            blocks.append(" ".join(lines))
+    return blocks
+
+
+def part_a_coverage(markdown: str, min_words: int) -> dict[str, str]:
+    """parameter -> 'discussed' | 'named' | 'missing', read from the group's REPORT.md."""
+    blocks = _blocks(markdown)
+    found: dict[str, str] = {}
+    for entry in part_a_entries():
+        pattern = re.compile("|".join(rf"(?<![\w]){re.escape(a)}(?![\w])" for a in entry["aliases"]), re.IGNORECASE)
+        hits = [b for b in blocks if pattern.search(b)]
+        words = max((len(re.findall(r"\w+", pattern.sub(" ", b))) for b in hits), default=0)
+        found[entry["name"]] = "discussed" if hits and words >= min_words else "named" if hits else "missing"
+    return found
+
+
+def part_a(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
+    if not inputs.report_md:
+        return 0.0, "no REPORT.md"
+    coverage = part_a_coverage(inputs.report_md, item.min_words)
+    discussed = [k for k, v in coverage.items() if v == "discussed"]
+    named = [k for k, v in coverage.items() if v == "named"]
+    missing = [k for k, v in coverage.items() if v == "missing"]
+    fraction = (len(discussed) + 0.25 * len(named)) / len(coverage)
+    reason = f"{len(discussed)}/{len(coverage)} parameters discussed"
+    if named:
+        reason += f"; only named: {', '.join(named)}"
+    if missing:
+        reason += f"; missing: {', '.join(missing)}"
+    return fraction, reason
+
+
+def reflections_text(markdown: str) -> str:
+    """The text under the first heading that looks like reflections, up to the next heading of the same level."""
+    lines = markdown.splitlines()
+    for i, line in enumerate(lines):
+        heading = re.match(r"(#{1,6})\s+(.*)", line)
+        if heading and REFLECTION_HEADING.search(heading.group(2)):
+            level = len(heading.group(1))
+            body = []
+            for nxt in lines[i + 1 :]:
+                h = re.match(r"(#{1,6})\s", nxt)
+                if h and len(h.group(1)) <= level:
+                    break
+                body.append(nxt)
+            return "\n".join(body).strip()
+    return ""
+
+
+def reflections(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
+    text = reflections_text(inputs.report_md or "")
+    words = len(re.findall(r"\w+", text))
+    if not text:
+        return 0.0, "no 'Reflections' section in REPORT.md"
+    if words >= item.min_words:
+        return 1.0, f"reflections section of {words} words"
+    return 0.5, f"reflections section of only {words} words (< {item.min_words})"
+
+
+CHECKS: dict[str, Check] = {"data_valid": data_valid, "samples": samples, "tests": tests, "adapter": adapter,
+                            "loss_falling": loss_falling, "beats_base": beats_base, "part_a": part_a,
+                            "reflections": reflections}
+
+
+def run(group: str, rubric: list[RubricItem], inputs: Inputs) -> GradeRecord:
+    started = time.monotonic()
+    items = []
+    for item in rubric:
+        fraction, reason = CHECKS[item.check](item, inputs)
+        points = round(item.points * min(max(fraction, 0.0), 1.0), 2)
+        items.append(GradeItem(id=item.id, title=item.title, points=points, max_points=item.points, reason=reason))
+    return GradeRecord(group=group, items=items, total=round(sum(i.points for i in items), 2),
+                       max_total=sum(i.points for i in rubric), seconds=round(time.monotonic() - started, 3))

@@ -1,0 +1,276 @@
+"""Reading students' data files: JSON lines or a JSON array, any mess they come in, in bounded memory.
+
+`read_objects(path, shown)` yields `(line, object)` pairs and collects `Problem`s; it never raises on content.
+What can be read unambiguously is read (BOM, CRLF, UTF-16, pretty-printed objects, raw line breaks in strings)
+and said; everything else is named with line, column and a fix.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader.records import Problem, Severity
+
+MAX_LINE_BYTES = 1 << 20  # a real sample (4,000-character context) is ~15 KB; 1 MB is far beyond any
+MAX_FILE_BYTES = 64 << 20
+MAX_PENDING_LINES = 400  # a pretty-printed object longer than this is not a sample
+MAX_DEPTH = 32
+LFS_MAGIC = b"version https://git-lfs.github.com/spec/"
+SMART_QUOTES = "\u201c\u201d\u201e\u201f\u2033\u2036"
+
+
+@dataclass
+class Reader:
+    """Collects problems for one file; `shown` is the path as printed in messages (relative to the group)."""
+
+    shown: str
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, line: int | None, code: str, message: str, hint: str = "", *, column: int | None = None,
+            severity: Severity = "error") -> None:
+        self.problems.append(Problem(file=self.shown, line=line, column=column, severity=severity, code=code,
+                                     message=message, hint=hint))
+
+
+def read_objects(path: Path, reader: Reader) -> Iterator[tuple[int, Any]]:
+    """Yield (line number, parsed JSON value) for each record in a `.jsonl` or `.json` file."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        reader.add(None, "file-too-large", f"file is {size / 2**20:.0f} MB, over the {MAX_FILE_BYTES >> 20} MB cap; "
+                   "it was not read", "a course dataset is a few MB at most: commit only the samples")
+        return
+    with path.open("rb") as fh:
+        head = fh.read(64)
+    if head.startswith(LFS_MAGIC):
+        reader.add(1, "lfs-pointer", "this is a Git LFS pointer, not the data",
+                   "run `git lfs pull`, or commit the file without LFS (`git lfs untrack`)")
+        return
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        reader.add(None, "utf16", "file is UTF-16 (Windows 'Unicode'); it was read, but the course script needs UTF-8",
+                   "re-save as UTF-8 (VS Code: 'Save with Encoding' -> UTF-8)", severity="warning")
+        lines: Iterator[tuple[int, str]] = enumerate(path.read_bytes().decode("utf-16").splitlines(), start=1)
+    else:
+        if head.startswith(b"\xef\xbb\xbf"):
+            reader.add(1, "bom", "file starts with a UTF-8 byte-order mark; it was ignored", severity="info")
+        lines = _text_lines(path, reader)
+    first = _peek_first(lines)
+    if first is None:
+        reader.add(None, "empty-file", "file is empty", "put one JSON object per line in it, or remove it")
+        return
+    lines = _chain(first, lines)
+    if first[1].lstrip().startswith("["):
+        yield from _read_array(lines, reader)
+    else:
+        yield from _read_json_lines(lines, reader)
+
+
+def _peek_first(lines: Iterator[tuple[int, str]]) -> tuple[int, str] | None:
+    for number, text in lines:
+        if text.strip():
+            return number, text
+    return None
+
+
+def _chain(first: tuple[int, str], rest: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]]:
+    yield first
+    yield from rest
+
+
+def _text_lines(path: Path, reader: Reader) -> Iterator[tuple[int, str]]:
+    """Decoded lines, BOM and CR stripped. A line over the cap is skipped without being held in memory."""
+    offset = 0
+    with path.open("rb") as fh:
+        number = 0
+        while True:
+            raw = fh.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                return
+            number += 1
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                skipped = len(raw)
+                while chunk := fh.readline(MAX_LINE_BYTES):
+                    skipped += len(chunk)
+                    if chunk.endswith(b"\n"):
+                        break
+                reader.add(number, "line-too-long", f"line is {skipped / 2**20:.1f} MB, over the "
+                           f"{MAX_LINE_BYTES >> 20} MB cap; it was skipped", "keep each sample under 1 MB")
+                offset += skipped
+                continue
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+                offset += 3
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                reader.add(number, "not-utf8", f"bytes are not UTF-8 at byte {exc.start} of the line "
+                           f"(file offset {offset + exc.start}){_guess_encoding(raw)}; the line was skipped",
+                           "re-save the file as UTF-8, e.g. `iconv -f cp949 -t utf-8 in.jsonl > out.jsonl`",
+                           column=exc.start + 1)
+                offset += len(raw)
+                continue
+            offset += len(raw)
+            yield number, text.rstrip("\r\n")
+
+
+def _guess_encoding(raw: bytes) -> str:
+    try:
+        text = raw.decode("cp949")
+    except UnicodeDecodeError:
+        return ""
+    return "; it looks like cp949 (Korean Windows)" if re.search("[\uac00-\ud7a3]", text) else ""
+
+
+def _too_deep(value: Any, depth: int = 0) -> bool:
+    if depth > MAX_DEPTH:
+        return True
+    if isinstance(value, dict):
+        return any(_too_deep(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return any(_too_deep(v, depth + 1) for v in value)
+    return False
+
+
+def _loads(text: str) -> Any:
+    """json.loads that turns pathological nesting into a JSONDecodeError instead of a RecursionError."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text, 0) from None
+    if _too_deep(value):
+        raise json.JSONDecodeError(f"nested more than {MAX_DEPTH} levels deep", text, 0)
+    return value
+
+
+def _explain(exc: json.JSONDecodeError, text: str) -> tuple[str, str]:
+    """A JSON error in the words a student needs: what is wrong and how to fix it."""
+    quotes = [c for c in SMART_QUOTES if c in text]
+    if quotes:
+        return (f"smart quote {quotes[0]} instead of a straight quote \"",
+                "a word processor replaced the quotes: re-type them as \" in a code editor")
+    before = text[: exc.pos].rstrip()
+    if exc.msg.startswith("Expecting property name") and before.endswith(","):
+        return "trailing comma before '}'", "remove the last comma inside the object"
+    if exc.msg.startswith("Expecting ',' delimiter"):
+        return f"missing comma at column {exc.colno}", "put a comma between two fields: \"a\": \"x\", \"b\": \"y\""
+    if exc.msg.startswith("Extra data"):
+        return ("more than one JSON value on this line", "put each object on its own line, without commas between them")
+    if exc.msg.startswith("Invalid control character"):
+        return "a raw control character (tab or line break) inside a string", "write it as \\t or \\n"
+    if exc.msg.startswith("Expecting value") and text.lstrip().startswith("'"):
+        return "single quotes are not JSON", "use double quotes: {\"instruction\": \"...\"}"
+    return f"invalid JSON: {exc.msg} at column {exc.colno}", "check the brackets and quotes on this line"
+
+
+def _read_json_lines(lines: Iterator[tuple[int, str]], reader: Reader) -> Iterator[tuple[int, Any]]:
+    pending: list[str] = []
+    start = 0
+    first_error: json.JSONDecodeError | None = None
+    for number, text in lines:
+        if pending:
+            if text.startswith("{") and first_error is not None:
+                _report_json(reader, start, pending[0], first_error)
+                pending = []
+            else:
+                pending.append(text)
+                joined = "\n".join(pending)
+                value, done = _try_multiline(joined, start, number, reader)
+                if done:
+                    pending = []
+                    if value is not None:
+                        yield start, value
+                elif len(pending) > MAX_PENDING_LINES:
+                    assert first_error is not None
+                    _report_json(reader, start, pending[0], first_error)
+                    pending = []
+                continue
+        if not text.strip():
+            continue
+        try:
+            yield number, _loads(text)
+        except json.JSONDecodeError as exc:
+            if text.lstrip().startswith("{") and _incomplete(exc, text):
+                pending, start, first_error = [text], number, exc
+            else:
+                _report_json(reader, number, text, exc)
+    if pending and first_error is not None:
+        _report_json(reader, start, pending[0], first_error)
+
+
+def _incomplete(exc: json.JSONDecodeError, text: str) -> bool:
+    """The object goes on past the end of the line (pretty-printed, or a raw line break in a string)."""
+    return exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+
+
+def _try_multiline(joined: str, start: int, end: int, reader: Reader) -> tuple[Any, bool]:
+    """(value, done): done is False while the object may still be incomplete."""
+    try:
+        value = _loads(joined)
+        reader.add(start, "multi-line", f"object spans lines {start}-{end} (pretty-printed); it was read",
+                   "JSON Lines wants one object per line: `jq -c . in.jsonl`", severity="warning")
+        return value, True
+    except json.JSONDecodeError as exc:
+        if exc.msg.startswith("Invalid control character"):
+            try:
+                value = json.loads(joined, strict=False)
+            except (json.JSONDecodeError, RecursionError):
+                return None, False
+            reader.add(start, "raw-newline", f"a raw line break inside a string (lines {start}-{end}); it was read",
+                       "write line breaks inside strings as \\n", severity="warning")
+            return value, True
+        if _incomplete(exc, joined):
+            return None, False
+        line = start + exc.lineno - 1
+        message, hint = _explain(exc, joined.splitlines()[exc.lineno - 1])
+        reader.add(line, "invalid-json", message, hint, column=exc.colno)
+        return None, True
+
+
+def _report_json(reader: Reader, number: int, text: str, exc: json.JSONDecodeError) -> None:
+    message, hint = _explain(exc, text)
+    reader.add(number, "invalid-json", message, hint, column=exc.colno)
+
+
+def _read_array(lines: Iterator[tuple[int, str]], reader: Reader) -> Iterator[tuple[int, Any]]:
+    """A JSON array, as the course's data helpers write. Line numbers are those where each element starts."""
+    texts: list[str] = []
+    numbers: list[int] = []
+    for number, text in lines:
+        texts.append(text)
+        numbers.append(number)
+    joined = "\n".join(texts)
+    try:
+        values = _loads(joined)
+    except json.JSONDecodeError as exc:
+        line = numbers[min(exc.lineno, len(numbers)) - 1]
+        message, hint = _explain(exc, texts[min(exc.lineno, len(texts)) - 1])
+        reader.add(line, "invalid-json", message + " (in a JSON array, so nothing of this file was read)", hint,
+                   column=exc.colno)
+        return
+    if not isinstance(values, list):
+        reader.add(numbers[0], "not-array", "file is neither JSON lines nor a JSON array", "")
+        return
+    starts = _element_lines(joined, numbers)
+    for index, value in enumerate(values):
+        yield (starts[index] if index < len(starts) else numbers[0]), value
+
+
+def _element_lines(joined: str, numbers: list[int]) -> list[int]:
+    """The line each top-level array element starts on, found with the decoder's own positions."""
+    decoder = json.JSONDecoder()
+    starts: list[int] = []
+    pos = joined.index("[") + 1
+    while True:
+        while pos < len(joined) and joined[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(joined) or joined[pos] == "]":
+            return starts
+        starts.append(numbers[joined.count("\n", 0, pos)])
+        try:
+            _, pos = decoder.raw_decode(joined, pos)
+        except (json.JSONDecodeError, RecursionError):
+            return starts

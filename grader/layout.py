@@ -1,0 +1,81 @@
+"""The only place that builds output paths. Nothing is ever written inside a submission."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+STAGES = ("discover", "validate", "train", "generate", "score", "grade", "render")
+
+
+def safe_name(name: str) -> str:
+    """A group folder name made safe as one path component: letters (any script), digits, `-_.`; no `..`."""
+    name = unicodedata.normalize("NFC", name)
+    cleaned = re.sub(r"[^\w.-]+", "_", name).strip("._") or "group"
+    return cleaned[:80]
+
+
+@dataclass(frozen=True)
+class Layout:
+    out: Path
+
+    def group_dir(self, group: str) -> Path:
+        return self.out / safe_name(group)
+
+    def record(self, group: str, stage: str) -> Path:
+        return self.group_dir(group) / f"{stage}.json"
+
+    def results(self, group: str) -> Path:
+        return self.group_dir(group) / "results.json"
+
+    def samples(self, group: str) -> Path:
+        return self.group_dir(group) / "samples.jsonl"
+
+    def tests(self, group: str) -> Path:
+        return self.group_dir(group) / "tests.jsonl"
+
+    def adapter(self, group: str) -> Path:
+        return self.group_dir(group) / "adapter"
+
+    def runs(self, group: str) -> Path:
+        return self.group_dir(group) / "runs"
+
+    def report_pdf(self, group: str) -> Path:
+        return self.group_dir(group) / "report.pdf"
+
+    def slides(self, group: str) -> Path:
+        return self.group_dir(group) / "slides.pptx"
+
+    def plot(self, group: str, name: str) -> Path:
+        return self.group_dir(group) / f"{name}.png"
+
+    @property
+    def gradebook_csv(self) -> Path:
+        return self.out / "gradebook.csv"
+
+    @property
+    def gradebook_json(self) -> Path:
+        return self.out / "gradebook.json"
+
+    @property
+    def cache(self) -> Path:
+        return self.out / ".cache"
+
+
+def _packaged_or_repo(packaged: str, repo: str) -> Path:
+    """Inside an installed wheel the folder sits in the package; in a checkout (editable install) at the top."""
+    here = Path(__file__).resolve().parent
+    inside = here / packaged
+    return inside if inside.is_dir() else here.parent / repo
+
+
+def templates_dir() -> Path:
+    """The grader's own assets: templates, CSS, rubric, Part A data, fonts. The PDF renderer may read only these."""
+    return _packaged_or_repo("templates", "templates")
+
+
+def examples_dir() -> Path:
+    """The example groups shipped with the grader: the embedded default of `grader grade`."""
+    return _packaged_or_repo("examples", "submissions")

@@ -1,0 +1,143 @@
+"""The base model, loaded once per batch and shared by train and generate (adapters go in and out of it).
+
+The demo model and Llama-3.1-8B go through the same `from_pretrained` calls: safetensors only, local files only,
+never `trust_remote_code`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader.errors import ConfigError
+
+PAD_CANDIDATES = ("<|finetune_right_pad_id|>", "<pad>", "<|reserved_special_token_0|>", "<unk>")
+
+
+@dataclass
+class Runtime:
+    """A loaded base model with its tokenizer, and what was decided while loading it."""
+
+    name: str
+    path: str
+    model: Any
+    tokenizer: Any
+    device: str
+    dtype: str
+    quantization: str
+    fingerprint: str
+    notes: list[str] = field(default_factory=list)
+
+    def eos_ids(self) -> list[int]:
+        ids = [self.tokenizer.eos_token_id]
+        eot = self.tokenizer.get_vocab().get("<|eot_id|>")
+        if eot is not None and eot not in ids:
+            ids.append(eot)
+        return ids
+
+
+def resolve(name: str, cache_dir: Path | None = None) -> str:
+    """'demo' -> the locally built model; a folder -> itself; an id -> its snapshot in the local HF cache."""
+    if name == "demo":
+        from grader.demo import demo_model_dir
+
+        return str(demo_model_dir(cache_dir))
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"base model folder {path} has no config.json; point --base-model at a saved model")
+        return str(path)
+    try:
+        from huggingface_hub import snapshot_download
+
+        return str(snapshot_download(name, local_files_only=True))
+    except Exception as exc:
+        raise ConfigError(
+            f"base model '{name}' is neither a local folder nor in the Hugging Face cache. Download it once with "
+            f"`huggingface-cli download {name}` (needs access to the gated repo), or pass --base-model PATH, "
+            "or use --base-model demo"
+        ) from exc
+
+
+def fingerprint(path: str) -> str:
+    """Identifies the weights without reading them: config.json bytes plus the names and sizes of weight files."""
+    folder = Path(path)
+    h = hashlib.sha256((folder / "config.json").read_bytes())
+    for weights in sorted(folder.glob("*.safetensors")):
+        h.update(f"{weights.name}:{weights.stat().st_size}".encode())
+    return h.hexdigest()[:16]
+
+
+def pick_device(preference: str) -> str:
+    import torch
+
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for, but no CUDA GPU is visible")
+    if preference == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return preference
+
+
+def ensure_pad(tokenizer: Any) -> str | None:
+    """Give the tokenizer a pad token distinct from EOS (Llama-3.1 has none); returns a note when one was chosen."""
+    if tokenizer.pad_token_id is not None and tokenizer.pad_token_id != tokenizer.eos_token_id:
+        return None
+    vocab = tokenizer.get_vocab()
+    for candidate in PAD_CANDIDATES:
+        if candidate in vocab and vocab[candidate] != tokenizer.eos_token_id:
+            tokenizer.pad_token = candidate
+            return f"pad token set to {candidate} (the tokenizer had none distinct from EOS)"
+    tokenizer.add_special_tokens({"pad_token": "<|grader_pad|>"})
+    return "pad token <|grader_pad|> added to the tokenizer (no reserved token was free)"
+
+
+def load(name: str, *, device: str = "auto", quantize: bool = True, cache_dir: Path | None = None) -> Runtime:
+    """Load the base model once: 4-bit NF4 + bf16 compute on CUDA when asked (the course default), fp32 on CPU."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = resolve(name, cache_dir)
+    where = pick_device(device)
+    notes: list[str] = []
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    pad_note = ensure_pad(tokenizer)
+    if pad_note:
+        notes.append(pad_note)
+    kwargs: dict[str, Any] = {"local_files_only": True, "use_safetensors": True}
+    quantization = "none"
+    if where == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if dtype == torch.float16:
+            notes.append("this GPU has no bf16: fp16 is used instead")
+        kwargs["device_map"] = {"": torch.cuda.current_device()}
+        if quantize:
+            quantization, config = _bnb_config(dtype, notes)
+            if config is not None:
+                kwargs["quantization_config"] = config
+    else:
+        dtype = torch.float32
+        notes.append("CPU run: fp32, no 4-bit quantization (bitsandbytes needs CUDA)")
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer))
+    if where == "cpu":
+        model.to("cpu")
+    model.eval()
+    return Runtime(name=name, path=path, model=model, tokenizer=tokenizer, device=where,
+                   dtype=str(dtype).removeprefix("torch."), quantization=quantization, fingerprint=fingerprint(path),
+                   notes=notes)
+
+
+def _bnb_config(dtype: Any, notes: list[str]) -> tuple[str, Any]:
+    try:
+        import bitsandbytes  # noqa: F401
+        from transformers import BitsAndBytesConfig
+    except ImportError:
+        notes.append("bitsandbytes is not installed: the base model is loaded in 16-bit, not 4-bit "
+                     "(pip install 'grader[gpu]')")
+        return "none", None
+    config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                bnb_4bit_compute_dtype=dtype)
+    return "nf4", config

@@ -1,0 +1,224 @@
+"""The records stages exchange: small, frozen, versioned, written atomically as JSON beside a group's artifacts.
+
+Any stage can be re-run from the previous stage's record: re-score without re-training, re-render without
+re-scoring. A stage is skipped when its stored record is ok and its `digest` (inputs + config) still matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA = 1
+Status = Literal["ok", "failed", "skipped"]
+GroupStatus = Literal["graded", "invalid", "missing", "error", "timeout"]
+Severity = Literal["error", "warning", "info"]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int = SCHEMA
+    group: str
+    status: Status = "ok"
+    message: str = ""
+    digest: str = ""
+    seconds: float = 0.0
+
+
+class Problem(BaseModel):
+    """One validation finding, printed as `file:line:col: severity: message (hint)`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file: str
+    line: int | None = None
+    column: int | None = None
+    severity: Severity = "error"
+    code: str
+    message: str
+    hint: str = ""
+
+    def location(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        return where
+
+    def __str__(self) -> str:
+        text = f"{self.location()}: {self.severity}: {self.message}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class Sample(BaseModel):
+    """One training sample or test question, normalized (missing `system` filled, fields stripped of BOM)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    system: str
+    instruction: str
+    context: str
+    answer: str
+    source: str = ""  # file:line it came from
+
+
+class GroupRecord(Record):
+    """discover: where the group is and what version of it we graded."""
+
+    path: str
+    commit: str | None = None
+    commit_time: str | None = None
+    roster_only: bool = False
+
+
+class ValidationRecord(Record):
+    problems: list[Problem] = Field(default_factory=list)
+    data_files: list[str] = Field(default_factory=list)
+    tests_file: str | None = None
+    config_file: str | None = None
+    n_samples: int = 0
+    n_tests: int = 0
+    config: dict[str, Any] = Field(default_factory=dict)
+    defaults_filled: list[str] = Field(default_factory=list)
+    n_truncated: int = 0
+    max_sample_tokens: int = 0
+    report_md: str | None = None  # relative path of the group's REPORT.md copy, when there is one
+
+    @property
+    def n_errors(self) -> int:
+        return sum(p.severity == "error" for p in self.problems)
+
+
+class LogEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    step: int
+    epoch: float | None = None
+    loss: float | None = None
+    learning_rate: float | None = None
+    eval_loss: float | None = None
+
+
+class TrainRecord(Record):
+    source: Literal["trained", "loaded", "none"] = "none"
+    adapter_dir: str | None = None
+    base_model: str = ""
+    device: str = ""
+    dtype: str = ""
+    quantization: str = "none"
+    config: dict[str, Any] = Field(default_factory=dict)
+    log: list[LogEntry] = Field(default_factory=list)
+    train_loss: float | None = None
+    perplexity: float | None = None
+    eval_loss: float | None = None
+    eval_perplexity: float | None = None
+    n_train: int = 0
+    n_eval: int = 0
+    steps: int = 0
+    loss_includes_prompt: bool = False
+    adapter_changed: bool | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    instruction: str
+    context: str
+    expected: str
+    base: str
+    finetuned: str
+
+
+class GenerationRecord(Record):
+    answers: list[Answer] = Field(default_factory=list)
+    max_new_tokens: int = 0
+    prompt_format: str = "plain"
+    base_cache_hits: int = 0
+
+
+class QuestionScore(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base: dict[str, float]
+    finetuned: dict[str, float]
+    delta: dict[str, float]
+
+
+class ScoreRecord(Record):
+    questions: list[QuestionScore] = Field(default_factory=list)
+    base_mean: dict[str, float] = Field(default_factory=dict)
+    finetuned_mean: dict[str, float] = Field(default_factory=dict)
+    delta_mean: dict[str, float] = Field(default_factory=dict)
+
+
+class GradeItem(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    title: str
+    points: float
+    max_points: float
+    reason: str
+
+
+class GradeRecord(Record):
+    items: list[GradeItem] = Field(default_factory=list)
+    total: float = 0.0
+    max_total: float = 0.0
+
+
+class RenderRecord(Record):
+    report_pdf: str | None = None
+    slides_pptx: str | None = None
+    plots: list[str] = Field(default_factory=list)
+
+
+R = TypeVar("R", bound=BaseModel)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temp file in the same folder + os.replace: a reader sees the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(record: BaseModel, path: Path) -> None:
+    write_atomic(path, record.model_dump_json(indent=2).encode())
+
+
+def load(cls: type[R], path: Path) -> R | None:
+    """The stored record, or None when it is missing, unreadable or of another schema (then the stage re-runs)."""
+    try:
+        return cls.model_validate_json(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def digest(*parts: Any) -> str:
+    """A stable content hash of JSON-able parts (dicts sorted), used as cache key."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, bytes):
+            h.update(part)
+        else:
+            h.update(json.dumps(part, sort_keys=True, default=str, ensure_ascii=False).encode())
+        h.update(b"\x00")
+    return h.hexdigest()[:16]

@@ -1,0 +1,186 @@
+"""render: a group's records -> report.pdf (Jinja2 -> HTML -> WeasyPrint) and slides.pptx (python-pptx).
+
+One data model (`report_data`) feeds both. Student text is escaped (autoescape) or, for REPORT.md, rendered as
+Markdown with raw HTML and images off and then sanitized with an allowlist. WeasyPrint may fetch nothing but
+`data:` URIs and files under the grader's own templates folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import re
+import time
+from datetime import datetime, timezone
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from grader import __version__
+from grader.grade import part_a_coverage, part_a_entries, reflections_text
+from grader.layout import Layout, templates_dir
+from grader.records import (
+    GenerationRecord,
+    GradeRecord,
+    GroupRecord,
+    RenderRecord,
+    ScoreRecord,
+    TrainRecord,
+    ValidationRecord,
+    write_atomic,
+)
+
+ALLOWED_TAGS = {"p", "br", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "strong", "em", "code", "pre",
+                "blockquote", "table", "thead", "tbody", "tr", "th", "td", "hr", "del"}
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Drop control characters and lone surrogates that break XML (PPTX) and PDF text."""
+    return CONTROL.sub("", text)
+
+
+def markdown_html(text: str) -> str:
+    """Student Markdown -> safe HTML: no raw HTML, no images, no links' targets; then an allowlist sanitizer."""
+    import nh3
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False}).enable("table").disable("image")
+    return str(nh3.clean(md.render(clean_text(text)), tags=ALLOWED_TAGS, attributes={}, url_schemes=set()))
+
+
+def word_diff(expected: str, answer: str) -> list[tuple[str, bool]]:
+    """The answer's words, each marked True where it matches the expected answer (in order)."""
+    a, b = expected.split(), answer.split()
+    matcher = difflib.SequenceMatcher(None, [w.lower() for w in a], [w.lower() for w in b], autojunk=False)
+    same = {j for block in matcher.get_matching_blocks() for j in range(block.b, block.b + block.size)}
+    return [(word, i in same) for i, word in enumerate(b)]
+
+
+def _value(entry: dict[str, Any], config: dict[str, Any]) -> tuple[str, bool]:
+    """The group's value for a Part A entry, and whether it is outside the usual range."""
+    if not config:
+        return "n/a", False
+    if entry["name"] == "bf16":
+        value = "bf16" if config.get("bf16") else "fp16" if config.get("fp16") else "fp32"
+        return value, value == "fp32"
+    if entry["name"] == "max_length":
+        return f"{config['max_length']} / {config['max_new_tokens']}", not 256 <= config["max_length"] <= 8192
+    raw = config[entry["name"]]
+    usual = entry["usual"]
+    if isinstance(raw, bool) or isinstance(usual[0], str):
+        return str(raw).lower(), str(raw).lower() not in [str(u).lower() for u in usual]
+    return f"{raw:g}", not usual[0] <= raw <= usual[1]
+
+
+def discussion(score: ScoreRecord | None, flagged: list[str], train: TrainRecord | None) -> list[str]:
+    """An automatic discussion of the run, built only from measured numbers."""
+    lines = []
+    if score and score.questions:
+        better = [i + 1 for i, q in enumerate(score.questions) if q.delta["rougeL"] > 0]
+        worse = [i + 1 for i, q in enumerate(score.questions) if q.delta["rougeL"] < 0]
+        gain = score.delta_mean["rougeL"]
+        verdict = "helped" if gain > 0.02 else "changed little" if gain > -0.02 else "hurt"
+        lines.append(f"Fine-tuning {verdict}: mean ROUGE-L {score.base_mean['rougeL']:.3f} (base) vs "
+                     f"{score.finetuned_mean['rougeL']:.3f} (fine-tuned), {gain:+.3f}.")
+        lines.append(f"Better on question(s) {', '.join(map(str, better)) or 'none'}; "
+                     f"worse on {', '.join(map(str, worse)) or 'none'}; "
+                     f"{len(score.questions) - len(better) - len(worse)} unchanged.")
+    if train and train.log:
+        losses = [e.loss for e in train.log if e.loss is not None]
+        if losses:
+            lines.append(f"Training ran {train.steps} optimizer steps; logged loss went from {losses[0]:.3f} to "
+                         f"{losses[-1]:.3f} (final train loss {train.train_loss:.3f}).")
+        if train.steps < 5:
+            lines.append("So few optimizer steps leave the adapter close to its start: epochs, batch size and "
+                         "gradient accumulation decide how many updates a small dataset gets.")
+    if flagged:
+        lines.append(f"Values outside the usual range, likely critical here: {', '.join(flagged)}.")
+    return lines
+
+
+def report_data(group: GroupRecord, validation: ValidationRecord | None, train: TrainRecord | None,
+                generation: GenerationRecord | None, score: ScoreRecord | None, grade: GradeRecord | None,
+                status: str, reason: str, plot: Path | None, report_md: str | None) -> dict[str, Any]:
+    config = (train.config if train and train.config else validation.config if validation else {}) or {}
+    coverage = part_a_coverage(report_md, 10) if report_md else {}
+    params = []
+    for entry in part_a_entries():
+        value, flagged = _value(entry, config)
+        defaulted = validation is not None and entry["name"] in validation.defaults_filled
+        params.append({**entry, "value": value, "flagged": flagged, "default": defaulted,
+                       "coverage": coverage.get(entry["name"], "missing")})
+    questions = []
+    if generation:
+        for i, answer in enumerate(generation.answers):
+            questions.append({"n": i + 1, "answer": answer, "score": score.questions[i] if score else None,
+                              "base_diff": word_diff(answer.expected, answer.base),
+                              "tuned_diff": word_diff(answer.expected, answer.finetuned)})
+    flagged_names = [p["name"] for p in params if p["flagged"]]
+    when = group.commit_time or datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    return {
+        "group": group, "status": status, "reason": reason, "validation": validation, "train": train,
+        "generation": generation, "score": score, "grade": grade, "params": params, "questions": questions,
+        "discussion": discussion(score, flagged_names, train), "date": when[:10], "version": __version__,
+        "plot_uri": _data_uri(plot) if plot and plot.is_file() else None,
+        "report_html": markdown_html(report_md) if report_md else None,
+        "reflections": reflections_text(report_md or ""),
+        "errors": [p for p in validation.problems if p.severity == "error"] if validation else [],
+    }
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+@cache
+def _environment() -> Any:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(templates_dir()), undefined=StrictUndefined,
+                      autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=True))
+    env.filters["clean"] = clean_text
+    env.filters["num"] = lambda v, digits=3: "n/a" if v is None else f"{v:.{digits}f}"
+    return env
+
+
+def render_html(data: dict[str, Any]) -> str:
+    return str(_environment().get_template("report.html.j2").render(**data))
+
+
+def safe_fetcher() -> Any:
+    """A WeasyPrint URL fetcher that serves `data:` and the grader's own assets, and refuses everything else."""
+    from urllib.parse import unquote, urlparse
+
+    from weasyprint.urls import URLFetcher, URLFetchingError
+
+    root = templates_dir().resolve()
+
+    class AssetsOnly(URLFetcher):  # type: ignore[misc]
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            parsed = urlparse(url)
+            if parsed.scheme == "data":
+                return super().fetch(url, headers)
+            if parsed.scheme == "file" and Path(unquote(parsed.path)).resolve().is_relative_to(root):
+                return super().fetch(url, headers)
+            raise URLFetchingError(f"refused by the grader's renderer: {url[:80]}")
+
+    return AssetsOnly(allowed_protocols={"data", "file"}, allow_redirects=False, timeout=1)
+
+
+def write_pdf(html: str, path: Path) -> None:
+    from weasyprint import HTML
+
+    pdf = HTML(string=html, base_url=templates_dir().as_uri() + "/", url_fetcher=safe_fetcher()).write_pdf()
+    write_atomic(path, pdf)
+
+
+def run(data: dict[str, Any], layout: Layout, name: str) -> RenderRecord:
+    from grader.slides import write_pptx
+
+    started = time.monotonic()
+    write_pdf(render_html(data), layout.report_pdf(name))
+    write_pptx(data, layout.slides(name), layout.plot(name, "training"))
+    plots = ["training.png"] if layout.plot(name, "training").is_file() else []
+    return RenderRecord(group=name, report_pdf="report.pdf", slides_pptx="slides.pptx", plots=plots,
+                        seconds=round(time.monotonic() - started, 2))

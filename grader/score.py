@@ -1,0 +1,76 @@
+"""score: GenerationRecord -> ScoreRecord. ROUGE-1/2/L F1 (stemmed) and SQuAD exact match, base vs fine-tuned.
+
+rouge-score's default tokenizer keeps only [a-z0-9], so identical Korean answers would score 0: ours keeps every
+script's words, splits Han/Kana ideographs into characters, and Porter-stems Latin words as rouge-score does.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import time
+import unicodedata
+from functools import cache
+from statistics import fmean
+from typing import Any
+
+from grader.records import Answer, GenerationRecord, QuestionScore, ScoreRecord
+
+METRICS = ("rouge1", "rouge2", "rougeL", "exact_match")
+_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W_]+", re.UNICODE)
+
+
+class Tokenizer:
+    """rouge-score tokenizer interface: `tokenize(text) -> list[str]`."""
+
+    def tokenize(self, text: str) -> list[str]:
+        stem = _stemmer().stem
+        words = _WORD.findall(unicodedata.normalize("NFKC", text).lower())
+        return [stem(w) if w.isascii() and len(w) > 3 else w for w in words]
+
+
+@cache
+def _stemmer() -> Any:
+    from nltk.stem import porter
+
+    return porter.PorterStemmer()
+
+
+@cache
+def _scorer() -> Any:
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], tokenizer=Tokenizer())
+
+
+def squad_normalize(text: str) -> str:
+    """SQuAD v1.1 normalization: lower, drop punctuation and English articles, squeeze whitespace."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = "".join(ch for ch in text if ch not in string.punctuation and not unicodedata.category(ch).startswith("P"))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def metrics(reference: str, prediction: str) -> dict[str, float]:
+    scores = _scorer().score(reference, prediction)
+    out = {name: round(scores[name].fmeasure, 4) for name in ("rouge1", "rouge2", "rougeL")}
+    out["exact_match"] = float(squad_normalize(reference) == squad_normalize(prediction) != "")
+    return out
+
+
+def score_answer(answer: Answer) -> QuestionScore:
+    base = metrics(answer.expected, answer.base)
+    tuned = metrics(answer.expected, answer.finetuned)
+    return QuestionScore(base=base, finetuned=tuned, delta={k: round(tuned[k] - base[k], 4) for k in METRICS})
+
+
+def run(generation: GenerationRecord) -> ScoreRecord:
+    started = time.monotonic()
+    questions = [score_answer(a) for a in generation.answers]
+
+    def mean(side: str) -> dict[str, float]:
+        return {k: round(fmean(getattr(q, side)[k] for q in questions), 4) for k in METRICS} if questions else {}
+
+    return ScoreRecord(group=generation.group, questions=questions, base_mean=mean("base"),
+                       finetuned_mean=mean("finetuned"), delta_mean=mean("delta"),
+                       seconds=round(time.monotonic() - started, 3))

@@ -1,0 +1,172 @@
+"""train: normalized samples + the group's TrainConfig -> a LoRA adapter, trainer_state.json, TensorBoard events.
+
+Done as the course's train_lora.py intends, with its quirks fixed: the prompt is masked (loss on the answer
+only), an EOS token ends each answer, the pad token is not EOS, and every optimizer step is logged whatever the
+group's `logging_steps` (their value is reported, not used to starve the loss curve). Writes only into the
+group's output folder; the base model is shared and left as it was (LoRA layers are unloaded afterwards).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader.config import TrainConfig
+from grader.layout import Layout
+from grader.model import Runtime
+from grader.prompts import answer_text, prompt
+from grader.records import LogEntry, Sample, TrainRecord
+
+ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
+MLP = ["gate_proj", "up_proj", "down_proj"]
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class Encoded:
+    input_ids: list[int]
+    labels: list[int]
+    cut_tokens: int
+
+
+def encode(sample: Sample, tokenizer: Any, cfg: TrainConfig, eos_id: int) -> Encoded | None:
+    """Prompt tokens masked, answer + EOS trained; an over-long sample loses the end of its context, not its answer."""
+    fmt = cfg.prompt_format
+    special = fmt == "plain"  # the chat template writes its own BOS
+    answer = tokenizer(answer_text(sample, fmt), add_special_tokens=False)["input_ids"] + [eos_id]
+    prompt_ids = tokenizer(prompt(sample, fmt, tokenizer), add_special_tokens=special)["input_ids"]
+    over = len(prompt_ids) + len(answer) - cfg.max_length
+    cut = max(over, 0)
+    if over > 0 and sample.context:
+        context_ids = tokenizer(sample.context, add_special_tokens=False)["input_ids"]
+        keep = max(len(context_ids) - over - 4, 0)
+        shorter = sample.model_copy(update={"context": tokenizer.decode(context_ids[:keep])})
+        prompt_ids = tokenizer(prompt(shorter, fmt, tokenizer), add_special_tokens=special)["input_ids"]
+    ids = (prompt_ids + answer)[: cfg.max_length]
+    labels = ([IGNORE] * len(prompt_ids) + answer)[: cfg.max_length]
+    if all(label == IGNORE for label in labels):
+        return None
+    return Encoded(ids, labels, cut)
+
+
+class Collator:
+    """Right padding for training: pad id in inputs, -100 in labels, 0 in the attention mask."""
+
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, batch: list[Encoded]) -> dict[str, Any]:
+        import torch
+
+        width = max(len(item.input_ids) for item in batch)
+        ids = [item.input_ids + [self.pad_id] * (width - len(item.input_ids)) for item in batch]
+        labels = [item.labels + [IGNORE] * (width - len(item.labels)) for item in batch]
+        mask = [[1] * len(item.input_ids) + [0] * (width - len(item.input_ids)) for item in batch]
+        return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": torch.tensor(mask)}
+
+
+def precision(cfg: TrainConfig, runtime: Runtime) -> tuple[bool, bool, list[str]]:
+    """(bf16, fp16) for the Trainer on this device, with a note wherever the group's choice could not be honoured."""
+    if runtime.device != "cuda":
+        asked = "bf16" if cfg.bf16 else "fp16" if cfg.fp16 else "fp32"
+        return False, False, [] if asked == "fp32" else [f"{asked} was asked for; a CPU run computes in fp32"]
+    if runtime.dtype == "bfloat16":
+        return (not cfg.fp16), cfg.fp16, []
+    note = ["this GPU has no bf16: trained in fp16 instead"] if cfg.bf16 else []
+    return False, True, note
+
+
+def run(name: str, samples: list[Sample], cfg: TrainConfig, runtime: Runtime, layout: Layout) -> TrainRecord:
+    """Train a LoRA adapter with the group's own hyper-parameters; return what was measured."""
+    import torch
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from torch.utils.tensorboard import SummaryWriter
+    from transformers import Trainer, TrainingArguments, set_seed
+    from transformers.integrations import TensorBoardCallback
+    from transformers.trainer_callback import PrinterCallback
+
+    started = time.monotonic()
+    tokenizer = runtime.tokenizer
+    tokenizer.padding_side = "right"
+    eos_id = runtime.eos_ids()[1] if cfg.prompt_format == "chat" and len(runtime.eos_ids()) > 1 else runtime.eos_ids()[0]
+    encoded = [e for e in (encode(s, tokenizer, cfg, eos_id) for s in samples) if e is not None]
+    if not encoded:
+        raise ValueError("no sample has answer tokens left within max_length")
+    bf16, fp16, notes = precision(cfg, runtime)
+    cut = [e.cut_tokens for e in encoded if e.cut_tokens]
+    if cut:
+        notes.append(f"{len(cut)} of {len(encoded)} samples were over max_length {cfg.max_length}; their context was "
+                     f"cut by {min(cut)} to {max(cut)} tokens")
+    group_dir = layout.group_dir(name)
+    adapter_dir, runs_dir = layout.adapter(name), layout.runs(name)
+    for old in (adapter_dir, runs_dir):
+        shutil.rmtree(old, ignore_errors=True)
+    work = group_dir / ".trainer"
+
+    set_seed(cfg.seed)
+    base = runtime.model
+    use_checkpointing = cfg.gradient_checkpointing and runtime.device == "cuda"
+    if runtime.quantization == "nf4":
+        base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=use_checkpointing,
+                                               gradient_checkpointing_kwargs={"use_reentrant": False})
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, bias="none",
+                      target_modules=ATTENTION + (MLP if cfg.include_mlp else []), task_type="CAUSAL_LM")
+    model = get_peft_model(base, lora)
+    args = TrainingArguments(
+        output_dir=str(work), per_device_train_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps, learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.num_train_epochs, lr_scheduler_type=cfg.lr_scheduler_type,
+        warmup_steps=cfg.warmup_ratio,  # transformers 5: a float below 1 is the warmup ratio
+        logging_steps=1, logging_first_step=True, save_strategy="no", report_to="none", seed=cfg.seed,
+        bf16=bf16, fp16=fp16, use_cpu=runtime.device == "cpu", activation_checkpointing=use_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if use_checkpointing else None,
+        remove_unused_columns=False, disable_tqdm=True, dataloader_pin_memory=False, optim="adamw_torch",
+    )
+    writer = SummaryWriter(log_dir=str(runs_dir))
+    trainer = Trainer(model=model, args=args, train_dataset=encoded,  # type: ignore[arg-type]
+                      data_collator=Collator(tokenizer.pad_token_id), callbacks=[TensorBoardCallback(writer)])
+    trainer.remove_callback(PrinterCallback)  # the batch has one progress display: ours
+    try:
+        result = trainer.train()
+        writer.flush()
+        model.save_pretrained(str(adapter_dir), safe_serialization=True)
+        tokenizer.save_pretrained(str(adapter_dir))
+        trainer.state.save_to_json(str(work / "trainer_state.json"))
+        os.replace(work / "trainer_state.json", group_dir / "trainer_state.json")
+        changed = any(bool(p.detach().abs().sum() > 0) for n, p in model.named_parameters() if "lora_B" in n)
+        log = log_entries(trainer.state.log_history)
+    finally:
+        writer.close()
+        runtime.model = model.unload()  # LoRA layers out, base weights as they were
+        if use_checkpointing:
+            runtime.model.activation_checkpointing_disable()
+        runtime.model.eval()
+        shutil.rmtree(work, ignore_errors=True)
+        if runtime.device == "cuda":
+            torch.cuda.empty_cache()
+    train_loss = float(result.metrics.get("train_loss", math.nan))
+    notes.append("adapter changed: some lora_B weights are non-zero" if changed else
+                 "adapter did NOT change: every lora_B weight is still zero (learning rate too low or no steps)")
+    return TrainRecord(
+        group=name, source="trained", adapter_dir="adapter", base_model=runtime.name, device=runtime.device,
+        dtype="bf16" if bf16 else "fp16" if fp16 else "fp32", quantization=runtime.quantization,
+        config=cfg.model_dump(), log=log, train_loss=train_loss,
+        perplexity=math.exp(train_loss) if train_loss < 50 else None, n_train=len(encoded),
+        steps=trainer.state.global_step, loss_includes_prompt=False, adapter_changed=changed,
+        notes=runtime.notes + notes, seconds=round(time.monotonic() - started, 2))
+
+
+def log_entries(history: list[dict[str, Any]]) -> list[LogEntry]:
+    """Trainer/course log_history -> per-step entries (the final summary line has no 'loss' and is dropped)."""
+    entries = []
+    for row in history:
+        if "loss" not in row and "eval_loss" not in row:
+            continue
+        entries.append(LogEntry(step=int(row.get("step", 0)), epoch=row.get("epoch"), loss=row.get("loss"),
+                                learning_rate=row.get("learning_rate"), eval_loss=row.get("eval_loss")))
+    return entries
