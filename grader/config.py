@@ -116,9 +116,14 @@ def parse_train_config(raw: dict[str, Any]) -> tuple[TrainConfig | None, list[Co
     """Parse a group's hyper-parameters; returns (config or None, problems key by key, keys filled by default)."""
     problems: list[ConfigProblem] = []
     values: dict[str, Any] = {}
-    for key, value in _flatten(raw).items():
+    flat = _flatten(raw)
+    for key, value in sorted(flat.items(), key=lambda kv: kv[0] not in KNOWN_KEYS):  # canonical names first
         name = ALIASES.get(key, key)
         if name in KNOWN_KEYS:
+            if name != key and name in values:
+                problems.append(ConfigProblem(key=key, severity="warning", message=f"'{key}' ignored: '{name}' is "
+                                              "also set and wins", hint=f"remove '{key}'"))
+                continue
             if name != key:
                 problems.append(ConfigProblem(key=key, severity="info", message=f"'{key}' read as '{name}'"))
             values[name] = value

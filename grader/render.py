@@ -59,7 +59,7 @@ def word_diff(expected: str, answer: str) -> list[tuple[str, bool]]:
 
 def _value(entry: dict[str, Any], config: dict[str, Any]) -> tuple[str, bool]:
     """The group's value for a Part A entry, and whether it is outside the usual range."""
-    if not config:
+    if not config or not all(key in config for key in entry["keys"]):
         return "n/a", False
     if entry["name"] == "bf16":
         value = "bf16" if config.get("bf16") else "fp16" if config.get("fp16") else "fp32"

@@ -37,10 +37,10 @@ def chunks(text: str, budget: int = BODY_CHARS) -> list[str]:
 class Deck:
     def __init__(self) -> None:
         from pptx import Presentation
-        from pptx.util import Inches
+        from pptx.util import Emu
 
         self.prs = Presentation()
-        self.prs.slide_width, self.prs.slide_height = Inches(WIDTH_IN), Inches(HEIGHT_IN)
+        self.prs.slide_width, self.prs.slide_height = Emu(12192000), Emu(6858000)  # exactly 16:9 (13.333 x 7.5 in)
         self.blank = self.prs.slide_layouts[6]
 
     def slide(self, title: str) -> Any:

@@ -25,6 +25,7 @@ from grader.records import LogEntry, Sample, TrainRecord
 ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
 MLP = ["gate_proj", "up_proj", "down_proj"]
 IGNORE = -100
+MIN_PROMPT_TOKENS = 8
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,15 @@ def encode(sample: Sample, tokenizer: Any, cfg: TrainConfig, eos_id: int) -> Enc
         keep = max(len(context_ids) - over - 4, 0)
         shorter = sample.model_copy(update={"context": tokenizer.decode(context_ids[:keep])})
         prompt_ids = tokenizer(prompt(shorter, fmt, tokenizer), add_special_tokens=special)["input_ids"]
-    ids = (prompt_ids + answer)[: cfg.max_length]
-    labels = ([IGNORE] * len(prompt_ids) + answer)[: cfg.max_length]
+    room = cfg.max_length - len(answer)
+    if len(prompt_ids) > room:
+        # Still too long without its context: keep BOS and the prompt's end (the question and "Answer:"), and
+        # cut the answer itself only when it alone does not fit.
+        keep = max(room, MIN_PROMPT_TOKENS)
+        prompt_ids = prompt_ids[:1] + prompt_ids[len(prompt_ids) - keep + 1 :]
+        answer = answer[: cfg.max_length - len(prompt_ids)]
+    ids = prompt_ids + answer
+    labels = [IGNORE] * len(prompt_ids) + answer
     if all(label == IGNORE for label in labels):
         return None
     return Encoded(ids, labels, cut)

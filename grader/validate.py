@@ -348,7 +348,8 @@ def _copy_report(group_dir: Path, problems: list[Problem]) -> str | None:
         path = safe_file(group_dir, name, problems)
         if path is None:
             return None
-        raw = path.open("rb").read(MAX_REPORT_BYTES + 1)
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_REPORT_BYTES + 1)
         if len(raw) > MAX_REPORT_BYTES:
             problems.append(Problem(file=name, severity="warning", code="report-too-large",
                                     message="REPORT.md is over 1 MB; only the first 1 MB is used"))

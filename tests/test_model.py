@@ -1,0 +1,100 @@
+"""The demo model, training and generation, on the real libraries with the tiny model."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from grader import generate, train
+from grader.config import TrainConfig
+from grader.demo import demo_model_dir
+from grader.layout import Layout
+from grader.prompts import cut_at_stop, plain_prompt
+from grader.records import Sample
+from grader.validate import load_samples
+from tests.conftest import EXAMPLES
+
+
+def samples() -> list[Sample]:
+    from grader import validate
+
+    problems: list = []
+    return validate.read_samples(EXAMPLES / "good-group", ["data/train.jsonl"], problems, is_test=False)
+
+
+def test_demo_model_is_deterministic_and_like_llama(runtime, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    again = demo_model_dir(tmp_path)
+    first = load_file(str(Path(runtime.path) / "model.safetensors"))
+    second = load_file(str(again / "model.safetensors"))
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+    tok = runtime.tokenizer
+    assert tok.pad_token_id is not None and tok.pad_token_id != tok.eos_token_id
+    assert tok.chat_template and runtime.model.config.model_type == "llama"
+
+
+def test_encode_masks_prompt_and_appends_eos(runtime) -> None:
+    s = samples()[0]
+    cfg = TrainConfig()
+    enc = train.encode(s, runtime.tokenizer, cfg, runtime.tokenizer.eos_token_id)
+    assert enc is not None and enc.input_ids[-1] == runtime.tokenizer.eos_token_id
+    n_prompt = len(runtime.tokenizer(plain_prompt(s))["input_ids"])
+    assert enc.labels[:n_prompt] == [-100] * n_prompt and enc.labels[n_prompt:] == enc.input_ids[n_prompt:]
+    short = train.encode(s, runtime.tokenizer, TrainConfig(max_length=64), runtime.tokenizer.eos_token_id)
+    assert short is not None and len(short.input_ids) <= 64 and short.cut_tokens > 0
+    assert short.input_ids[-1] == runtime.tokenizer.eos_token_id  # the answer survives, the context was cut
+
+
+def test_train_changes_lora_not_base_and_is_reproducible(runtime, tmp_path: Path) -> None:
+    before = {k: v.clone() for k, v in runtime.model.state_dict().items()}
+    cfg = TrainConfig(num_train_epochs=1, per_device_train_batch_size=4, gradient_accumulation_steps=1,
+                      learning_rate=1e-3, max_length=256)
+    first = train.run("g", samples()[:8], cfg, runtime, Layout(tmp_path / "a"))
+    second = train.run("g", samples()[:8], cfg, runtime, Layout(tmp_path / "b"))
+    after = runtime.model.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    assert first.adapter_changed and (tmp_path / "a" / "g" / "adapter" / "adapter_model.safetensors").is_file()
+    assert not list((tmp_path / "a" / "g" / "adapter").glob("*.bin"))
+    assert list((tmp_path / "a" / "g" / "runs").glob("events.out.tfevents.*"))
+    assert (tmp_path / "a" / "g" / "trainer_state.json").is_file()
+    assert first.steps == 2 and len(first.log) == 2 and first.log[0].learning_rate is not None
+    assert [e.loss for e in first.log] == [e.loss for e in second.log]
+    assert math.isclose(first.perplexity or 0, math.exp(first.train_loss or 0))
+    assert not first.loss_includes_prompt
+
+
+def test_generation_batched_equals_one_by_one_and_cache(runtime, tmp_path: Path) -> None:
+    from grader.prompts import prompt
+
+    tests = load_samples_from_example()
+    prompts = [prompt(t) for t in tests]
+    batched = generate.answer(runtime, prompts, 24, batch_size=8)
+    single = [generate.answer(runtime, [p], 24, batch_size=1)[0] for p in prompts]
+    assert batched == single
+    layout = Layout(tmp_path)
+    cfg = TrainConfig(num_train_epochs=1, per_device_train_batch_size=4, gradient_accumulation_steps=1)
+    train.run("g", samples()[:4], cfg, runtime, layout)
+    cache = generate.BaseCache(tmp_path / "cache.json")
+    one = generate.run("g", tests, runtime, layout, adapter_dir=layout.adapter("g"), max_new_tokens=24,
+                       prompt_format="plain", cache=cache)
+    two = generate.run("g", tests, runtime, layout, adapter_dir=layout.adapter("g"), max_new_tokens=24,
+                       prompt_format="plain", cache=generate.BaseCache(tmp_path / "cache.json"))
+    assert one.base_cache_hits == 0 and two.base_cache_hits == len(tests)
+    assert [a.base for a in one.answers] == batched
+    assert "peft_config" not in runtime.model.__dict__ and not hasattr(runtime.model, "peft_config")
+
+
+def load_samples_from_example() -> list[Sample]:
+    from grader import validate
+
+    problems: list = []
+    return validate.read_samples(EXAMPLES / "good-group", ["tests.jsonl"], problems, is_test=True)
+
+
+def test_cut_at_stop() -> None:
+    assert cut_at_stop(" 2340 nm.\nInstruction: next") == "2340 nm."
+    assert cut_at_stop("plain") == "plain"
+    assert load_samples(Path("/nonexistent")) == []

@@ -1,0 +1,71 @@
+"""End to end: the README's first command on the example groups, then the produced PDF, PPTX and gradebook."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from grader.cli import app
+from tests.conftest import EXAMPLES
+
+
+def test_grade_examples_end_to_end(tmp_path: Path, grader_cache: Path) -> None:
+    from pptx import Presentation
+    from pypdf import PdfReader
+
+    out = tmp_path / "reports"
+    result = CliRunner().invoke(app, ["grade", str(EXAMPLES), "--out", str(out), "--quiet"])
+    assert result.exit_code == 1, result.output  # the broken group fails on purpose
+    with (out / "gradebook.csv").open(encoding="utf-8") as fh:
+        rows = {r["group"]: r for r in csv.DictReader(fh)}
+    assert set(rows) == {"good-group", "weak-group", "broken-group"}
+    assert rows["good-group"]["status"] == "graded" and rows["weak-group"]["status"] == "graded"
+    assert rows["broken-group"]["status"] == "invalid" and "learning_rate" in rows["broken-group"]["reason"]
+    assert float(rows["good-group"]["total"]) > float(rows["weak-group"]["total"]) > float(rows["broken-group"]["total"])
+
+    for group in ("good-group", "weak-group"):
+        results = json.loads((out / group / "results.json").read_text())
+        loss = results["train"]["train_loss"]
+        pdf_text = "\n".join(p.extract_text() for p in PdfReader(str(out / group / "report.pdf")).pages)
+        pdf_flat = " ".join(pdf_text.split())
+        assert group in pdf_text and f"{loss:.3f}" in pdf_text
+        deck = Presentation(str(out / group / "slides.pptx"))
+        deck_text = " ".join(" ".join(s.text_frame.text for s in slide.shapes if s.has_text_frame)
+                             for slide in deck.slides)
+        assert group in deck_text and f"{loss:.3f}" in deck_text
+        for answer in results["generate"]["answers"]:
+            assert " ".join(answer["instruction"].split()) in pdf_flat
+            assert answer["instruction"][:40] in " ".join(deck_text.split())
+        assert (out / group / "adapter" / "adapter_model.safetensors").is_file()
+
+    broken = "\n".join(p.extract_text() for p in PdfReader(str(out / "broken-group" / "report.pdf")).pages)
+    assert "What is wrong" in broken and "data/train.jsonl:7" in broken
+    assert not list(EXAMPLES.rglob("adapter*"))  # nothing written into the submissions
+
+    # A second run reuses the trained adapters and cached answers: nothing is retrained.
+    train_before = (out / "good-group" / "train.json").read_bytes()
+    again = CliRunner().invoke(app, ["grade", str(EXAMPLES), "--out", str(out), "--quiet"])
+    assert again.exit_code == 1
+    assert (out / "good-group" / "train.json").read_bytes() == train_before
+    assert json.loads((out / "batch.json").read_text())["model_loads"] == 0
+
+
+def test_help_does_not_import_heavy_libraries() -> None:
+    code = ("import sys; from grader.cli import app; "
+            "print([m for m in ('torch', 'transformers', 'weasyprint', 'peft') if m in sys.modules])")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
+def test_validate_command_formats(tmp_path: Path) -> None:
+    runner = CliRunner()
+    text = runner.invoke(app, ["validate", str(EXAMPLES / "broken-group")])
+    assert text.exit_code == 1 and "data/train.jsonl:7:121: error: missing comma" in text.output
+    github = runner.invoke(app, ["validate", str(EXAMPLES / "broken-group"), "--format", "github"])
+    assert f"::error file={EXAMPLES / 'broken-group' / 'data/train.jsonl'},line=7,col=121::missing comma" in github.output
+    as_json = json.loads(runner.invoke(app, ["validate", str(EXAMPLES / "good-group"), "--format", "json"]).output)
+    assert as_json["errors"] == 0 and as_json["summary"] == "24 samples, 6 tests"

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from grader.generate import GenerationRecord
+from grader.records import Answer
+from grader.score import metrics, run, squad_normalize
+
+
+def test_identical_korean_answers_score_one() -> None:
+    m = metrics("화강암은 마그마가 식어서 만들어진다", "화강암은 마그마가 식어서 만들어진다")
+    assert m == {"rouge1": 1.0, "rouge2": 1.0, "rougeL": 1.0, "exact_match": 1.0}
+
+
+def test_stemming_and_squad_normalization() -> None:
+    assert metrics("The rocks absorb light.", "rock absorbing lights")["rouge1"] > 0.8
+    assert squad_normalize("The Kaolinite, a clay!") == "kaolinite clay"
+    assert metrics("Kaolinite.", "the kaolinite")["exact_match"] == 1.0
+    assert metrics("", "")["exact_match"] == 0.0
+
+
+def test_run_means_and_deltas() -> None:
+    answers = [Answer(instruction="q", context="", expected="red edge near 700 nm", base="blue", finetuned="red edge"),
+               Answer(instruction="q2", context="", expected="calcite", base="calcite", finetuned="calcite")]
+    record = run(GenerationRecord(group="g", answers=answers))
+    assert record.questions[0].delta["rougeL"] > 0 and record.questions[1].delta["rougeL"] == 0
+    assert record.delta_mean["rougeL"] == round(record.finetuned_mean["rougeL"] - record.base_mean["rougeL"], 4)
