@@ -35,5 +35,6 @@ def lint(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """The README's first command: grade the example groups on the demo model."""
     _install(session, "test")
-    session.run("grader", "grade", "submissions/", "--out", "reports/", success_codes=[0, 1],
-                env={"HF_HUB_OFFLINE": "1"})
+    session.run(
+        "grader", "grade", "submissions/", "--out", "reports/", success_codes=[0, 1], env={"HF_HUB_OFFLINE": "1"}
+    )

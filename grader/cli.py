@@ -22,8 +22,14 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Grade the we
 err = Console(stderr=True)
 out = Console()
 
-BaseModelOpt = Annotated[str, typer.Option("--base-model", envvar="GRADER_BASE_MODEL",
-                                           help="'demo' (built locally), a local model folder, or a cached HF id.")]
+BaseModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--base-model",
+        envvar="GRADER_BASE_MODEL",
+        help="'demo' (built locally), a local model folder, or a cached HF id.",
+    ),
+]
 
 
 def _default_submissions() -> Path:
@@ -35,8 +41,10 @@ def _default_submissions() -> Path:
 
 @app.command("grade")
 def grade_cmd(
-    submissions: Annotated[Path | None, typer.Argument(help="Folder with one sub-folder per group "
-                                                       "[default: ./submissions or the built-in examples]")] = None,
+    submissions: Annotated[
+        Path | None,
+        typer.Argument(help="Folder with one sub-folder per group [default: ./submissions or the built-in examples]"),
+    ] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("reports"),
     base_model: BaseModelOpt = "demo",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
@@ -52,13 +60,25 @@ def grade_cmd(
     from grader.config import RunSettings
 
     try:
-        settings = RunSettings(base_model=base_model, out=out_dir, device=device,  # type: ignore[arg-type]
-                               max_new_tokens=max_new_tokens, force=force, fail_fast=fail_fast)
+        settings = RunSettings(
+            base_model=base_model,
+            out=out_dir,
+            device=device,  # type: ignore[arg-type]
+            max_new_tokens=max_new_tokens,
+            force=force,
+            fail_fast=fail_fast,
+            cache_dir=None,
+        )
     except ValueError as exc:
         raise GraderError(str(exc)) from exc
     folder = submissions or _default_submissions()
-    rows = _with_progress(lambda progress, done: pipeline.run(folder, settings, rubric=rubric, roster=roster,
-                                                             progress=progress, on_group_done=done), folder, quiet)
+    rows = _with_progress(
+        lambda progress, done: pipeline.run(
+            folder, settings, rubric=rubric, roster=roster, progress=progress, on_group_done=done
+        ),
+        folder,
+        quiet,
+    )
     _summary(rows, out_dir)
     raise typer.Exit(0 if all(r.status == "graded" for r in rows) else 1)
 
@@ -69,12 +89,19 @@ def _with_progress(job, folder: Path, quiet: bool):  # type: ignore[no-untyped-d
     total = sum(1 for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) if folder.is_dir() else 0
     if quiet:
         return job(None, None)
-    columns = (TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("[bold]grading"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=err, transient=False) as bar:
         task = bar.add_task("starting", total=total)
-        return job(lambda group, stage: bar.update(task, description=f"{group}: {stage}"),
-                   lambda group, outcome: bar.update(task, advance=1, description=f"{group}: {outcome.status}"))
+        return job(
+            lambda group, stage: bar.update(task, description=f"{group}: {stage}"),
+            lambda group, outcome: bar.update(task, advance=1, description=f"{group}: {outcome.status}"),
+        )
 
 
 def _summary(rows, out_dir: Path) -> None:  # type: ignore[no-untyped-def]
@@ -116,20 +143,36 @@ def validate_cmd(
         base, summary = path.parent, f"{len(samples)} usable records"
     errors = sum(p.severity == "error" for p in problems)
     if fmt == "json":
-        print(json.dumps({"path": str(path), "errors": errors, "summary": summary,
-                          "problems": [p.model_dump() for p in problems]}, indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "path": str(path),
+                    "errors": errors,
+                    "summary": summary,
+                    "problems": [p.model_dump() for p in problems],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     else:
         for p in problems:
             shown = os.path.join(str(base), p.file) if str(base) not in (".", "") else p.file
             if fmt == "github":
                 level = {"error": "error", "warning": "warning", "info": "notice"}[p.severity]
-                where = f"file={shown}" + (f",line={p.line}" if p.line else "") + (f",col={p.column}" if p.column else "")
+                where = (
+                    f"file={shown}" + (f",line={p.line}" if p.line else "") + (f",col={p.column}" if p.column else "")
+                )
                 text = f"{p.message} ({p.hint})" if p.hint else p.message
                 print(f"::{level} {where}::{_escape_annotation(text)}")
             else:
-                out.print(f"{shown}{p.location()[len(p.file):]}: [{_color(p.severity)}]{p.severity}[/]: "
-                          f"{p.message}" + (f" [dim]({p.hint})[/]" if p.hint else ""), highlight=False, markup=True)
-        out.print(f"{summary}; {errors} error(s)", highlight=False)
+                out.print(
+                    f"{shown}{p.location()[len(p.file) :]}: [{_color(p.severity)}]{p.severity}[/]: "
+                    f"{p.message}" + (f" [dim]({p.hint})[/]" if p.hint else ""),
+                    highlight=False,
+                    markup=True, soft_wrap=True,
+                )
+        out.print(f"{summary}; {errors} error(s)", highlight=False, soft_wrap=True)
     raise typer.Exit(1 if errors else 0)
 
 

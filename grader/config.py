@@ -41,7 +41,7 @@ class TrainConfig(BaseModel):
     max_length: int = Field(2048, ge=16, le=131072, description="Tokens kept per training sample (prompt + answer).")
     max_new_tokens: int = Field(200, ge=1, le=8192, description="Tokens generated per answer at test time.")
     lora_r: int = Field(16, ge=1, le=1024, description="Rank of the LoRA update matrices.")
-    lora_alpha: float = Field(32, gt=0, le=4096, description="Scale of the LoRA update (alpha / r).")
+    lora_alpha: int = Field(32, ge=1, le=4096, description="Scale of the LoRA update (alpha / r).")
     lora_dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input during training.")
     include_mlp: bool = Field(False, description="Also adapt gate/up/down_proj, not only attention.")
     warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Share of steps spent ramping the learning rate up.")
@@ -53,7 +53,9 @@ class TrainConfig(BaseModel):
     seed: int = Field(42, description="Seed for data order and LoRA initialisation.")
     load_in_4bit: bool = Field(True, description="QLoRA: 4-bit NF4 base weights with double quantization (CUDA).")
     gradient_checkpointing: bool = Field(True, description="Recompute activations to save memory.")
-    prompt_format: PromptFormat = Field("plain", description="'plain' course template or the tokenizer's 'chat' template.")
+    prompt_format: PromptFormat = Field(
+        "plain", description="'plain' course template or the tokenizer's 'chat' template."
+    )
 
     @model_validator(mode="after")
     def _one_precision(self) -> TrainConfig:
@@ -83,11 +85,33 @@ KNOWN_KEYS = tuple(TrainConfig.model_fields)
 # Keys of the course script that the grader reads but does not take from the group (the base model is the
 # grader's, paths are found by layout); accepted without a warning.
 IGNORED_KEYS = frozenset(
-    {"model_name", "model_name_or_path", "base_model", "data_path", "dataset_path", "train_file", "output_dir",
-     "save_steps", "report_to", "use_4bit", "target_modules", "lora_target_modules", "eval_ratio", "data", "tests"}
+    {
+        "model_name",
+        "model_name_or_path",
+        "base_model",
+        "data_path",
+        "dataset_path",
+        "train_file",
+        "output_dir",
+        "save_steps",
+        "report_to",
+        "use_4bit",
+        "target_modules",
+        "lora_target_modules",
+        "eval_ratio",
+        "data",
+        "tests",
+    }
 )
-ALIASES = {"use_4bit": "load_in_4bit", "lr": "learning_rate", "epochs": "num_train_epochs", "r": "lora_r",
-           "batch_size": "per_device_train_batch_size", "max_seq_length": "max_length", "warmup": "warmup_ratio"}
+ALIASES = {
+    "use_4bit": "load_in_4bit",
+    "lr": "learning_rate",
+    "epochs": "num_train_epochs",
+    "r": "lora_r",
+    "batch_size": "per_device_train_batch_size",
+    "max_seq_length": "max_length",
+    "warmup": "warmup_ratio",
+}
 
 
 class ConfigProblem(BaseModel):
@@ -121,8 +145,14 @@ def parse_train_config(raw: dict[str, Any]) -> tuple[TrainConfig | None, list[Co
         name = ALIASES.get(key, key)
         if name in KNOWN_KEYS:
             if name != key and name in values:
-                problems.append(ConfigProblem(key=key, severity="warning", message=f"'{key}' ignored: '{name}' is "
-                                              "also set and wins", hint=f"remove '{key}'"))
+                problems.append(
+                    ConfigProblem(
+                        key=key,
+                        severity="warning",
+                        message=f"'{key}' ignored: '{name}' is also set and wins",
+                        hint=f"remove '{key}'",
+                    )
+                )
                 continue
             if name != key:
                 problems.append(ConfigProblem(key=key, severity="info", message=f"'{key}' read as '{name}'"))
@@ -132,7 +162,9 @@ def parse_train_config(raw: dict[str, Any]) -> tuple[TrainConfig | None, list[Co
         else:
             near = difflib.get_close_matches(key, KNOWN_KEYS, n=1, cutoff=0.6)
             hint = f"did you mean '{near[0]}'?" if near else f"known keys: {', '.join(PART_A)}"
-            problems.append(ConfigProblem(key=key, severity="warning", message=f"unknown key '{key}' ignored", hint=hint))
+            problems.append(
+                ConfigProblem(key=key, severity="warning", message=f"unknown key '{key}' ignored", hint=hint)
+            )
     good: dict[str, Any] = {}
     for name, value in values.items():
         try:
@@ -150,8 +182,14 @@ def parse_train_config(raw: dict[str, Any]) -> tuple[TrainConfig | None, list[Co
     except ValidationError as exc:
         config = None
         for err in exc.errors():
-            problems.append(ConfigProblem(key="bf16", severity="error", message=err["msg"].removeprefix("Value error, "),
-                                          hint="set exactly one of bf16 / fp16 to true"))
+            problems.append(
+                ConfigProblem(
+                    key="bf16",
+                    severity="error",
+                    message=err["msg"].removeprefix("Value error, "),
+                    hint="set exactly one of bf16 / fp16 to true",
+                )
+            )
     if len(good) < len(values):
         config = None
     filled = [name for name in PART_A if name not in values]

@@ -18,16 +18,28 @@ from grader import __version__
 from grader.layout import examples_dir, templates_dir
 from grader.records import digest
 
-SPECIAL = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
-           "<|finetune_right_pad_id|>"]
+SPECIAL = [
+    "<|begin_of_text|>",
+    "<|end_of_text|>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|eot_id|>",
+    "<|finetune_right_pad_id|>",
+]
 # Llama-3's chat template, reduced to what the grader uses (system + user, then the assistant turn).
 CHAT_TEMPLATE = (
     "{{ bos_token }}{% for message in messages %}<|start_header_id|>{{ message['role'] }}<|end_header_id|>\n\n"
     "{{ message['content'] | trim }}<|eot_id|>{% endfor %}"
     "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
 )
-MODEL_SHAPE = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-               "num_key_value_heads": 2, "max_position_embeddings": 8192}
+MODEL_SHAPE: dict[str, Any] = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 8192,
+}
 VOCAB_SIZE = 2048
 SEED = 0
 PRETRAIN = {"steps": 300, "batch": 8, "block": 64, "lr": 3e-3}
@@ -88,21 +100,30 @@ def _build(folder: Path, corpus: list[str]) -> None:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=VOCAB_SIZE, special_tokens=SPECIAL, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB_SIZE,
+        special_tokens=SPECIAL,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(corpus, trainer=trainer)
     bos = tok.token_to_id("<|begin_of_text|>")
     tok.post_processor = processors.TemplateProcessing(
         single="<|begin_of_text|> $A", pair="<|begin_of_text|> $A $B", special_tokens=[("<|begin_of_text|>", bos)]
     )
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|begin_of_text|>", eos_token="<|end_of_text|>",
-                                   model_max_length=MODEL_SHAPE["max_position_embeddings"])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<|begin_of_text|>",
+        eos_token="<|end_of_text|>",
+        model_max_length=MODEL_SHAPE["max_position_embeddings"],
+    )
     fast.chat_template = CHAT_TEMPLATE
     fast.save_pretrained(folder)
 
     torch.manual_seed(SEED)
-    config = LlamaConfig(vocab_size=len(fast), bos_token_id=bos, eos_token_id=fast.eos_token_id,
-                         tie_word_embeddings=False, **MODEL_SHAPE)
+    config = LlamaConfig(
+        vocab_size=len(fast), bos_token_id=bos, eos_token_id=fast.eos_token_id, tie_word_embeddings=False, **MODEL_SHAPE
+    )
     model = LlamaForCausalLM(config)
     _pretrain(model, fast(_pretrain_text(corpus), add_special_tokens=False)["input_ids"])
     model.save_pretrained(folder, safe_serialization=True)

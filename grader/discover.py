@@ -32,8 +32,11 @@ def _git_head(folder: Path) -> tuple[str | None, str | None]:
             if ref_file.is_file() and not ref_file.is_symlink():
                 sha = ref_file.read_text(encoding="utf-8", errors="replace").strip()
             else:
-                packed = (git / "packed-refs").read_text(encoding="utf-8", errors="replace") \
-                    if (git / "packed-refs").is_file() else ""
+                packed = (
+                    (git / "packed-refs").read_text(encoding="utf-8", errors="replace")
+                    if (git / "packed-refs").is_file()
+                    else ""
+                )
                 match = re.search(rf"^([0-9a-f]{{40}}) {re.escape(ref)}$", packed, re.MULTILINE)
                 sha = match.group(1) if match else ""
         if not re.fullmatch(r"[0-9a-f]{40}", sha):
@@ -76,21 +79,35 @@ def read_roster(path: Path) -> list[dict[str, str]]:
 
 def run(submissions: Path, roster: list[dict[str, str]] | None = None) -> list[GroupRecord]:
     if not submissions.is_dir():
-        raise ConfigError(f"submissions folder {submissions} does not exist; pass the folder that holds one "
-                          "sub-folder per group")
+        raise ConfigError(
+            f"submissions folder {submissions} does not exist; pass the folder that holds one sub-folder per group"
+        )
     groups = []
     for folder in sorted(submissions.iterdir(), key=lambda p: p.name):
         if folder.name.startswith(".") or not folder.is_dir():
             continue
         if folder.is_symlink():
-            groups.append(GroupRecord(group=folder.name, path=str(folder), status="failed",
-                                      message="the group folder is a symbolic link; refused"))
+            groups.append(
+                GroupRecord(
+                    group=folder.name,
+                    path=str(folder),
+                    status="failed",
+                    message="the group folder is a symbolic link; refused",
+                )
+            )
             continue
         commit, when = _git_head(folder)
         groups.append(GroupRecord(group=folder.name, path=str(folder), commit=commit, commit_time=when))
     seen = {g.group for g in groups}
     for row in roster or []:
         if row["group"] not in seen:
-            groups.append(GroupRecord(group=row["group"], path="", roster_only=True, status="skipped",
-                                      message="on the roster, but no submission folder"))
+            groups.append(
+                GroupRecord(
+                    group=row["group"],
+                    path="",
+                    roster_only=True,
+                    status="skipped",
+                    message="on the roster, but no submission folder",
+                )
+            )
     return groups

@@ -31,31 +31,43 @@ class StopOnText:
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
 
-        tails = self.tokenizer.batch_decode(input_ids[:, self.prompt_width:][:, -TAIL_TOKENS:])
+        tails = self.tokenizer.batch_decode(input_ids[:, self.prompt_width :][:, -TAIL_TOKENS:])
         return torch.tensor([any(s in t for s in STOP_SEQUENCES) for t in tails], device=input_ids.device)
 
 
-def answer(runtime: Runtime, prompts: list[str], max_new_tokens: int, *, batch_size: int = BATCH_SIZE,
-           add_special_tokens: bool = True) -> list[str]:
+def answer(
+    runtime: Runtime,
+    prompts: list[str],
+    max_new_tokens: int,
+    *,
+    batch_size: int = BATCH_SIZE,
+    add_special_tokens: bool = True,
+) -> list[str]:
     """Greedy answers for prompts, in their order; batches are formed from prompts of similar length."""
     import torch
     from transformers import GenerationConfig, StoppingCriteriaList
 
     tokenizer = runtime.tokenizer
     tokenizer.padding_side = "left"
-    config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id,
-                              eos_token_id=runtime.eos_ids())
+    config = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=runtime.eos_ids(),
+    )
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     results: dict[int, str] = {}
     device = runtime.model.device
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        enc = tokenizer([prompts[i] for i in chunk], return_tensors="pt", padding=True,
-                        add_special_tokens=add_special_tokens).to(device)
+        enc = tokenizer(
+            [prompts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=add_special_tokens
+        ).to(device)
         width = enc["input_ids"].shape[1]
         with torch.inference_mode():
-            out = runtime.model.generate(**enc, generation_config=config,
-                                         stopping_criteria=StoppingCriteriaList([StopOnText(tokenizer, width)]))
+            out = runtime.model.generate(
+                **enc, generation_config=config, stopping_criteria=StoppingCriteriaList([StopOnText(tokenizer, width)])
+            )
         texts = tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
         for index, text in zip(chunk, texts, strict=True):
             results[index] = cut_at_stop(text)
@@ -76,8 +88,17 @@ class BaseCache:
         write_atomic(self.path, json.dumps(self.items, ensure_ascii=False, sort_keys=True).encode())
 
 
-def run(name: str, tests: list[Sample], runtime: Runtime, layout: Layout, *, adapter_dir: Path,
-        max_new_tokens: int, prompt_format: str, cache: BaseCache) -> GenerationRecord:
+def run(
+    name: str,
+    tests: list[Sample],
+    runtime: Runtime,
+    layout: Layout,
+    *,
+    adapter_dir: Path,
+    max_new_tokens: int,
+    prompt_format: str,
+    cache: BaseCache,
+) -> GenerationRecord:
     from peft import PeftModel
 
     started = time.monotonic()
@@ -98,7 +119,15 @@ def run(name: str, tests: list[Sample], runtime: Runtime, layout: Layout, *, ada
         tuned = answer(tuned_runtime, prompts, max_new_tokens, add_special_tokens=special)
     finally:
         runtime.model = peft_model.unload()
-    answers = [Answer(instruction=t.instruction, context=t.context, expected=t.answer, base=b, finetuned=f)
-               for t, b, f in zip(tests, base, tuned, strict=True)]
-    return GenerationRecord(group=name, answers=answers, max_new_tokens=max_new_tokens, prompt_format=prompt_format,
-                            base_cache_hits=len(prompts) - len(missing), seconds=round(time.monotonic() - started, 2))
+    answers = [
+        Answer(instruction=t.instruction, context=t.context, expected=t.answer, base=b, finetuned=f)
+        for t, b, f in zip(tests, base, tuned, strict=True)
+    ]
+    return GenerationRecord(
+        group=name,
+        answers=answers,
+        max_new_tokens=max_new_tokens,
+        prompt_format=prompt_format,
+        base_cache_hits=len(prompts) - len(missing),
+        seconds=round(time.monotonic() - started, 2),
+    )

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import tomllib
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -125,7 +125,7 @@ def part_a_entries() -> list[dict[str, Any]]:
 
 def _blocks(markdown: str) -> list[str]:
     """Paragraphs, list items and table rows: the units a parameter can be discussed in."""
-    blocks = []
+    blocks: list[str] = []
     for chunk in re.split(r"\n\s*\n", markdown):
         lines = chunk.splitlines()
         if any(line.lstrip().startswith(("|", "-", "*", "+")) or re.match(r"\s*\d+[.)]", line) for line in lines):
@@ -190,9 +190,16 @@ def reflections(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
     return 0.5, f"reflections section of only {words} words (< {item.min_words})"
 
 
-CHECKS: dict[str, Check] = {"data_valid": data_valid, "samples": samples, "tests": tests, "adapter": adapter,
-                            "loss_falling": loss_falling, "beats_base": beats_base, "part_a": part_a,
-                            "reflections": reflections}
+CHECKS: dict[str, Check] = {
+    "data_valid": data_valid,
+    "samples": samples,
+    "tests": tests,
+    "adapter": adapter,
+    "loss_falling": loss_falling,
+    "beats_base": beats_base,
+    "part_a": part_a,
+    "reflections": reflections,
+}
 
 
 def run(group: str, rubric: list[RubricItem], inputs: Inputs) -> GradeRecord:
@@ -202,5 +209,10 @@ def run(group: str, rubric: list[RubricItem], inputs: Inputs) -> GradeRecord:
         fraction, reason = CHECKS[item.check](item, inputs)
         points = round(item.points * min(max(fraction, 0.0), 1.0), 2)
         items.append(GradeItem(id=item.id, title=item.title, points=points, max_points=item.points, reason=reason))
-    return GradeRecord(group=group, items=items, total=round(sum(i.points for i in items), 2),
-                       max_total=sum(i.points for i in rubric), seconds=round(time.monotonic() - started, 3))
+    return GradeRecord(
+        group=group,
+        items=items,
+        total=round(sum(i.points for i in items), 2),
+        max_total=sum(i.points for i in rubric),
+        seconds=round(time.monotonic() - started, 3),
+    )

@@ -31,28 +31,50 @@ class Reader:
     shown: str
     problems: list[Problem] = field(default_factory=list)
 
-    def add(self, line: int | None, code: str, message: str, hint: str = "", *, column: int | None = None,
-            severity: Severity = "error") -> None:
-        self.problems.append(Problem(file=self.shown, line=line, column=column, severity=severity, code=code,
-                                     message=message, hint=hint))
+    def add(
+        self,
+        line: int | None,
+        code: str,
+        message: str,
+        hint: str = "",
+        *,
+        column: int | None = None,
+        severity: Severity = "error",
+    ) -> None:
+        self.problems.append(
+            Problem(file=self.shown, line=line, column=column, severity=severity, code=code, message=message, hint=hint)
+        )
 
 
 def read_objects(path: Path, reader: Reader) -> Iterator[tuple[int, Any]]:
     """Yield (line number, parsed JSON value) for each record in a `.jsonl` or `.json` file."""
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
-        reader.add(None, "file-too-large", f"file is {size / 2**20:.0f} MB, over the {MAX_FILE_BYTES >> 20} MB cap; "
-                   "it was not read", "a course dataset is a few MB at most: commit only the samples")
+        reader.add(
+            None,
+            "file-too-large",
+            f"file is {size / 2**20:.0f} MB, over the {MAX_FILE_BYTES >> 20} MB cap; it was not read",
+            "a course dataset is a few MB at most: commit only the samples",
+        )
         return
     with path.open("rb") as fh:
         head = fh.read(64)
     if head.startswith(LFS_MAGIC):
-        reader.add(1, "lfs-pointer", "this is a Git LFS pointer, not the data",
-                   "run `git lfs pull`, or commit the file without LFS (`git lfs untrack`)")
+        reader.add(
+            1,
+            "lfs-pointer",
+            "this is a Git LFS pointer, not the data",
+            "run `git lfs pull`, or commit the file without LFS (`git lfs untrack`)",
+        )
         return
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        reader.add(None, "utf16", "file is UTF-16 (Windows 'Unicode'); it was read, but the course script needs UTF-8",
-                   "re-save as UTF-8 (VS Code: 'Save with Encoding' -> UTF-8)", severity="warning")
+        reader.add(
+            None,
+            "utf16",
+            "file is UTF-16 (Windows 'Unicode'); it was read, but the course script needs UTF-8",
+            "re-save as UTF-8 (VS Code: 'Save with Encoding' -> UTF-8)",
+            severity="warning",
+        )
         lines: Iterator[tuple[int, str]] = enumerate(path.read_bytes().decode("utf-16").splitlines(), start=1)
     else:
         if head.startswith(b"\xef\xbb\xbf"):
@@ -97,8 +119,12 @@ def _text_lines(path: Path, reader: Reader) -> Iterator[tuple[int, str]]:
                     skipped += len(chunk)
                     if chunk.endswith(b"\n"):
                         break
-                reader.add(number, "line-too-long", f"line is {skipped / 2**20:.1f} MB, over the "
-                           f"{MAX_LINE_BYTES >> 20} MB cap; it was skipped", "keep each sample under 1 MB")
+                reader.add(
+                    number,
+                    "line-too-long",
+                    f"line is {skipped / 2**20:.1f} MB, over the {MAX_LINE_BYTES >> 20} MB cap; it was skipped",
+                    "keep each sample under 1 MB",
+                )
                 offset += skipped
                 continue
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
@@ -107,10 +133,14 @@ def _text_lines(path: Path, reader: Reader) -> Iterator[tuple[int, str]]:
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                reader.add(number, "not-utf8", f"bytes are not UTF-8 at byte {exc.start} of the line "
-                           f"(file offset {offset + exc.start}){_guess_encoding(raw)}; the line was skipped",
-                           "re-save the file as UTF-8, e.g. `iconv -f cp949 -t utf-8 in.jsonl > out.jsonl`",
-                           column=exc.start + 1)
+                reader.add(
+                    number,
+                    "not-utf8",
+                    f"bytes are not UTF-8 at byte {exc.start} of the line "
+                    f"(file offset {offset + exc.start}){_guess_encoding(raw)}; the line was skipped",
+                    "re-save the file as UTF-8, e.g. `iconv -f cp949 -t utf-8 in.jsonl > out.jsonl`",
+                    column=exc.start + 1,
+                )
                 offset += len(raw)
                 continue
             offset += len(raw)
@@ -150,19 +180,21 @@ def _explain(exc: json.JSONDecodeError, text: str) -> tuple[str, str]:
     """A JSON error in the words a student needs: what is wrong and how to fix it."""
     quotes = [c for c in SMART_QUOTES if c in text]
     if quotes:
-        return (f"smart quote {quotes[0]} instead of a straight quote \"",
-                "a word processor replaced the quotes: re-type them as \" in a code editor")
+        return (
+            f'smart quote {quotes[0]} instead of a straight quote "',
+            'a word processor replaced the quotes: re-type them as " in a code editor',
+        )
     before = text[: exc.pos].rstrip()
     if exc.msg.startswith("Expecting property name") and before.endswith(","):
         return "trailing comma before '}'", "remove the last comma inside the object"
     if exc.msg.startswith("Expecting ',' delimiter"):
-        return f"missing comma at column {exc.colno}", "put a comma between two fields: \"a\": \"x\", \"b\": \"y\""
+        return f"missing comma at column {exc.colno}", 'put a comma between two fields: "a": "x", "b": "y"'
     if exc.msg.startswith("Extra data"):
         return ("more than one JSON value on this line", "put each object on its own line, without commas between them")
     if exc.msg.startswith("Invalid control character"):
         return "a raw control character (tab or line break) inside a string", "write it as \\t or \\n"
     if exc.msg.startswith("Expecting value") and text.lstrip().startswith("'"):
-        return "single quotes are not JSON", "use double quotes: {\"instruction\": \"...\"}"
+        return "single quotes are not JSON", 'use double quotes: {"instruction": "..."}'
     return f"invalid JSON: {exc.msg} at column {exc.colno}", "check the brackets and quotes on this line"
 
 
@@ -210,8 +242,13 @@ def _try_multiline(joined: str, start: int, end: int, reader: Reader) -> tuple[A
     """(value, done): done is False while the object may still be incomplete."""
     try:
         value = _loads(joined)
-        reader.add(start, "multi-line", f"object spans lines {start}-{end} (pretty-printed); it was read",
-                   "JSON Lines wants one object per line: `jq -c . in.jsonl`", severity="warning")
+        reader.add(
+            start,
+            "multi-line",
+            f"object spans lines {start}-{end} (pretty-printed); it was read",
+            "JSON Lines wants one object per line: `jq -c . in.jsonl`",
+            severity="warning",
+        )
         return value, True
     except json.JSONDecodeError as exc:
         if exc.msg.startswith("Invalid control character"):
@@ -219,8 +256,13 @@ def _try_multiline(joined: str, start: int, end: int, reader: Reader) -> tuple[A
                 value = json.loads(joined, strict=False)
             except (json.JSONDecodeError, RecursionError):
                 return None, False
-            reader.add(start, "raw-newline", f"a raw line break inside a string (lines {start}-{end}); it was read",
-                       "write line breaks inside strings as \\n", severity="warning")
+            reader.add(
+                start,
+                "raw-newline",
+                f"a raw line break inside a string (lines {start}-{end}); it was read",
+                "write line breaks inside strings as \\n",
+                severity="warning",
+            )
             return value, True
         if _incomplete(exc, joined):
             return None, False
@@ -248,8 +290,13 @@ def _read_array(lines: Iterator[tuple[int, str]], reader: Reader) -> Iterator[tu
     except json.JSONDecodeError as exc:
         line = numbers[min(exc.lineno, len(numbers)) - 1]
         message, hint = _explain(exc, texts[min(exc.lineno, len(texts)) - 1])
-        reader.add(line, "invalid-json", message + " (in a JSON array, so nothing of this file was read)", hint,
-                   column=exc.colno)
+        reader.add(
+            line,
+            "invalid-json",
+            message + " (in a JSON array, so nothing of this file was read)",
+            hint,
+            column=exc.colno,
+        )
         return
     if not isinstance(values, list):
         reader.add(numbers[0], "not-array", "file is neither JSON lines nor a JSON array", "")

@@ -119,15 +119,23 @@ def load(name: str, *, device: str = "auto", quantize: bool = True, cache_dir: P
     else:
         dtype = torch.float32
         notes.append("CPU run: fp32, no 4-bit quantization (bitsandbytes needs CUDA)")
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+    model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))
     if where == "cpu":
         model.to("cpu")
     model.eval()
-    return Runtime(name=name, path=path, model=model, tokenizer=tokenizer, device=where,
-                   dtype=str(dtype).removeprefix("torch."), quantization=quantization, fingerprint=fingerprint(path),
-                   notes=notes)
+    return Runtime(
+        name=name,
+        path=path,
+        model=model,
+        tokenizer=tokenizer,
+        device=where,
+        dtype=str(dtype).removeprefix("torch."),
+        quantization=quantization,
+        fingerprint=fingerprint(path),
+        notes=notes,
+    )
 
 
 def _bnb_config(dtype: Any, notes: list[str]) -> tuple[str, Any]:
@@ -135,9 +143,11 @@ def _bnb_config(dtype: Any, notes: list[str]) -> tuple[str, Any]:
         import bitsandbytes  # noqa: F401
         from transformers import BitsAndBytesConfig
     except ImportError:
-        notes.append("bitsandbytes is not installed: the base model is loaded in 16-bit, not 4-bit "
-                     "(pip install 'grader[gpu]')")
+        notes.append(
+            "bitsandbytes is not installed: the base model is loaded in 16-bit, not 4-bit (pip install 'grader[gpu]')"
+        )
         return "none", None
-    config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                bnb_4bit_compute_dtype=dtype)
+    config = BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype
+    )
     return "nf4", config

@@ -51,8 +51,9 @@ class Batch:
         if self._runtime is None:
             from grader import model
 
-            self._runtime = model.load(self.settings.base_model, device=self.settings.device,
-                                       cache_dir=self.settings.cache_dir)
+            self._runtime = model.load(
+                self.settings.base_model, device=self.settings.device, cache_dir=self.settings.cache_dir
+            )
             self.loads += 1
         return self._runtime
 
@@ -140,8 +141,9 @@ def grade_group(group: GroupRecord, batch: Batch, progress: Progress) -> Outcome
         from grader import plots, render
 
         plot = plots.training_plot(tr, layout.plot(name, "training")) if tr else None
-        data = render.report_data(group, validation, tr, gen, sc, grade_rec, outcome.status, outcome.reason, plot,
-                                  report_md)
+        data = render.report_data(
+            group, validation, tr, gen, sc, grade_rec, outcome.status, outcome.reason, plot, report_md
+        )
         rendered = render.run(data, layout, name)
         save(rendered, layout.record(name, "render"))
         outcome.records["render"] = rendered
@@ -151,8 +153,9 @@ def grade_group(group: GroupRecord, batch: Batch, progress: Progress) -> Outcome
     return outcome
 
 
-def _model_stages(name: str, validation: ValidationRecord, batch: Batch, outcome: Outcome, progress: Progress
-                  ) -> tuple[TrainRecord | None, GenerationRecord | None, ScoreRecord | None]:
+def _model_stages(
+    name: str, validation: ValidationRecord, batch: Batch, outcome: Outcome, progress: Progress
+) -> tuple[TrainRecord | None, GenerationRecord | None, ScoreRecord | None]:
     layout, settings = batch.layout, batch.settings
     cfg = TrainConfig(**validation.config)
     train_key = digest("train", validation.digest, batch.base_key(), settings.device, __version__)
@@ -160,8 +163,13 @@ def _model_stages(name: str, validation: ValidationRecord, batch: Batch, outcome
     stage = "train"
     try:
         progress(name, "train")
-        tr = _cached(TrainRecord, layout.record(name, "train"), train_key, settings.force,
-                     layout.adapter(name) / "adapter_model.safetensors")
+        tr = _cached(
+            TrainRecord,
+            layout.record(name, "train"),
+            train_key,
+            settings.force,
+            layout.adapter(name) / "adapter_model.safetensors",
+        )
         if tr is None:
             samples = validate.load_samples(layout.samples(name))
             tr = train.run(name, samples, cfg, batch.runtime(), layout).model_copy(update={"digest": train_key})
@@ -175,9 +183,16 @@ def _model_stages(name: str, validation: ValidationRecord, batch: Batch, outcome
         if gen is None:
             if batch.cache is None:
                 batch.cache = generate.BaseCache(layout.cache / "base_answers.json")
-            gen = generate.run(name, validate.load_samples(layout.tests(name)), batch.runtime(), layout,
-                               adapter_dir=layout.adapter(name), max_new_tokens=max_new,
-                               prompt_format=cfg.prompt_format, cache=batch.cache).model_copy(update={"digest": gen_key})
+            gen = generate.run(
+                name,
+                validate.load_samples(layout.tests(name)),
+                batch.runtime(),
+                layout,
+                adapter_dir=layout.adapter(name),
+                max_new_tokens=max_new,
+                prompt_format=cfg.prompt_format,
+                cache=batch.cache,
+            ).model_copy(update={"digest": gen_key})
             save(gen, layout.record(name, "generate"))
         outcome.records["generate"] = gen
         stage = "score"
@@ -199,14 +214,25 @@ def _read_report(layout: Layout, name: str, validation: ValidationRecord | None)
 
 
 def _write_results(layout: Layout, name: str, outcome: Outcome) -> None:
-    data = {"group": name, "status": outcome.status, "reason": outcome.reason, "grader_version": __version__,
-            **{stage: record.model_dump(mode="json") for stage, record in outcome.records.items()}}
+    data = {
+        "group": name,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "grader_version": __version__,
+        **{stage: record.model_dump(mode="json") for stage, record in outcome.records.items()},
+    }
     write_atomic(layout.results(name), json.dumps(data, indent=2, ensure_ascii=False).encode())
 
 
-def run(submissions: Path, settings: RunSettings, *, rubric: Path | None = None, roster: Path | None = None,
-        progress: Progress | None = None, on_group_done: Callable[[str, Outcome], None] | None = None
-        ) -> list[gradebook.Row]:
+def run(
+    submissions: Path,
+    settings: RunSettings,
+    *,
+    rubric: Path | None = None,
+    roster: Path | None = None,
+    progress: Progress | None = None,
+    on_group_done: Callable[[str, Outcome], None] | None = None,
+) -> list[gradebook.Row]:
     """Grade every group of a submissions folder; returns the gradebook rows (also written to disk)."""
     layout = Layout(settings.out)
     batch = Batch(settings=settings, layout=layout, rubric=grade.load_rubric(rubric))
@@ -220,8 +246,14 @@ def run(submissions: Path, settings: RunSettings, *, rubric: Path | None = None,
         grade_rec = outcome.records.get("grade")
         sc = outcome.records.get("score")
         gain = sc.delta_mean.get("rougeL") if isinstance(sc, ScoreRecord) and sc.delta_mean else None
-        r = gradebook.row(group.group, outcome.status, outcome.reason,
-                          grade_rec if isinstance(grade_rec, GradeRecord) else None, gain, group.commit)
+        r = gradebook.row(
+            group.group,
+            outcome.status,
+            outcome.reason,
+            grade_rec if isinstance(grade_rec, GradeRecord) else None,
+            gain,
+            group.commit,
+        )
         r.extra = extras.get(group.group, {})
         rows.append(r)
         if on_group_done:

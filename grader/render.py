@@ -30,8 +30,32 @@ from grader.records import (
     write_atomic,
 )
 
-ALLOWED_TAGS = {"p", "br", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "strong", "em", "code", "pre",
-                "blockquote", "table", "thead", "tbody", "tr", "th", "td", "hr", "del"}
+ALLOWED_TAGS = {
+    "p",
+    "br",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "ul",
+    "ol",
+    "li",
+    "strong",
+    "em",
+    "code",
+    "pre",
+    "blockquote",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "hr",
+    "del",
+}
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
@@ -81,47 +105,87 @@ def discussion(score: ScoreRecord | None, flagged: list[str], train: TrainRecord
         worse = [i + 1 for i, q in enumerate(score.questions) if q.delta["rougeL"] < 0]
         gain = score.delta_mean["rougeL"]
         verdict = "helped" if gain > 0.02 else "changed little" if gain > -0.02 else "hurt"
-        lines.append(f"Fine-tuning {verdict}: mean ROUGE-L {score.base_mean['rougeL']:.3f} (base) vs "
-                     f"{score.finetuned_mean['rougeL']:.3f} (fine-tuned), {gain:+.3f}.")
-        lines.append(f"Better on question(s) {', '.join(map(str, better)) or 'none'}; "
-                     f"worse on {', '.join(map(str, worse)) or 'none'}; "
-                     f"{len(score.questions) - len(better) - len(worse)} unchanged.")
+        lines.append(
+            f"Fine-tuning {verdict}: mean ROUGE-L {score.base_mean['rougeL']:.3f} (base) vs "
+            f"{score.finetuned_mean['rougeL']:.3f} (fine-tuned), {gain:+.3f}."
+        )
+        lines.append(
+            f"Better on question(s) {', '.join(map(str, better)) or 'none'}; "
+            f"worse on {', '.join(map(str, worse)) or 'none'}; "
+            f"{len(score.questions) - len(better) - len(worse)} unchanged."
+        )
     if train and train.log:
         losses = [e.loss for e in train.log if e.loss is not None]
         if losses:
-            lines.append(f"Training ran {train.steps} optimizer steps; logged loss went from {losses[0]:.3f} to "
-                         f"{losses[-1]:.3f} (final train loss {train.train_loss:.3f}).")
+            lines.append(
+                f"Training ran {train.steps} optimizer steps; logged loss went from {losses[0]:.3f} to "
+                f"{losses[-1]:.3f} (final train loss {train.train_loss:.3f})."
+            )
         if train.steps < 5:
-            lines.append("So few optimizer steps leave the adapter close to its start: epochs, batch size and "
-                         "gradient accumulation decide how many updates a small dataset gets.")
+            lines.append(
+                "So few optimizer steps leave the adapter close to its start: epochs, batch size and "
+                "gradient accumulation decide how many updates a small dataset gets."
+            )
     if flagged:
         lines.append(f"Values outside the usual range, likely critical here: {', '.join(flagged)}.")
     return lines
 
 
-def report_data(group: GroupRecord, validation: ValidationRecord | None, train: TrainRecord | None,
-                generation: GenerationRecord | None, score: ScoreRecord | None, grade: GradeRecord | None,
-                status: str, reason: str, plot: Path | None, report_md: str | None) -> dict[str, Any]:
+def report_data(
+    group: GroupRecord,
+    validation: ValidationRecord | None,
+    train: TrainRecord | None,
+    generation: GenerationRecord | None,
+    score: ScoreRecord | None,
+    grade: GradeRecord | None,
+    status: str,
+    reason: str,
+    plot: Path | None,
+    report_md: str | None,
+) -> dict[str, Any]:
     config = (train.config if train and train.config else validation.config if validation else {}) or {}
     coverage = part_a_coverage(report_md, 10) if report_md else {}
     params = []
     for entry in part_a_entries():
         value, flagged = _value(entry, config)
         defaulted = validation is not None and entry["name"] in validation.defaults_filled
-        params.append({**entry, "value": value, "flagged": flagged, "default": defaulted,
-                       "coverage": coverage.get(entry["name"], "missing")})
+        params.append(
+            {
+                **entry,
+                "value": value,
+                "flagged": flagged,
+                "default": defaulted,
+                "coverage": coverage.get(entry["name"], "missing"),
+            }
+        )
     questions = []
     if generation:
         for i, answer in enumerate(generation.answers):
-            questions.append({"n": i + 1, "answer": answer, "score": score.questions[i] if score else None,
-                              "base_diff": word_diff(answer.expected, answer.base),
-                              "tuned_diff": word_diff(answer.expected, answer.finetuned)})
+            questions.append(
+                {
+                    "n": i + 1,
+                    "answer": answer,
+                    "score": score.questions[i] if score else None,
+                    "base_diff": word_diff(answer.expected, answer.base),
+                    "tuned_diff": word_diff(answer.expected, answer.finetuned),
+                }
+            )
     flagged_names = [p["name"] for p in params if p["flagged"]]
     when = group.commit_time or datetime.now(timezone.utc).strftime("%Y-%m-%d")
     return {
-        "group": group, "status": status, "reason": reason, "validation": validation, "train": train,
-        "generation": generation, "score": score, "grade": grade, "params": params, "questions": questions,
-        "discussion": discussion(score, flagged_names, train), "date": when[:10], "version": __version__,
+        "group": group,
+        "status": status,
+        "reason": reason,
+        "validation": validation,
+        "train": train,
+        "generation": generation,
+        "score": score,
+        "grade": grade,
+        "params": params,
+        "questions": questions,
+        "discussion": discussion(score, flagged_names, train),
+        "date": when[:10],
+        "version": __version__,
         "plot_uri": _data_uri(plot) if plot and plot.is_file() else None,
         "report_html": markdown_html(report_md) if report_md else None,
         "reflections": reflections_text(report_md or ""),
@@ -137,8 +201,11 @@ def _data_uri(path: Path) -> str:
 def _environment() -> Any:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-    env = Environment(loader=FileSystemLoader(templates_dir()), undefined=StrictUndefined,
-                      autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=True))
+    env = Environment(
+        loader=FileSystemLoader(templates_dir()),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=True),
+    )
     env.filters["clean"] = clean_text
     env.filters["num"] = lambda v, digits=3: "n/a" if v is None else f"{v:.{digits}f}"
     return env
@@ -182,5 +249,10 @@ def run(data: dict[str, Any], layout: Layout, name: str) -> RenderRecord:
     write_pdf(render_html(data), layout.report_pdf(name))
     write_pptx(data, layout.slides(name), layout.plot(name, "training"))
     plots = ["training.png"] if layout.plot(name, "training").is_file() else []
-    return RenderRecord(group=name, report_pdf="report.pdf", slides_pptx="slides.pptx", plots=plots,
-                        seconds=round(time.monotonic() - started, 2))
+    return RenderRecord(
+        group=name,
+        report_pdf="report.pdf",
+        slides_pptx="slides.pptx",
+        plots=plots,
+        seconds=round(time.monotonic() - started, 2),
+    )

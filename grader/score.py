@@ -71,6 +71,11 @@ def run(generation: GenerationRecord) -> ScoreRecord:
     def mean(side: str) -> dict[str, float]:
         return {k: round(fmean(getattr(q, side)[k] for q in questions), 4) for k in METRICS} if questions else {}
 
-    return ScoreRecord(group=generation.group, questions=questions, base_mean=mean("base"),
-                       finetuned_mean=mean("finetuned"), delta_mean=mean("delta"),
-                       seconds=round(time.monotonic() - started, 3))
+    return ScoreRecord(
+        group=generation.group,
+        questions=questions,
+        base_mean=mean("base"),
+        finetuned_mean=mean("finetuned"),
+        delta_mean=mean("delta"),
+        seconds=round(time.monotonic() - started, 3),
+    )

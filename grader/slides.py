@@ -50,8 +50,18 @@ class Deck:
         self.text(slide, title, Inches(0.6), Inches(0.35), Inches(12.1), Inches(0.9), TITLE_PT, bold=True)
         return slide
 
-    def text(self, slide: Any, text: str | list[str], left: Any, top: Any, width: Any, height: Any, size: int,
-             *, bold: bool = False) -> None:
+    def text(
+        self,
+        slide: Any,
+        text: str | list[str],
+        left: Any,
+        top: Any,
+        width: Any,
+        height: Any,
+        size: int,
+        *,
+        bold: bool = False,
+    ) -> None:
         from pptx.dml.color import RGBColor
         from pptx.util import Pt
 
@@ -85,32 +95,53 @@ def write_pptx(data: dict[str, Any], path: Path, plot: Path) -> None:
 
     deck = Deck()
     group, train, score, grade = data["group"], data["train"], data["score"], data["grade"]
-    deck.bullets(f"{clean_text(group.group)} · week 5 LoRA fine-tuning",
-                 [f"Status: {data['status']} · {data['reason']}", f"Date: {data['date']}",
-                  f"Base model: {train.base_model if train else 'n/a'}", f"Commit: {group.commit or 'n/a'}"])
+    deck.bullets(
+        f"{clean_text(group.group)} · week 5 LoRA fine-tuning",
+        [
+            f"Status: {data['status']} · {data['reason']}",
+            f"Date: {data['date']}",
+            f"Base model: {train.base_model if train else 'n/a'}",
+            f"Commit: {group.commit or 'n/a'}",
+        ],
+    )
     v = data["validation"]
-    deck.bullets("Data", [f"{v.n_samples} training samples, {v.n_tests} test questions" if v else "not validated"]
-                 + [f"{p.location()}: {p.message}" for p in data["errors"][:8]])
+    deck.bullets(
+        "Data",
+        [f"{v.n_samples} training samples, {v.n_tests} test questions" if v else "not validated"]
+        + [f"{p.location()}: {p.message}" for p in data["errors"][:8]],
+    )
     params = [f"{p['name']}: {p['value']}{'  ⚑ outside usual range' if p['flagged'] else ''}" for p in data["params"]]
     deck.bullets("Parameters (Part A)", params, SMALL_PT + 2)
     slide = deck.slide("Training loss")
     if plot.is_file() and train and train.status == "ok":
         slide.shapes.add_picture(str(plot), Inches(0.9), Inches(1.4), width=Inches(11.5))
-        deck.text(slide, f"final train loss {train.train_loss:.3f} · perplexity "
-                  f"{train.perplexity if train.perplexity is None else round(train.perplexity, 2)} · "
-                  f"{train.steps} steps", Inches(0.9), Inches(6.5), Inches(11.5), Inches(0.6), SMALL_PT)
+        deck.text(
+            slide,
+            f"final train loss {train.train_loss:.3f} · perplexity "
+            f"{train.perplexity if train.perplexity is None else round(train.perplexity, 2)} · "
+            f"{train.steps} steps",
+            Inches(0.9),
+            Inches(6.5),
+            Inches(11.5),
+            Inches(0.6),
+            SMALL_PT,
+        )
     else:
         deck.text(slide, "No training in this run.", Inches(0.6), Inches(1.4), Inches(12), Inches(1), BODY_PT)
     if score and score.questions:
-        deck.bullets("Results", [f"ROUGE-L base {score.base_mean['rougeL']:.3f} → fine-tuned "
-                                 f"{score.finetuned_mean['rougeL']:.3f} ({score.delta_mean['rougeL']:+.3f})",
-                                 f"ROUGE-1 {score.base_mean['rouge1']:.3f} → {score.finetuned_mean['rouge1']:.3f}",
-                                 f"Exact match {score.base_mean['exact_match']:.2f} → "
-                                 f"{score.finetuned_mean['exact_match']:.2f}",
-                                 f"Points {grade.total} / {grade.max_total}" if grade else ""])
+        deck.bullets(
+            "Results",
+            [
+                f"ROUGE-L base {score.base_mean['rougeL']:.3f} → fine-tuned "
+                f"{score.finetuned_mean['rougeL']:.3f} ({score.delta_mean['rougeL']:+.3f})",
+                f"ROUGE-1 {score.base_mean['rouge1']:.3f} → {score.finetuned_mean['rouge1']:.3f}",
+                f"Exact match {score.base_mean['exact_match']:.2f} → {score.finetuned_mean['exact_match']:.2f}",
+                f"Points {grade.total} / {grade.max_total}" if grade else "",
+            ],
+        )
     for q in data["questions"]:
         a = q["answer"]
-        text = (f"Expected: {a.expected}\n\nBase: {a.base or '(empty)'}\n\nFine-tuned: {a.finetuned or '(empty)'}")
+        text = f"Expected: {a.expected}\n\nBase: {a.base or '(empty)'}\n\nFine-tuned: {a.finetuned or '(empty)'}"
         pieces = [p for para in text.split("\n\n") for p in chunks(para, BODY_CHARS // 3)]
         pages = [pieces[i : i + 3] for i in range(0, len(pieces), 3)]
         for n, page in enumerate(pages):

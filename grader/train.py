@@ -13,7 +13,6 @@ import os
 import shutil
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from grader.config import TrainConfig
@@ -95,21 +94,25 @@ def run(name: str, samples: list[Sample], cfg: TrainConfig, runtime: Runtime, la
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from torch.utils.tensorboard import SummaryWriter
     from transformers import Trainer, TrainingArguments, set_seed
-    from transformers.integrations import TensorBoardCallback
+    from transformers.integrations import TensorBoardCallback  # type: ignore[attr-defined]
     from transformers.trainer_callback import PrinterCallback
 
     started = time.monotonic()
     tokenizer = runtime.tokenizer
     tokenizer.padding_side = "right"
-    eos_id = runtime.eos_ids()[1] if cfg.prompt_format == "chat" and len(runtime.eos_ids()) > 1 else runtime.eos_ids()[0]
+    eos_id = (
+        runtime.eos_ids()[1] if cfg.prompt_format == "chat" and len(runtime.eos_ids()) > 1 else runtime.eos_ids()[0]
+    )
     encoded = [e for e in (encode(s, tokenizer, cfg, eos_id) for s in samples) if e is not None]
     if not encoded:
         raise ValueError("no sample has answer tokens left within max_length")
     bf16, fp16, notes = precision(cfg, runtime)
     cut = [e.cut_tokens for e in encoded if e.cut_tokens]
     if cut:
-        notes.append(f"{len(cut)} of {len(encoded)} samples were over max_length {cfg.max_length}; their context was "
-                     f"cut by {min(cut)} to {max(cut)} tokens")
+        notes.append(
+            f"{len(cut)} of {len(encoded)} samples were over max_length {cfg.max_length}; their context was "
+            f"cut by {min(cut)} to {max(cut)} tokens"
+        )
     group_dir = layout.group_dir(name)
     adapter_dir, runs_dir = layout.adapter(name), layout.runs(name)
     for old in (adapter_dir, runs_dir):
@@ -120,24 +123,49 @@ def run(name: str, samples: list[Sample], cfg: TrainConfig, runtime: Runtime, la
     base = runtime.model
     use_checkpointing = cfg.gradient_checkpointing and runtime.device == "cuda"
     if runtime.quantization == "nf4":
-        base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=use_checkpointing,
-                                               gradient_checkpointing_kwargs={"use_reentrant": False})
-    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, bias="none",
-                      target_modules=ATTENTION + (MLP if cfg.include_mlp else []), task_type="CAUSAL_LM")
+        base = prepare_model_for_kbit_training(
+            base, use_gradient_checkpointing=use_checkpointing, gradient_checkpointing_kwargs={"use_reentrant": False}
+        )
+    lora = LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        bias="none",
+        target_modules=ATTENTION + (MLP if cfg.include_mlp else []),
+        task_type="CAUSAL_LM",
+    )
     model = get_peft_model(base, lora)
     args = TrainingArguments(
-        output_dir=str(work), per_device_train_batch_size=cfg.per_device_train_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps, learning_rate=cfg.learning_rate,
-        num_train_epochs=cfg.num_train_epochs, lr_scheduler_type=cfg.lr_scheduler_type,
+        output_dir=str(work),
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.num_train_epochs,
+        lr_scheduler_type=cfg.lr_scheduler_type,
         warmup_steps=cfg.warmup_ratio,  # transformers 5: a float below 1 is the warmup ratio
-        logging_steps=1, logging_first_step=True, save_strategy="no", report_to="none", seed=cfg.seed,
-        bf16=bf16, fp16=fp16, use_cpu=runtime.device == "cpu", activation_checkpointing=use_checkpointing,
+        logging_steps=1,
+        logging_first_step=True,
+        save_strategy="no",
+        report_to="none",
+        seed=cfg.seed,
+        bf16=bf16,
+        fp16=fp16,
+        use_cpu=runtime.device == "cpu",
+        activation_checkpointing=use_checkpointing,
         activation_checkpointing_kwargs={"use_reentrant": False} if use_checkpointing else None,
-        remove_unused_columns=False, disable_tqdm=True, dataloader_pin_memory=False, optim="adamw_torch",
+        remove_unused_columns=False,
+        disable_tqdm=True,
+        dataloader_pin_memory=False,
+        optim="adamw_torch",
     )
     writer = SummaryWriter(log_dir=str(runs_dir))
-    trainer = Trainer(model=model, args=args, train_dataset=encoded,  # type: ignore[arg-type]
-                      data_collator=Collator(tokenizer.pad_token_id), callbacks=[TensorBoardCallback(writer)])
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=encoded,  # type: ignore[arg-type]
+        data_collator=Collator(tokenizer.pad_token_id),
+        callbacks=[TensorBoardCallback(writer)],
+    )
     trainer.remove_callback(PrinterCallback)  # the batch has one progress display: ours
     try:
         result = trainer.train()
@@ -158,15 +186,30 @@ def run(name: str, samples: list[Sample], cfg: TrainConfig, runtime: Runtime, la
         if runtime.device == "cuda":
             torch.cuda.empty_cache()
     train_loss = float(result.metrics.get("train_loss", math.nan))
-    notes.append("adapter changed: some lora_B weights are non-zero" if changed else
-                 "adapter did NOT change: every lora_B weight is still zero (learning rate too low or no steps)")
+    notes.append(
+        "adapter changed: some lora_B weights are non-zero"
+        if changed
+        else "adapter did NOT change: every lora_B weight is still zero (learning rate too low or no steps)"
+    )
     return TrainRecord(
-        group=name, source="trained", adapter_dir="adapter", base_model=runtime.name, device=runtime.device,
-        dtype="bf16" if bf16 else "fp16" if fp16 else "fp32", quantization=runtime.quantization,
-        config=cfg.model_dump(), log=log, train_loss=train_loss,
-        perplexity=math.exp(train_loss) if train_loss < 50 else None, n_train=len(encoded),
-        steps=trainer.state.global_step, loss_includes_prompt=False, adapter_changed=changed,
-        notes=runtime.notes + notes, seconds=round(time.monotonic() - started, 2))
+        group=name,
+        source="trained",
+        adapter_dir="adapter",
+        base_model=runtime.name,
+        device=runtime.device,
+        dtype="bf16" if bf16 else "fp16" if fp16 else "fp32",
+        quantization=runtime.quantization,
+        config=cfg.model_dump(),
+        log=log,
+        train_loss=train_loss,
+        perplexity=math.exp(train_loss) if train_loss < 50 else None,
+        n_train=len(encoded),
+        steps=trainer.state.global_step,
+        loss_includes_prompt=False,
+        adapter_changed=changed,
+        notes=runtime.notes + notes,
+        seconds=round(time.monotonic() - started, 2),
+    )
 
 
 def log_entries(history: list[dict[str, Any]]) -> list[LogEntry]:
@@ -175,6 +218,13 @@ def log_entries(history: list[dict[str, Any]]) -> list[LogEntry]:
     for row in history:
         if "loss" not in row and "eval_loss" not in row:
             continue
-        entries.append(LogEntry(step=int(row.get("step", 0)), epoch=row.get("epoch"), loss=row.get("loss"),
-                                learning_rate=row.get("learning_rate"), eval_loss=row.get("eval_loss")))
+        entries.append(
+            LogEntry(
+                step=int(row.get("step", 0)),
+                epoch=row.get("epoch"),
+                loss=row.get("loss"),
+                learning_rate=row.get("learning_rate"),
+                eval_loss=row.get("eval_loss"),
+            )
+        )
     return entries

@@ -37,8 +37,12 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
 
 
 def sample(i: int, **extra: Any) -> dict[str, Any]:
-    row = {"system": "You are a geology assistant.", "instruction": f"What is mineral number {i}?",
-           "context": f"Mineral {i} absorbs near {2000 + i} nm.", "answer": f"It absorbs near {2000 + i} nm."}
+    row = {
+        "system": "You are a geology assistant.",
+        "instruction": f"What is mineral number {i}?",
+        "context": f"Mineral {i} absorbs near {2000 + i} nm.",
+        "answer": f"It absorbs near {2000 + i} nm.",
+    }
     row.update(extra)
     return row
 

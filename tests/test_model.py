@@ -50,8 +50,13 @@ def test_encode_masks_prompt_and_appends_eos(runtime) -> None:
 
 def test_train_changes_lora_not_base_and_is_reproducible(runtime, tmp_path: Path) -> None:
     before = {k: v.clone() for k, v in runtime.model.state_dict().items()}
-    cfg = TrainConfig(num_train_epochs=1, per_device_train_batch_size=4, gradient_accumulation_steps=1,
-                      learning_rate=1e-3, max_length=256)
+    cfg = TrainConfig(
+        num_train_epochs=1,
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=1,
+        learning_rate=1e-3,
+        max_length=256,
+    )
     first = train.run("g", samples()[:8], cfg, runtime, Layout(tmp_path / "a"))
     second = train.run("g", samples()[:8], cfg, runtime, Layout(tmp_path / "b"))
     after = runtime.model.state_dict()
@@ -78,10 +83,26 @@ def test_generation_batched_equals_one_by_one_and_cache(runtime, tmp_path: Path)
     cfg = TrainConfig(num_train_epochs=1, per_device_train_batch_size=4, gradient_accumulation_steps=1)
     train.run("g", samples()[:4], cfg, runtime, layout)
     cache = generate.BaseCache(tmp_path / "cache.json")
-    one = generate.run("g", tests, runtime, layout, adapter_dir=layout.adapter("g"), max_new_tokens=24,
-                       prompt_format="plain", cache=cache)
-    two = generate.run("g", tests, runtime, layout, adapter_dir=layout.adapter("g"), max_new_tokens=24,
-                       prompt_format="plain", cache=generate.BaseCache(tmp_path / "cache.json"))
+    one = generate.run(
+        "g",
+        tests,
+        runtime,
+        layout,
+        adapter_dir=layout.adapter("g"),
+        max_new_tokens=24,
+        prompt_format="plain",
+        cache=cache,
+    )
+    two = generate.run(
+        "g",
+        tests,
+        runtime,
+        layout,
+        adapter_dir=layout.adapter("g"),
+        max_new_tokens=24,
+        prompt_format="plain",
+        cache=generate.BaseCache(tmp_path / "cache.json"),
+    )
     assert one.base_cache_hits == 0 and two.base_cache_hits == len(tests)
     assert [a.base for a in one.answers] == batched
     assert "peft_config" not in runtime.model.__dict__ and not hasattr(runtime.model, "peft_config")

@@ -26,7 +26,9 @@ def test_grade_examples_end_to_end(tmp_path: Path, grader_cache: Path) -> None:
     assert set(rows) == {"good-group", "weak-group", "broken-group"}
     assert rows["good-group"]["status"] == "graded" and rows["weak-group"]["status"] == "graded"
     assert rows["broken-group"]["status"] == "invalid" and "learning_rate" in rows["broken-group"]["reason"]
-    assert float(rows["good-group"]["total"]) > float(rows["weak-group"]["total"]) > float(rows["broken-group"]["total"])
+    assert (
+        float(rows["good-group"]["total"]) > float(rows["weak-group"]["total"]) > float(rows["broken-group"]["total"])
+    )
 
     for group in ("good-group", "weak-group"):
         results = json.loads((out / group / "results.json").read_text())
@@ -35,8 +37,9 @@ def test_grade_examples_end_to_end(tmp_path: Path, grader_cache: Path) -> None:
         pdf_flat = " ".join(pdf_text.split())
         assert group in pdf_text and f"{loss:.3f}" in pdf_text
         deck = Presentation(str(out / group / "slides.pptx"))
-        deck_text = " ".join(" ".join(s.text_frame.text for s in slide.shapes if s.has_text_frame)
-                             for slide in deck.slides)
+        deck_text = " ".join(
+            " ".join(s.text_frame.text for s in slide.shapes if s.has_text_frame) for slide in deck.slides
+        )
         assert group in deck_text and f"{loss:.3f}" in deck_text
         for answer in results["generate"]["answers"]:
             assert " ".join(answer["instruction"].split()) in pdf_flat
@@ -56,9 +59,13 @@ def test_grade_examples_end_to_end(tmp_path: Path, grader_cache: Path) -> None:
 
 
 def test_help_does_not_import_heavy_libraries() -> None:
-    code = ("import sys; from grader.cli import app; "
-            "print([m for m in ('torch', 'transformers', 'weasyprint', 'peft') if m in sys.modules])")
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    code = (
+        "import sys; from grader.cli import app; "
+        "print([m for m in ('torch', 'transformers', 'weasyprint', 'peft') if m in sys.modules])"
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    )
 
 
 def test_validate_command_formats(tmp_path: Path) -> None:
@@ -66,6 +73,8 @@ def test_validate_command_formats(tmp_path: Path) -> None:
     text = runner.invoke(app, ["validate", str(EXAMPLES / "broken-group")])
     assert text.exit_code == 1 and "data/train.jsonl:7:121: error: missing comma" in text.output
     github = runner.invoke(app, ["validate", str(EXAMPLES / "broken-group"), "--format", "github"])
-    assert f"::error file={EXAMPLES / 'broken-group' / 'data/train.jsonl'},line=7,col=121::missing comma" in github.output
+    assert (
+        f"::error file={EXAMPLES / 'broken-group' / 'data/train.jsonl'},line=7,col=121::missing comma" in github.output
+    )
     as_json = json.loads(runner.invoke(app, ["validate", str(EXAMPLES / "good-group"), "--format", "json"]).output)
     assert as_json["errors"] == 0 and as_json["summary"] == "24 samples, 6 tests"

@@ -10,8 +10,18 @@ import pytest
 
 from grader import render
 from grader.layout import Layout
-from grader.records import (Answer, GenerationRecord, GradeItem, GradeRecord, GroupRecord, LogEntry, QuestionScore,
-                            ScoreRecord, TrainRecord, ValidationRecord)
+from grader.records import (
+    Answer,
+    GenerationRecord,
+    GradeItem,
+    GradeRecord,
+    GroupRecord,
+    LogEntry,
+    QuestionScore,
+    ScoreRecord,
+    TrainRecord,
+    ValidationRecord,
+)
 
 HOSTILE = '<script>alert(1)</script> {{ 7*7 }} <img src="file:///etc/passwd"> \x00\x0b\ud800'
 
@@ -19,27 +29,67 @@ HOSTILE = '<script>alert(1)</script> {{ 7*7 }} <img src="file:///etc/passwd"> \x
 def data(tmp_path: Path, text: str = "Kaolinite doublet near 2165 nm") -> dict:
     from grader import plots
 
-    train = TrainRecord(group="g", source="trained", train_loss=1.2345, perplexity=3.44, steps=3, base_model="demo",
-                        log=[LogEntry(step=i, loss=2.0 - 0.3 * i, learning_rate=1e-4) for i in range(1, 4)],
-                        config={"learning_rate": 2e-4, "lora_r": 16})
-    gen = GenerationRecord(group="g", answers=[Answer(instruction=f"Q about {text}?", context=text, expected=text,
-                                                      base="unrelated words", finetuned=text)])
-    q = QuestionScore(base={"rouge1": 0.1, "rouge2": 0.0, "rougeL": 0.1, "exact_match": 0.0},
-                      finetuned={"rouge1": 1.0, "rouge2": 1.0, "rougeL": 1.0, "exact_match": 1.0},
-                      delta={"rouge1": 0.9, "rouge2": 1.0, "rougeL": 0.9, "exact_match": 1.0})
+    train = TrainRecord(
+        group="g",
+        source="trained",
+        train_loss=1.2345,
+        perplexity=3.44,
+        steps=3,
+        base_model="demo",
+        log=[LogEntry(step=i, loss=2.0 - 0.3 * i, learning_rate=1e-4) for i in range(1, 4)],
+        config={"learning_rate": 2e-4, "lora_r": 16},
+    )
+    gen = GenerationRecord(
+        group="g",
+        answers=[
+            Answer(instruction=f"Q about {text}?", context=text, expected=text, base="unrelated words", finetuned=text)
+        ],
+    )
+    q = QuestionScore(
+        base={"rouge1": 0.1, "rouge2": 0.0, "rougeL": 0.1, "exact_match": 0.0},
+        finetuned={"rouge1": 1.0, "rouge2": 1.0, "rougeL": 1.0, "exact_match": 1.0},
+        delta={"rouge1": 0.9, "rouge2": 1.0, "rougeL": 0.9, "exact_match": 1.0},
+    )
     score = ScoreRecord(group="g", questions=[q], base_mean=q.base, finetuned_mean=q.finetuned, delta_mean=q.delta)
-    grade = GradeRecord(group="g", items=[GradeItem(id="x", title="X", points=1, max_points=2, reason=text)],
-                        total=1, max_total=2)
-    validation = ValidationRecord(group="g", n_samples=24, n_tests=1,
-                                  config={"learning_rate": 2e-4, "num_train_epochs": 3, "per_device_train_batch_size": 2,
-                                          "gradient_accumulation_steps": 2, "max_length": 1024, "max_new_tokens": 64,
-                                          "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "include_mlp": True,
-                                          "warmup_ratio": 0.05, "lr_scheduler_type": "cosine", "bf16": True,
-                                          "fp16": False, "logging_steps": 1})
+    grade = GradeRecord(
+        group="g", items=[GradeItem(id="x", title="X", points=1, max_points=2, reason=text)], total=1, max_total=2
+    )
+    validation = ValidationRecord(
+        group="g",
+        n_samples=24,
+        n_tests=1,
+        config={
+            "learning_rate": 2e-4,
+            "num_train_epochs": 3,
+            "per_device_train_batch_size": 2,
+            "gradient_accumulation_steps": 2,
+            "max_length": 1024,
+            "max_new_tokens": 64,
+            "lora_r": 16,
+            "lora_alpha": 32,
+            "lora_dropout": 0.05,
+            "include_mlp": True,
+            "warmup_ratio": 0.05,
+            "lr_scheduler_type": "cosine",
+            "bf16": True,
+            "fp16": False,
+            "logging_steps": 1,
+        },
+    )
     plot = plots.training_plot(train, tmp_path / "training.png")
     report_md = f"# Report\n\n## Reflections\n\n{text}\n\n![x](file:///etc/passwd) <b>raw</b>"
-    return render.report_data(GroupRecord(group="team <b>x</b>", path="."), validation, train, gen, score, grade,
-                              "graded", "", plot, report_md)
+    return render.report_data(
+        GroupRecord(group="team <b>x</b>", path="."),
+        validation,
+        train,
+        gen,
+        score,
+        grade,
+        "graded",
+        "",
+        plot,
+        report_md,
+    )
 
 
 def test_html_escapes_student_text(tmp_path: Path) -> None:
@@ -52,8 +102,10 @@ def test_html_escapes_student_text(tmp_path: Path) -> None:
 
 
 def test_markdown_is_sanitized() -> None:
-    html = render.markdown_html('# T\n\n<iframe src="x"></iframe> ![a](http://evil/x.png) [l](javascript:alert(1))'
-                                "\n\n| a | b |\n|---|---|\n| 1 | 2 |")
+    html = render.markdown_html(
+        '# T\n\n<iframe src="x"></iframe> ![a](http://evil/x.png) [l](javascript:alert(1))'
+        "\n\n| a | b |\n|---|---|\n| 1 | 2 |"
+    )
     assert "<iframe" not in html and "<img" not in html and "href" not in html and "<a" not in html
     assert "<table>" in html and "<h1>" in html
 

@@ -18,8 +18,10 @@ def test_stemming_and_squad_normalization() -> None:
 
 
 def test_run_means_and_deltas() -> None:
-    answers = [Answer(instruction="q", context="", expected="red edge near 700 nm", base="blue", finetuned="red edge"),
-               Answer(instruction="q2", context="", expected="calcite", base="calcite", finetuned="calcite")]
+    answers = [
+        Answer(instruction="q", context="", expected="red edge near 700 nm", base="blue", finetuned="red edge"),
+        Answer(instruction="q2", context="", expected="calcite", base="calcite", finetuned="calcite"),
+    ]
     record = run(GenerationRecord(group="g", answers=answers))
     assert record.questions[0].delta["rougeL"] > 0 and record.questions[1].delta["rougeL"] == 0
     assert record.delta_mean["rougeL"] == round(record.finetuned_mean["rougeL"] - record.base_mean["rougeL"], 4)

@@ -29,11 +29,17 @@ def test_broken_example_names_every_problem_with_its_line() -> None:
     record = validate.run(EXAMPLES / "broken-group", "broken-group")
     found = codes(record)
     assert record.status == "failed"
-    for expected in [("data/train.jsonl", 4, "missing-field"), ("data/train.jsonl", 6, "missing-field"),
-                     ("data/train.jsonl", 7, "invalid-json"), ("data/train.jsonl", 9, "missing-field"),
-                     ("data/train.jsonl", 10, "invalid-json"), ("data/train.jsonl", 12, "empty-field"),
-                     ("data/train.jsonl", 15, "invalid-json"), ("tests.jsonl", None, "too-few-tests"),
-                     ("data/train.jsonl", None, "too-few-samples")]:
+    for expected in [
+        ("data/train.jsonl", 4, "missing-field"),
+        ("data/train.jsonl", 6, "missing-field"),
+        ("data/train.jsonl", 7, "invalid-json"),
+        ("data/train.jsonl", 9, "missing-field"),
+        ("data/train.jsonl", 10, "invalid-json"),
+        ("data/train.jsonl", 12, "empty-field"),
+        ("data/train.jsonl", 15, "invalid-json"),
+        ("tests.jsonl", None, "too-few-tests"),
+        ("data/train.jsonl", None, "too-few-samples"),
+    ]:
         assert expected in found
     messages = {(p.line, p.message, p.hint) for p in record.problems if p.file == "data/train.jsonl"}
     assert any(line == 6 and "rename 'output' to 'answer'" in hint for line, _, hint in messages)
@@ -141,8 +147,11 @@ def test_arbitrary_bytes_never_raise(tmp_path: Path, data: bytes) -> None:
     validate.read_samples(tmp_path, ["fuzz.jsonl"], problems, is_test=False)
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-                           lambda children: st.lists(children) | st.dictionaries(st.text(), children), max_leaves=30)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=30,
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
