@@ -124,24 +124,43 @@ Format = Literal["text", "json", "github"]
 def validate_cmd(
     path: Annotated[Path, typer.Argument(help="A group folder, or one .jsonl/.json data file.")] = Path("."),
     fmt: Annotated[str, typer.Option("--format", help="text, json or github (workflow annotations).")] = "text",
+    base_model: Annotated[
+        str | None,
+        typer.Option(
+            "--base-model",
+            envvar="GRADER_BASE_MODEL",
+            help="Count sample lengths in this model's tokens against max_length ('demo', a folder, an id).",
+        ),
+    ] = None,
 ) -> None:
     """Check a group's data, tests and config; print every problem as file:line: message (fix)."""
     from grader import validate
+    from grader.config import TrainConfig
+
+    counter = None
+    if base_model:
+        from grader import model
+
+        tokenizer = model.load_tokenizer(base_model)
+        counter = lambda texts: model.count_tokens(tokenizer, texts)  # noqa: E731
 
     if fmt not in ("text", "json", "github"):
         raise GraderError(f"--format must be text, json or github, not '{fmt}'")
     if not path.exists():
         raise GraderError(f"{path} does not exist; pass a group folder or a .jsonl file")
     if path.is_dir():
-        record = validate.run(path, path.resolve().name)
+        record = validate.run(path, path.resolve().name, count_tokens=counter)
         problems, base = record.problems, path
         summary = f"{record.n_samples} samples, {record.n_tests} tests"
     else:
         problems = []
         samples = validate.read_samples(path.parent, [path.name], problems, is_test=path.name.startswith("tests"))
         problems += validate.duplicate_problems(samples)
+        if counter and samples and not path.name.startswith("tests"):
+            problems += validate.length_problems(samples, TrainConfig.model_validate({}).max_length, counter)[0]
         base, summary = path.parent, f"{len(samples)} usable records"
     errors = sum(p.severity == "error" for p in problems)
+    unchecked = "" if counter else "; token lengths not checked (pass --base-model)"
     if fmt == "json":
         print(
             json.dumps(
@@ -149,6 +168,7 @@ def validate_cmd(
                     "path": str(path),
                     "errors": errors,
                     "summary": summary,
+                    "tokens_checked": counter is not None,
                     "problems": [p.model_dump() for p in problems],
                 },
                 indent=2,
@@ -170,9 +190,10 @@ def validate_cmd(
                     f"{shown}{p.location()[len(p.file) :]}: [{_color(p.severity)}]{p.severity}[/]: "
                     f"{p.message}" + (f" [dim]({p.hint})[/]" if p.hint else ""),
                     highlight=False,
-                    markup=True, soft_wrap=True,
+                    markup=True,
+                    soft_wrap=True,
                 )
-        out.print(f"{summary}; {errors} error(s)", highlight=False, soft_wrap=True)
+        out.print(f"{summary}; {errors} error(s){unchecked}", highlight=False, soft_wrap=True)
     raise typer.Exit(1 if errors else 0)
 
 

@@ -93,6 +93,17 @@ def ensure_pad(tokenizer: Any) -> str | None:
     return "pad token <|grader_pad|> added to the tokenizer (no reserved token was free)"
 
 
+def load_tokenizer(name: str, cache_dir: Path | None = None) -> Any:
+    """Only the tokenizer (fast, no weights), for counting tokens before any model is loaded."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve(name, cache_dir), local_files_only=True)
+
+
+def count_tokens(tokenizer: Any, texts: list[str]) -> list[int]:
+    return [len(ids) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]]
+
+
 def load(name: str, *, device: str = "auto", quantize: bool = True, cache_dir: Path | None = None) -> Runtime:
     """Load the base model once: 4-bit NF4 + bf16 compute on CUDA when asked (the course default), fp32 on CPU."""
     import torch

@@ -66,17 +66,15 @@ class Batch:
         return self._base_key
 
     def count_tokens(self, texts: list[str]) -> list[int]:
+        from grader import model
+
         if self._tokenizer is None:
-            if self._runtime is not None:
-                self._tokenizer = self._runtime.tokenizer
-            else:
-                from transformers import AutoTokenizer
-
-                from grader import model
-
-                path = model.resolve(self.settings.base_model, self.settings.cache_dir)
-                self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        return [len(ids) for ids in self._tokenizer(texts, add_special_tokens=True)["input_ids"]]
+            self._tokenizer = (
+                self._runtime.tokenizer
+                if self._runtime is not None
+                else model.load_tokenizer(self.settings.base_model, self.settings.cache_dir)
+            )
+        return model.count_tokens(self._tokenizer, texts)
 
 
 @dataclass

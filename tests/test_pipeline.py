@@ -78,3 +78,16 @@ def test_validate_command_formats(tmp_path: Path) -> None:
     )
     as_json = json.loads(runner.invoke(app, ["validate", str(EXAMPLES / "good-group"), "--format", "json"]).output)
     assert as_json["errors"] == 0 and as_json["summary"] == "24 samples, 6 tests"
+
+
+def test_validate_counts_tokens_with_a_base_model(tmp_path: Path, runtime) -> None:
+    group = tmp_path / "g"
+    group.mkdir()
+    rows = [{"instruction": f"q{i}", "context": "basalt " * 200, "answer": "a"} for i in range(20)]
+    (group / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    (group / "config.yaml").write_text("max_length: 64\n")
+    result = CliRunner().invoke(app, ["validate", str(group), "--base-model", "demo", "--format", "json"])
+    problems = json.loads(result.output)["problems"]
+    assert sum(p["code"] == "too-long" for p in problems) == 20
+    plain = CliRunner().invoke(app, ["validate", str(group)])
+    assert "token lengths not checked (pass --base-model)" in plain.output

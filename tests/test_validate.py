@@ -176,3 +176,24 @@ def test_wrong_shapes_are_named(tmp_path: Path, raw: str) -> None:
     problems: list = []
     validate.read_samples(tmp_path, ["d.jsonl"], problems, is_test=False)
     assert problems[0].code in {"chat-format", "not-object"} and problems[0].line == 1
+
+
+def test_grader_toml_chooses_files_and_train_table(tmp_path: Path) -> None:
+    group = tmp_path / "g"
+    write_jsonl(group / "set" / "mine.jsonl", [sample(i) for i in range(19)])
+    write_jsonl(group / "qs.jsonl", [sample(100 + i) for i in range(5)])
+    (group / "grader.toml").write_text('data = ["set/mine.jsonl"]\ntests = "qs.jsonl"\n[train]\nlora_r = 8\n')
+    record = validate.run(group, "g")
+    assert record.data_files == ["set/mine.jsonl"] and record.tests_file == "qs.jsonl"
+    assert record.config["lora_r"] == 8 and record.n_tests == 5
+    too_few = [p for p in record.problems if p.code == "too-few-samples"]
+    assert too_few[0].message == "19 < 20 usable samples" and record.status == "failed"
+
+
+def test_grader_toml_cannot_point_outside_the_group(tmp_path: Path) -> None:
+    group = tmp_path / "g"
+    write_jsonl(tmp_path / "other.jsonl", [sample(i) for i in range(20)])
+    write_jsonl(group / "tests.jsonl", [sample(i) for i in range(5)])
+    (group / "grader.toml").write_text('data = ["../other.jsonl"]\n')
+    record = validate.run(group, "g")
+    assert ("../other.jsonl", None, "outside") in codes(record) and record.n_samples == 0
