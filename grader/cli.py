@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -117,9 +117,6 @@ def _summary(rows, out_dir: Path) -> None:  # type: ignore[no-untyped-def]
     out.print(table)
 
 
-Format = Literal["text", "json", "github"]
-
-
 @app.command("validate")
 def validate_cmd(
     path: Annotated[Path, typer.Argument(help="A group folder, or one .jsonl/.json data file.")] = Path("."),
@@ -215,9 +212,10 @@ def version_cmd() -> None:
 def main() -> None:
     """Entry point: GraderError -> message and exit 2; Ctrl-C -> 130; anything else is a bug and shows a traceback."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns a typer.Exit's code instead of exiting: pass it on.
+        code = app(standalone_mode=False)
     except GraderError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")
@@ -233,3 +231,4 @@ def main() -> None:
         if isinstance(exc, click.exceptions.Abort):
             sys.exit(130)
         raise
+    sys.exit(code if isinstance(code, int) else 0)

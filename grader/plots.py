@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from grader.records import TrainRecord, write_atomic
 
@@ -14,37 +15,36 @@ def training_plot(record: TrainRecord | None, path: Path) -> Path:
     """Loss per step beside the learning-rate schedule; an explicit 'nothing logged' panel when there is no log."""
     import io
 
-    from matplotlib import rcParams
+    from matplotlib import rc_context
     from matplotlib.figure import Figure
 
-    rcParams["font.family"] = "sans-serif"
-    rcParams["font.sans-serif"] = FONT
-    rcParams["svg.hashsalt"] = "grader"
-    fig = Figure(figsize=(8, 3.2), dpi=150, layout="constrained")
-    loss_ax, lr_ax = fig.subplots(1, 2)
-    log = record.log if record else []
-    steps = [e.step for e in log if e.loss is not None]
-    losses = [e.loss for e in log if e.loss is not None]
-    if steps:
-        loss_ax.plot(steps, losses, marker="o", markersize=3, color=COLOR["loss"], label="train loss")
-        evals = [(e.step, e.eval_loss) for e in log if e.eval_loss is not None]
-        if evals:
-            loss_ax.plot(*zip(*evals, strict=True), marker="s", color=COLOR["eval"], label="eval loss")
-        loss_ax.legend(frameon=False)
-    else:
-        loss_ax.text(0.5, 0.5, "no loss values logged", ha="center", va="center", transform=loss_ax.transAxes)
-    loss_ax.set(title="Training loss", xlabel="optimizer step", ylabel="loss")
-    lrs = [(e.step, e.learning_rate) for e in log if e.learning_rate is not None]
-    if lrs:
-        lr_ax.plot(*zip(*lrs, strict=True), color=COLOR["lr"])
-        lr_ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
-    else:
-        lr_ax.text(0.5, 0.5, "no learning rate logged", ha="center", va="center", transform=lr_ax.transAxes)
-    lr_ax.set(title="Learning rate", xlabel="optimizer step")
-    for ax in (loss_ax, lr_ax):
-        ax.grid(alpha=0.3)
-        ax.spines[["top", "right"]].set_visible(False)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata={"Software": None})
+    style: dict[Any, Any] = {"font.family": "sans-serif", "font.sans-serif": FONT, "svg.hashsalt": "grader"}
+    with rc_context(style):  # scoped: no global matplotlib state changes
+        fig = Figure(figsize=(8, 3.2), dpi=150, layout="constrained")
+        loss_ax, lr_ax = fig.subplots(1, 2)
+        log = record.log if record else []
+        steps = [e.step for e in log if e.loss is not None]
+        losses = [e.loss for e in log if e.loss is not None]
+        if steps:
+            loss_ax.plot(steps, losses, marker="o", markersize=3, color=COLOR["loss"], label="train loss")
+            evals = [(e.step, e.eval_loss) for e in log if e.eval_loss is not None]
+            if evals:
+                loss_ax.plot(*zip(*evals, strict=True), marker="s", color=COLOR["eval"], label="eval loss")
+            loss_ax.legend(frameon=False)
+        else:
+            loss_ax.text(0.5, 0.5, "no loss values logged", ha="center", va="center", transform=loss_ax.transAxes)
+        loss_ax.set(title="Training loss", xlabel="optimizer step", ylabel="loss")
+        lrs = [(e.step, e.learning_rate) for e in log if e.learning_rate is not None]
+        if lrs:
+            lr_ax.plot(*zip(*lrs, strict=True), color=COLOR["lr"])
+            lr_ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+        else:
+            lr_ax.text(0.5, 0.5, "no learning rate logged", ha="center", va="center", transform=lr_ax.transAxes)
+        lr_ax.set(title="Learning rate", xlabel="optimizer step")
+        for ax in (loss_ax, lr_ax):
+            ax.grid(alpha=0.3)
+            ax.spines[["top", "right"]].set_visible(False)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", metadata={"Software": None})
     write_atomic(path, buffer.getvalue())
     return path

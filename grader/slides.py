@@ -14,7 +14,6 @@ from typing import Any
 from grader.records import write_atomic
 from grader.render import clean_text
 
-WIDTH_IN, HEIGHT_IN = 13.333, 7.5
 BODY_CHARS = 900  # what fits in the body box at 16 pt
 TITLE_PT, BODY_PT, SMALL_PT = 30, 16, 12
 FONT = "DejaVu Sans"

@@ -91,3 +91,13 @@ def test_validate_counts_tokens_with_a_base_model(tmp_path: Path, runtime) -> No
     assert sum(p["code"] == "too-long" for p in problems) == 20
     plain = CliRunner().invoke(app, ["validate", str(group)])
     assert "token lengths not checked (pass --base-model)" in plain.output
+
+
+def test_console_script_exit_codes(tmp_path: Path) -> None:
+    """Through the real entry point (not CliRunner): 1 for problems, 0 when valid, 2 for usage errors."""
+    run = lambda *args: subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True)  # noqa: E731
+    assert run("validate", str(EXAMPLES / "broken-group")).returncode == 1
+    assert run("validate", str(EXAMPLES / "good-group")).returncode == 0
+    missing = run("validate", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert run("validate", str(EXAMPLES / "good-group"), "--format", "xml").returncode == 2

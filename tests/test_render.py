@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 
@@ -157,4 +156,3 @@ def test_long_answers_continue_on_next_slide() -> None:
 
     pieces = chunks("word " * 1000, 300)
     assert len(pieces) > 3 and all(len(p) <= 300 for p in pieces)
-    assert io is not None
