@@ -52,8 +52,10 @@ def test_grade_examples_end_to_end(tmp_path: Path, grader_cache: Path) -> None:
 
     # A second run reuses the trained adapters and cached answers: nothing is retrained.
     train_before = (out / "good-group" / "train.json").read_bytes()
-    again = CliRunner().invoke(app, ["grade", str(EXAMPLES), "--out", str(out), "--quiet"])
+    again = CliRunner().invoke(app, ["grade", str(EXAMPLES), "--out", str(out)])
     assert again.exit_code == 1
+    assert "grading" in again.output and "3/3" in again.output  # the progress bar: groups done / total
+    assert "grading" not in result.output  # --quiet
     assert (out / "good-group" / "train.json").read_bytes() == train_before
     assert json.loads((out / "batch.json").read_text())["model_loads"] == 0
 
