@@ -8,6 +8,7 @@ grader version) still matches. A failure becomes a record and a gradebook row; t
 from __future__ import annotations
 
 import json
+import math
 import time
 import traceback
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import __version__, discover, generate, grade, gradebook, score, train, validate
+from grader import __version__, adapter, discover, generate, grade, gradebook, score, train, validate
 from grader.config import RunSettings, TrainConfig
 from grader.layout import Layout
 from grader.model import Runtime
@@ -124,7 +125,7 @@ def grade_group(group: GroupRecord, batch: Batch, progress: Progress) -> Outcome
         except Exception as exc:
             _fail(outcome, "validate", exc, settings.fail_fast)
     if outcome.status == "graded" and validation is not None:
-        tr, gen, sc = _model_stages(name, validation, batch, outcome, progress)
+        tr, gen, sc = _model_stages(name, Path(group.path), validation, batch, outcome, progress)
     progress(name, "grade")
     report_md = _read_report(layout, name, validation)
     grade_rec: GradeRecord | None = None
@@ -152,11 +153,13 @@ def grade_group(group: GroupRecord, batch: Batch, progress: Progress) -> Outcome
 
 
 def _model_stages(
-    name: str, validation: ValidationRecord, batch: Batch, outcome: Outcome, progress: Progress
+    name: str, group_dir: Path, validation: ValidationRecord, batch: Batch, outcome: Outcome, progress: Progress
 ) -> tuple[TrainRecord | None, GenerationRecord | None, ScoreRecord | None]:
     layout, settings = batch.layout, batch.settings
     cfg = TrainConfig(**validation.config)
-    train_key = digest("train", validation.digest, batch.base_key(), settings.device, __version__)
+    committed = adapter.find(group_dir)
+    committed_key = adapter.fingerprint(committed) if committed else None
+    train_key = digest("train", validation.digest, batch.base_key(), settings.device, __version__, committed_key)
     tr = gen = sc = None
     stage = "train"
     try:
@@ -169,8 +172,17 @@ def _model_stages(
             layout.adapter(name) / "adapter_model.safetensors",
         )
         if tr is None:
-            samples = validate.load_samples(layout.samples(name))
-            tr = train.run(name, samples, cfg, batch.runtime(), layout).model_copy(update={"digest": train_key})
+            refused: list[str] = []
+            if committed is not None:
+                try:
+                    tr = _load_committed(name, group_dir, committed, cfg, validation, batch)
+                except adapter.AdapterRefused as exc:
+                    refused = [f"committed adapter {_shown(committed, group_dir)} not used: {exc}; trained instead"]
+            if tr is None:
+                samples = validate.load_samples(layout.samples(name))
+                tr = train.run(name, samples, cfg, batch.runtime(), layout)
+                tr = tr.model_copy(update={"notes": refused + tr.notes})
+            tr = tr.model_copy(update={"digest": train_key})
             save(tr, layout.record(name, "train"))
         outcome.records["train"] = tr
         stage = "generate"
@@ -202,6 +214,45 @@ def _model_stages(
         _fail(outcome, stage, exc, settings.fail_fast)
         (layout.group_dir(name) / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
     return tr, gen, sc
+
+
+def _shown(folder: Path, group_dir: Path) -> str:
+    return (folder.relative_to(group_dir).as_posix() or ".") + "/"
+
+
+def _load_committed(
+    name: str, group_dir: Path, folder: Path, cfg: TrainConfig, validation: ValidationRecord, batch: Batch
+) -> TrainRecord:
+    """Use the group's own adapter: checked against the base model, copied out, its logs read for the loss."""
+    runtime = batch.runtime()
+    lora = adapter.check(folder, group_dir, runtime.model)
+    adapter.copy(folder, lora, batch.layout.adapter(name))
+    log, final, notes = adapter.group_logs(group_dir, folder)
+    if final is None:
+        losses = [e.loss for e in log if e.loss is not None]
+        final = losses[-1] if losses else None
+    return TrainRecord(
+        group=name,
+        source="loaded",
+        adapter_dir="adapter",
+        base_model=runtime.name,
+        device=runtime.device,
+        dtype=runtime.dtype,
+        quantization=runtime.quantization,
+        config=cfg.model_dump(),
+        log=log,
+        train_loss=final,
+        perplexity=math.exp(final) if final is not None and final < 50 else None,
+        n_train=validation.n_samples,
+        steps=max((e.step for e in log), default=0),
+        loss_includes_prompt=True,
+        notes=[
+            f"committed adapter {_shown(folder, group_dir)} loaded (safetensors, shapes match the base model); "
+            "not retrained",
+            "the loss is the group's own: the course script's loss includes prompt tokens",
+            *notes,
+        ],
+    )
 
 
 def _read_report(layout: Layout, name: str, validation: ValidationRecord | None) -> str | None:

@@ -1,0 +1,109 @@
+"""Committed adapters: loaded when they fit the base model, refused (and never unpickled) otherwise."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from grader import adapter, train
+from grader.config import RunSettings, TrainConfig
+from grader.layout import Layout
+from grader.pipeline import run as grade_batch
+from tests.conftest import EXAMPLES
+
+
+@pytest.fixture(scope="module")
+def trained(runtime, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real adapter trained on the demo model, as a group would commit it (with its trainer_state.json)."""
+    from grader import validate
+
+    out = tmp_path_factory.mktemp("trained")
+    samples = validate.read_samples(EXAMPLES / "good-group", ["data/train.jsonl"], [], is_test=False)[:8]
+    cfg = TrainConfig(
+        num_train_epochs=1,
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=1,
+        learning_rate=1e-3,
+        max_length=256,
+    )
+    train.run("g", samples, cfg, runtime, Layout(out))
+    return out / "g"
+
+
+def group_with(tmp_path: Path, trained: Path) -> Path:
+    subs = tmp_path / "subs"
+    group = subs / "team"
+    shutil.copytree(EXAMPLES / "good-group", group)
+    shutil.copytree(trained / "adapter", group / "week5_lora_v01")
+    shutil.copy(trained / "trainer_state.json", group / "week5_lora_v01" / "trainer_state.json")
+    (group / "train_results.json").write_text(json.dumps({"train_loss": 1.2345}))
+    return subs
+
+
+def test_matching_adapter_is_loaded_not_retrained(tmp_path: Path, trained: Path, runtime) -> None:
+    subs = group_with(tmp_path, trained)
+    before = sorted(p.relative_to(subs) for p in subs.rglob("*"))
+    rows = grade_batch(subs, RunSettings(out=tmp_path / "out", cache_dir=None))
+    record = json.loads((tmp_path / "out" / "team" / "train.json").read_text())
+    assert rows[0].status == "graded" and record["source"] == "loaded"
+    assert record["train_loss"] == 1.2345 and record["log"] and record["loss_includes_prompt"]
+    assert any("week5_lora_v01/ loaded" in n for n in record["notes"])
+    assert (tmp_path / "out" / "team" / "adapter" / "adapter_model.safetensors").is_file()
+    assert sorted(p.relative_to(subs) for p in subs.rglob("*")) == before  # nothing written into the submission
+    answers = json.loads((tmp_path / "out" / "team" / "generate.json").read_text())["answers"]
+    assert len(answers) == 6
+    from pypdf import PdfReader
+
+    pdf = " ".join(
+        " ".join(p.extract_text() for p in PdfReader(str(tmp_path / "out" / "team" / "report.pdf")).pages).split()
+    )
+    assert "committed adapter was loaded, not retrained" in pdf and "1.234" in pdf
+
+
+def test_pickle_adapter_is_refused_and_never_unpickled(tmp_path: Path, trained: Path, runtime) -> None:
+    subs = group_with(tmp_path, trained)
+    folder = subs / "team" / "week5_lora_v01"
+    (folder / "adapter_model.safetensors").unlink()
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (Path.write_text, (marker, "unpickled"))
+
+    (folder / "adapter_model.bin").write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(adapter.AdapterRefused, match="never loaded"):
+        adapter.check(folder, subs / "team", runtime.model)
+    rows = grade_batch(subs, RunSettings(out=tmp_path / "out", cache_dir=None))
+    record = json.loads((tmp_path / "out" / "team" / "train.json").read_text())
+    assert rows[0].status == "graded" and record["source"] == "trained"
+    assert any("not used" in n and "pickle" in n for n in record["notes"])
+    assert not marker.exists()
+
+
+def test_adapter_for_another_base_model_is_refused(tmp_path: Path, runtime) -> None:
+    folder = tmp_path / "g" / "adapter"
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text(
+        json.dumps({"peft_type": "LORA", "r": 16, "target_modules": ["q_proj"]})
+    )
+    save_file(
+        {"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight": torch.zeros(16, 4096)},
+        str(folder / "adapter_model.safetensors"),
+    )
+    with pytest.raises(adapter.AdapterRefused, match="another base model"):
+        adapter.check(folder, tmp_path / "g", runtime.model)
+    (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 100000}))
+    with pytest.raises(adapter.AdapterRefused, match="rank"):
+        adapter.check(folder, tmp_path / "g", runtime.model)
+
+
+def test_group_logs_from_loss_log_csv(tmp_path: Path) -> None:
+    (tmp_path / "loss_log.csv").write_text("step,epoch,loss,learning_rate\n1,0.5,2.5,0.0002\n2,1.0,2.1,0.0001\n")
+    log, final, notes = adapter.group_logs(tmp_path, tmp_path)
+    assert [e.loss for e in log] == [2.5, 2.1] and final is None and "loss_log.csv" in notes[0]
