@@ -203,6 +203,86 @@ def _escape_annotation(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
+def _part_a_help() -> str:
+    from grader.config import TrainConfig
+
+    fields = TrainConfig.model_fields
+    return "Parameters, by the course's names (override the group's config): " + "; ".join(
+        f"--{name} ({fields[name].default!r}): {fields[name].description}" for name in fields
+    )
+
+
+@app.command(
+    "train",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    epilog=_part_a_help(),
+)
+def train_cmd(
+    ctx: typer.Context,
+    group_dir: Annotated[Path, typer.Argument(help="The group folder (its data, tests and config).")] = Path("."),
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("reports"),
+    base_model: BaseModelOpt = "demo",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """The course's train_lora.py done right: LoRA/QLoRA on the group's data with its Part A parameters."""
+    from grader import course
+
+    record = course.train_group(
+        group_dir, out=out_dir, base_model=base_model, device=device, overrides=course.parse_flags(ctx.args)
+    )
+    ppl = "n/a" if record.perplexity is None else f"{record.perplexity:.2f}"
+    out.print(
+        f"adapter: {out_dir / record.group / 'adapter'}\nsteps {record.steps}, final train loss "
+        f"{record.train_loss:.4f}, perplexity {ppl} ({record.device}, {record.dtype})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for note in record.notes:
+        out.print(f"  - {note}", highlight=False, soft_wrap=True)
+    out.print(
+        "values used: " + ", ".join(f"{k}={v}" for k, v in record.config.items()), highlight=False, soft_wrap=True
+    )
+
+
+@app.command("ask")
+def ask_cmd(
+    group_dir: Annotated[Path, typer.Argument(help="The group folder.")] = Path("."),
+    question: Annotated[str | None, typer.Option(help="One question instead of the group's tests.jsonl.")] = None,
+    context: Annotated[str, typer.Option(help="Context for --question.")] = "",
+    which: Annotated[str, typer.Option("--model", help="base, finetuned or both.")] = "both",
+    out_dir: Annotated[Path, typer.Option("--out", help="Where `grader train` wrote the adapter.")] = Path("reports"),
+    base_model: BaseModelOpt = "demo",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    max_new_tokens: Annotated[int | None, typer.Option(help="Override the group's max_new_tokens.")] = None,
+) -> None:
+    """The course's inference_lora.py: greedy answers from the base and/or fine-tuned model."""
+    from grader import course
+
+    if which not in ("base", "finetuned", "both"):
+        raise GraderError(f"--model must be base, finetuned or both, not '{which}'")
+    rows = course.ask_group(
+        group_dir,
+        out=out_dir,
+        base_model=base_model,
+        device=device,
+        which=which,
+        question=question,
+        context=context,
+        max_new_tokens=max_new_tokens,
+    )
+    for n, row in enumerate(rows, 1):
+        out.print(f"[bold]Q{n}. {_escape(row['instruction'])}[/]", soft_wrap=True, highlight=False)
+        for key in ("expected", "base", "finetuned"):
+            if row.get(key):
+                out.print(f"  {key}: {_escape(row[key])}", soft_wrap=True, highlight=False)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
 @app.command("version")
 def version_cmd() -> None:
     """Print the grader's version."""

@@ -74,6 +74,22 @@ def answer(
     return [results[i] for i in range(len(prompts))]
 
 
+def answer_with_adapter(
+    runtime: Runtime, adapter_dir: Path, prompts: list[str], max_new_tokens: int, *, add_special_tokens: bool = True
+) -> list[str]:
+    """Answers with the adapter put into the shared base model, which gets it taken out again afterwards."""
+    from peft import PeftModel
+
+    # Adapters load from safetensors only; the folder was written by train (or checked and copied by adapter.py).
+    peft_model = PeftModel.from_pretrained(runtime.model, str(adapter_dir), is_trainable=False, use_safetensors=True)
+    try:
+        peft_model.eval()
+        tuned = Runtime(**{**runtime.__dict__, "model": peft_model})
+        return answer(tuned, prompts, max_new_tokens, add_special_tokens=add_special_tokens)
+    finally:
+        runtime.model = peft_model.unload()
+
+
 class BaseCache:
     """Base-model answers by content hash, shared by all groups of a batch and kept across runs."""
 
@@ -99,8 +115,6 @@ def run(
     prompt_format: str,
     cache: BaseCache,
 ) -> GenerationRecord:
-    from peft import PeftModel
-
     started = time.monotonic()
     prompts = [prompt(t, prompt_format, runtime.tokenizer) for t in tests]
     special = prompt_format == "plain"
@@ -111,14 +125,7 @@ def run(
         cache.items.update({k: a for (k, _), a in zip(missing, fresh, strict=True)})
         cache.save()
     base = [cache.items[k] for k in keys]
-    # Adapters load from safetensors only; the folder was written by train (or checked and copied by it).
-    peft_model = PeftModel.from_pretrained(runtime.model, str(adapter_dir), is_trainable=False, use_safetensors=True)
-    try:
-        peft_model.eval()
-        tuned_runtime = Runtime(**{**runtime.__dict__, "model": peft_model})
-        tuned = answer(tuned_runtime, prompts, max_new_tokens, add_special_tokens=special)
-    finally:
-        runtime.model = peft_model.unload()
+    tuned = answer_with_adapter(runtime, adapter_dir, prompts, max_new_tokens, add_special_tokens=special)
     answers = [
         Answer(instruction=t.instruction, context=t.context, expected=t.answer, base=b, finetuned=f)
         for t, b, f in zip(tests, base, tuned, strict=True)

@@ -108,7 +108,9 @@ def load(name: str, *, device: str = "auto", quantize: bool = True, cache_dir: P
     """Load the base model once: 4-bit NF4 + bf16 compute on CUDA when asked (the course default), fp32 on CPU."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # the batch has one progress display: ours
     path = resolve(name, cache_dir)
     where = pick_device(device)
     notes: list[str] = []

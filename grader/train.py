@@ -12,6 +12,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,6 +159,8 @@ def run(name: str, samples: list[Sample], cfg: TrainConfig, runtime: Runtime, la
         dataloader_pin_memory=False,
         optim="adamw_torch",
     )
+    # peft reads a transformers attribute deprecated in 5.x; harmless, and noise to the user.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     writer = SummaryWriter(log_dir=str(runs_dir))
     trainer = Trainer(
         model=model,

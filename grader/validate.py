@@ -322,10 +322,10 @@ def length_problems(samples: list[Sample], max_length: int, count: TokenCounter)
     return problems, len(over), max(lengths, default=0)
 
 
-def config_problems(
+def read_config(
     group_dir: Path, problems: list[Problem]
-) -> tuple[TrainConfig | None, str | None, list[str], dict[str, Any]]:
-    """(config, the file it came from, keys filled with course defaults, grader.toml's other settings)."""
+) -> tuple[str | None, dict[str, Any] | None, dict[str, Any], str]:
+    """(config file name, its raw key/values or None when unreadable, grader.toml's settings, the file's text)."""
     found = [name for name in CONFIG_FILES if (group_dir / name).exists() or (group_dir / name).is_symlink()]
     toml: dict[str, Any] = {}
     if not found:
@@ -338,8 +338,7 @@ def config_problems(
                 hint="commit the hyper-parameters you trained with",
             )
         )
-        config, _, filled = parse_train_config({})
-        return config, None, filled, toml
+        return None, {}, toml, ""
     name = found[0]
     if len(found) > 1:
         problems.append(
@@ -353,10 +352,10 @@ def config_problems(
         )
     path = safe_file(group_dir, name, problems)
     if path is None:
-        return None, name, [], toml
+        return name, None, toml, ""
     if path.stat().st_size > MAX_FILE_BYTES:
         problems.append(Problem(file=name, code="file-too-large", message="config file is too large; not read"))
-        return None, name, [], toml
+        return name, None, toml, ""
     text = path.read_bytes().decode("utf-8", errors="replace").lstrip("\ufeff")
     try:
         if name.endswith(".toml"):
@@ -377,9 +376,22 @@ def config_problems(
                 hint="check the syntax; the course defaults are NOT used for a broken file",
             )
         )
-        return None, name, [], toml
+        return name, None, toml, ""
     if not isinstance(raw, dict):
         problems.append(Problem(file=name, line=1, code="config-syntax", message="is not a mapping of key: value"))
+        return name, None, toml, ""
+    return name, raw, toml, text
+
+
+def config_problems(
+    group_dir: Path, problems: list[Problem]
+) -> tuple[TrainConfig | None, str | None, list[str], dict[str, Any]]:
+    """(config, the file it came from, keys filled with course defaults, grader.toml's other settings)."""
+    name, raw, toml, text = read_config(group_dir, problems)
+    if name is None:  # no config file: the course defaults, already said
+        config, _, filled = parse_train_config({})
+        return config, None, filled, toml
+    if raw is None:
         return None, name, [], toml
     config, found_problems, filled = parse_train_config(raw)
     lines = text.splitlines()
