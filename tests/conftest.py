@@ -47,6 +47,13 @@ def sample(i: int, **extra: Any) -> dict[str, Any]:
     return row
 
 
+def example_samples(file: str = "data/train.jsonl", group: str = "good-group") -> list[Any]:
+    """Normalized samples of an example group, read by the validator as the pipeline reads them."""
+    from grader import validate
+
+    return validate.read_samples(EXAMPLES / group, [file], [], is_test=file.startswith("tests"))
+
+
 @pytest.fixture
 def copy_example(tmp_path: Path) -> Any:
     def copy(name: str) -> Path:

@@ -15,16 +15,14 @@ from grader import adapter, train
 from grader.config import RunSettings, TrainConfig
 from grader.layout import Layout
 from grader.pipeline import run as grade_batch
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, example_samples
 
 
 @pytest.fixture(scope="module")
 def trained(runtime, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real adapter trained on the demo model, as a group would commit it (with its trainer_state.json)."""
-    from grader import validate
-
     out = tmp_path_factory.mktemp("trained")
-    samples = validate.read_samples(EXAMPLES / "good-group", ["data/train.jsonl"], [], is_test=False)[:8]
+    samples = example_samples()[:8]
     cfg = TrainConfig(
         num_train_epochs=1,
         per_device_train_batch_size=4,

@@ -12,16 +12,8 @@ from grader.config import TrainConfig
 from grader.demo import demo_model_dir
 from grader.layout import Layout
 from grader.prompts import cut_at_stop, plain_prompt
-from grader.records import Sample
 from grader.validate import load_samples
-from tests.conftest import EXAMPLES
-
-
-def samples() -> list[Sample]:
-    from grader import validate
-
-    problems: list = []
-    return validate.read_samples(EXAMPLES / "good-group", ["data/train.jsonl"], problems, is_test=False)
+from tests.conftest import example_samples
 
 
 def test_demo_model_is_deterministic_and_like_llama(runtime, tmp_path: Path) -> None:
@@ -37,7 +29,7 @@ def test_demo_model_is_deterministic_and_like_llama(runtime, tmp_path: Path) -> 
 
 
 def test_encode_masks_prompt_and_appends_eos(runtime) -> None:
-    s = samples()[0]
+    s = example_samples()[0]
     cfg = TrainConfig()
     enc = train.encode(s, runtime.tokenizer, cfg, runtime.tokenizer.eos_token_id)
     assert enc is not None and enc.input_ids[-1] == runtime.tokenizer.eos_token_id
@@ -57,8 +49,8 @@ def test_train_changes_lora_not_base_and_is_reproducible(runtime, tmp_path: Path
         learning_rate=1e-3,
         max_length=256,
     )
-    first = train.run("g", samples()[:8], cfg, runtime, Layout(tmp_path / "a"))
-    second = train.run("g", samples()[:8], cfg, runtime, Layout(tmp_path / "b"))
+    first = train.run("g", example_samples()[:8], cfg, runtime, Layout(tmp_path / "a"))
+    second = train.run("g", example_samples()[:8], cfg, runtime, Layout(tmp_path / "b"))
     after = runtime.model.state_dict()
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
     assert first.adapter_changed and (tmp_path / "a" / "g" / "adapter" / "adapter_model.safetensors").is_file()
@@ -74,45 +66,30 @@ def test_train_changes_lora_not_base_and_is_reproducible(runtime, tmp_path: Path
 def test_generation_batched_equals_one_by_one_and_cache(runtime, tmp_path: Path) -> None:
     from grader.prompts import prompt
 
-    tests = load_samples_from_example()
+    tests = example_samples("tests.jsonl")
     prompts = [prompt(t) for t in tests]
     batched = generate.answer(runtime, prompts, 24, batch_size=8)
     single = [generate.answer(runtime, [p], 24, batch_size=1)[0] for p in prompts]
     assert batched == single
     layout = Layout(tmp_path)
     cfg = TrainConfig(num_train_epochs=1, per_device_train_batch_size=4, gradient_accumulation_steps=1)
-    train.run("g", samples()[:4], cfg, runtime, layout)
-    cache = generate.BaseCache(tmp_path / "cache.json")
-    one = generate.run(
-        "g",
-        tests,
-        runtime,
-        layout,
-        adapter_dir=layout.adapter("g"),
-        max_new_tokens=24,
-        prompt_format="plain",
-        cache=cache,
-    )
-    two = generate.run(
-        "g",
-        tests,
-        runtime,
-        layout,
-        adapter_dir=layout.adapter("g"),
-        max_new_tokens=24,
-        prompt_format="plain",
-        cache=generate.BaseCache(tmp_path / "cache.json"),
+    train.run("g", example_samples()[:4], cfg, runtime, layout)
+    one, two = (
+        generate.run(
+            "g",
+            tests,
+            runtime,
+            layout,
+            adapter_dir=layout.adapter("g"),
+            max_new_tokens=24,
+            prompt_format="plain",
+            cache=generate.BaseCache(tmp_path / "cache.json"),
+        )
+        for _ in range(2)
     )
     assert one.base_cache_hits == 0 and two.base_cache_hits == len(tests)
     assert [a.base for a in one.answers] == batched
     assert "peft_config" not in runtime.model.__dict__ and not hasattr(runtime.model, "peft_config")
-
-
-def load_samples_from_example() -> list[Sample]:
-    from grader import validate
-
-    problems: list = []
-    return validate.read_samples(EXAMPLES / "good-group", ["tests.jsonl"], problems, is_test=True)
 
 
 def test_cut_at_stop() -> None:
