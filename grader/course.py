@@ -36,9 +36,12 @@ def parse_flags(args: list[str]) -> dict[str, Any]:
     return values
 
 
-def group_config(group_dir: Path, overrides: dict[str, Any]) -> tuple[TrainConfig, list[Sample], list[Sample], str]:
+def group_config(
+    group_dir: Path, overrides: dict[str, Any], layout: Layout
+) -> tuple[TrainConfig, list[Sample], list[Sample], str]:
     """The validated samples and tests of a group, and its config with the flags applied."""
-    record = validate.run(group_dir, group_dir.resolve().name)
+    name = group_dir.resolve().name
+    record = validate.run(group_dir, name, layout)  # also writes the normalized samples and tests we read back
     data_errors = [p for p in record.problems if p.severity == "error" and p.file != record.config_file]
     if data_errors:
         listing = "\n".join(f"  {p}" for p in data_errors[:20])
@@ -49,18 +52,15 @@ def group_config(group_dir: Path, overrides: dict[str, Any]) -> tuple[TrainConfi
     if config is None or errors:
         listing = "\n".join(f"  {p.key}: {p.message}" + (f" ({p.hint})" if p.hint else "") for p in errors)
         raise ConfigError(f"the hyper-parameters cannot be used:\n{listing}\nknown: {', '.join(KNOWN_KEYS)}")
-    problems_found: list[Any] = []
-    samples = validate.read_samples(group_dir, record.data_files, problems_found, is_test=False)
-    tests = (
-        validate.read_samples(group_dir, [record.tests_file], problems_found, is_test=True) if record.tests_file else []
-    )
-    return config, samples, tests, safe_name(group_dir.resolve().name)
+    samples = validate.load_samples(layout.samples(name))
+    tests = validate.load_samples(layout.tests(name))
+    return config, samples, tests, safe_name(name)
 
 
 def train_group(group_dir: Path, *, out: Path, base_model: str, device: str, overrides: dict[str, Any]) -> TrainRecord:
-    config, samples, _, name = group_config(group_dir, overrides)
-    runtime = model.load(base_model, device=device, quantize=config.load_in_4bit)
     layout = Layout(out)
+    config, samples, _, name = group_config(group_dir, overrides, layout)
+    runtime = model.load(base_model, device=device, quantize=config.load_in_4bit)
     record = train.run(name, samples, config, runtime, layout)
     save(record, layout.record(name, "train"))
     return record
@@ -78,13 +78,14 @@ def ask_group(
     max_new_tokens: int | None,
 ) -> list[dict[str, str]]:
     """Answers to the group's test questions (or one question), from the base and/or fine-tuned model."""
-    config, _, tests, name = group_config(group_dir, {})
+    layout = Layout(out)
+    config, _, tests, name = group_config(group_dir, {}, layout)
     if question:
         tests = [Sample(system=DEFAULT_SYSTEM, instruction=question, context=context, answer="")]
     if not tests:
         raise SubmissionError(f"{group_dir} has no test questions; pass --question (and --context)")
     runtime = model.load(base_model, device=device, quantize=config.load_in_4bit)
-    adapter_dir = _adapter_for(group_dir, Layout(out), name, runtime) if which != "base" else None
+    adapter_dir = _adapter_for(group_dir, layout, name, runtime) if which != "base" else None
     prompts = [prompt(t, config.prompt_format, runtime.tokenizer) for t in tests]
     special = config.prompt_format == "plain"
     limit = max_new_tokens or config.max_new_tokens

@@ -47,6 +47,16 @@ def sample(i: int, **extra: Any) -> dict[str, Any]:
     return row
 
 
+# A real but quick training run on the demo model: 8 samples, 2 optimizer steps.
+TINY_TRAIN = {
+    "num_train_epochs": 1,
+    "per_device_train_batch_size": 4,
+    "gradient_accumulation_steps": 1,
+    "learning_rate": 1e-3,
+    "max_length": 256,
+}
+
+
 def example_samples(file: str = "data/train.jsonl", group: str = "good-group") -> list[Any]:
     """Normalized samples of an example group, read by the validator as the pipeline reads them."""
     from grader import validate

@@ -15,7 +15,7 @@ from grader import adapter, train
 from grader.config import RunSettings, TrainConfig
 from grader.layout import Layout
 from grader.pipeline import run as grade_batch
-from tests.conftest import EXAMPLES, example_samples
+from tests.conftest import EXAMPLES, TINY_TRAIN, example_samples
 
 
 @pytest.fixture(scope="module")
@@ -23,13 +23,7 @@ def trained(runtime, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real adapter trained on the demo model, as a group would commit it (with its trainer_state.json)."""
     out = tmp_path_factory.mktemp("trained")
     samples = example_samples()[:8]
-    cfg = TrainConfig(
-        num_train_epochs=1,
-        per_device_train_batch_size=4,
-        gradient_accumulation_steps=1,
-        learning_rate=1e-3,
-        max_length=256,
-    )
+    cfg = TrainConfig(**TINY_TRAIN)
     train.run("g", samples, cfg, runtime, Layout(out))
     return out / "g"
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from grader import course
 from grader.cli import app
 from grader.errors import ConfigError, SubmissionError
+from grader.layout import Layout
 from tests.conftest import EXAMPLES
 
 
@@ -22,26 +23,26 @@ def test_parse_flags() -> None:
         course.parse_flags(["oops"])
 
 
-def test_flags_override_the_group_config_and_are_checked() -> None:
+def test_flags_override_the_group_config_and_are_checked(tmp_path: Path) -> None:
     config, samples, tests, name = course.group_config(
-        EXAMPLES / "good-group", {"lora_r": "8", "fp16": "true", "bf16": "false"}
+        EXAMPLES / "good-group", {"lora_r": "8", "fp16": "true", "bf16": "false"}, Layout(tmp_path)
     )
     assert (config.lora_r, config.fp16, config.num_train_epochs) == (8, True, 3) and name == "good-group"
     assert len(samples) == 24 and len(tests) == 6
     with pytest.raises(ConfigError, match="did you mean 'lora_r'"):
-        course.group_config(EXAMPLES / "good-group", {"lora_rr": "8"})
+        course.group_config(EXAMPLES / "good-group", {"lora_rr": "8"}, Layout(tmp_path))
     with pytest.raises(ConfigError, match="learning_rate"):
-        course.group_config(EXAMPLES / "good-group", {"learning_rate": "fast"})
+        course.group_config(EXAMPLES / "good-group", {"learning_rate": "fast"}, Layout(tmp_path))
 
 
 def test_a_flag_can_fix_a_broken_config_value(tmp_path: Path) -> None:
     group = tmp_path / "g"
     shutil.copytree(EXAMPLES / "good-group", group)
     (group / "config.yaml").write_text("learning_rate: fast\nlora_r: 4\n")
-    config, *_ = course.group_config(group, {"learning_rate": "3e-4"})
+    config, *_ = course.group_config(group, {"learning_rate": "3e-4"}, Layout(tmp_path / "out"))
     assert config.learning_rate == 3e-4 and config.lora_r == 4
     with pytest.raises(SubmissionError, match="data errors"):
-        course.group_config(EXAMPLES / "broken-group", {})
+        course.group_config(EXAMPLES / "broken-group", {}, Layout(tmp_path / "out"))
 
 
 def test_train_then_ask(tmp_path: Path, runtime) -> None:

@@ -13,7 +13,7 @@ from grader.demo import demo_model_dir
 from grader.layout import Layout
 from grader.prompts import cut_at_stop, plain_prompt
 from grader.validate import load_samples
-from tests.conftest import example_samples
+from tests.conftest import TINY_TRAIN, example_samples
 
 
 def test_demo_model_is_deterministic_and_like_llama(runtime, tmp_path: Path) -> None:
@@ -42,13 +42,7 @@ def test_encode_masks_prompt_and_appends_eos(runtime) -> None:
 
 def test_train_changes_lora_not_base_and_is_reproducible(runtime, tmp_path: Path) -> None:
     before = {k: v.clone() for k, v in runtime.model.state_dict().items()}
-    cfg = TrainConfig(
-        num_train_epochs=1,
-        per_device_train_batch_size=4,
-        gradient_accumulation_steps=1,
-        learning_rate=1e-3,
-        max_length=256,
-    )
+    cfg = TrainConfig(**TINY_TRAIN)
     first = train.run("g", example_samples()[:8], cfg, runtime, Layout(tmp_path / "a"))
     second = train.run("g", example_samples()[:8], cfg, runtime, Layout(tmp_path / "b"))
     after = runtime.model.state_dict()
