@@ -137,6 +137,12 @@ def load(name: str, *, device: str = "auto", quantize: bool = True, cache_dir: P
         model.resize_token_embeddings(len(tokenizer))
     if where == "cpu":
         model.to("cpu")
+    if quantization == "nf4":
+        from peft import prepare_model_for_kbit_training
+
+        # Once, here, not per group in train: it casts norms and embeddings to fp32, and a base model that
+        # changed after the first group's training would answer differently for the groups after it.
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     model.eval()
     return Runtime(
         name=name,
