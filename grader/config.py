@@ -53,6 +53,9 @@ class TrainConfig(BaseModel):
     seed: int = Field(42, description="Seed for data order and LoRA initialisation.")
     load_in_4bit: bool = Field(True, description="QLoRA: 4-bit NF4 base weights with double quantization (CUDA).")
     gradient_checkpointing: bool = Field(True, description="Recompute activations to save memory.")
+    eval_ratio: float = Field(
+        0.1, ge=0, le=0.5, description="Share of samples held out for an eval loss (only when 20 remain to train on)."
+    )
     prompt_format: PromptFormat = Field(
         "plain", description="'plain' course template or the tokenizer's 'chat' template."
     )
@@ -98,7 +101,6 @@ IGNORED_KEYS = frozenset(
         "use_4bit",
         "target_modules",
         "lora_target_modules",
-        "eval_ratio",
         "data",
         "tests",
     }

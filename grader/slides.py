@@ -118,7 +118,8 @@ def write_pptx(data: dict[str, Any], path: Path, plot: Path) -> None:
             slide,
             f"final train loss {train.train_loss:.3f} · perplexity "
             f"{train.perplexity if train.perplexity is None else round(train.perplexity, 2)} · "
-            f"{train.steps} steps",
+            f"{train.steps} steps"
+            + (f" · held-out eval loss {train.eval_loss:.3f}" if train.eval_loss is not None else ""),
             Inches(0.9),
             Inches(6.5),
             Inches(11.5),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import shutil
 import time
 import warnings
@@ -26,6 +27,8 @@ ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
 MLP = ["gate_proj", "up_proj", "down_proj"]
 IGNORE = -100
 MIN_PROMPT_TOKENS = 8
+MIN_TRAIN = 20  # the assignment's minimum: a held-out slice never takes the training set below it
+MIN_EVAL = 2
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,15 @@ def encode(sample: Sample, tokenizer: Any, cfg: TrainConfig, eos_id: int) -> Enc
     return Encoded(ids, labels, cut)
 
 
+def split(samples: list[Sample], cfg: TrainConfig) -> tuple[list[Sample], list[Sample]]:
+    """(train, held out): a seeded `eval_ratio` slice when at least MIN_TRAIN samples remain, else no eval set."""
+    n_eval = round(len(samples) * cfg.eval_ratio)
+    if n_eval < MIN_EVAL or len(samples) - n_eval < MIN_TRAIN:
+        return samples, []
+    held = set(random.Random(cfg.seed).sample(range(len(samples)), n_eval))
+    return [s for i, s in enumerate(samples) if i not in held], [s for i, s in enumerate(samples) if i in held]
+
+
 class Collator:
     """Right padding for training: pad id in inputs, -100 in labels, 0 in the attention mask."""
 
@@ -92,7 +104,7 @@ def precision(cfg: TrainConfig, runtime: Runtime) -> tuple[bool, bool, list[str]
 def run(name: str, samples: list[Sample], cfg: TrainConfig, runtime: Runtime, layout: Layout) -> TrainRecord:
     """Train a LoRA adapter with the group's own hyper-parameters; return what was measured."""
     import torch
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from peft import LoraConfig, get_peft_model
     from torch.utils.tensorboard import SummaryWriter
     from transformers import Trainer, TrainingArguments, set_seed
     from transformers.integrations import TensorBoardCallback  # type: ignore[attr-defined]
@@ -104,10 +116,22 @@ def run(name: str, samples: list[Sample], cfg: TrainConfig, runtime: Runtime, la
     eos_id = (
         runtime.eos_ids()[1] if cfg.prompt_format == "chat" and len(runtime.eos_ids()) > 1 else runtime.eos_ids()[0]
     )
-    encoded = [e for e in (encode(s, tokenizer, cfg, eos_id) for s in samples) if e is not None]
+    train_samples, held_out = split(samples, cfg)
+    encoded = [e for e in (encode(s, tokenizer, cfg, eos_id) for s in train_samples) if e is not None]
+    evaluated = [e for e in (encode(s, tokenizer, cfg, eos_id) for s in held_out) if e is not None]
     if not encoded:
         raise ValueError("no sample has answer tokens left within max_length")
     bf16, fp16, notes = precision(cfg, runtime)
+    if evaluated:
+        notes.append(
+            f"{len(evaluated)} of {len(samples)} samples held out (eval_ratio {cfg.eval_ratio}, seed {cfg.seed}) "
+            f"for an eval loss; trained on the other {len(encoded)}"
+        )
+    else:
+        notes.append(
+            f"no held-out eval slice: {len(samples)} samples at eval_ratio {cfg.eval_ratio} would leave fewer "
+            f"than {MIN_TRAIN} to train on (or hold out fewer than {MIN_EVAL})"
+        )
     cut = [e.cut_tokens for e in encoded if e.cut_tokens]
     if cut:
         notes.append(
@@ -123,10 +147,6 @@ def run(name: str, samples: list[Sample], cfg: TrainConfig, runtime: Runtime, la
     set_seed(cfg.seed)
     base = runtime.model
     use_checkpointing = cfg.gradient_checkpointing and runtime.device == "cuda"
-    if runtime.quantization == "nf4":
-        base = prepare_model_for_kbit_training(
-            base, use_gradient_checkpointing=use_checkpointing, gradient_checkpointing_kwargs={"use_reentrant": False}
-        )
     lora = LoraConfig(
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
@@ -146,6 +166,10 @@ def run(name: str, samples: list[Sample], cfg: TrainConfig, runtime: Runtime, la
         warmup_steps=cfg.warmup_ratio,  # transformers 5: a float below 1 is the warmup ratio
         logging_steps=1,
         logging_first_step=True,
+        eval_strategy="epoch" if evaluated else "no",
+        eval_on_start=bool(evaluated),  # the eval loss before any update: the baseline the curve falls from
+        per_device_eval_batch_size=cfg.per_device_train_batch_size,
+        prediction_loss_only=True,
         save_strategy="no",
         report_to="none",
         seed=cfg.seed,
@@ -166,12 +190,16 @@ def run(name: str, samples: list[Sample], cfg: TrainConfig, runtime: Runtime, la
         model=model,
         args=args,
         train_dataset=encoded,  # type: ignore[arg-type]
+        eval_dataset=evaluated or None,  # type: ignore[arg-type]
         data_collator=Collator(tokenizer.pad_token_id),
         callbacks=[TensorBoardCallback(writer)],
     )
     trainer.remove_callback(PrinterCallback)  # the batch has one progress display: ours
     try:
         result = trainer.train()
+        final = trainer.state.global_step
+        if evaluated and not any("eval_loss" in r and r.get("step") == final for r in trainer.state.log_history):
+            trainer.evaluate()  # a fractional last epoch ends without an epoch-end eval
         writer.flush()
         model.save_pretrained(str(adapter_dir), safe_serialization=True)
         tokenizer.save_pretrained(str(adapter_dir))
@@ -189,6 +217,8 @@ def run(name: str, samples: list[Sample], cfg: TrainConfig, runtime: Runtime, la
         if runtime.device == "cuda":
             torch.cuda.empty_cache()
     train_loss = float(result.metrics.get("train_loss", math.nan))
+    evals = [e.eval_loss for e in log if e.eval_loss is not None]
+    eval_loss = evals[-1] if evals else None
     notes.append(
         "adapter changed: some lora_B weights are non-zero"
         if changed
@@ -206,7 +236,10 @@ def run(name: str, samples: list[Sample], cfg: TrainConfig, runtime: Runtime, la
         log=log,
         train_loss=train_loss,
         perplexity=math.exp(train_loss) if train_loss < 50 else None,
+        eval_loss=eval_loss,
+        eval_perplexity=math.exp(eval_loss) if eval_loss is not None and eval_loss < 50 else None,
         n_train=len(encoded),
+        n_eval=len(evaluated),
         steps=trainer.state.global_step,
         loss_includes_prompt=False,
         adapter_changed=changed,

@@ -90,3 +90,29 @@ def test_cut_at_stop() -> None:
     assert cut_at_stop(" 2340 nm.\nInstruction: next") == "2340 nm."
     assert cut_at_stop("plain") == "plain"
     assert load_samples(Path("/nonexistent")) == []
+
+
+def test_split_holds_out_only_when_twenty_remain() -> None:
+    samples = example_samples()  # 24
+    kept, held = train.split(samples, TrainConfig())
+    assert len(held) == 2 and len(kept) == 22 and not set(map(id, kept)) & set(map(id, held))
+    assert train.split(samples, TrainConfig()) == (kept, held)  # seeded
+    assert train.split(samples[:21], TrainConfig()) == (samples[:21], [])  # 2 held out would leave 19
+    assert train.split(samples, TrainConfig(eval_ratio=0)) == (samples, [])
+    assert len(train.split(samples, TrainConfig(eval_ratio=0.5))[1]) == 0  # 12 + 12: under 20 to train on
+
+
+def test_train_reports_held_out_eval_loss(runtime, tmp_path: Path) -> None:
+    record = train.run("g", example_samples(), TrainConfig(**TINY_TRAIN), runtime, Layout(tmp_path))
+    evals = [e for e in record.log if e.eval_loss is not None]
+    assert record.n_eval == 2 and record.n_train == 22
+    assert [e.step for e in evals] == [0, record.steps]  # before any update, and at the end
+    assert record.eval_loss == evals[-1].eval_loss
+    assert math.isclose(record.eval_perplexity or 0, math.exp(record.eval_loss or 0))
+    assert any("2 of 24 samples held out" in n for n in record.notes)
+    half = train.run(
+        "g", example_samples(), TrainConfig(**{**TINY_TRAIN, "num_train_epochs": 0.5}), runtime, Layout(tmp_path / "h")
+    )
+    assert [e.step for e in half.log if e.eval_loss is not None] == [0, half.steps]  # no epoch end: evaluated after
+    few = train.run("g", example_samples()[:8], TrainConfig(**TINY_TRAIN), runtime, Layout(tmp_path / "f"))
+    assert few.eval_loss is None and few.n_eval == 0 and any("no held-out eval slice" in n for n in few.notes)
