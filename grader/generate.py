@@ -17,7 +17,8 @@ from grader.model import Runtime
 from grader.prompts import STOP_SEQUENCES, cut_at_stop, prompt
 from grader.records import Answer, GenerationRecord, Sample, digest, write_atomic
 
-BATCH_SIZE = 8
+MAX_BATCH = {"cpu": 8, "cuda": 64}
+TOKEN_BUDGET = {"cpu": 8192, "cuda": 131072}  # (prompt width + new tokens) x rows: bounds the KV cache of a batch
 TAIL_TOKENS = 12  # enough decoded tail to see any stop sequence that just completed
 
 
@@ -35,43 +36,81 @@ class StopOnText:
         return torch.tensor([any(s in t for s in STOP_SEQUENCES) for t in tails], device=input_ids.device)
 
 
+def batches(lengths: list[int], max_new_tokens: int, max_batch: int, budget: int) -> list[list[int]]:
+    """Prompt indices grouped shortest first; a batch grows while rows x (widest prompt + new tokens) fits."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    groups: list[list[int]] = []
+    for i in order:
+        current = groups[-1] if groups else None
+        if current and len(current) < max_batch and (len(current) + 1) * (lengths[i] + max_new_tokens) <= budget:
+            current.append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
 def answer(
     runtime: Runtime,
     prompts: list[str],
     max_new_tokens: int,
     *,
-    batch_size: int = BATCH_SIZE,
+    batch_size: int | None = None,
     add_special_tokens: bool = True,
 ) -> list[str]:
-    """Greedy answers for prompts, in their order; batches are formed from prompts of similar length."""
+    """Greedy answers for prompts, in their order, in batches of similar length sized to the device."""
+    tokenizer = runtime.tokenizer
+    tokenizer.padding_side = "left"
+    device = "cuda" if runtime.device == "cuda" else "cpu"
+    lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=add_special_tokens)["input_ids"]]
+    groups = batches(lengths, max_new_tokens, batch_size or MAX_BATCH[device], TOKEN_BUDGET[device])
+    results: dict[int, str] = {}
+    while groups:
+        chunk = groups.pop(0)
+        try:
+            texts = _generate(runtime, [prompts[i] for i in chunk], max_new_tokens, add_special_tokens)
+        except Exception as exc:  # out of GPU memory: halve the batch and go on, down to one prompt
+            if not _out_of_memory(exc) or len(chunk) == 1:
+                raise
+            _free_cuda()
+            half = len(chunk) // 2
+            groups[:0] = [chunk[:half], chunk[half:]]
+            continue
+        results.update({i: cut_at_stop(text) for i, text in zip(chunk, texts, strict=True)})
+    return [results[i] for i in range(len(prompts))]
+
+
+def _generate(runtime: Runtime, prompts: list[str], max_new_tokens: int, add_special_tokens: bool) -> list[str]:
     import torch
     from transformers import GenerationConfig, StoppingCriteriaList
 
     tokenizer = runtime.tokenizer
-    tokenizer.padding_side = "left"
     config = GenerationConfig(
         max_new_tokens=max_new_tokens,
         do_sample=False,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=runtime.eos_ids(),
     )
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    results: dict[int, str] = {}
-    device = runtime.model.device
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        enc = tokenizer(
-            [prompts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=add_special_tokens
-        ).to(device)
-        width = enc["input_ids"].shape[1]
-        with torch.inference_mode():
-            out = runtime.model.generate(
-                **enc, generation_config=config, stopping_criteria=StoppingCriteriaList([StopOnText(tokenizer, width)])
-            )
-        texts = tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
-        for index, text in zip(chunk, texts, strict=True):
-            results[index] = cut_at_stop(text)
-    return [results[i] for i in range(len(prompts))]
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=add_special_tokens).to(
+        runtime.model.device
+    )
+    width = enc["input_ids"].shape[1]
+    with torch.inference_mode():
+        out = runtime.model.generate(
+            **enc, generation_config=config, stopping_criteria=StoppingCriteriaList([StopOnText(tokenizer, width)])
+        )
+    texts: list[str] = tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
+    return texts
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+
+
+def _free_cuda() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def answer_with_adapter(
@@ -104,6 +143,27 @@ class BaseCache:
         write_atomic(self.path, json.dumps(self.items, ensure_ascii=False, sort_keys=True).encode())
 
 
+def base_key(fingerprint: str, prompt_text: str, max_new_tokens: int, prompt_format: str) -> str:
+    return digest(fingerprint, prompt_text, max_new_tokens, prompt_format, STOP_SEQUENCES)
+
+
+Wanted = dict[str, tuple[str, int, str]]  # cache key -> (prompt, max_new_tokens, prompt_format)
+
+
+def fill_base(runtime: Runtime, cache: BaseCache, wanted: Wanted) -> int:
+    """Compute the base answers missing from the cache, all prompts of one setting in one batched pass."""
+    by_setting: dict[tuple[int, str], list[tuple[str, str]]] = {}
+    for key, (text, max_new, fmt) in sorted(wanted.items()):
+        if key not in cache.items:
+            by_setting.setdefault((max_new, fmt), []).append((key, text))
+    for (max_new, fmt), items in by_setting.items():
+        fresh = answer(runtime, [text for _, text in items], max_new, add_special_tokens=fmt == "plain")
+        cache.items.update({key: text for (key, _), text in zip(items, fresh, strict=True)})
+    if by_setting:
+        cache.save()
+    return sum(len(items) for items in by_setting.values())
+
+
 def run(
     name: str,
     tests: list[Sample],
@@ -117,14 +177,12 @@ def run(
 ) -> GenerationRecord:
     started = time.monotonic()
     prompts = [prompt(t, prompt_format, runtime.tokenizer) for t in tests]
-    special = prompt_format == "plain"
-    keys = [digest(runtime.fingerprint, p, max_new_tokens, prompt_format, STOP_SEQUENCES) for p in prompts]
-    missing = sorted({(k, p) for k, p in zip(keys, prompts, strict=True) if k not in cache.items})
-    if missing:
-        fresh = answer(runtime, [p for _, p in missing], max_new_tokens, add_special_tokens=special)
-        cache.items.update({k: a for (k, _), a in zip(missing, fresh, strict=True)})
-        cache.save()
+    keys = [base_key(runtime.fingerprint, p, max_new_tokens, prompt_format) for p in prompts]
+    computed = fill_base(
+        runtime, cache, {k: (p, max_new_tokens, prompt_format) for k, p in zip(keys, prompts, strict=True)}
+    )
     base = [cache.items[k] for k in keys]
+    special = prompt_format == "plain"
     tuned = answer_with_adapter(runtime, adapter_dir, prompts, max_new_tokens, add_special_tokens=special)
     answers = [
         Answer(instruction=t.instruction, context=t.context, expected=t.answer, base=b, finetuned=f)
@@ -135,6 +193,6 @@ def run(
         answers=answers,
         max_new_tokens=max_new_tokens,
         prompt_format=prompt_format,
-        base_cache_hits=len(prompts) - len(missing),
+        base_cache_hits=len(set(keys)) - computed,
         seconds=round(time.monotonic() - started, 2),
     )

@@ -66,7 +66,8 @@ class Batch:
             self._base_key = model.fingerprint(model.resolve(self.settings.base_model, self.settings.cache_dir))
         return self._base_key
 
-    def count_tokens(self, texts: list[str]) -> list[int]:
+    def tokenizer(self) -> Any:
+        """The base model's tokenizer, without loading its weights when they are not loaded yet."""
         from grader import model
 
         if self._tokenizer is None:
@@ -75,7 +76,17 @@ class Batch:
                 if self._runtime is not None
                 else model.load_tokenizer(self.settings.base_model, self.settings.cache_dir)
             )
-        return model.count_tokens(self._tokenizer, texts)
+        return self._tokenizer
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        from grader import model
+
+        return model.count_tokens(self.tokenizer(), texts)
+
+    def base_cache(self) -> generate.BaseCache:
+        if self.cache is None:
+            self.cache = generate.BaseCache(self.layout.cache / "base_answers.json")
+        return self.cache
 
 
 @dataclass
@@ -83,6 +94,27 @@ class Outcome:
     status: str = "graded"
     reason: str = ""
     records: dict[str, Record] = field(default_factory=dict)
+
+
+@dataclass
+class Work:
+    """A group between validation and the model stages, with the cache keys its records are checked against."""
+
+    group: GroupRecord
+    outcome: Outcome
+    validation: ValidationRecord | None = None
+    config: TrainConfig | None = None
+    committed: Path | None = None
+    train_key: str = ""
+    gen_key: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.group.group
+
+    @property
+    def ready(self) -> bool:
+        return self.outcome.status == "graded" and self.config is not None
 
 
 def _cached(cls: type[Record], path: Path, key: str, force: bool, *needed: Path) -> Any:
@@ -103,30 +135,47 @@ def _fail(outcome: Outcome, stage: str, exc: BaseException, fail_fast: bool) -> 
         outcome.status, outcome.reason = "error", f"{stage} failed: {name}: {message}"[:500]
 
 
-def grade_group(group: GroupRecord, batch: Batch, progress: Progress) -> Outcome:
-    """Run every stage for one group; never raises (unless --fail-fast)."""
+def start(group: GroupRecord, batch: Batch, progress: Progress) -> Work:
+    """discover + validate one group, and the keys of its model stages; never raises (unless --fail-fast)."""
     layout, settings, name = batch.layout, batch.settings, group.group
-    outcome = Outcome()
+    work = Work(group, Outcome())
     save(group, layout.record(name, "discover"))
-    outcome.records["discover"] = group
+    work.outcome.records["discover"] = group
     if group.roster_only:
-        outcome.status, outcome.reason = "missing", group.message
+        work.outcome.status, work.outcome.reason = "missing", group.message
     elif group.status != "ok":
-        outcome.status, outcome.reason = "invalid", group.message
-    validation = tr = gen = sc = None
-    if outcome.status == "graded":
-        progress(name, "validate")
-        try:
-            validation = validate.run(Path(group.path), name, layout, batch.count_tokens)
-            save(validation, layout.record(name, "validate"))
-            outcome.records["validate"] = validation
-            if validation.status != "ok":
-                outcome.status, outcome.reason = "invalid", validation.message
-        except Exception as exc:
-            _fail(outcome, "validate", exc, settings.fail_fast)
-    if outcome.status == "graded" and validation is not None:
-        tr, gen, sc = _model_stages(name, Path(group.path), validation, batch, outcome, progress)
+        work.outcome.status, work.outcome.reason = "invalid", group.message
+    if work.outcome.status != "graded":
+        return work
+    progress(name, "validate")
+    try:
+        work.validation = validate.run(Path(group.path), name, layout, batch.count_tokens)
+        save(work.validation, layout.record(name, "validate"))
+        work.outcome.records["validate"] = work.validation
+        if work.validation.status != "ok":
+            work.outcome.status, work.outcome.reason = "invalid", work.validation.message
+            return work
+        work.config = TrainConfig(**work.validation.config)
+        work.committed = adapter.find(Path(group.path))
+        committed_key = adapter.fingerprint(work.committed) if work.committed else None
+        work.train_key = digest(
+            "train", work.validation.digest, batch.base_key(), settings.device, __version__, committed_key
+        )
+        max_new = settings.max_new_tokens or work.config.max_new_tokens
+        work.gen_key = digest("generate", work.train_key, max_new, work.config.prompt_format)
+    except Exception as exc:
+        _fail(work.outcome, "validate", exc, settings.fail_fast)
+    return work
+
+
+def finish(work: Work, batch: Batch, progress: Progress) -> Outcome:
+    """The model stages, grade and render of one started group; never raises (unless --fail-fast)."""
+    layout, settings, name, outcome = batch.layout, batch.settings, work.name, work.outcome
+    tr = gen = sc = None
+    if work.ready:
+        tr, gen, sc = _model_stages(work, batch, progress)
     progress(name, "grade")
+    validation = work.validation
     report_md = _read_report(layout, name, validation)
     grade_rec: GradeRecord | None = None
     try:
@@ -141,7 +190,7 @@ def grade_group(group: GroupRecord, batch: Batch, progress: Progress) -> Outcome
 
         plot = plots.training_plot(tr, layout.plot(name, "training")) if tr else None
         data = render.report_data(
-            group, validation, tr, gen, sc, grade_rec, outcome.status, outcome.reason, plot, report_md
+            work.group, validation, tr, gen, sc, grade_rec, outcome.status, outcome.reason, plot, report_md
         )
         rendered = render.run(data, layout, name)
         save(rendered, layout.record(name, "render"))
@@ -152,14 +201,49 @@ def grade_group(group: GroupRecord, batch: Batch, progress: Progress) -> Outcome
     return outcome
 
 
+def _cached_generation(work: Work, batch: Batch) -> GenerationRecord | None:
+    return _cached(  # type: ignore[no-any-return]
+        GenerationRecord, batch.layout.record(work.name, "generate"), work.gen_key, batch.settings.force
+    )
+
+
+def prefetch_base_answers(works: list[Work], batch: Batch, progress: Progress) -> int:
+    """Every base answer the batch still needs, in one batched pass over all groups' test questions.
+
+    Per group, a class of 200 groups with 5 questions each would make 200 small generate calls; together they
+    make a few large ones. A failure here is not a group's failure: each group computes what is missing itself.
+    """
+    from grader.prompts import prompt
+
+    wanted: generate.Wanted = {}
+    for work in works:
+        if not work.ready or work.config is None or _cached_generation(work, batch) is not None:
+            continue
+        fmt = work.config.prompt_format
+        max_new = batch.settings.max_new_tokens or work.config.max_new_tokens
+        tokenizer = batch.tokenizer() if fmt == "chat" else None
+        for test in validate.load_samples(batch.layout.tests(work.name)):
+            text = prompt(test, fmt, tokenizer)
+            wanted[generate.base_key(batch.base_key(), text, max_new, fmt)] = (text, max_new, fmt)
+    cache = batch.base_cache()
+    if all(key in cache.items for key in wanted):
+        return 0
+    progress("all groups", f"base answers ({len(wanted)} prompts)")
+    try:
+        return generate.fill_base(batch.runtime(), cache, wanted)
+    except Exception:
+        if batch.settings.fail_fast:
+            raise
+        return 0
+
+
 def _model_stages(
-    name: str, group_dir: Path, validation: ValidationRecord, batch: Batch, outcome: Outcome, progress: Progress
+    work: Work, batch: Batch, progress: Progress
 ) -> tuple[TrainRecord | None, GenerationRecord | None, ScoreRecord | None]:
-    layout, settings = batch.layout, batch.settings
-    cfg = TrainConfig(**validation.config)
-    committed = adapter.find(group_dir)
-    committed_key = adapter.fingerprint(committed) if committed else None
-    train_key = digest("train", validation.digest, batch.base_key(), settings.device, __version__, committed_key)
+    layout, settings, name, outcome = batch.layout, batch.settings, work.name, work.outcome
+    assert work.validation is not None and work.config is not None
+    group_dir, validation, cfg = Path(work.group.path), work.validation, work.config
+    committed = work.committed
     tr = gen = sc = None
     stage = "train"
     try:
@@ -167,7 +251,7 @@ def _model_stages(
         tr = _cached(
             TrainRecord,
             layout.record(name, "train"),
-            train_key,
+            work.train_key,
             settings.force,
             layout.adapter(name) / "adapter_model.safetensors",
         )
@@ -182,27 +266,23 @@ def _model_stages(
                 samples = validate.load_samples(layout.samples(name))
                 tr = train.run(name, samples, cfg, batch.runtime(), layout)
                 tr = tr.model_copy(update={"notes": refused + tr.notes})
-            tr = tr.model_copy(update={"digest": train_key})
+            tr = tr.model_copy(update={"digest": work.train_key})
             save(tr, layout.record(name, "train"))
         outcome.records["train"] = tr
         stage = "generate"
         progress(name, "generate")
-        max_new = settings.max_new_tokens or cfg.max_new_tokens
-        gen_key = digest("generate", train_key, max_new, cfg.prompt_format)
-        gen = _cached(GenerationRecord, layout.record(name, "generate"), gen_key, settings.force)
+        gen = _cached_generation(work, batch)
         if gen is None:
-            if batch.cache is None:
-                batch.cache = generate.BaseCache(layout.cache / "base_answers.json")
             gen = generate.run(
                 name,
                 validate.load_samples(layout.tests(name)),
                 batch.runtime(),
                 layout,
                 adapter_dir=layout.adapter(name),
-                max_new_tokens=max_new,
+                max_new_tokens=settings.max_new_tokens or cfg.max_new_tokens,
                 prompt_format=cfg.prompt_format,
-                cache=batch.cache,
-            ).model_copy(update={"digest": gen_key})
+                cache=batch.base_cache(),
+            ).model_copy(update={"digest": work.gen_key})
             save(gen, layout.record(name, "generate"))
         outcome.records["generate"] = gen
         stage = "score"
@@ -290,8 +370,12 @@ def run(
     extras = {r["group"]: {k: v for k, v in r.items() if k != "group"} for r in roster_rows or []}
     rows = []
     started = time.monotonic()
-    for group in groups:
-        outcome = grade_group(group, batch, progress or (lambda g, s: None))
+    report = progress or (lambda g, s: None)
+    works = [start(group, batch, report) for group in groups]
+    prefetch_base_answers(works, batch, report)
+    for work in works:
+        group = work.group
+        outcome = finish(work, batch, report)
         grade_rec = outcome.records.get("grade")
         sc = outcome.records.get("score")
         gain = sc.delta_mean.get("rougeL") if isinstance(sc, ScoreRecord) and sc.delta_mean else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pytest
 import torch
 
 from grader import generate, train
@@ -116,3 +117,37 @@ def test_train_reports_held_out_eval_loss(runtime, tmp_path: Path) -> None:
     assert [e.step for e in half.log if e.eval_loss is not None] == [0, half.steps]  # no epoch end: evaluated after
     few = train.run("g", example_samples()[:8], TrainConfig(**TINY_TRAIN), runtime, Layout(tmp_path / "f"))
     assert few.eval_loss is None and few.n_eval == 0 and any("no held-out eval slice" in n for n in few.notes)
+
+
+def test_batches_respect_the_token_budget() -> None:
+    lengths = [50, 10, 400, 30, 30, 1000]
+    plan = generate.batches(lengths, 100, max_batch=3, budget=800)
+    assert sorted(i for b in plan for i in b) == list(range(6))
+    for b in plan:
+        assert len(b) <= 3 and (len(b) == 1 or len(b) * (max(lengths[i] for i in b) + 100) <= 800)
+    assert plan[0] == [1, 3, 4]  # shortest first
+    assert [5] in plan  # over the budget alone: a batch of its own
+
+
+def test_generation_halves_the_batch_when_out_of_memory(runtime, monkeypatch) -> None:
+    from grader.prompts import prompt
+
+    prompts = [prompt(t) for t in example_samples("tests.jsonl")]
+    expected = generate.answer(runtime, prompts, 8)
+    real, sizes = generate._generate, []
+
+    class OutOfMemoryError(RuntimeError):
+        pass
+
+    def tight(rt, batch, *args):  # a GPU that holds two prompts at a time
+        sizes.append(len(batch))
+        if len(batch) > 2:
+            raise OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(rt, batch, *args)
+
+    monkeypatch.setattr(generate, "_generate", tight)
+    assert generate.answer(runtime, prompts, 8) == expected
+    assert sizes[0] == len(prompts) and max(sizes[1:]) <= 6 and sizes[-1] <= 2
+    monkeypatch.setattr(generate, "_generate", lambda *a: (_ for _ in ()).throw(ValueError("a real bug")))
+    with pytest.raises(ValueError, match="a real bug"):
+        generate.answer(runtime, prompts, 8)

@@ -103,3 +103,28 @@ def test_console_script_exit_codes(tmp_path: Path) -> None:
     missing = run("validate", str(tmp_path / "nope"))
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     assert run("validate", str(EXAMPLES / "good-group"), "--format", "xml").returncode == 2
+
+
+def test_base_answers_for_the_whole_class_in_one_pass(tmp_path: Path, copy_example, monkeypatch) -> None:
+    """Two groups sharing their test questions: one base pass for both, then one fine-tuned pass per group."""
+    from grader import generate, pipeline
+    from grader.config import RunSettings
+
+    for name in ("g1", "g2"):
+        folder = copy_example("good-group").rename(tmp_path / "subs" / name)
+        (folder / "config.yaml").write_text(f"num_train_epochs: 1\nper_device_train_batch_size: 8\nseed: {len(name)}\n")
+    calls: list[int] = []
+    real = generate.answer
+    monkeypatch.setattr(
+        generate, "answer", lambda rt, prompts, *a, **k: calls.append(len(prompts)) or real(rt, prompts, *a, **k)
+    )
+    settings = RunSettings(out=tmp_path / "out", max_new_tokens=8)
+    rows = pipeline.run(tmp_path / "subs", settings)
+    assert [r.status for r in rows] == ["graded", "graded"]
+    assert calls == [6, 6, 6]  # 6 distinct base prompts once, then each group's fine-tuned answers
+    for name in ("g1", "g2"):
+        record = json.loads((tmp_path / "out" / name / "generate.json").read_text())
+        assert record["base_cache_hits"] == 6
+    calls.clear()
+    pipeline.run(tmp_path / "subs", settings)
+    assert calls == []  # nothing left to generate on a re-run
