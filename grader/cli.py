@@ -260,7 +260,7 @@ def ask_cmd(
 
     if which not in ("base", "finetuned", "both"):
         raise GraderError(f"--model must be base, finetuned or both, not '{which}'")
-    rows = course.ask_group(
+    rows, used = course.ask_group(
         group_dir,
         out=out_dir,
         base_model=base_model,
@@ -270,6 +270,7 @@ def ask_cmd(
         context=context,
         max_new_tokens=max_new_tokens,
     )
+    out.print("values used: " + ", ".join(f"{k}={v}" for k, v in used.items()), highlight=False, soft_wrap=True)
     for n, row in enumerate(rows, 1):
         out.print(f"[bold]Q{n}. {_escape(row['instruction'])}[/]", soft_wrap=True, highlight=False)
         for key in ("expected", "base", "finetuned"):

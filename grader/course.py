@@ -6,6 +6,7 @@ group's config file, overridden by flags of the same names (`--learning_rate 1e-
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from grader.config import DEFAULT_SYSTEM, KNOWN_KEYS, TrainConfig, parse_train_c
 from grader.errors import ConfigError, SubmissionError
 from grader.layout import Layout, safe_name
 from grader.prompts import prompt
-from grader.records import Sample, TrainRecord, save
+from grader.records import Sample, TrainRecord, save, write_atomic
 
 
 def parse_flags(args: list[str]) -> dict[str, Any]:
@@ -76,8 +77,8 @@ def ask_group(
     question: str | None,
     context: str,
     max_new_tokens: int | None,
-) -> list[dict[str, str]]:
-    """Answers to the group's test questions (or one question), from the base and/or fine-tuned model."""
+) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """Answers to the group's test questions (or one question), and the values used; both also in ask.json."""
     layout = Layout(out)
     config, _, tests, name = group_config(group_dir, {}, layout)
     if question:
@@ -103,7 +104,19 @@ def ask_group(
         if tuned:
             row["finetuned"] = tuned[i]
         rows.append(row)
-    return rows
+    used = {
+        "base_model": runtime.name,
+        "device": runtime.device,
+        "dtype": runtime.dtype,
+        "quantization": runtime.quantization,
+        "adapter": str(adapter_dir) if adapter_dir else None,
+        "prompt_format": config.prompt_format,
+        "max_new_tokens": limit,
+        "decoding": "greedy",
+    }
+    record = {**used, "answers": rows}
+    write_atomic(layout.group_dir(name) / "ask.json", json.dumps(record, indent=2, ensure_ascii=False).encode())
+    return rows, used
 
 
 def _adapter_for(group_dir: Path, layout: Layout, name: str, runtime: Any) -> Path:

@@ -83,6 +83,10 @@ def test_train_then_ask(tmp_path: Path, runtime) -> None:
     )
     assert asked.exit_code == 0, asked.output
     assert "Q1. What is [bold]kaolinite?" in asked.output and "base:" in asked.output and "finetuned:" in asked.output
+    assert "values used: base_model=demo" in asked.output and "max_new_tokens=8" in asked.output
+    recorded = json.loads((out / "good-group" / "ask.json").read_text())
+    assert recorded["max_new_tokens"] == 8 and recorded["prompt_format"] == "plain" and recorded["decoding"] == "greedy"
+    assert recorded["answers"][0]["instruction"] == "What is [bold]kaolinite?"
     tests = runner.invoke(
         app, ["ask", str(EXAMPLES / "good-group"), "--out", str(out), "--model", "base", "--max-new-tokens", "4"]
     )
