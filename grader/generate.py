@@ -114,7 +114,13 @@ def _free_cuda() -> None:
 
 
 def answer_with_adapter(
-    runtime: Runtime, adapter_dir: Path, prompts: list[str], max_new_tokens: int, *, add_special_tokens: bool = True
+    runtime: Runtime,
+    adapter_dir: Path,
+    prompts: list[str],
+    max_new_tokens: int,
+    *,
+    add_special_tokens: bool = True,
+    batch_size: int | None = None,
 ) -> list[str]:
     """Answers with the adapter put into the shared base model, which gets it taken out again afterwards."""
     from peft import PeftModel
@@ -124,7 +130,7 @@ def answer_with_adapter(
     try:
         peft_model.eval()
         tuned = Runtime(**{**runtime.__dict__, "model": peft_model})
-        return answer(tuned, prompts, max_new_tokens, add_special_tokens=add_special_tokens)
+        return answer(tuned, prompts, max_new_tokens, add_special_tokens=add_special_tokens, batch_size=batch_size)
     finally:
         runtime.model = peft_model.unload()
 

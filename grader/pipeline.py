@@ -47,15 +47,19 @@ class Batch:
     _base_key: str | None = None
     cache: generate.BaseCache | None = None
     loads: int = 0
+    load_seconds: float = 0.0
+    prefetch_seconds: float = 0.0
 
     def runtime(self) -> Runtime:
         if self._runtime is None:
             from grader import model
 
+            started = time.monotonic()
             self._runtime = model.load(
                 self.settings.base_model, device=self.settings.device, cache_dir=self.settings.cache_dir
             )
             self.loads += 1
+            self.load_seconds += time.monotonic() - started
         return self._runtime
 
     def base_key(self) -> str:
@@ -229,12 +233,16 @@ def prefetch_base_answers(works: list[Work], batch: Batch, progress: Progress) -
     if all(key in cache.items for key in wanted):
         return 0
     progress("all groups", f"base answers ({len(wanted)} prompts)")
+    runtime = batch.runtime()
+    started = time.monotonic()
     try:
-        return generate.fill_base(batch.runtime(), cache, wanted)
+        return generate.fill_base(runtime, cache, wanted)
     except Exception:
         if batch.settings.fail_fast:
             raise
         return 0
+    finally:
+        batch.prefetch_seconds += time.monotonic() - started
 
 
 def _model_stages(
@@ -392,6 +400,12 @@ def run(
         if on_group_done:
             on_group_done(group.group, outcome)
     gradebook.write(rows, layout, [item.id for item in batch.rubric])
-    batch_info = {"groups": len(rows), "seconds": round(time.monotonic() - started, 1), "model_loads": batch.loads}
+    batch_info = {
+        "groups": len(rows),
+        "seconds": round(time.monotonic() - started, 2),
+        "model_loads": batch.loads,
+        "load_seconds": round(batch.load_seconds, 2),
+        "base_answers_seconds": round(batch.prefetch_seconds, 2),
+    }
     write_atomic(layout.out / "batch.json", json.dumps(batch_info, indent=2).encode())
     return rows

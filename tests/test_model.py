@@ -151,3 +151,26 @@ def test_generation_halves_the_batch_when_out_of_memory(runtime, monkeypatch) ->
     monkeypatch.setattr(generate, "_generate", lambda *a: (_ for _ in ()).throw(ValueError("a real bug")))
     with pytest.raises(ValueError, match="a real bug"):
         generate.answer(runtime, prompts, 8)
+
+
+@pytest.mark.gpu
+def test_qlora_in_4bit_with_bf16_on_cuda(tmp_path: Path) -> None:
+    """The course default on a GPU: NF4 base (when bitsandbytes is installed), bf16 compute, base left unchanged."""
+    import importlib.util
+
+    from grader import model
+    from grader.prompts import prompt
+
+    rt = model.load("demo", device="cuda")
+    assert rt.device == "cuda" and rt.dtype == ("bfloat16" if torch.cuda.is_bf16_supported() else "float16")
+    if importlib.util.find_spec("bitsandbytes"):
+        assert rt.quantization == "nf4"
+    before = {k: v.detach().clone() for k, v in rt.model.state_dict().items()}
+    record = train.run("g", example_samples(), TrainConfig(**TINY_TRAIN), rt, Layout(tmp_path))
+    assert record.adapter_changed and record.device == "cuda" and record.quantization == rt.quantization
+    assert record.dtype == ("bf16" if rt.dtype == "bfloat16" else "fp16") and record.eval_loss is not None
+    after = rt.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    prompts = [prompt(t) for t in example_samples("tests.jsonl")]
+    tuned = generate.answer_with_adapter(rt, Layout(tmp_path).adapter("g"), prompts, 16)
+    assert len(tuned) == len(prompts) and len(generate.answer(rt, prompts, 16)) == len(prompts)
