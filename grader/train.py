@@ -249,18 +249,23 @@ def run(name: str, samples: list[Sample], cfg: TrainConfig, runtime: Runtime, la
 
 
 def log_entries(history: list[dict[str, Any]]) -> list[LogEntry]:
-    """Trainer/course log_history -> per-step entries (the final summary line has no 'loss' and is dropped)."""
-    entries = []
+    """Trainer/course log_history -> one entry per step (an eval line joins the train line of its step; the final
+    summary line has no 'loss' and is dropped)."""
+    entries: list[LogEntry] = []
     for row in history:
         if "loss" not in row and "eval_loss" not in row:
             continue
-        entries.append(
-            LogEntry(
-                step=int(row.get("step", 0)),
-                epoch=row.get("epoch"),
-                loss=row.get("loss"),
-                learning_rate=row.get("learning_rate"),
-                eval_loss=row.get("eval_loss"),
-            )
+        entry = LogEntry(
+            step=int(row.get("step", 0)),
+            epoch=row.get("epoch"),
+            loss=row.get("loss"),
+            learning_rate=row.get("learning_rate"),
+            eval_loss=row.get("eval_loss"),
         )
+        last = entries[-1] if entries else None
+        if last is not None and last.step == entry.step and (last.loss is None) != (entry.loss is None):
+            fields = {k: v for k, v in entry.model_dump().items() if v is not None}
+            entries[-1] = last.model_copy(update=fields)
+        else:
+            entries.append(entry)
     return entries

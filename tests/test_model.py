@@ -174,3 +174,16 @@ def test_qlora_in_4bit_with_bf16_on_cuda(tmp_path: Path) -> None:
     prompts = [prompt(t) for t in example_samples("tests.jsonl")]
     tuned = generate.answer_with_adapter(rt, Layout(tmp_path).adapter("g"), prompts, 16)
     assert len(tuned) == len(prompts) and len(generate.answer(rt, prompts, 16)) == len(prompts)
+
+
+def test_log_entries_join_eval_lines_to_their_step() -> None:
+    history = [
+        {"eval_loss": 5.5, "step": 0, "epoch": 0},
+        {"loss": 7.0, "learning_rate": 1e-4, "step": 1, "epoch": 0.5},
+        {"loss": 6.0, "learning_rate": 5e-5, "step": 2, "epoch": 1.0},
+        {"eval_loss": 5.4, "step": 2, "epoch": 1.0},
+        {"train_loss": 6.5, "step": 2},
+    ]
+    log = train.log_entries(history)
+    assert [(e.step, e.loss, e.eval_loss) for e in log] == [(0, None, 5.5), (1, 7.0, None), (2, 6.0, 5.4)]
+    assert log[2].learning_rate == 5e-5
