@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from grader.records import LogEntry, write_atomic
+from grader.records import LogEntry, TrainRecord, write_atomic
 
 MAX_CONFIG_BYTES = 64 << 10
 MAX_ADAPTER_BYTES = 2 << 30
@@ -191,3 +191,42 @@ def _num(value: str | None) -> float | None:
         return float(value) if value not in (None, "") else None
     except ValueError:
         return None
+
+
+def shown(folder: Path, group_dir: Path) -> str:
+    """The adapter folder as the group sees it: `adapter/`, `week5_lora_v01/`, `./`."""
+    return (folder.relative_to(group_dir).as_posix() or ".") + "/"
+
+
+def use(
+    name: str, group_dir: Path, folder: Path, config: dict[str, Any], n_samples: int, runtime: Any, target: Path
+) -> TrainRecord:
+    """Use the group's own adapter: checked against the base model, copied out, its logs read for the loss."""
+    lora = check(folder, group_dir, runtime.model)
+    copy(folder, lora, target)
+    log, final, notes = group_logs(group_dir, folder)
+    if final is None:
+        losses = [e.loss for e in log if e.loss is not None]
+        final = losses[-1] if losses else None
+    return TrainRecord(
+        group=name,
+        source="loaded",
+        adapter_dir="adapter",
+        base_model=runtime.name,
+        device=runtime.device,
+        dtype=runtime.dtype,
+        quantization=runtime.quantization,
+        config=config,
+        log=log,
+        train_loss=final,
+        perplexity=math.exp(final) if final is not None and final < 50 else None,
+        n_train=n_samples,
+        steps=max((e.step for e in log), default=0),
+        loss_includes_prompt=True,
+        notes=[
+            f"committed adapter {shown(folder, group_dir)} loaded (safetensors, shapes match the base model); "
+            "not retrained",
+            "the loss is the group's own: the course script's loss includes prompt tokens",
+            *notes,
+        ],
+    )

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -49,46 +51,70 @@ def grade_cmd(
     base_model: BaseModelOpt = "demo",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     max_new_tokens: Annotated[int | None, typer.Option(help="Override every group's max_new_tokens.")] = None,
-    rubric: Annotated[Path | None, typer.Option(help="Rubric TOML file [default: templates/rubric.toml].")] = None,
-    roster: Annotated[Path | None, typer.Option(help="CSV with a 'group' column; absent groups get 'missing'.")] = None,
+    rubric: Annotated[
+        Path | None, typer.Option(help="Rubric file, TOML or YAML [default: templates/rubric.toml].")
+    ] = None,
+    roster: Annotated[
+        Path | None,
+        typer.Option(help="CSV with a 'group' (or 'group_name') column, optionally github_username; absent: missing."),
+    ] = None,
+    overrides: Annotated[
+        Path | None,
+        typer.Option(help="CSV group,item,points,comment: manual points that win [default: OUT/overrides.csv]."),
+    ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Grade only this group (repeatable); others keep their results.")
+    ] = None,
+    rescore: Annotated[
+        bool, typer.Option("--rescore", help="Re-score, re-grade and re-render from stored answers; no model runs.")
+    ] = False,
+    timeout: Annotated[
+        float | None, typer.Option(help="Wall-clock limit per group in seconds; over it the group is 'timeout'.")
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Redo every stage, ignoring cached records.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display, only the summary.")] = False,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failure with a traceback.")] = False,
 ) -> None:
-    """Grade every group: validate, train or load, answer, score, grade, render; then the gradebook."""
+    """Grade every group: validate, train or load, answer, score, grade, render; then the gradebook and summary."""
     from grader import pipeline
     from grader.config import RunSettings
 
     try:
-        settings = RunSettings(
-            base_model=base_model,
-            out=out_dir,
-            device=device,  # type: ignore[arg-type]
-            max_new_tokens=max_new_tokens,
-            force=force,
-            fail_fast=fail_fast,
-            cache_dir=None,
+        settings = RunSettings.model_validate(
+            {
+                "base_model": base_model,
+                "out": out_dir,
+                "device": device,
+                "max_new_tokens": max_new_tokens,
+                "force": force,
+                "rescore": rescore,
+                "timeout": timeout,
+                "only": tuple(only or ()),
+                "fail_fast": fail_fast,
+            }
         )
     except ValueError as exc:
         raise GraderError(str(exc)) from exc
+    if rescore and force:
+        raise GraderError("--rescore uses the stored answers and --force recomputes them; choose one")
     folder = submissions or _default_submissions()
-    rows = _with_progress(
-        lambda progress, done: pipeline.run(
-            folder, settings, rubric=rubric, roster=roster, progress=progress, on_group_done=done
-        ),
-        folder,
-        quiet,
-    )
+    with _progress(quiet) as hooks:
+        rows = pipeline.run(folder, settings, rubric=rubric, roster=roster, overrides=overrides, hooks=hooks)
     _summary(rows, out_dir)
-    raise typer.Exit(0 if all(r.status == "graded" for r in rows) else 1)
+    failed = [r for r in rows if r.status not in ("graded", "missing")]
+    raise typer.Exit(1 if failed else 0)
 
 
-def _with_progress(job, folder: Path, quiet: bool):  # type: ignore[no-untyped-def]
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Any]:
+    """One progress bar for the batch: groups done / total, and the group and stage at work."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    total = sum(1 for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) if folder.is_dir() else 0
+    from grader.pipeline import Hooks
+
     if quiet:
-        return job(None, None)
+        yield Hooks()
+        return
     columns = (
         TextColumn("[bold]grading"),
         BarColumn(),
@@ -97,17 +123,18 @@ def _with_progress(job, folder: Path, quiet: bool):  # type: ignore[no-untyped-d
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=err, transient=False) as bar:
-        task = bar.add_task("starting", total=total)
-        return job(
-            lambda group, stage: bar.update(task, description=f"{group}: {stage}"),
-            lambda group, outcome: bar.update(task, advance=1, description=f"{group}: {outcome.status}"),
+        task = bar.add_task("starting", total=None)
+        yield Hooks(
+            total=lambda n: bar.update(task, total=n),
+            stage=lambda group, stage: bar.update(task, description=f"{group}: {stage}"),
+            done=lambda group, outcome: bar.update(task, advance=1, description=f"{group}: {outcome.status}"),
         )
 
 
 def _summary(rows, out_dir: Path) -> None:  # type: ignore[no-untyped-def]
     from rich.table import Table
 
-    table = Table(title=f"grader {__version__}: {len(rows)} groups -> {out_dir}/gradebook.csv")
+    table = Table(title=f"grader {__version__}: {len(rows)} groups -> {out_dir}/gradebook.csv, {out_dir}/summary.pdf")
     for column in ("group", "status", "points", "ROUGE-L gain", "reason"):
         table.add_column(column, overflow="fold")
     for r in rows:

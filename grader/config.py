@@ -219,5 +219,8 @@ class RunSettings(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where models run.")
     max_new_tokens: int | None = Field(None, ge=1, description="Override the groups' max_new_tokens (faster previews).")
     force: bool = Field(False, description="Redo every stage even when its cached record still matches.")
+    rescore: bool = Field(False, description="Re-score, re-grade and re-render from stored answers; no model.")
+    timeout: float | None = Field(None, gt=0, description="Wall-clock limit per group, in seconds.")
+    only: tuple[str, ...] = Field((), description="Grade only these groups; the others keep their last results.")
     fail_fast: bool = Field(False, description="Re-raise the first group failure (debugging).")
     cache_dir: Path | None = Field(None, description="Where the demo model is built; default ~/.cache/grader.")

@@ -71,7 +71,7 @@ def answer(
         except Exception as exc:  # out of GPU memory: halve the batch and go on, down to one prompt
             if not _out_of_memory(exc) or len(chunk) == 1:
                 raise
-            _free_cuda()
+            free_cuda()
             half = len(chunk) // 2
             groups[:0] = [chunk[:half], chunk[half:]]
             continue
@@ -106,7 +106,7 @@ def _out_of_memory(exc: BaseException) -> bool:
     return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
 
 
-def _free_cuda() -> None:
+def free_cuda() -> None:
     import torch
 
     if torch.cuda.is_available():

@@ -49,16 +49,78 @@ class Inputs:
 Check = Callable[[RubricItem, Inputs], tuple[float, str]]
 
 
+class Override(BaseModel):
+    """A manual grade for one rubric item of one group: it wins over the automatic points, on every run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    group: str
+    item: str
+    points: float
+    comment: str = ""
+
+
+Overrides = dict[tuple[str, str], Override]  # (group, item id) -> override
+
+
 def load_rubric(path: Path | None = None) -> list[RubricItem]:
+    """The rubric from TOML (`[[item]]` tables) or YAML (`item:` list, or a bare list)."""
     path = path or templates_dir() / "rubric.toml"
     try:
-        items = [RubricItem.model_validate(raw) for raw in tomllib.loads(path.read_text(encoding="utf-8"))["item"]]
-    except (OSError, KeyError, tomllib.TOMLDecodeError, ValidationError) as exc:
+        text = path.read_text(encoding="utf-8")
+        raw: Any = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else tomllib.loads(text)
+        entries = raw["item"] if isinstance(raw, dict) else raw
+        items = [RubricItem.model_validate(entry) for entry in entries]
+    except (OSError, KeyError, TypeError, tomllib.TOMLDecodeError, yaml.YAMLError, ValidationError) as exc:
         raise ConfigError(f"rubric {path} cannot be used: {exc}") from exc
-    unknown = [item.check for item in items if item.check not in CHECKS]
-    if unknown:
-        raise ConfigError(f"rubric {path}: unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECKS)}")
+    problems = [f"unknown check '{i.check}' (known: {', '.join(CHECKS)})" for i in items if i.check not in CHECKS]
+    ids = [i.id for i in items]
+    problems += [f"item id '{i}' appears {ids.count(i)} times" for i in sorted(set(ids)) if ids.count(i) > 1]
+    problems += [f"item '{i.id}' has points {i.points:g}; points must be > 0" for i in items if i.points <= 0]
+    if not items:
+        problems.append("no items")
+    if problems:
+        raise ConfigError(f"rubric {path}: " + "; ".join(problems))
     return items
+
+
+def load_overrides(path: Path, rubric: list[RubricItem], groups: list[str]) -> Overrides:
+    """A CSV of `group,item,points,comment`; every bad line is named (file:line) before anything runs."""
+    import csv
+    import difflib
+
+    maxima = {item.id: item.points for item in rubric}
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"overrides {path} cannot be read: {exc}") from exc
+    found: Overrides = {}
+    problems = []
+    for line, row in enumerate(rows, start=2):
+        where = f"{path}:{line}"
+        group, item = (row.get("group") or "").strip(), (row.get("item") or "").strip()
+        if group not in groups:
+            near = difflib.get_close_matches(group, groups, n=1)
+            problems.append(f"{where}: no group '{group}'" + (f" (did you mean '{near[0]}'?)" if near else ""))
+            continue
+        if item not in maxima:
+            problems.append(f"{where}: no rubric item '{item}' (items: {', '.join(maxima)})")
+            continue
+        try:
+            points = float(row.get("points") or "")
+        except ValueError:
+            problems.append(f"{where}: points {row.get('points')!r} is not a number")
+            continue
+        if not 0 <= points <= maxima[item]:
+            problems.append(f"{where}: points {points:g} outside 0..{maxima[item]:g} for '{item}'")
+            continue
+        found[(group, item)] = Override(group=group, item=item, points=points, comment=(row.get("comment") or ""))
+    if problems:
+        raise ConfigError(
+            "manual overrides cannot be used (columns: group,item,points,comment):\n" + "\n".join(problems)
+        )
+    return found
 
 
 def data_valid(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
@@ -202,13 +264,25 @@ CHECKS: dict[str, Check] = {
 }
 
 
-def run(group: str, rubric: list[RubricItem], inputs: Inputs) -> GradeRecord:
+def run(group: str, rubric: list[RubricItem], inputs: Inputs, overrides: Overrides | None = None) -> GradeRecord:
     started = time.monotonic()
     items = []
     for item in rubric:
         fraction, reason = CHECKS[item.check](item, inputs)
         points = round(item.points * min(max(fraction, 0.0), 1.0), 2)
-        items.append(GradeItem(id=item.id, title=item.title, points=points, max_points=item.points, reason=reason))
+        manual = (overrides or {}).get((group, item.id))
+        if manual is None:
+            graded = GradeItem(id=item.id, title=item.title, points=points, max_points=item.points, reason=reason)
+        else:
+            graded = GradeItem(
+                id=item.id,
+                title=item.title,
+                points=manual.points,
+                max_points=item.points,
+                reason=f"manual override: {manual.comment or 'no comment'} (automatic {points:g}: {reason})",
+                automatic=points,
+            )
+        items.append(graded)
     return GradeRecord(
         group=group,
         items=items,

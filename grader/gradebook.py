@@ -1,4 +1,9 @@
-"""gradebook: every group's outcome -> reports/gradebook.csv and gradebook.json, one row per group, always."""
+"""gradebook: every group's outcome -> reports/gradebook.csv and gradebook.json, one row per group, always.
+
+With a roster that names students (`github_username`), also `classroom.csv`: one row per student with their group's
+points, in the columns GitHub Classroom's grade export uses (`github_username`, `group_name`, `points_awarded`,
+`points_available`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import csv
 import io
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from grader.layout import Layout
@@ -39,28 +45,71 @@ def row(group: str, status: str, reason: str, grade: GradeRecord | None, gain: f
     )
 
 
-def write(rows: list[Row], layout: Layout, item_ids: list[str]) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+def from_results(path: Path) -> Row | None:
+    """The row of a group graded in an earlier run, from its results.json (None when there is none)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        grade = GradeRecord.model_validate(data["grade"]) if data.get("grade") else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    gain = (data.get("score") or {}).get("delta_mean", {}).get("rougeL")
+    commit = (data.get("discover") or {}).get("commit")
+    return row(data["group"], data["status"], data["reason"], grade, gain, commit)
+
+
+def roster_extras(roster: list[dict[str, str]]) -> dict[str, dict[str, str]]:
+    """group -> its roster columns; several students of one group are joined with ';'."""
+    extras: dict[str, dict[str, list[str]]] = {}
+    for entry in roster:
+        columns = extras.setdefault(entry["group"], {})
+        for key, value in entry.items():
+            if key != "group" and value and value not in columns.setdefault(key, []):
+                columns[key].append(value)
+    return {group: {k: ";".join(v) for k, v in columns.items()} for group, columns in extras.items()}
+
+
+def write(rows: list[Row], layout: Layout, item_ids: list[str], roster: list[dict[str, str]] | None = None) -> None:
     extra_keys = sorted({k for r in rows for k in r.extra})
-    writer.writerow(
-        ["group", "status", "reason", *item_ids, "total", "max_total", "rouge_l_gain", "commit", *extra_keys]
-    )
+    header = ["group", "status", "reason", *item_ids, "total", "max_total"]
+    header += ["points_awarded", "points_available", "rouge_l_gain", "commit", *extra_keys]
+    table = []
     for r in rows:
         gain = "" if r.rouge_l_gain is None else f"{r.rouge_l_gain:.4f}"
-        writer.writerow(
-            [
-                r.group,
-                r.status,
-                r.reason,
-                *[r.items.get(i, 0.0) for i in item_ids],
-                r.total,
-                r.max_total,
-                gain,
-                r.commit or "",
-                *[r.extra.get(k, "") for k in extra_keys],
-            ]
+        items = [r.items.get(i, 0.0) for i in item_ids]
+        table.append(
+            [r.group, r.status, r.reason, *items, r.total, r.max_total, r.total, r.max_total, gain, r.commit or ""]
+            + [r.extra.get(k, "") for k in extra_keys]
         )
-    write_atomic(layout.gradebook_csv, buffer.getvalue().encode())
+    write_atomic(layout.gradebook_csv, _csv(header, table))
     data: list[dict[str, Any]] = [asdict(r) for r in rows]
     write_atomic(layout.gradebook_json, json.dumps(data, indent=2, ensure_ascii=False).encode())
+    if roster and any(entry.get("github_username") for entry in roster):
+        write_atomic(layout.out / "classroom.csv", classroom_csv(rows, roster))
+
+
+def classroom_csv(rows: list[Row], roster: list[dict[str, str]]) -> bytes:
+    """One row per roster entry (a student), carrying the points of the student's group."""
+    by_group = {r.group: r for r in rows}
+    header = ["github_username", "group_name", "roster_identifier", "points_awarded", "points_available", "status"]
+    table = []
+    for entry in roster:
+        r = by_group.get(entry["group"])
+        table.append(
+            [
+                entry.get("github_username", ""),
+                entry["group"],
+                entry.get("roster_identifier", ""),
+                r.total if r else 0.0,
+                r.max_total if r else "",
+                r.status if r else "missing",
+            ]
+        )
+    return _csv(header, table)
+
+
+def _csv(header: list[str], table: list[list[Any]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(table)
+    return buffer.getvalue().encode()

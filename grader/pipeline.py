@@ -1,30 +1,36 @@
 """pipeline: the stage order for a batch of groups.
 
-The base model loads once per batch, lazily (a batch of invalid groups never loads it). Expensive stages
-(train, generate) are skipped when their stored record is ok and its digest (inputs + config + base model +
-grader version) still matches. A failure becomes a record and a gradebook row; the batch goes on.
+Every group is discovered and validated first; then the base answers of all groups are computed in one pass;
+then each group is trained (or its adapter loaded), answered, scored, graded and rendered. The base model loads
+once per batch, lazily (a batch of invalid groups never loads it). Train, generate and render are skipped when
+their stored record is ok and its digest (inputs + config + base model + grader version) still matches, so a
+killed run, run again, redoes only what was not finished. A failure or timeout becomes a record and a gradebook
+row; the batch goes on.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
-import math
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from grader import __version__, adapter, discover, generate, grade, gradebook, score, train, validate
+from grader import __version__, adapter, discover, generate, grade, gradebook, limits, score, train, validate
+from grader.batch import Batch, Progress, prefetch_base_answers
 from grader.config import RunSettings, TrainConfig
-from grader.layout import Layout
-from grader.model import Runtime
+from grader.errors import ConfigError, StageError
+from grader.layout import Layout, templates_dir
 from grader.records import (
     GenerationRecord,
     GradeRecord,
     GroupRecord,
     Record,
+    RenderRecord,
     ScoreRecord,
     TrainRecord,
     ValidationRecord,
@@ -33,64 +39,6 @@ from grader.records import (
     save,
     write_atomic,
 )
-
-Progress = Callable[[str, str], None]  # (group, stage)
-
-
-@dataclass
-class Batch:
-    settings: RunSettings
-    layout: Layout
-    rubric: list[grade.RubricItem]
-    _runtime: Runtime | None = None
-    _tokenizer: Any = None
-    _base_key: str | None = None
-    cache: generate.BaseCache | None = None
-    loads: int = 0
-    load_seconds: float = 0.0
-    prefetch_seconds: float = 0.0
-
-    def runtime(self) -> Runtime:
-        if self._runtime is None:
-            from grader import model
-
-            started = time.monotonic()
-            self._runtime = model.load(
-                self.settings.base_model, device=self.settings.device, cache_dir=self.settings.cache_dir
-            )
-            self.loads += 1
-            self.load_seconds += time.monotonic() - started
-        return self._runtime
-
-    def base_key(self) -> str:
-        """Identifies the base model for cache keys without loading its weights."""
-        if self._base_key is None:
-            from grader import model
-
-            self._base_key = model.fingerprint(model.resolve(self.settings.base_model, self.settings.cache_dir))
-        return self._base_key
-
-    def tokenizer(self) -> Any:
-        """The base model's tokenizer, without loading its weights when they are not loaded yet."""
-        from grader import model
-
-        if self._tokenizer is None:
-            self._tokenizer = (
-                self._runtime.tokenizer
-                if self._runtime is not None
-                else model.load_tokenizer(self.settings.base_model, self.settings.cache_dir)
-            )
-        return self._tokenizer
-
-    def count_tokens(self, texts: list[str]) -> list[int]:
-        from grader import model
-
-        return model.count_tokens(self.tokenizer(), texts)
-
-    def base_cache(self) -> generate.BaseCache:
-        if self.cache is None:
-            self.cache = generate.BaseCache(self.layout.cache / "base_answers.json")
-        return self.cache
 
 
 @dataclass
@@ -111,6 +59,7 @@ class Work:
     committed: Path | None = None
     train_key: str = ""
     gen_key: str = ""
+    seconds: float = 0.0  # spent so far, against the per-group limit
 
     @property
     def name(self) -> str:
@@ -119,6 +68,15 @@ class Work:
     @property
     def ready(self) -> bool:
         return self.outcome.status == "graded" and self.config is not None
+
+
+@dataclass
+class Hooks:
+    """What the CLI shows: the number of groups, each stage as it starts, each group as it ends."""
+
+    total: Callable[[int], None] = lambda n: None
+    stage: Progress = lambda group, stage: None
+    done: Callable[[str, Outcome], None] = lambda group, outcome: None
 
 
 def _cached(cls: type[Record], path: Path, key: str, force: bool, *needed: Path) -> Any:
@@ -139,6 +97,11 @@ def _fail(outcome: Outcome, stage: str, exc: BaseException, fail_fast: bool) -> 
         outcome.status, outcome.reason = "error", f"{stage} failed: {name}: {message}"[:500]
 
 
+def _timed_out(outcome: Outcome, stage: str, limit: float | None) -> None:
+    outcome.status = "timeout"
+    outcome.reason = f"{stage} did not finish within the per-group limit of {limit:g} s (--timeout)"
+
+
 def start(group: GroupRecord, batch: Batch, progress: Progress) -> Work:
     """discover + validate one group, and the keys of its model stages; never raises (unless --fail-fast)."""
     layout, settings, name = batch.layout, batch.settings, group.group
@@ -152,24 +115,36 @@ def start(group: GroupRecord, batch: Batch, progress: Progress) -> Work:
     if work.outcome.status != "graded":
         return work
     progress(name, "validate")
+    started = time.monotonic()
     try:
-        work.validation = validate.run(Path(group.path), name, layout, batch.count_tokens)
-        save(work.validation, layout.record(name, "validate"))
-        work.outcome.records["validate"] = work.validation
-        if work.validation.status != "ok":
-            work.outcome.status, work.outcome.reason = "invalid", work.validation.message
-            return work
-        work.config = TrainConfig(**work.validation.config)
-        work.committed = adapter.find(Path(group.path))
-        committed_key = adapter.fingerprint(work.committed) if work.committed else None
-        work.train_key = digest(
-            "train", work.validation.digest, batch.base_key(), settings.device, __version__, committed_key
-        )
-        max_new = settings.max_new_tokens or work.config.max_new_tokens
-        work.gen_key = digest("generate", work.train_key, max_new, work.config.prompt_format)
+        with limits.deadline(settings.timeout):
+            _validate(work, batch)
+    except limits.GroupTimeout:
+        _timed_out(work.outcome, "validate", settings.timeout)
     except Exception as exc:
         _fail(work.outcome, "validate", exc, settings.fail_fast)
+    work.seconds += time.monotonic() - started
     return work
+
+
+def _validate(work: Work, batch: Batch) -> None:
+    layout, settings, name = batch.layout, batch.settings, work.name
+    work.validation = validate.run(Path(work.group.path), name, layout, batch.count_tokens)
+    save(work.validation, layout.record(name, "validate"))
+    work.outcome.records["validate"] = work.validation
+    if work.validation.status != "ok":
+        work.outcome.status, work.outcome.reason = "invalid", work.validation.message
+        return
+    work.config = TrainConfig(**work.validation.config)
+    if settings.rescore:  # stored answers are used as they are: no keys, no base model needed
+        return
+    work.committed = adapter.find(Path(work.group.path))
+    committed_key = adapter.fingerprint(work.committed) if work.committed else None
+    work.train_key = digest(
+        "train", work.validation.digest, batch.base_key(), settings.device, __version__, committed_key
+    )
+    max_new = settings.max_new_tokens or work.config.max_new_tokens
+    work.gen_key = digest("generate", work.train_key, max_new, work.config.prompt_format)
 
 
 def finish(work: Work, batch: Batch, progress: Progress) -> Outcome:
@@ -183,21 +158,14 @@ def finish(work: Work, batch: Batch, progress: Progress) -> Outcome:
     report_md = _read_report(layout, name, validation)
     grade_rec: GradeRecord | None = None
     try:
-        grade_rec = grade.run(name, batch.rubric, grade.Inputs(validation, tr, sc, report_md))
+        grade_rec = grade.run(name, batch.rubric, grade.Inputs(validation, tr, sc, report_md), batch.overrides)
         save(grade_rec, layout.record(name, "grade"))
         outcome.records["grade"] = grade_rec
     except Exception as exc:
         _fail(outcome, "grade", exc, settings.fail_fast)
     progress(name, "render")
     try:
-        from grader import plots, render
-
-        plot = plots.training_plot(tr, layout.plot(name, "training")) if tr else None
-        data = render.report_data(
-            work.group, validation, tr, gen, sc, grade_rec, outcome.status, outcome.reason, plot, report_md
-        )
-        rendered = render.run(data, layout, name)
-        save(rendered, layout.record(name, "render"))
+        rendered = _render(work, batch, (validation, tr, gen, sc, grade_rec), report_md)
         outcome.records["render"] = rendered
     except Exception as exc:
         _fail(outcome, "render", exc, settings.fail_fast)
@@ -205,142 +173,133 @@ def finish(work: Work, batch: Batch, progress: Progress) -> Outcome:
     return outcome
 
 
+@cache
+def _templates_digest() -> str:
+    root = templates_dir()
+    return digest(*[(p.relative_to(root).as_posix(), p.read_bytes()) for p in sorted(root.rglob("*")) if p.is_file()])
+
+
+def _render(work: Work, batch: Batch, records: tuple[Any, ...], report_md: str | None) -> RenderRecord:
+    """report.pdf, slides.pptx and the plot; skipped when everything they show is unchanged."""
+    from grader import plots, render
+
+    layout, name, outcome = batch.layout, work.name, work.outcome
+    validation, tr, gen, sc, grade_rec = records
+    shown = [r.model_dump(mode="json", exclude={"seconds"}) for r in (work.group, *records) if r is not None]
+    key = digest("render", shown, outcome.status, outcome.reason, report_md, _templates_digest(), __version__)
+    needed = (layout.report_pdf(name), layout.slides(name))
+    cached: RenderRecord | None = _cached(
+        RenderRecord, layout.record(name, "render"), key, batch.settings.force, *needed
+    )
+    if cached is not None:
+        return cached
+    plot = plots.training_plot(tr, layout.plot(name, "training")) if tr else None
+    data = render.report_data(
+        work.group, validation, tr, gen, sc, grade_rec, outcome.status, outcome.reason, plot, report_md
+    )
+    rendered = render.run(data, layout, name).model_copy(update={"digest": key})
+    save(rendered, layout.record(name, "render"))
+    return rendered
+
+
 def _cached_generation(work: Work, batch: Batch) -> GenerationRecord | None:
-    return _cached(  # type: ignore[no-any-return]
+    stored: GenerationRecord | None = _cached(
         GenerationRecord, batch.layout.record(work.name, "generate"), work.gen_key, batch.settings.force
     )
-
-
-def prefetch_base_answers(works: list[Work], batch: Batch, progress: Progress) -> int:
-    """Every base answer the batch still needs, in one batched pass over all groups' test questions.
-
-    Per group, a class of 200 groups with 5 questions each would make 200 small generate calls; together they
-    make a few large ones. A failure here is not a group's failure: each group computes what is missing itself.
-    """
-    from grader.prompts import prompt
-
-    wanted: generate.Wanted = {}
-    for work in works:
-        if not work.ready or work.config is None or _cached_generation(work, batch) is not None:
-            continue
-        fmt = work.config.prompt_format
-        max_new = batch.settings.max_new_tokens or work.config.max_new_tokens
-        tokenizer = batch.tokenizer() if fmt == "chat" else None
-        for test in validate.load_samples(batch.layout.tests(work.name)):
-            text = prompt(test, fmt, tokenizer)
-            wanted[generate.base_key(batch.base_key(), text, max_new, fmt)] = (text, max_new, fmt)
-    cache = batch.base_cache()
-    if all(key in cache.items for key in wanted):
-        return 0
-    progress("all groups", f"base answers ({len(wanted)} prompts)")
-    runtime = batch.runtime()
-    started = time.monotonic()
-    try:
-        return generate.fill_base(runtime, cache, wanted)
-    except Exception:
-        if batch.settings.fail_fast:
-            raise
-        return 0
-    finally:
-        batch.prefetch_seconds += time.monotonic() - started
+    return stored
 
 
 def _model_stages(
     work: Work, batch: Batch, progress: Progress
 ) -> tuple[TrainRecord | None, GenerationRecord | None, ScoreRecord | None]:
-    layout, settings, name, outcome = batch.layout, batch.settings, work.name, work.outcome
-    assert work.validation is not None and work.config is not None
-    group_dir, validation, cfg = Path(work.group.path), work.validation, work.config
-    committed = work.committed
+    settings, outcome = batch.settings, work.outcome
     tr = gen = sc = None
     stage = "train"
+    started = time.monotonic()
+    remaining = None if settings.timeout is None else settings.timeout - work.seconds
     try:
-        progress(name, "train")
-        tr = _cached(
-            TrainRecord,
-            layout.record(name, "train"),
-            work.train_key,
-            settings.force,
-            layout.adapter(name) / "adapter_model.safetensors",
-        )
-        if tr is None:
-            refused: list[str] = []
-            if committed is not None:
-                try:
-                    tr = _load_committed(name, group_dir, committed, cfg, validation, batch)
-                except adapter.AdapterRefused as exc:
-                    refused = [f"committed adapter {_shown(committed, group_dir)} not used: {exc}; trained instead"]
-            if tr is None:
-                samples = validate.load_samples(layout.samples(name))
-                tr = train.run(name, samples, cfg, batch.runtime(), layout)
-                tr = tr.model_copy(update={"notes": refused + tr.notes})
-            tr = tr.model_copy(update={"digest": work.train_key})
-            save(tr, layout.record(name, "train"))
-        outcome.records["train"] = tr
-        stage = "generate"
-        progress(name, "generate")
-        gen = _cached_generation(work, batch)
-        if gen is None:
-            gen = generate.run(
-                name,
-                validate.load_samples(layout.tests(name)),
-                batch.runtime(),
-                layout,
-                adapter_dir=layout.adapter(name),
-                max_new_tokens=settings.max_new_tokens or cfg.max_new_tokens,
-                prompt_format=cfg.prompt_format,
-                cache=batch.base_cache(),
-            ).model_copy(update={"digest": work.gen_key})
-            save(gen, layout.record(name, "generate"))
-        outcome.records["generate"] = gen
+        with limits.deadline(remaining):
+            progress(work.name, "train")
+            tr = _stored(TrainRecord, work, batch) if settings.rescore else _train(work, batch)
+            outcome.records["train"] = tr
+            stage = "generate"
+            progress(work.name, "generate")
+            gen = _stored(GenerationRecord, work, batch) if settings.rescore else _generate(work, batch)
+            outcome.records["generate"] = gen
         stage = "score"
-        progress(name, "score")
+        progress(work.name, "score")
         sc = score.run(gen)
-        save(sc, layout.record(name, "score"))
+        save(sc, batch.layout.record(work.name, "score"))
         outcome.records["score"] = sc
+    except limits.GroupTimeout:
+        _timed_out(outcome, stage, settings.timeout)
+        batch.check_base(work.name)
     except Exception as exc:
         _fail(outcome, stage, exc, settings.fail_fast)
-        (layout.group_dir(name) / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        (batch.layout.group_dir(work.name) / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        batch.check_base(work.name)
+    work.seconds += time.monotonic() - started
     return tr, gen, sc
 
 
-def _shown(folder: Path, group_dir: Path) -> str:
-    return (folder.relative_to(group_dir).as_posix() or ".") + "/"
+def _stored(cls: type[Any], work: Work, batch: Batch) -> Any:
+    """--rescore: the record an earlier run stored, whatever its digest; never the model."""
+    stage = "train" if cls is TrainRecord else "generate"
+    record = load(cls, batch.layout.record(work.name, stage))
+    if record is None or record.status != "ok":
+        raise StageError(f"no stored {stage} record for {work.name}: run `grader grade` without --rescore first")
+    return record
 
 
-def _load_committed(
-    name: str, group_dir: Path, folder: Path, cfg: TrainConfig, validation: ValidationRecord, batch: Batch
-) -> TrainRecord:
-    """Use the group's own adapter: checked against the base model, copied out, its logs read for the loss."""
-    runtime = batch.runtime()
-    lora = adapter.check(folder, group_dir, runtime.model)
-    adapter.copy(folder, lora, batch.layout.adapter(name))
-    log, final, notes = adapter.group_logs(group_dir, folder)
-    if final is None:
-        losses = [e.loss for e in log if e.loss is not None]
-        final = losses[-1] if losses else None
-    return TrainRecord(
-        group=name,
-        source="loaded",
-        adapter_dir="adapter",
-        base_model=runtime.name,
-        device=runtime.device,
-        dtype=runtime.dtype,
-        quantization=runtime.quantization,
-        config=cfg.model_dump(),
-        log=log,
-        train_loss=final,
-        perplexity=math.exp(final) if final is not None and final < 50 else None,
-        n_train=validation.n_samples,
-        steps=max((e.step for e in log), default=0),
-        loss_includes_prompt=True,
-        notes=[
-            f"committed adapter {_shown(folder, group_dir)} loaded (safetensors, shapes match the base model); "
-            "not retrained",
-            "the loss is the group's own: the course script's loss includes prompt tokens",
-            *notes,
-        ],
-    )
+def _train(work: Work, batch: Batch) -> TrainRecord:
+    layout, settings, name = batch.layout, batch.settings, work.name
+    assert work.validation is not None and work.config is not None
+    needed = layout.adapter(name) / "adapter_model.safetensors"
+    tr: TrainRecord | None = _cached(TrainRecord, layout.record(name, "train"), work.train_key, settings.force, needed)
+    if tr is not None:
+        return tr
+    group_dir, refused = Path(work.group.path), []
+    if work.committed is not None:
+        try:
+            tr = adapter.use(
+                name,
+                group_dir,
+                work.committed,
+                work.config.model_dump(),
+                work.validation.n_samples,
+                batch.runtime(),
+                layout.adapter(name),
+            )
+        except adapter.AdapterRefused as exc:
+            where = adapter.shown(work.committed, group_dir)
+            refused = [f"committed adapter {where} not used: {exc}; trained instead"]
+    if tr is None:
+        samples = validate.load_samples(layout.samples(name))
+        tr = train.run(name, samples, work.config, batch.runtime(), layout)
+        tr = tr.model_copy(update={"notes": refused + tr.notes})
+    tr = tr.model_copy(update={"digest": work.train_key})
+    save(tr, layout.record(name, "train"))
+    return tr
+
+
+def _generate(work: Work, batch: Batch) -> GenerationRecord:
+    layout, settings, name = batch.layout, batch.settings, work.name
+    assert work.config is not None
+    gen = _cached_generation(work, batch)
+    if gen is not None:
+        return gen
+    gen = generate.run(
+        name,
+        validate.load_samples(layout.tests(name)),
+        batch.runtime(),
+        layout,
+        adapter_dir=layout.adapter(name),
+        max_new_tokens=settings.max_new_tokens or work.config.max_new_tokens,
+        prompt_format=work.config.prompt_format,
+        cache=batch.base_cache(),
+    ).model_copy(update={"digest": work.gen_key})
+    save(gen, layout.record(name, "generate"))
+    return gen
 
 
 def _read_report(layout: Layout, name: str, validation: ValidationRecord | None) -> str | None:
@@ -361,51 +320,79 @@ def _write_results(layout: Layout, name: str, outcome: Outcome) -> None:
     write_atomic(layout.results(name), json.dumps(data, indent=2, ensure_ascii=False).encode())
 
 
+def _selected(groups: list[GroupRecord], only: tuple[str, ...]) -> list[GroupRecord]:
+    names = [g.group for g in groups]
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        hints = [
+            f"'{n}'" + "".join(f" (did you mean '{m}'?)" for m in difflib.get_close_matches(n, names, 1))
+            for n in unknown
+        ]
+        raise ConfigError(f"--only names no such group: {', '.join(hints)}; groups: {', '.join(names)}")
+    return [g for g in groups if not only or g.group in only]
+
+
 def run(
     submissions: Path,
     settings: RunSettings,
     *,
     rubric: Path | None = None,
     roster: Path | None = None,
-    progress: Progress | None = None,
-    on_group_done: Callable[[str, Outcome], None] | None = None,
+    overrides: Path | None = None,
+    hooks: Hooks | None = None,
 ) -> list[gradebook.Row]:
-    """Grade every group of a submissions folder; returns the gradebook rows (also written to disk)."""
+    """Grade the groups of a submissions folder; returns the gradebook rows (also written to disk)."""
+    hooks = hooks or Hooks()
     layout = Layout(settings.out)
     batch = Batch(settings=settings, layout=layout, rubric=grade.load_rubric(rubric))
     roster_rows = discover.read_roster(roster) if roster else None
     groups = discover.run(submissions, roster_rows)
-    extras = {r["group"]: {k: v for k, v in r.items() if k != "group"} for r in roster_rows or []}
-    rows = []
+    selected = _selected(groups, settings.only)
+    overrides = overrides or (layout.out / "overrides.csv" if (layout.out / "overrides.csv").is_file() else None)
+    if overrides:
+        batch.overrides = grade.load_overrides(overrides, batch.rubric, [g.group for g in groups])
     started = time.monotonic()
-    report = progress or (lambda g, s: None)
-    works = [start(group, batch, report) for group in groups]
-    prefetch_base_answers(works, batch, report)
+    hooks.total(len(selected))
+    works = [start(group, batch, hooks.stage) for group in selected]
+    if not settings.rescore:
+        pending = [(w.name, w.config) for w in works if w.ready and w.config and _cached_generation(w, batch) is None]
+        prefetch_base_answers(pending, batch, hooks.stage)
+    outcomes: dict[str, gradebook.Row] = {}
     for work in works:
-        group = work.group
-        outcome = finish(work, batch, report)
-        grade_rec = outcome.records.get("grade")
-        sc = outcome.records.get("score")
+        outcome = finish(work, batch, hooks.stage)
+        grade_rec, sc = outcome.records.get("grade"), outcome.records.get("score")
         gain = sc.delta_mean.get("rougeL") if isinstance(sc, ScoreRecord) and sc.delta_mean else None
-        r = gradebook.row(
-            group.group,
-            outcome.status,
-            outcome.reason,
-            grade_rec if isinstance(grade_rec, GradeRecord) else None,
-            gain,
-            group.commit,
+        grade_rec = grade_rec if isinstance(grade_rec, GradeRecord) else None
+        outcomes[work.name] = gradebook.row(
+            work.name, outcome.status, outcome.reason, grade_rec, gain, work.group.commit
         )
-        r.extra = extras.get(group.group, {})
-        rows.append(r)
-        if on_group_done:
-            on_group_done(group.group, outcome)
-    gradebook.write(rows, layout, [item.id for item in batch.rubric])
+        hooks.done(work.name, outcome)
+    rows = [outcomes.get(g.group) or _earlier_row(g, layout) for g in groups]
+    extras = gradebook.roster_extras(roster_rows or [])
+    for r in rows:
+        r.extra = extras.get(r.group, {})
+    gradebook.write(rows, layout, [item.id for item in batch.rubric], roster_rows)
+    from grader import summary
+
+    summary.write(rows, layout)
     batch_info = {
         "groups": len(rows),
+        "graded_now": len(works),
         "seconds": round(time.monotonic() - started, 2),
         "model_loads": batch.loads,
         "load_seconds": round(batch.load_seconds, 2),
         "base_answers_seconds": round(batch.prefetch_seconds, 2),
+        "notes": batch.notes,
     }
     write_atomic(layout.out / "batch.json", json.dumps(batch_info, indent=2).encode())
     return rows
+
+
+def _earlier_row(group: GroupRecord, layout: Layout) -> gradebook.Row:
+    """A group left out by --only keeps the row of its last run."""
+    if group.roster_only:
+        return gradebook.Row(group.group, "missing", group.message)
+    earlier = gradebook.from_results(layout.results(group.group))
+    if earlier is not None:
+        return earlier
+    return gradebook.Row(group.group, "error", "not graded yet: it was left out by --only")

@@ -48,3 +48,41 @@ def training_plot(record: TrainRecord | None, path: Path) -> Path:
         fig.savefig(buffer, format="png", metadata={"Software": None})
     write_atomic(path, buffer.getvalue())
     return path
+
+
+def class_plot(rows: list[Any], parameters: list[dict[str, Any]], path: Path, empty_note: str) -> Path:
+    """The class at a glance: points of the graded groups, and each parameter's rank correlation with the gain."""
+    import io
+
+    from matplotlib import rc_context
+    from matplotlib.figure import Figure
+
+    style: dict[Any, Any] = {"font.family": "sans-serif", "font.sans-serif": FONT, "svg.hashsalt": "grader"}
+    with rc_context(style):
+        fig = Figure(figsize=(8, 3.2), dpi=150, layout="constrained")
+        points_ax, rho_ax = fig.subplots(1, 2)
+        totals = [r.total for r in rows if r.status == "graded"]
+        top = max((r.max_total for r in rows), default=1.0) or 1.0
+        if totals:
+            points_ax.hist(totals, bins=min(20, max(5, len(totals))), range=(0, top), color=COLOR["loss"])
+            points_ax.yaxis.get_major_locator().set_params(integer=True)
+        else:
+            points_ax.text(0.5, 0.5, "no graded group", ha="center", va="center", transform=points_ax.transAxes)
+        points_ax.set(title="Points of graded groups", xlabel=f"points (of {top:g})", ylabel="groups")
+        if parameters:
+            names = [p["parameter"] for p in parameters][::-1]
+            values = [p["rho"] for p in parameters][::-1]
+            colors = [COLOR["loss"] if v > 0 else COLOR["eval"] for v in values]
+            rho_ax.barh(names, values, color=colors)
+            rho_ax.set_xlim(-1, 1)
+            rho_ax.axvline(0, color=COLOR["lr"], linewidth=0.8)
+        else:
+            rho_ax.text(0.5, 0.5, empty_note, ha="center", va="center", transform=rho_ax.transAxes, wrap=True)
+        rho_ax.set(xlabel="Spearman rho with ROUGE-L gain")
+        for ax in (points_ax, rho_ax):
+            ax.grid(alpha=0.3)
+            ax.spines[["top", "right"]].set_visible(False)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", metadata={"Software": None})
+    write_atomic(path, buffer.getvalue())
+    return path

@@ -168,6 +168,7 @@ class GradeItem(BaseModel):
     points: float
     max_points: float
     reason: str
+    automatic: float | None = None  # the rubric's points, kept when a manual override replaced them
 
 
 class GradeRecord(Record):

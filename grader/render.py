@@ -186,14 +186,14 @@ def report_data(
         "discussion": discussion(score, flagged_names, train),
         "date": when[:10],
         "version": __version__,
-        "plot_uri": _data_uri(plot) if plot and plot.is_file() else None,
+        "plot_uri": data_uri(plot) if plot and plot.is_file() else None,
         "report_html": markdown_html(report_md) if report_md else None,
         "reflections": reflections_text(report_md or ""),
         "errors": [p for p in validation.problems if p.severity == "error"] if validation else [],
     }
 
 
-def _data_uri(path: Path) -> str:
+def data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
@@ -211,8 +211,12 @@ def _environment() -> Any:
     return env
 
 
+def render_template(name: str, data: dict[str, Any]) -> str:
+    return str(_environment().get_template(name).render(**data))
+
+
 def render_html(data: dict[str, Any]) -> str:
-    return str(_environment().get_template("report.html.j2").render(**data))
+    return render_template("report.html.j2", data)
 
 
 def safe_fetcher() -> Any:

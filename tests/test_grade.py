@@ -40,3 +40,48 @@ def test_reflections_section() -> None:
     md = "# R\n\n## Reflections\n\n학습률이 중요했다. " + "word " * 40 + "\n\n## Next\nother"
     text = grade.reflections_text(md)
     assert text.startswith("학습률") and "other" not in text
+
+
+def test_rubric_in_yaml_and_bad_rubrics(tmp_path) -> None:
+    import pytest
+
+    from grader.errors import ConfigError
+
+    yaml_rubric = tmp_path / "rubric.yaml"
+    yaml_rubric.write_text("item:\n  - {id: tests, title: Tests, points: 5, check: tests, min: 8}\n")
+    (item,) = grade.load_rubric(yaml_rubric)
+    assert item.points == 5 and item.min == 8
+    record = grade.run("g", [item], inputs(validation=ValidationRecord(group="g", n_tests=6)))
+    assert record.items[0].points == 3.75 and "6 < 8" in record.items[0].reason
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[[item]]\nid="a"\ntitle="A"\npoints=1\ncheck="vibes"\n[[item]]\nid="a"\ntitle="B"\npoints=0\ncheck="tests"\n'
+    )
+    with pytest.raises(ConfigError) as err:
+        grade.load_rubric(bad)
+    assert "unknown check 'vibes'" in str(err.value) and "'a' appears 2 times" in str(err.value)
+    assert "points must be > 0" in str(err.value)
+
+
+def test_overrides_win_and_say_so(tmp_path) -> None:
+    import pytest
+
+    from grader.errors import ConfigError
+
+    rubric = grade.load_rubric()
+    path = tmp_path / "overrides.csv"
+    path.write_text('group,item,points,comment\ng1,reflections,1.5,"reflections were in the slides, not REPORT.md"\n')
+    overrides = grade.load_overrides(path, rubric, ["g1", "g2"])
+    record = grade.run("g1", rubric, inputs(), overrides)
+    item = {i.id: i for i in record.items}["reflections"]
+    assert item.points == 1.5 and item.automatic == 0.0 and item.reason.startswith("manual override: reflections were")
+    assert record.total == 1.5 and grade.run("g2", rubric, inputs(), overrides).total == 0
+    path.write_text(
+        "group,item,points,comment\ng11,reflections,1,x\ng1,reflection,1,x\ng1,tests,lots,x\ng1,tests,9,x\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        grade.load_overrides(path, rubric, ["g1", "g2"])
+    message = str(err.value)
+    assert f"{path}:2: no group 'g11' (did you mean 'g1'?)" in message
+    assert f"{path}:3: no rubric item 'reflection'" in message
+    assert f"{path}:4: points 'lots' is not a number" in message and f"{path}:5: points 9 outside 0..2" in message

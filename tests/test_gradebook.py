@@ -30,3 +30,46 @@ def test_one_row_per_group_with_status_reason_and_items(tmp_path: Path) -> None:
     assert table[1]["status"] == "invalid" and table[1]["reason"].endswith("missing comma")
     assert table[1]["github_username"] == "lee" and table[1]["samples"] == "0.0"
     assert json.loads(layout.gradebook_json.read_text())[1]["extra"] == {"github_username": "lee"}
+
+
+def test_classroom_columns_and_one_row_per_student(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    roster = [
+        {"group": "a", "github_username": "kim", "roster_identifier": "2024001"},
+        {"group": "a", "github_username": "park", "roster_identifier": "2024002"},
+        {"group": "z", "github_username": "lee", "roster_identifier": ""},
+    ]
+    rows = [gradebook.Row("a", "graded", "", total=15, max_total=19), gradebook.Row("z", "missing", "no folder")]
+    extras = gradebook.roster_extras(roster)
+    assert extras["a"] == {"github_username": "kim;park", "roster_identifier": "2024001;2024002"}
+    for r in rows:
+        r.extra = extras.get(r.group, {})
+    gradebook.write(rows, layout, [], roster)
+    with layout.gradebook_csv.open(encoding="utf-8") as fh:
+        table = list(csv.DictReader(fh))
+    assert table[0]["points_awarded"] == "15" and table[0]["points_available"] == "19"
+    with (tmp_path / "classroom.csv").open(encoding="utf-8") as fh:
+        students = list(csv.DictReader(fh))
+    assert [(s["github_username"], s["group_name"], s["points_awarded"]) for s in students] == [
+        ("kim", "a", "15"),
+        ("park", "a", "15"),
+        ("lee", "z", "0.0"),
+    ]
+    assert students[2]["status"] == "missing"
+
+
+def test_row_from_earlier_results(tmp_path: Path) -> None:
+    grade = GradeRecord(
+        group="a", items=[GradeItem(id="x", title="X", points=1, max_points=2, reason="r")], total=1, max_total=2
+    )
+    results = {
+        "group": "a",
+        "status": "graded",
+        "reason": "",
+        "grade": grade.model_dump(),
+        "score": {"delta_mean": {"rougeL": 0.05}},
+    }
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    row = gradebook.from_results(tmp_path / "results.json")
+    assert row is not None and row.total == 1 and row.items == {"x": 1} and row.rouge_l_gain == 0.05
+    assert gradebook.from_results(tmp_path / "nope.json") is None

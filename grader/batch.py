@@ -1,0 +1,124 @@
+"""The state one `grader grade` run shares across groups: the base model (loaded once, lazily), its tokenizer, the
+base-answer cache, the rubric and the manual overrides; and the class-wide pass that fills the base-answer cache.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from grader import generate, grade, validate
+from grader.config import RunSettings, TrainConfig
+from grader.layout import Layout
+from grader.model import Runtime
+
+Progress = Callable[[str, str], None]  # (group, stage)
+
+
+@dataclass
+class Batch:
+    settings: RunSettings
+    layout: Layout
+    rubric: list[grade.RubricItem]
+    overrides: grade.Overrides = field(default_factory=dict)
+    _runtime: Runtime | None = None
+    _tokenizer: Any = None
+    _base_key: str | None = None
+    cache: generate.BaseCache | None = None
+    loads: int = 0
+    load_seconds: float = 0.0
+    prefetch_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            from grader import model
+
+            started = time.monotonic()
+            self._runtime = model.load(
+                self.settings.base_model, device=self.settings.device, cache_dir=self.settings.cache_dir
+            )
+            self.loads += 1
+            self.load_seconds += time.monotonic() - started
+        return self._runtime
+
+    def base_key(self) -> str:
+        """Identifies the base model for cache keys without loading its weights."""
+        if self._base_key is None:
+            from grader import model
+
+            self._base_key = model.fingerprint(model.resolve(self.settings.base_model, self.settings.cache_dir))
+        return self._base_key
+
+    def tokenizer(self) -> Any:
+        """The base model's tokenizer, without loading its weights when they are not loaded yet."""
+        from grader import model
+
+        if self._tokenizer is None:
+            self._tokenizer = (
+                self._runtime.tokenizer
+                if self._runtime is not None
+                else model.load_tokenizer(self.settings.base_model, self.settings.cache_dir)
+            )
+        return self._tokenizer
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        from grader import model
+
+        return model.count_tokens(self.tokenizer(), texts)
+
+    def base_cache(self) -> generate.BaseCache:
+        if self.cache is None:
+            self.cache = generate.BaseCache(self.layout.cache / "base_answers.json")
+        return self.cache
+
+    def check_base(self, group: str) -> None:
+        """After a group failed mid-stage: if LoRA layers were left in the shared base model, load it afresh.
+
+        A timeout or crash can land between putting an adapter in and taking it out; the next group must not be
+        answered by the previous group's adapter.
+        """
+        if self._runtime is None:
+            return
+        from grader.generate import free_cuda
+
+        free_cuda()
+        if any("lora_" in name for name, _ in self._runtime.model.named_modules()):
+            self._runtime = None
+            self.notes.append(f"the base model was reloaded after {group} failed with LoRA layers in it")
+
+
+def prefetch_base_answers(groups: list[tuple[str, TrainConfig]], batch: Batch, progress: Progress) -> int:
+    """Every base answer these groups need, in one batched pass over all their test questions.
+
+    Per group, a class of 200 groups with 5 questions each would make 200 small generate calls; together they
+    make a few large ones. A failure here is not a group's failure: each group computes what is missing itself.
+    """
+    from grader.prompts import prompt
+
+    wanted: generate.Wanted = {}
+    for name, config in groups:
+        fmt = config.prompt_format
+        max_new = batch.settings.max_new_tokens or config.max_new_tokens
+        tokenizer = batch.tokenizer() if fmt == "chat" else None
+        for test in validate.load_samples(batch.layout.tests(name)):
+            text = prompt(test, fmt, tokenizer)
+            wanted[generate.base_key(batch.base_key(), text, max_new, fmt)] = (text, max_new, fmt)
+    cache = batch.base_cache()
+    if all(key in cache.items for key in wanted):
+        return 0
+    progress("all groups", f"base answers ({len(wanted)} prompts)")
+    runtime = batch.runtime()
+    started = time.monotonic()
+    try:
+        return generate.fill_base(runtime, cache, wanted)
+    except Exception as exc:
+        if batch.settings.fail_fast:
+            raise
+        batch.notes.append(f"the class-wide base-answer pass failed ({type(exc).__name__}); groups answered alone")
+        batch.check_base("the base-answer pass")
+        return 0
+    finally:
+        batch.prefetch_seconds += time.monotonic() - started
