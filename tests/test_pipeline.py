@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from grader.cli import app
@@ -128,3 +129,169 @@ def test_base_answers_for_the_whole_class_in_one_pass(tmp_path: Path, copy_examp
     calls.clear()
     pipeline.run(tmp_path / "subs", settings)
     assert calls == []  # nothing left to generate on a re-run
+
+
+SMALL = "num_train_epochs: 1\nper_device_train_batch_size: 8\nmax_length: 256\n"
+
+
+def small_class(tmp_path: Path, copy_example, names: dict[str, str]) -> Path:
+    """Copies of the example groups (name -> example) with a config that trains in about a second."""
+    for name, example in names.items():
+        folder = copy_example(example).rename(tmp_path / "subs" / name)
+        config = folder / ("train_config.json" if example == "weak-group" else "config.yaml")
+        config.unlink()
+        (folder / "config.yaml").write_text(SMALL)
+    return tmp_path / "subs"
+
+
+def test_roster_overrides_rescore_and_only(tmp_path: Path, copy_example) -> None:
+    from pypdf import PdfReader
+
+    from grader import pipeline
+    from grader.config import RunSettings
+    from grader.errors import ConfigError
+
+    subs = small_class(tmp_path, copy_example, {"g1": "good-group", "g2": "weak-group"})
+    roster = tmp_path / "roster.csv"
+    roster.write_text("group,github_username\ng1,kim\ng1,park\ng2,lee\ng3,choi\n")
+    out = tmp_path / "out"
+    settings = RunSettings(out=out, max_new_tokens=8)
+    rows = {r.group: r for r in pipeline.run(subs, settings, roster=roster)}
+    assert {g: r.status for g, r in rows.items()} == {"g1": "graded", "g2": "graded", "g3": "missing"}
+    assert rows["g2"].items["reflections"] == 0
+    with (out / "classroom.csv").open(encoding="utf-8") as fh:
+        assert [(r["github_username"], r["status"]) for r in csv.DictReader(fh)] == [
+            ("kim", "graded"),
+            ("park", "graded"),
+            ("lee", "graded"),
+            ("choi", "missing"),
+        ]
+    assert json.loads((out / "summary.json").read_text())["status_counts"]["missing"] == 1
+
+    (out / "overrides.csv").write_text("group,item,points,comment\ng2,reflections,2,reflections were in the slides\n")
+    rescored = {r.group: r for r in pipeline.run(subs, settings.model_copy(update={"rescore": True}), roster=roster)}
+    assert rescored["g2"].items["reflections"] == 2 and rescored["g2"].total == pytest.approx(rows["g2"].total + 2)
+    assert json.loads((out / "batch.json").read_text())["model_loads"] == 0  # --rescore never loads the model
+    results = json.loads((out / "g2" / "results.json").read_text())
+    item = next(i for i in results["grade"]["items"] if i["id"] == "reflections")
+    assert item["automatic"] == 0 and item["reason"].startswith("manual override: reflections were in the slides")
+    pdf = " ".join(p.extract_text() for p in PdfReader(str(out / "g2" / "report.pdf")).pages)
+    assert "manual override" in " ".join(pdf.split())
+
+    again = {r.group: r for r in pipeline.run(subs, settings, roster=roster)}  # a plain re-run keeps the override
+    assert again["g2"].items["reflections"] == 2 and json.loads((out / "batch.json").read_text())["model_loads"] == 0
+
+    g1_pdf = (out / "g1" / "report.pdf").stat().st_mtime_ns
+    only = pipeline.run(subs, settings.model_copy(update={"only": ("g2",), "force": True}), roster=roster)
+    assert [r.group for r in only] == ["g1", "g2", "g3"] and only[0].total == rows["g1"].total
+    assert (out / "g1" / "report.pdf").stat().st_mtime_ns == g1_pdf  # left alone
+    with pytest.raises(ConfigError, match="did you mean 'g2'"):
+        pipeline.run(subs, settings.model_copy(update={"only": ("g22",)}))
+    (out / "overrides.csv").write_text("group,item,points,comment\ng9,reflections,2,x\n")
+    with pytest.raises(ConfigError, match=r"overrides\.csv:2: no group 'g9'"):
+        pipeline.run(subs, settings)
+
+
+def test_rescore_without_stored_answers_says_what_to_do(tmp_path: Path, copy_example) -> None:
+    from grader import pipeline
+    from grader.config import RunSettings
+
+    subs = small_class(tmp_path, copy_example, {"g1": "good-group"})
+    (row,) = pipeline.run(subs, RunSettings(out=tmp_path / "out", rescore=True))
+    assert row.status == "error" and "run `grader grade` without --rescore first" in row.reason
+
+
+def test_a_group_over_its_time_limit_is_timeout_and_the_batch_goes_on(tmp_path: Path, copy_example) -> None:
+    from grader import pipeline
+    from grader.config import RunSettings
+
+    subs = small_class(tmp_path, copy_example, {"fast": "good-group", "slow": "good-group"})
+    (subs / "slow" / "config.yaml").write_text("num_train_epochs: 100\nper_device_train_batch_size: 2\n")
+    rows = {r.group: r for r in pipeline.run(subs, RunSettings(out=tmp_path / "out", max_new_tokens=8, timeout=8))}
+    assert (
+        rows["slow"].status == "timeout"
+        and "train did not finish within the per-group limit of 8 s" in rows["slow"].reason
+    )
+    assert rows["fast"].status == "graded"
+    assert (tmp_path / "out" / "slow" / "report.pdf").is_file()  # the report still says what happened
+    results = json.loads((tmp_path / "out" / "slow" / "results.json").read_text())
+    assert results["status"] == "timeout" and "train" not in results  # no half-trained record
+
+
+def test_check_base_reloads_a_model_left_with_lora_layers(tmp_path: Path, runtime) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    from grader import grade
+    from grader.batch import Batch
+    from grader.config import RunSettings
+    from grader.layout import Layout
+
+    batch = Batch(settings=RunSettings(out=tmp_path), layout=Layout(tmp_path), rubric=grade.load_rubric())
+    batch._runtime = runtime
+    batch.check_base("clean")
+    assert batch._runtime is runtime and batch.notes == []
+    model = get_peft_model(runtime.model, LoraConfig(r=2, target_modules=["q_proj"]))
+    try:
+        batch.check_base("g7")
+        assert batch._runtime is None and "after g7 failed" in batch.notes[0]
+    finally:
+        runtime.model = model.unload()
+
+
+def test_killed_batch_resumes_where_it_stopped(tmp_path: Path, copy_example) -> None:
+    """SIGKILL after the first group is done; the same command again redoes only the groups not finished."""
+    import os
+    import signal
+    import time
+
+    from grader import pipeline
+    from grader.config import RunSettings
+
+    subs = small_class(tmp_path, copy_example, {"a1": "good-group", "b2": "good-group", "c3": "good-group"})
+    for name in ("b2", "c3"):  # slow enough that the kill lands before they finish
+        (subs / name / "config.yaml").write_text(
+            "num_train_epochs: 40\nper_device_train_batch_size: 2\nmax_length: 256\n"
+        )
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "grader",
+        "grade",
+        str(subs),
+        "--out",
+        str(out),
+        "--quiet",
+        "--max-new-tokens",
+        "8",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not (out / "a1" / "render.json").is_file() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert (out / "a1" / "render.json").is_file() and not (out / "c3" / "render.json").exists()
+    assert not (out / "gradebook.csv").exists()
+    done = {p: (out / "a1" / p).stat().st_mtime_ns for p in ("train.json", "generate.json", "report.pdf")}
+    for name in ("b2", "c3"):
+        (subs / name / "config.yaml").write_text(SMALL)  # the instructor's fix before running again
+    rows = pipeline.run(subs, RunSettings(out=out, max_new_tokens=8))
+    assert [r.status for r in rows] == ["graded"] * 3
+    assert {p: (out / "a1" / p).stat().st_mtime_ns for p in done} == done  # not redone
+    assert json.loads((out / "batch.json").read_text())["model_loads"] == 1  # loaded for b2 and c3 only
+
+
+def test_grade_usage_errors_exit_2_before_anything_runs(tmp_path: Path) -> None:
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "grader", "grade", str(EXAMPLES), "--out", str(tmp_path), *args],
+            capture_output=True,
+            text=True,
+        )
+
+    both = run("--rescore", "--force")
+    assert both.returncode == 2 and "choose one" in both.stderr
+    typo = run("--only", "good-grup")
+    assert typo.returncode == 2 and "did you mean 'good-group'" in typo.stderr
+    assert not (tmp_path / "gradebook.csv").exists()
