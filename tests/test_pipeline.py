@@ -295,3 +295,29 @@ def test_grade_usage_errors_exit_2_before_anything_runs(tmp_path: Path) -> None:
     typo = run("--only", "good-grup")
     assert typo.returncode == 2 and "did you mean 'good-group'" in typo.stderr
     assert not (tmp_path / "gradebook.csv").exists()
+
+
+def test_out_of_memory_and_crash_are_recorded_and_the_batch_goes_on(tmp_path: Path, copy_example, monkeypatch) -> None:
+    import torch
+
+    from grader import pipeline, train
+    from grader.config import RunSettings
+
+    subs = small_class(tmp_path, copy_example, {"crash": "good-group", "fine": "good-group", "oom": "good-group"})
+    real = train.run
+
+    def flaky(name, *args, **kwargs):
+        if name == "oom":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        if name == "crash":
+            raise RuntimeError("expected scalar type BFloat16 but found Float")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(train, "run", flaky)
+    rows = {r.group: r for r in pipeline.run(subs, RunSettings(out=tmp_path / "out", max_new_tokens=8))}
+    assert rows["fine"].status == "graded"
+    assert rows["oom"].status == "error" and rows["oom"].reason.startswith(
+        "train failed: OutOfMemoryError: out of memory"
+    )
+    assert rows["crash"].status == "error" and "BFloat16" in rows["crash"].reason
+    assert "RuntimeError" in (tmp_path / "out" / "crash" / "error.txt").read_text()
