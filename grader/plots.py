@@ -6,9 +6,19 @@ from pathlib import Path
 from typing import Any
 
 from grader.records import TrainRecord, write_atomic
+from grader.render import clean_text
 
 FONT = ["DejaVu Sans", "Noto Sans CJK KR", "Noto Sans KR", "NanumGothic"]
 COLOR = {"loss": "#1f5f8b", "eval": "#c0392b", "lr": "#6c7a89"}
+
+
+def families() -> list[str]:
+    """FONT, less the families this machine lacks: named families (not "sans-serif") are what lets matplotlib
+    fall back glyph by glyph, e.g. to Noto Sans CJK for Hangul; a missing one would only log a warning per plot."""
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return [name for name in FONT if name in installed] or ["DejaVu Sans"]
 
 
 def training_plot(record: TrainRecord | None, path: Path) -> Path:
@@ -18,7 +28,7 @@ def training_plot(record: TrainRecord | None, path: Path) -> Path:
     from matplotlib import rc_context
     from matplotlib.figure import Figure
 
-    style: dict[Any, Any] = {"font.family": "sans-serif", "font.sans-serif": FONT, "svg.hashsalt": "grader"}
+    style: dict[Any, Any] = {"font.family": families(), "svg.hashsalt": "grader"}
     with rc_context(style):  # scoped: no global matplotlib state changes
         fig = Figure(figsize=(8, 3.2), dpi=150, layout="constrained")
         loss_ax, lr_ax = fig.subplots(1, 2)
@@ -30,17 +40,22 @@ def training_plot(record: TrainRecord | None, path: Path) -> Path:
             evals = [(e.step, e.eval_loss) for e in log if e.eval_loss is not None]
             if evals:
                 loss_ax.plot(*zip(*evals, strict=True), marker="s", color=COLOR["eval"], label="eval loss")
-            loss_ax.legend(frameon=False)
+            # above the axes, right of the title: a legend inside would hide the curve it explains
+            loss_ax.legend(frameon=False, loc="lower right", bbox_to_anchor=(1, 1), ncols=2, fontsize="small")
         else:
             loss_ax.text(0.5, 0.5, "no loss values logged", ha="center", va="center", transform=loss_ax.transAxes)
-        loss_ax.set(title="Training loss", xlabel="optimizer step", ylabel="loss")
+        loss_ax.set(xlabel="optimizer step", ylabel="loss")
+        loss_ax.set_title("Training loss", loc="left")
         lrs = [(e.step, e.learning_rate) for e in log if e.learning_rate is not None]
         if lrs:
             lr_ax.plot(*zip(*lrs, strict=True), color=COLOR["lr"])
             lr_ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
         else:
             lr_ax.text(0.5, 0.5, "no learning rate logged", ha="center", va="center", transform=lr_ax.transAxes)
-        lr_ax.set(title="Learning rate", xlabel="optimizer step")
+        lr_ax.set(xlabel="optimizer step")
+        lr_ax.set_title("Learning rate", loc="left")
+        if record:  # the group's own name: any script, and never parsed as mathtext ($...$)
+            fig.suptitle(clean_text(record.group)[:80], parse_math=False, fontsize="medium", color=COLOR["lr"])
         for ax in (loss_ax, lr_ax):
             ax.grid(alpha=0.3)
             ax.spines[["top", "right"]].set_visible(False)
@@ -57,7 +72,7 @@ def class_plot(rows: list[Any], parameters: list[dict[str, Any]], path: Path, em
     from matplotlib import rc_context
     from matplotlib.figure import Figure
 
-    style: dict[Any, Any] = {"font.family": "sans-serif", "font.sans-serif": FONT, "svg.hashsalt": "grader"}
+    style: dict[Any, Any] = {"font.family": families(), "svg.hashsalt": "grader"}
     with rc_context(style):
         fig = Figure(figsize=(8, 3.2), dpi=150, layout="constrained")
         points_ax, rho_ax = fig.subplots(1, 2)

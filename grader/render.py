@@ -56,7 +56,7 @@ ALLOWED_TAGS = {
     "hr",
     "del",
 }
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 
 def clean_text(text: str) -> str:
@@ -74,11 +74,20 @@ def markdown_html(text: str) -> str:
 
 
 def word_diff(expected: str, answer: str) -> list[tuple[str, bool]]:
-    """The answer's words, each marked True where it matches the expected answer (in order)."""
+    """The answer as runs of words, each run marked True where its words match the expected answer (in order).
+
+    Runs, not single words: one inline box per word made WeasyPrint's line breaking the slowest part of a report.
+    """
     a, b = expected.split(), answer.split()
     matcher = difflib.SequenceMatcher(None, [w.lower() for w in a], [w.lower() for w in b], autojunk=False)
     same = {j for block in matcher.get_matching_blocks() for j in range(block.b, block.b + block.size)}
-    return [(word, i in same) for i, word in enumerate(b)]
+    runs: list[tuple[str, bool]] = []
+    for i, word in enumerate(b):
+        if runs and runs[-1][1] == (i in same):
+            runs[-1] = (f"{runs[-1][0]} {word}", i in same)
+        else:
+            runs.append((word, i in same))
+    return runs
 
 
 def _value(entry: dict[str, Any], config: dict[str, Any]) -> tuple[str, bool]:
@@ -126,6 +135,28 @@ def discussion(score: ScoreRecord | None, flagged: list[str], train: TrainRecord
                 "So few optimizer steps leave the adapter close to its start: epochs, batch size and "
                 "gradient accumulation decide how many updates a small dataset gets."
             )
+    if (
+        train
+        and train.eval_loss is not None
+        and train.train_loss is not None
+        and train.eval_loss > 1.3 * train.train_loss
+    ):
+        lines.append(
+            f"The held-out loss ({train.eval_loss:.3f}) is well above the train loss ({train.train_loss:.3f}): the "
+            "adapter fits its training answers better than new ones. Fewer epochs, more lora_dropout or more data "
+            "are the first things to try."
+        )
+    if train and train.log:
+        losses = [e.loss for e in train.log if e.loss is not None]
+        if len(losses) >= 2 and losses[-1] >= losses[0]:
+            rate = train.config.get("learning_rate") if train.config else None
+            lines.append(
+                "The logged loss did not fall: learning_rate"
+                + (f" ({rate:g})" if isinstance(rate, int | float) else "")
+                + " and the number of optimizer steps are the parameters to look at first."
+            )
+    if score and score.questions and all(q.delta["rougeL"] == 0 for q in score.questions):
+        lines.append("Every fine-tuned answer scored as the base answer did: the adapter barely changed the model.")
     if flagged:
         lines.append(f"Values outside the usual range, likely critical here: {', '.join(flagged)}.")
     return lines
@@ -171,6 +202,7 @@ def report_data(
                 }
             )
     flagged_names = [p["name"] for p in params if p["flagged"]]
+    reflections = reflections_text(report_md or "")
     when = group.commit_time or datetime.now(timezone.utc).strftime("%Y-%m-%d")
     return {
         "group": group,
@@ -188,7 +220,8 @@ def report_data(
         "version": __version__,
         "plot_uri": data_uri(plot) if plot and plot.is_file() else None,
         "report_html": markdown_html(report_md) if report_md else None,
-        "reflections": reflections_text(report_md or ""),
+        "reflections": reflections,
+        "reflections_html": markdown_html(reflections) if reflections else None,
         "errors": [p for p in validation.problems if p.severity == "error"] if validation else [],
     }
 
