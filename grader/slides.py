@@ -1,154 +1,574 @@
-"""The PPTX deck: the report's data model told in about 8 to 12 16:9 slides (python-pptx).
+"""The PPTX deck: the report's data model told in about 8 to 12 16:9 slides, built on `templates/slides.pptx`.
 
-Long text is split across continuation slides by a character budget instead of running off the slide.
-Core properties are fixed, so the deck does not carry python-pptx's 2013 default author and date.
+Text never runs off a slide because it is measured before it is placed: every line is wrapped with the real
+advance widths of DejaVu Sans (the template's font, shipped with matplotlib; Hangul and Han count one em), every
+paragraph has a fixed line pitch, and what does not fit continues on a next slide. Text boxes do not auto-fit,
+so what a viewer shows is what was measured. The saved zip has fixed timestamps: same inputs, same bytes.
 """
 
 from __future__ import annotations
 
 import io
+import re
+import unicodedata
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+from grader.layout import templates_dir
 from grader.records import write_atomic
 from grader.render import clean_text
 
-BODY_CHARS = 900  # what fits in the body box at 16 pt
-TITLE_PT, BODY_PT, SMALL_PT = 30, 16, 12
-FONT = "DejaVu Sans"
+TITLE_PT, BODY_PT, TABLE_PT, FOOT_PT = 28, 16, 11, 9
+PITCH = 1.25  # line pitch in em, set on every paragraph: heights are exact, whatever the font's own metrics
+INSET = 0.06 * 72  # text-box inset on every side, points
+SLACK = 0.95  # wrap at 95% of the box: room for kerning and a viewer's substitute font
+BULLET = 0.22 * 72  # hanging indent of a bulleted paragraph, points
+FOOTER = 0.45 * 72  # band at the bottom kept for the footer, points
+CELL_CHARS = 1500  # a Q&A cell longer than this is cut; the PDF report has the whole text
+FLOW_CHARS = 6000  # the same for a flowing section such as the reflections
+EMU = 12700  # per point
+ACCENT, INK, MUTED, RED, GREEN, SHADE = "1F5F8B", "1D2731", "6C7A89", "C0392B", "2E8B57", "EEF3F7"
+_IDEOGRAPH = re.compile(r"([\u2e80-\u33ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uff60])")  # breaks anywhere
 
 
-def chunks(text: str, budget: int = BODY_CHARS) -> list[str]:
-    """Split at word boundaries into pieces of at most `budget` characters."""
-    words, pieces, current = clean_text(text).split(), [], ""
-    for word in words:
-        if current and len(current) + 1 + len(word) > budget:
-            pieces.append(current)
-            current = word
+@cache
+def _font(bold: bool) -> Any:
+    import matplotlib
+    from PIL import ImageFont
+
+    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
+    return ImageFont.truetype(str(Path(matplotlib.get_data_path(), "fonts", "ttf", name)), 100)
+
+
+def _wide(char: str) -> bool:
+    return unicodedata.east_asian_width(char) in "WF"
+
+
+def text_width(text: str, size: float, bold: bool = False) -> float:
+    """Width in points of one line of text at `size` points."""
+    wide = sum(_wide(c) for c in text)
+    narrow = "".join(c for c in text if not _wide(c)) if wide else text
+    return (wide * 100 + float(_font(bold).getlength(narrow))) * size / 100
+
+
+def wrap(text: str, width: float, size: float, bold: bool = False) -> list[str]:
+    """Greedy line breaking at spaces (and anywhere in Chinese/Japanese), as a text renderer does.
+
+    Each line keeps the space it broke at, so `"".join(lines)` is the text with its whitespace collapsed.
+    """
+    limit = width * SLACK
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        for i, piece in enumerate(p for p in _IDEOGRAPH.split(word) if p):
+            joined = f"{line} {piece}" if line and i == 0 else line + piece
+            if text_width(joined, size, bold) <= limit:
+                line = joined
+                continue
+            if line:
+                lines.append(line + " " if i == 0 else line)
+            line = piece
+            while len(line) > 1 and text_width(line, size, bold) > limit:  # a word wider than the box breaks anywhere
+                cut = _fit(line, limit, size, bold)
+                lines.append(line[:cut])
+                line = line[cut:]
+    if line or not lines:
+        lines.append(line)
+    return lines
+
+
+def _fit(text: str, limit: float, size: float, bold: bool) -> int:
+    low, high = 1, len(text)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if text_width(text[:mid], size, bold) <= limit:
+            low = mid
         else:
-            current = f"{current} {word}".strip()
-    if current or not pieces:
-        pieces.append(current)
-    return pieces
+            high = mid - 1
+    return low
+
+
+def shorten(text: str, limit: int) -> str:
+    text = " ".join(clean_text(text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str
+    size: float = BODY_PT
+    bold: bool = False
+    bullet: bool = False
+    color: str = INK
+    before: float = 4.0  # space before, points
+    align: str = "left"
+
+    def lines(self, width: float) -> list[str]:
+        return wrap(self.text, width - (BULLET if self.bullet else 0), self.size, self.bold)
+
+    def height(self, n_lines: int) -> float:
+        return self.before + n_lines * self.size * PITCH
+
+
+@dataclass(frozen=True)
+class Box:
+    left: float  # points
+    top: float
+    width: float
+    height: float
+
+    @property
+    def inner_width(self) -> float:
+        return self.width - 2 * INSET
+
+    @property
+    def inner_height(self) -> float:
+        return self.height - 2 * INSET
 
 
 class Deck:
-    def __init__(self) -> None:
-        from pptx import Presentation
-        from pptx.util import Emu
+    """A deck on the template: slides with a title and measured content in the area below it."""
 
-        self.prs = Presentation()
-        self.prs.slide_width, self.prs.slide_height = Emu(12192000), Emu(6858000)  # exactly 16:9 (13.333 x 7.5 in)
-        self.blank = self.prs.slide_layouts[6]
+    def __init__(self, template: Path | None = None) -> None:
+        from pptx import Presentation
+
+        self.prs = Presentation(str(template or templates_dir() / "slides.pptx"))
+        layouts = {layout.name: layout for layout in self.prs.slide_layouts}
+        missing = {"Title Slide", "Title Only"} - set(layouts)
+        if missing:
+            raise ValueError(f"slide template has no layout named {', '.join(sorted(missing))}")
+        self.cover, self.titled = layouts["Title Slide"], layouts["Title Only"]
+        self.width, self.height = int(self.prs.slide_width or 0) / EMU, int(self.prs.slide_height or 0) / EMU
+        title = self.titled.placeholders[0]
+        top = (title.top + title.height) / EMU + 6
+        self.area = Box(title.left / EMU, top, title.width / EMU, self.height - FOOTER - top)
+        self.title_box = Box(title.left / EMU, title.top / EMU, title.width / EMU, title.height / EMU)
 
     def slide(self, title: str) -> Any:
-        from pptx.util import Inches
-
-        slide = self.prs.slides.add_slide(self.blank)
-        self.text(slide, title, Inches(0.6), Inches(0.35), Inches(12.1), Inches(0.9), TITLE_PT, bold=True)
+        slide = self.prs.slides.add_slide(self.titled)
+        size = TITLE_PT
+        while size > 18 and text_width(title, size, True) > self.title_box.inner_width * SLACK:
+            size -= 2
+        frame = slide.shapes.title.text_frame
+        self._paragraphs(
+            frame, [Para(_one_line(title, self.title_box.inner_width, size), size, True, color=ACCENT, before=0)]
+        )
         return slide
 
-    def text(
-        self,
-        slide: Any,
-        text: str | list[str],
-        left: Any,
-        top: Any,
-        width: Any,
-        height: Any,
-        size: int,
-        *,
-        bold: bool = False,
-    ) -> None:
+    def title_slide(self, title: str, lines: list[str]) -> None:
+        slide = self.prs.slides.add_slide(self.cover)
+        heading, sub = slide.placeholders[0], slide.placeholders[1]
+        width = heading.width / EMU - 2 * INSET
+        self._paragraphs(heading.text_frame, [Para(_one_line(title, width, 36), 36, True, color=ACCENT, before=0)])
+        from pptx.enum.text import MSO_ANCHOR
+
+        heading.text_frame.vertical_anchor = MSO_ANCHOR.BOTTOM  # the name sits right above its subtitle
+        sub_box = Box(sub.left / EMU, sub.top / EMU, sub.width / EMU, sub.height / EMU)
+        paras = _fill([Para(line, 16, color=MUTED, before=2) for line in lines], sub_box)[0]
+        self._paragraphs(sub.text_frame, paras)
+
+    def box(self, slide: Any, box: Box, paras: list[Para], fill: str | None = None) -> None:
         from pptx.dml.color import RGBColor
+        from pptx.util import Emu
+
+        shape = slide.shapes.add_textbox(
+            Emu(round(box.left * EMU)),
+            Emu(round(box.top * EMU)),
+            Emu(round(box.width * EMU)),
+            Emu(round(box.height * EMU)),
+        )
+        if fill:
+            shape.fill.solid()
+            shape.fill.fore_color.rgb = RGBColor.from_string(fill)
+        self._paragraphs(shape.text_frame, paras)
+
+    def _paragraphs(self, frame: Any, paras: list[Para]) -> None:
+        from pptx.dml.color import RGBColor
+        from pptx.enum.text import MSO_ANCHOR, MSO_AUTO_SIZE, PP_ALIGN
         from pptx.util import Pt
 
-        box = slide.shapes.add_textbox(left, top, width, height).text_frame
-        box.word_wrap = True
-        lines = [text] if isinstance(text, str) else text
-        for i, line in enumerate(lines):
-            paragraph = box.paragraphs[0] if i == 0 else box.add_paragraph()
+        frame.word_wrap = True
+        frame.auto_size = MSO_AUTO_SIZE.NONE
+        frame.vertical_anchor = MSO_ANCHOR.TOP
+        frame.margin_left = frame.margin_right = frame.margin_top = frame.margin_bottom = Pt(INSET)
+        for i, para in enumerate(paras):
+            paragraph = frame.paragraphs[0] if i == 0 else frame.add_paragraph()
+            paragraph.line_spacing = Pt(para.size * PITCH)
+            paragraph.space_before, paragraph.space_after = Pt(para.before), Pt(0)
+            _bullet(paragraph, para.bullet)
+            paragraph.alignment = {"left": PP_ALIGN.LEFT, "right": PP_ALIGN.RIGHT}[para.align]
             run = paragraph.add_run()
-            run.text = clean_text(line)
-            run.font.size, run.font.bold, run.font.name = Pt(size), bold, FONT
-            run.font.color.rgb = RGBColor(0x1F, 0x5F, 0x8B) if bold and size == TITLE_PT else RGBColor(0x1D, 0x27, 0x31)
+            run.text = para.text
+            run.font.size, run.font.bold = Pt(para.size), para.bold
+            run.font.color.rgb = RGBColor.from_string(para.color)
 
-    def bullets(self, title: str, lines: list[str], size: int = BODY_PT) -> None:
-        from pptx.util import Inches
+    def flow(self, title: str, paras: list[Para]) -> None:
+        """Paragraphs under a title; what does not fit goes on continuation slides."""
+        pages = _fill(paras, self.area)
+        for n, page in enumerate(pages):
+            self.box(self.slide(_numbered(title, n, len(pages))), self.area, page)
 
-        self.text(self.slide(title), lines, Inches(0.6), Inches(1.4), Inches(12.1), Inches(5.6), size)
+    def grid(self, title: str, columns: list[tuple[str, float]], rows: list[list[Para]]) -> None:
+        """A table of measured text cells; rows pack onto slides, a row too tall for one continues on the next."""
+        total = sum(share for _, share in columns)
+        widths = [self.area.width * share / total for _, share in columns]
+        header = [Para(name, TABLE_PT, True, color=ACCENT, before=0) for name, _ in columns]
+        header_h = _row_height(header, widths)
+        pages: list[list[tuple[list[Para], float]]] = [[]]
+        full = self.area.height - header_h
+        room, queue = full, list(rows)
+        while queue:
+            row = queue.pop(0)
+            height = _row_height(row, widths)
+            # a row that fits a slide stays whole; a taller one starts here if a third of the slide is free
+            if height > room and pages[-1] and (height <= full or room < full / 3):
+                pages.append([])
+                room = full
+            if height > room:
+                row, rest = _split_row(row, widths, room)
+                if rest:
+                    queue.insert(0, rest)
+                height = _row_height(row, widths)
+            pages[-1].append((row, height))
+            room -= height
+        for n, page in enumerate(pages):
+            slide = self.slide(_numbered(title, n, len(pages)))
+            top = self.area.top
+            for k, (cells, height) in enumerate([(header, header_h), *page]):
+                left = self.area.left
+                for cell, width in zip(cells, widths, strict=True):
+                    self.box(slide, Box(left, top, width, height), [cell], SHADE if k == 0 or k % 2 == 0 else None)
+                    left += width
+                top += height
+
+    def picture(self, title: str, image: Path, caption: str) -> None:
+        from PIL import Image
+        from pptx.util import Emu
+
+        slide = self.slide(title)
+        caption_para = Para(caption, TABLE_PT + 1, color=MUTED, before=0)
+        caption_h = 2 * INSET + caption_para.height(len(caption_para.lines(self.area.inner_width)))
+        with Image.open(image) as img:
+            aspect = img.height / img.width
+        width = min(self.area.width, (self.area.height - caption_h) / aspect)
+        left = self.area.left + (self.area.width - width) / 2
+        slide.shapes.add_picture(
+            str(image), Emu(round(left * EMU)), Emu(round(self.area.top * EMU)), width=Emu(round(width * EMU))
+        )
+        top = self.area.top + width * aspect
+        self.box(slide, Box(self.area.left, top, self.area.width, caption_h), [caption_para])
+
+    def footers(self, left_text: str) -> None:
+        """Group name and slide number on every slide but the cover, in the band kept free for them."""
+        slides = list(self.prs.slides)
+        half, top = self.area.width / 2, self.height - FOOTER + 6
+        left = Para(_one_line(left_text, half - 2 * INSET, FOOT_PT), FOOT_PT, color=MUTED, before=0)
+        for n, slide in enumerate(slides[1:], start=2):
+            self.box(slide, Box(self.area.left, top, half, FOOTER - 8), [left])
+            number = Para(f"{n} / {len(slides)}", FOOT_PT, color=MUTED, before=0, align="right")
+            self.box(slide, Box(self.area.left + half, top, half, FOOTER - 8), [number])
 
     def save(self, path: Path, when: datetime) -> None:
         props = self.prs.core_properties
         props.author = props.last_modified_by = "grader"
         props.created = props.modified = when
         props.revision = 1
-        buffer = io.BytesIO()
-        self.prs.save(buffer)
-        write_atomic(path, buffer.getvalue())
+        save_reproducibly(self.prs, path)
+
+
+def save_reproducibly(prs: Any, path: Path) -> None:
+    """Save with every zip entry stamped 1980-01-01: python-pptx stamps them with the current time."""
+    raw = io.BytesIO()
+    prs.save(raw)
+    out = io.BytesIO()
+    with zipfile.ZipFile(raw) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type, fixed.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
+            dst.writestr(fixed, src.read(info.filename))
+    write_atomic(path, out.getvalue())
+
+
+def _bullet(paragraph: Any, on: bool) -> None:
+    """A hanging bullet, or explicitly none (placeholders would otherwise inherit the template's)."""
+    ppr = paragraph._p.get_or_add_pPr()
+    for old in ppr.findall("{http://schemas.openxmlformats.org/drawingml/2006/main}bu*"):
+        ppr.remove(old)
+    a = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+    if on:
+        ppr.set("marL", str(round(BULLET * EMU)))
+        ppr.set("indent", str(-round(BULLET * EMU)))
+        ppr.append(ppr.makeelement(f"{a}buChar", {"char": "•"}))
+    else:
+        ppr.set("marL", "0")
+        ppr.set("indent", "0")
+        ppr.append(ppr.makeelement(f"{a}buNone", {}))
+    # schema order: lnSpc, spcBef, spcAft come before the bullet elements
+    for tag in ("spcAft", "spcBef", "lnSpc"):
+        element = ppr.find(f"{a}{tag}")
+        if element is not None:
+            ppr.remove(element)
+            ppr.insert(0, element)
+
+
+def _one_line(text: str, width: float, size: float) -> str:
+    text = " ".join(clean_text(text).split())
+    if text_width(text, size, True) <= width * SLACK:
+        return text
+    return text[: max(1, _fit(text, width * SLACK - text_width("…", size, True), size, True))].rstrip() + "…"
+
+
+def _numbered(title: str, n: int, count: int) -> str:
+    return title if count == 1 else f"{title} ({n + 1}/{count})"
+
+
+def _fill(paras: list[Para], box: Box) -> list[list[Para]]:
+    """Paragraphs into pages of `box`; a paragraph that does not fit is split at a line and continues."""
+    pages: list[list[Para]] = [[]]
+    room = box.inner_height
+    queue = list(paras)
+    while queue:
+        para = queue.pop(0)
+        lines = para.lines(box.inner_width)
+        fits = int((room - para.before) // (para.size * PITCH))
+        if fits >= len(lines):
+            pages[-1].append(para)
+            room -= para.height(len(lines))
+            continue
+        if fits >= 2 or (fits >= 1 and not pages[-1]):
+            pages[-1].append(replace(para, text="".join(lines[:fits]).rstrip()))
+            queue.insert(0, replace(para, text="".join(lines[fits:]), bullet=False, before=0))
+        elif not pages[-1]:  # not even one line fits an empty page: the box is too small for this size
+            raise ValueError(f"text box of {box.inner_height:.0f} pt cannot hold a {para.size} pt line")
+        else:
+            queue.insert(0, para)
+        pages.append([])
+        room = box.inner_height
+    return [page for page in pages if page] or [[]]
+
+
+def _row_height(row: list[Para], widths: list[float]) -> float:
+    return max(2 * INSET + cell.height(len(cell.lines(w - 2 * INSET))) for cell, w in zip(row, widths, strict=True))
+
+
+def _split_row(row: list[Para], widths: list[float], room: float) -> tuple[list[Para], list[Para] | None]:
+    """The lines of each cell that fit in `room`, and the rest of the row (None when nothing is left)."""
+    head, rest, left = [], [], False
+    for cell, width in zip(row, widths, strict=True):
+        lines = cell.lines(width - 2 * INSET)
+        keep = int((room - 2 * INSET - cell.before) // (cell.size * PITCH))
+        if keep < 1:
+            raise ValueError(f"a table row of {room:.0f} pt cannot hold a {cell.size} pt line")
+        head.append(replace(cell, text="".join(lines[:keep]).rstrip()))
+        rest.append(replace(cell, text="".join(lines[keep:])))
+        left = left or len(lines) > keep
+    if not left:
+        return head, None
+    rest[0] = replace(rest[0], text=f"{rest[0].text} (cont.)".strip())
+    return head, rest
+
+
+def markdown_paragraphs(text: str) -> Iterator[Para]:
+    """A group's Markdown as slide paragraphs: headings bold, list items bulleted, no markup and no links."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark", {"html": False}).enable("table").parse(clean_text(text))
+    depth, kind = 0, "para"
+    for token in tokens:
+        if token.type in ("bullet_list_open", "ordered_list_open"):
+            depth += 1
+        elif token.type in ("bullet_list_close", "ordered_list_close"):
+            depth -= 1
+        elif token.type == "heading_open":
+            kind = "heading"
+        elif token.type in ("inline", "fence", "code_block"):
+            parts = [
+                " " if child.type in ("softbreak", "hardbreak") else child.content for child in token.children or []
+            ]
+            content = "".join(parts) if token.type == "inline" else token.content
+            content = " ".join(content.split())
+            if content:
+                yield Para(content, 18 if kind == "heading" else BODY_PT, kind == "heading", bullet=depth > 0)
+            kind = "para"
 
 
 def write_pptx(data: dict[str, Any], path: Path, plot: Path) -> None:
-    from pptx.util import Inches
-
     deck = Deck()
-    group, train, score, grade = data["group"], data["train"], data["score"], data["grade"]
-    deck.bullets(
-        f"{clean_text(group.group)} · week 5 LoRA fine-tuning",
+    group, train, score, grade, validation = (data[k] for k in ("group", "train", "score", "grade", "validation"))
+    name = clean_text(group.group)
+    points = f"{grade.total:g} / {grade.max_total:g} points" if grade else "not graded"
+    deck.title_slide(
+        name,
         [
-            f"Status: {data['status']} · {data['reason']}",
-            f"Date: {data['date']}",
-            f"Base model: {train.base_model if train else 'n/a'}",
-            f"Commit: {group.commit or 'n/a'}",
+            f"Week 5 · LoRA fine-tuning · {data['date']}",
+            f"Base model: {train.base_model if train and train.base_model else 'n/a'}",
+            f"Commit: {group.commit or 'not a git repository'}",
+            f"Status: {data['status']}"
+            + (f" ({shorten(data['reason'], 120)})" if data["reason"] else "")
+            + f" · {points}",
         ],
     )
-    v = data["validation"]
-    deck.bullets(
-        "Data",
-        [f"{v.n_samples} training samples, {v.n_tests} test questions" if v else "not validated"]
-        + [f"{p.location()}: {p.message}" for p in data["errors"][:8]],
-    )
-    params = [f"{p['name']}: {p['value']}{'  ⚑ outside usual range' if p['flagged'] else ''}" for p in data["params"]]
-    deck.bullets("Parameters (Part A)", params, SMALL_PT + 2)
-    slide = deck.slide("Training loss")
-    if plot.is_file() and train and train.status == "ok":
-        slide.shapes.add_picture(str(plot), Inches(0.9), Inches(1.4), width=Inches(11.5))
-        deck.text(
-            slide,
-            f"final train loss {train.train_loss:.3f} · perplexity "
-            f"{train.perplexity if train.perplexity is None else round(train.perplexity, 2)} · "
-            f"{train.steps} steps"
-            + (f" · held-out eval loss {train.eval_loss:.3f}" if train.eval_loss is not None else ""),
-            Inches(0.9),
-            Inches(6.5),
-            Inches(11.5),
-            Inches(0.6),
-            SMALL_PT,
-        )
-    else:
-        deck.text(slide, "No training in this run.", Inches(0.6), Inches(1.4), Inches(12), Inches(1), BODY_PT)
-    if score and score.questions:
-        deck.bullets(
-            "Results",
+
+    facts = [Para("Not validated.")]
+    if validation:
+        facts = [
+            Para(
+                f"{validation.n_samples} usable training samples from {', '.join(validation.data_files) or 'no file'}",
+                bullet=True,
+            ),
+            Para(f"{validation.n_tests} test questions from {validation.tests_file or 'no file'}", bullet=True),
+        ]
+        if validation.max_sample_tokens:
+            facts.append(
+                Para(
+                    f"Longest sample {validation.max_sample_tokens} tokens; {validation.n_truncated} over max_length",
+                    bullet=True,
+                )
+            )
+        problems = validation.problems
+        if problems:
+            facts.append(Para(f"{len(problems)} problem(s) found:", bold=True, before=10))
+            facts += [
+                Para(
+                    f"{p.location()} {p.severity}: {shorten(p.message, 300)}",
+                    TABLE_PT + 1,
+                    bullet=True,
+                    color=RED if p.severity == "error" else INK,
+                )
+                for p in problems[:12]
+            ]
+    deck.flow("Data", facts)
+
+    deck.grid(
+        "Part A: the 13 parameters",
+        [("parameter", 3), ("value", 2), ("usual range", 5), ("in REPORT.md", 1.6)],
+        [
             [
-                f"ROUGE-L base {score.base_mean['rougeL']:.3f} → fine-tuned "
-                f"{score.finetuned_mean['rougeL']:.3f} ({score.delta_mean['rougeL']:+.3f})",
-                f"ROUGE-1 {score.base_mean['rouge1']:.3f} → {score.finetuned_mean['rouge1']:.3f}",
-                f"Exact match {score.base_mean['exact_match']:.2f} → {score.finetuned_mean['exact_match']:.2f}",
-                f"Points {grade.total} / {grade.max_total}" if grade else "",
+                Para(" / ".join(p["keys"]), TABLE_PT, before=0),
+                Para(
+                    shorten(p["value"], 40) + (" ⚑" if p["flagged"] else "") + (" (default)" if p["default"] else ""),
+                    TABLE_PT,
+                    p["flagged"],
+                    color=RED if p["flagged"] else INK,
+                    before=0,
+                ),
+                Para(p["range"], TABLE_PT, before=0),
+                Para(
+                    p["coverage"],
+                    TABLE_PT,
+                    color=GREEN if p["coverage"] == "discussed" else RED if p["coverage"] == "missing" else INK,
+                    before=0,
+                ),
+            ]
+            for p in data["params"]
+        ],
+    )
+
+    if train and train.status == "ok" and plot.is_file():
+        caption = (
+            f"final train loss {train.train_loss:.3f} · perplexity {_num(train.perplexity, 2)} · "
+            f"{train.steps} optimizer steps"
+        )
+        if train.eval_loss is not None:
+            caption += f" · held-out eval loss {train.eval_loss:.3f} ({train.n_eval} samples)"
+        caption += " · adapter loaded from the submission" if train.source == "loaded" else " · trained in this run"
+        caption += (
+            " · loss on answer tokens only" if not train.loss_includes_prompt else " · loss includes prompt tokens"
+        )
+        deck.picture("Training loss and learning rate", plot, caption)
+    else:
+        deck.flow("Training", [Para(f"No training: {shorten(train.message, 400) if train else 'not reached'}.")])
+
+    results = [Para("No answers were scored.")]
+    if score and score.questions:
+        results = [Para(line, bold=i == 0) for i, line in enumerate(data["discussion"][:1])]
+        for label, key, digits in (
+            ("ROUGE-L", "rougeL", 3),
+            ("ROUGE-1", "rouge1", 3),
+            ("ROUGE-2", "rouge2", 3),
+            ("Exact match", "exact_match", 2),
+        ):
+            results.append(
+                Para(
+                    f"{label}: base {score.base_mean[key]:.{digits}f} → fine-tuned "
+                    f"{score.finetuned_mean[key]:.{digits}f} ({score.delta_mean[key]:+.{digits}f})",
+                    bullet=True,
+                )
+            )
+    results.append(Para(f"Points: {points}", bold=True, before=12))
+    deck.flow("Results", results)
+
+    if data["questions"]:
+        rows = []
+        for q in data["questions"]:
+            a, s = q["answer"], q["score"]
+            rows.append(
+                [
+                    Para(f"Q{q['n']}. {shorten(a.instruction, 200)}", TABLE_PT, True, before=0),
+                    Para(shorten(a.expected, CELL_CHARS), TABLE_PT, before=0),
+                    Para(shorten(a.base, CELL_CHARS) or "(empty)", TABLE_PT, before=0)
+                    if not s
+                    else Para(
+                        f"[{s.base['rougeL']:.2f}] {shorten(a.base, CELL_CHARS) or '(empty)'}", TABLE_PT, before=0
+                    ),
+                    Para(shorten(a.finetuned, CELL_CHARS) or "(empty)", TABLE_PT, before=0)
+                    if not s
+                    else Para(
+                        f"[{s.finetuned['rougeL']:.2f}] {shorten(a.finetuned, CELL_CHARS) or '(empty)'}",
+                        TABLE_PT,
+                        before=0,
+                    ),
+                ]
+            )
+        deck.grid(
+            "Test questions: base vs fine-tuned [ROUGE-L]",
+            [("question", 2.2), ("expected", 3), ("base", 3), ("fine-tuned", 3)],
+            rows,
+        )
+
+    deck.flow(
+        "Discussion",
+        [Para(line, bullet=True) for line in data["discussion"]] or [Para("Nothing was measured in this run.")],
+    )
+    reflections = (
+        list(markdown_paragraphs(shorten_block(data["reflections"], FLOW_CHARS))) if data["reflections"] else []
+    )
+    deck.flow("Reflections", reflections or [Para("No reflections section in REPORT.md.", color=MUTED)])
+    if grade:
+        deck.grid(
+            f"Rubric: {points}",
+            [("item", 3), ("points", 1.2), ("reason", 7)],
+            [
+                [
+                    Para(i.title, TABLE_PT, before=0),
+                    Para(
+                        f"{i.points:g} / {i.max_points:g}",
+                        TABLE_PT,
+                        True,
+                        color=GREEN if i.points >= i.max_points else RED if i.points == 0 else INK,
+                        before=0,
+                    ),
+                    Para(shorten(i.reason, 600), TABLE_PT, before=0),
+                ]
+                for i in grade.items
             ],
         )
-    for q in data["questions"]:
-        a = q["answer"]
-        text = f"Expected: {a.expected}\n\nBase: {a.base or '(empty)'}\n\nFine-tuned: {a.finetuned or '(empty)'}"
-        pieces = [p for para in text.split("\n\n") for p in chunks(para, BODY_CHARS // 3)]
-        pages = [pieces[i : i + 3] for i in range(0, len(pieces), 3)]
-        for n, page in enumerate(pages):
-            title = f"Q{q['n']}. {chunks(a.instruction, 60)[0]}" + (" (cont.)" if n else "")
-            deck.bullets(title, page, SMALL_PT + 2)
-    deck.bullets("Discussion", data["discussion"] or ["Nothing was measured in this run."])
-    for n, piece in enumerate(chunks(data["reflections"] or "No reflections section in REPORT.md.")):
-        deck.bullets("Reflections" + (" (cont.)" if n else ""), [piece])
-    when = datetime.strptime(data["date"], "%Y-%m-%d").replace(tzinfo=timezone.utc)
-    deck.save(path, when)
+    deck.footers(f"{name} · week 5 LoRA fine-tuning · grader")
+    deck.save(path, datetime.strptime(data["date"], "%Y-%m-%d").replace(tzinfo=timezone.utc))
+
+
+def shorten_block(text: str, limit: int) -> str:
+    """Cut Markdown at a line boundary near `limit` characters."""
+    text = clean_text(text)
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit("\n", 1)[0] + "\n\n… (cut here; the PDF report has the whole text)"
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
