@@ -84,3 +84,101 @@ def copy_example(tmp_path: Path) -> Any:
         return target
 
     return copy
+
+
+def report_data(
+    tmp_path: Path,
+    text: str = "Kaolinite doublet near 2165 nm",
+    *,
+    group: str = "team <b>x</b>",
+    questions: int = 1,
+    answer: str | None = None,
+    steps: int = 3,
+    reflections: str | None = None,
+) -> dict[str, Any]:
+    """A group's records built by hand (no model), rendered into the report's data model.
+
+    `text` goes into every student field; `answer` (default: `text`) is the fine-tuned answer of every question.
+    """
+    from grader import plots, render
+    from grader.records import (
+        Answer,
+        GenerationRecord,
+        GradeItem,
+        GradeRecord,
+        GroupRecord,
+        LogEntry,
+        QuestionScore,
+        ScoreRecord,
+        TrainRecord,
+        ValidationRecord,
+    )
+
+    config = {
+        "learning_rate": 2e-4,
+        "num_train_epochs": 3,
+        "per_device_train_batch_size": 2,
+        "gradient_accumulation_steps": 2,
+        "max_length": 1024,
+        "max_new_tokens": 64,
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "lora_dropout": 0.05,
+        "include_mlp": True,
+        "warmup_ratio": 0.05,
+        "lr_scheduler_type": "cosine",
+        "bf16": True,
+        "fp16": False,
+        "logging_steps": 1,
+    }
+    train = TrainRecord(
+        group=group,
+        source="trained",
+        train_loss=1.2345,
+        perplexity=3.44,
+        steps=steps,
+        base_model="demo",
+        log=[LogEntry(step=i, epoch=i / steps, loss=2.0 - i / steps, learning_rate=1e-4) for i in range(1, steps + 1)],
+        config={"learning_rate": 2e-4, "lora_r": 16},
+    )
+    answers = [
+        Answer(
+            instruction=f"Q{i + 1} about {text}?",
+            context=text,
+            expected=text,
+            base="unrelated words",
+            finetuned=text if answer is None else answer,
+        )
+        for i in range(questions)
+    ]
+    q = QuestionScore(
+        base={"rouge1": 0.1, "rouge2": 0.0, "rougeL": 0.1, "exact_match": 0.0},
+        finetuned={"rouge1": 1.0, "rouge2": 1.0, "rougeL": 1.0, "exact_match": 1.0},
+        delta={"rouge1": 0.9, "rouge2": 1.0, "rougeL": 0.9, "exact_match": 1.0},
+    )
+    score = ScoreRecord(
+        group=group, questions=[q] * questions, base_mean=q.base, finetuned_mean=q.finetuned, delta_mean=q.delta
+    )
+    grade = GradeRecord(
+        group=group,
+        items=[GradeItem(id="x", title="X", points=1, max_points=2, reason=text)],
+        total=1,
+        max_total=2,
+    )
+    validation = ValidationRecord(group=group, n_samples=24, n_tests=questions, config=config)
+    plot = plots.training_plot(train, tmp_path / "training.png")
+    body = text if reflections is None else reflections
+    report_md = f"# Report\n\n## Reflections\n\n{body}\n\n![x](file:///etc/passwd) <b>raw</b>"
+    data: dict[str, Any] = render.report_data(
+        GroupRecord(group=group, path="."),
+        validation,
+        train,
+        GenerationRecord(group=group, answers=answers),
+        score,
+        grade,
+        "graded",
+        "",
+        plot,
+        report_md,
+    )
+    return data

@@ -1,158 +1,217 @@
-"""Rendering on hand-built records: no model needed. Hostile student text must stay text."""
+"""The PDF report on hand-built records: no model needed. Hostile student text must stay text."""
 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
-from grader import render
+from grader import plots, render
 from grader.layout import Layout
-from grader.records import (
-    Answer,
-    GenerationRecord,
-    GradeItem,
-    GradeRecord,
-    GroupRecord,
-    LogEntry,
-    QuestionScore,
-    ScoreRecord,
-    TrainRecord,
-    ValidationRecord,
+from tests.conftest import report_data
+
+HOSTILE = (
+    '<script>alert(1)</script> {{ 7*7 }} {% raw %} <img src="file:///etc/passwd"> '
+    '<link rel="attachment" href="file:///etc/passwd"> \x00\x0b\ud800\ufffe'
 )
+KOREAN = "학습률을 조정하는 것이 가장 중요했습니다"
 
-HOSTILE = '<script>alert(1)</script> {{ 7*7 }} <img src="file:///etc/passwd"> \x00\x0b\ud800'
+
+def pdf_text(path: Path) -> str:
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() for page in PdfReader(str(path)).pages)
 
 
-def data(tmp_path: Path, text: str = "Kaolinite doublet near 2165 nm") -> dict:
-    from grader import plots
+def attachments(path: Path) -> list[str]:
+    """Embedded files and file-attachment annotations anywhere in the PDF."""
+    from pypdf import PdfReader
 
-    train = TrainRecord(
-        group="g",
-        source="trained",
-        train_loss=1.2345,
-        perplexity=3.44,
-        steps=3,
-        base_model="demo",
-        log=[LogEntry(step=i, loss=2.0 - 0.3 * i, learning_rate=1e-4) for i in range(1, 4)],
-        config={"learning_rate": 2e-4, "lora_r": 16},
-    )
-    gen = GenerationRecord(
-        group="g",
-        answers=[
-            Answer(instruction=f"Q about {text}?", context=text, expected=text, base="unrelated words", finetuned=text)
-        ],
-    )
-    q = QuestionScore(
-        base={"rouge1": 0.1, "rouge2": 0.0, "rougeL": 0.1, "exact_match": 0.0},
-        finetuned={"rouge1": 1.0, "rouge2": 1.0, "rougeL": 1.0, "exact_match": 1.0},
-        delta={"rouge1": 0.9, "rouge2": 1.0, "rougeL": 0.9, "exact_match": 1.0},
-    )
-    score = ScoreRecord(group="g", questions=[q], base_mean=q.base, finetuned_mean=q.finetuned, delta_mean=q.delta)
-    grade = GradeRecord(
-        group="g", items=[GradeItem(id="x", title="X", points=1, max_points=2, reason=text)], total=1, max_total=2
-    )
-    validation = ValidationRecord(
-        group="g",
-        n_samples=24,
-        n_tests=1,
-        config={
-            "learning_rate": 2e-4,
-            "num_train_epochs": 3,
-            "per_device_train_batch_size": 2,
-            "gradient_accumulation_steps": 2,
-            "max_length": 1024,
-            "max_new_tokens": 64,
-            "lora_r": 16,
-            "lora_alpha": 32,
-            "lora_dropout": 0.05,
-            "include_mlp": True,
-            "warmup_ratio": 0.05,
-            "lr_scheduler_type": "cosine",
-            "bf16": True,
-            "fp16": False,
-            "logging_steps": 1,
-        },
-    )
-    plot = plots.training_plot(train, tmp_path / "training.png")
-    report_md = f"# Report\n\n## Reflections\n\n{text}\n\n![x](file:///etc/passwd) <b>raw</b>"
-    return render.report_data(
-        GroupRecord(group="team <b>x</b>", path="."),
-        validation,
-        train,
-        gen,
-        score,
-        grade,
-        "graded",
-        "",
-        plot,
-        report_md,
-    )
+    reader = PdfReader(str(path))
+    found = list(reader.attachments)
+    for page in reader.pages:
+        for annot in page.get("/Annots") or []:
+            if annot.get_object().get("/Subtype") == "/FileAttachment":
+                found.append("annotation")
+    return found
+
+
+def words(pdf: Path) -> list[tuple[int, float, float, str]]:
+    """(page, xMax, page width, word) for every word, from poppler's pdftotext -bbox."""
+    if not shutil.which("pdftotext"):
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    out = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    found, page, width = [], 0, 0.0
+    for line in out.splitlines():
+        if m := re.search(r'<page width="([\d.]+)"', line):
+            page, width = page + 1, float(m.group(1))
+        elif m := re.search(r'<word xMin="[\d.]+" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">(.*)</word>', line):
+            found.append((page, float(m.group(1)), width, m.group(2)))
+    return found
 
 
 def test_html_escapes_student_text(tmp_path: Path) -> None:
-    html = render.render_html(data(tmp_path, HOSTILE))
+    env = render._environment()
+    assert all(env.autoescape(name) for name in ("report.html.j2", "summary.html.j2"))
+    html = render.render_html(report_data(tmp_path, HOSTILE))
     assert "<script>" not in html and "&lt;script&gt;" in html
-    assert "{{ 7*7 }}" in html and ">49<" not in html
+    assert "{{ 7*7 }}" in html and ">49<" not in html and "{% raw %}" in html
     images = re.findall(r"<img[^>]*>", html)
     assert len(images) == 1 and 'src="data:image/png;base64,' in images[0]  # only our own plot
+    assert re.findall(r"<link[^>]*>", html) == ['<link rel="stylesheet" href="report.css">']
     assert "team &lt;b&gt;x&lt;/b&gt;" in html
+    assert "\x00" not in html and "\ufffe" not in html
 
 
 def test_markdown_is_sanitized() -> None:
     html = render.markdown_html(
         '# T\n\n<iframe src="x"></iframe> ![a](http://evil/x.png) [l](javascript:alert(1))'
+        '\n\n<a href="file:///etc/passwd">x</a> <p style="background:url(http://evil)">s</p>'
         "\n\n| a | b |\n|---|---|\n| 1 | 2 |"
     )
-    assert "<iframe" not in html and "<img" not in html and "href" not in html and "<a" not in html
-    assert "<table>" in html and "<h1>" in html
+    tags = re.findall(r"<(/?[a-zA-Z][^>]*)>", html)
+    assert {t.strip("/") for t in tags} <= render.ALLOWED_TAGS  # allowlisted, and none carries an attribute
+    assert "<table>" in html and "<h1>" in html and "&lt;a href" in html  # raw HTML is shown as text
+
+
+def test_reflections_are_rendered_as_sanitized_markdown(tmp_path: Path) -> None:
+    d = report_data(
+        tmp_path,
+        reflections="What worked:\n\n- the **dataset** from papers\n- logging every step\n\n<script>x</script> "
+        "[site](http://evil.example) ![p](file:///etc/passwd)",
+    )
+    html = render.render_html(d)
+    section = html[html.index("<h2>Reflections</h2>") : html.index("<h2>Rubric</h2>")]
+    assert "<li>the <strong>dataset</strong> from papers</li>" in section and "<li>logging every step</li>" in section
+    assert "<script>" not in section and "<a" not in section and "<img" not in section and "http://evil" not in section
+    assert "&lt;script&gt;" in section
 
 
 def test_fetcher_refuses_everything_but_assets() -> None:
     from weasyprint.urls import URLFetchingError
 
     fetcher = render.safe_fetcher()
-    for url in ("file:///etc/passwd", "http://127.0.0.1:9/x.css", "https://example.com/a.png"):
+    escape = render.templates_dir().as_uri() + "/../../../../../../etc/passwd"
+    for url in ("file:///etc/passwd", escape, "http://127.0.0.1:9/x.css", "https://example.com/a.png", "ftp://x/y"):
         with pytest.raises(URLFetchingError):
             fetcher.fetch(url)
     assert fetcher.fetch((render.templates_dir() / "report.css").as_uri())
 
 
-def test_pdf_and_pptx_content(tmp_path: Path) -> None:
-    from pptx import Presentation
+class Recorder(BaseHTTPRequestHandler):
+    hits: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        Recorder.hits.append(self.path)
+        self.send_response(302)  # every answer is a redirect to a local file
+        self.send_header("Location", "file:///etc/passwd")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_pdf_renderer_fetches_nothing_but_assets(tmp_path: Path) -> None:
+    """Even HTML that got past escaping can neither read local files, reach the network, nor attach anything."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    web = f"http://127.0.0.1:{server.server_port}"
+    html = f"""<html><head>
+      <link rel="stylesheet" href="{web}/style.css"><link rel="attachment" href="file:///etc/passwd">
+      <link rel="attachment" href="{web}/secret"><link rel="attachment" href="../../../../../../etc/hostname">
+      <style>@import url("file:///etc/passwd"); @font-face {{ font-family: x; src: url({web}/font.ttf); }}
+      body {{ background: url("{web}/bg.png"); font-family: x; }}</style></head>
+      <body><p>safe text</p><img src="file:///etc/passwd"><img src="{web}/redirect.png">
+      <object data="file:///etc/passwd"></object><iframe src="file:///etc/passwd"></iframe>
+      <a href="file:///etc/passwd" rel="attachment">x</a></body></html>"""
+    try:
+        render.write_pdf(html, tmp_path / "r.pdf")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert Recorder.hits == []
+    assert attachments(tmp_path / "r.pdf") == []
+    text = pdf_text(tmp_path / "r.pdf")
+    assert "safe text" in text and "root:" not in text
+
+
+def test_pdf_content_and_layout(tmp_path: Path) -> None:
     from pypdf import PdfReader
 
-    d = data(tmp_path)
+    long_word = "Fe3+" * 120  # 480 characters without a space
+    d = report_data(tmp_path, steps=150, questions=3, answer=f"{long_word} {KOREAN}", reflections=f"- {KOREAN}")
     layout = Layout(tmp_path / "out")
-    (tmp_path / "out" / "g").mkdir(parents=True)
-    (tmp_path / "out" / "g" / "training.png").write_bytes((tmp_path / "training.png").read_bytes())
     record = render.run(d, layout, "g")
-    reader = PdfReader(str(layout.report_pdf("g")))
-    text = "\n".join(page.extract_text() for page in reader.pages)
-    assert len(reader.pages) >= 3
-    for needle in ("team <b>x</b>", "1.234", "Q about Kaolinite doublet near 2165 nm?", "learning_rate", "Rubric"):
+    pdf = layout.report_pdf("g")
+    reader = PdfReader(str(pdf))
+    pages = [page.extract_text() for page in reader.pages]
+    text = "\n".join(pages)
+    assert len(pages) >= 5 and f"page 1 of {len(pages)}" in text and f"page {len(pages)} of {len(pages)}" in text
+    for needle in ("team <b>x</b>", "1.234", "Q1 about Kaolinite doublet near 2165 nm?", "learning_rate", "Rubric"):
         assert needle in text
-    assert "/EmbeddedFiles" not in str(reader.trailer["/Root"])
-    deck = Presentation(str(layout.slides("g")))
-    slide_text = "\n".join(s.text_frame.text for slide in deck.slides for s in slide.shapes if s.has_text_frame)
-    assert "team <b>x</b>" in slide_text and "Q about Kaolinite" in slide_text and "1.234" in slide_text
-    assert deck.slide_width * 9 == deck.slide_height * 16 and deck.core_properties.author == "grader"
-    assert record.report_pdf == "report.pdf"
+    for section in ("Results summary", "Part A", "Training", "Test questions", "Discussion", "Reflections"):
+        assert section in text
+    # the 150-step log table spans pages and repeats its header on each
+    assert sum("step epoch train loss eval loss learning rate" in p for p in pages) >= 2
+    assert KOREAN.replace(" ", "") in text.replace(" ", "").replace("\n", "")
+    fonts = {
+        str(f.get_object().get("/BaseFont"))
+        for p in reader.pages
+        for f in (p["/Resources"].get("/Font") or {}).values()
+    }
+    assert any("CJK" in f for f in fonts), fonts  # Hangul set in a CJK font, not as missing-glyph boxes
+    assert attachments(pdf) == [] and record.report_pdf == "report.pdf"
+    overflow = [
+        (page, word) for page, x_max, width, word in words(pdf) if x_max > width - 16 / 25.4 * 72 + 1
+    ]  # 16 mm margin
+    assert overflow == []
 
 
-def test_hostile_text_renders_pdf_and_pptx(tmp_path: Path) -> None:
-    from pypdf import PdfReader
-
-    d = data(tmp_path, HOSTILE)
+def test_hostile_text_renders_pdf(tmp_path: Path) -> None:
+    d = report_data(tmp_path, HOSTILE, group="g/../../x {{ 7*7 }}")
     layout = Layout(tmp_path / "out")
     render.run(d, layout, "g")
-    text = "\n".join(p.extract_text() for p in PdfReader(str(layout.report_pdf("g"))).pages)
-    assert "root:x:0:0" not in text and "{{ 7*7 }}" in text
+    text = pdf_text(layout.report_pdf("g"))
+    assert "root:x:0:0" not in text and "{{ 7*7 }}" in text and "<script>" in text
+    assert attachments(layout.report_pdf("g")) == []
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == ["g", "report.pdf", "slides.pptx"]
 
 
-def test_long_answers_continue_on_next_slide() -> None:
-    from grader.slides import chunks
+def test_same_inputs_give_the_same_bytes(tmp_path: Path) -> None:
+    outputs = []
+    for run in ("a", "b"):
+        folder = tmp_path / run
+        folder.mkdir()
+        d = report_data(folder, reflections=f"- {KOREAN}")
+        render.run(d, Layout(folder / "out"), "g")
+        outputs.append(
+            [(folder / "training.png").read_bytes()]
+            + [(folder / "out" / "g" / n).read_bytes() for n in ("report.pdf", "slides.pptx")]
+        )
+        time.sleep(1.1)  # zip entries carry seconds: a re-run in a later second must not change them
+    assert outputs[0] == outputs[1]
 
-    pieces = chunks("word " * 1000, 300)
-    assert len(pieces) > 3 and all(len(p) <= 300 for p in pieces)
+
+def test_plots_use_the_figure_api_and_render_any_script(tmp_path: Path) -> None:
+    import matplotlib.pyplot as plt
+    from matplotlib import font_manager
+
+    from grader.records import LogEntry, TrainRecord
+
+    try:
+        font_manager.findfont("Noto Sans CJK KR", fallback_to_default=False)
+    except ValueError:
+        pytest.skip("Noto Sans CJK is not installed (Debian: fonts-noto-cjk)")
+    record = TrainRecord(group="지질-팀 $\\frac{1}{0}$ ", log=[LogEntry(step=1, loss=2.0, learning_rate=1e-4)])
+    # pytest turns warnings into errors here: a missing Hangul glyph or a mathtext parse would fail the test
+    path = plots.training_plot(record, tmp_path / "t.png")
+    plots.class_plot([], [], tmp_path / "c.png", "fewer than 5 graded groups")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (tmp_path / "c.png").is_file()
+    assert plt.get_fignums() == []  # nothing registered with pyplot: no figure leaks across a batch
