@@ -61,8 +61,9 @@ def _plain_file(path: Path, group_dir: Path, cap: int) -> Path:
     return path
 
 
-def check(folder: Path, group_dir: Path, model: Any) -> dict[str, Any]:
-    """The adapter's LoRA config when it fits this base model; raises AdapterRefused otherwise."""
+def check(folder: Path, group_dir: Path, model: Any | None) -> dict[str, Any]:
+    """The adapter's LoRA config when it fits this base model (None: when its header is a consistent LoRA adapter);
+    raises AdapterRefused otherwise."""
     weights = folder / "adapter_model.safetensors"
     if not weights.exists() and any(folder.glob("*.bin")):
         raise AdapterRefused(
@@ -86,10 +87,9 @@ def check(folder: Path, group_dir: Path, model: Any) -> dict[str, Any]:
     return {key: raw[key] for key in CONFIG_KEYS if key in raw}
 
 
-def _check_shapes(weights: Path, model: Any, rank: int) -> None:
+def _check_shapes(weights: Path, model: Any | None, rank: int) -> None:
     from safetensors import safe_open
 
-    modules = dict(model.named_modules())
     try:
         with safe_open(str(weights), framework="pt") as fh:  # reads the header only
             shapes = {key: fh.get_slice(key).get_shape() for key in fh.keys()}  # noqa: SIM118
@@ -97,9 +97,14 @@ def _check_shapes(weights: Path, model: Any, rank: int) -> None:
         raise AdapterRefused(f"adapter_model.safetensors cannot be read: {exc}") from exc
     if not shapes:
         raise AdapterRefused("adapter_model.safetensors holds no tensors")
-    for key, shape in shapes.items():
-        match = LORA_KEY.match(key)
-        if not match:
+    lora = [(key, match, shape) for key, shape in shapes.items() if (match := LORA_KEY.match(key))]
+    if not lora:
+        raise AdapterRefused("adapter_model.safetensors holds no LoRA weights (lora_A / lora_B)")
+    modules = dict(model.named_modules()) if model is not None else {}
+    for key, match, shape in lora:
+        if model is None:  # no base model at hand (a preview): the header must at least agree with its rank
+            if len(shape) != 2 or shape[0 if match["ab"] == "A" else 1] != rank:
+                raise AdapterRefused(f"{key} has shape {list(shape)}, which does not match rank r = {rank}")
             continue
         module = modules.get(match["module"]) or modules.get(match["module"].removeprefix("model."))
         if module is None or not hasattr(module, "in_features"):
@@ -147,12 +152,17 @@ def group_logs(group_dir: Path, folder: Path) -> tuple[list[LogEntry], float | N
 
     notes: list[str] = []
     log: list[LogEntry] = []
+    from_state: float | None = None  # the Trainer's closing entry in log_history carries the run's train_loss
     for place in (folder, group_dir):
         text = _read(place / "trainer_state.json", group_dir)
         if text and not log:
             try:
-                log = log_entries([r for r in json.loads(text).get("log_history", []) if isinstance(r, dict)])
-                notes.append(f"loss log read from the group's {place.name}/trainer_state.json")
+                history = [r for r in json.loads(text).get("log_history", []) if isinstance(r, dict)]
+                log = log_entries(history)
+                closing = [r["train_loss"] for r in history if isinstance(r.get("train_loss"), int | float)]
+                from_state = float(closing[-1]) if closing and math.isfinite(closing[-1]) else None
+                where = "" if place == group_dir else shown(place, group_dir)
+                notes.append(f"loss log read from the group's {where}trainer_state.json")
             except (ValueError, AttributeError, TypeError):
                 notes.append("trainer_state.json could not be read")
         text = _read(place / "loss_log.csv", group_dir)
@@ -181,6 +191,9 @@ def group_logs(group_dir: Path, folder: Path) -> tuple[list[LogEntry], float | N
                 if isinstance(value, int | float) and math.isfinite(value):
                     final = float(value)
                     notes.append(f"final train loss read from the group's {name}")
+    if final is None and from_state is not None:
+        final = from_state
+        notes.append("final train loss read from the group's trainer_state.json")
     if not log:
         notes.append("the group committed no per-step loss log (with the course's logging_steps 20 it is often empty)")
     return log, final, notes

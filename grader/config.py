@@ -223,4 +223,5 @@ class RunSettings(BaseModel):
     timeout: float | None = Field(None, gt=0, description="Wall-clock limit per group, in seconds.")
     only: tuple[str, ...] = Field((), description="Grade only these groups; the others keep their last results.")
     fail_fast: bool = Field(False, description="Re-raise the first group failure (debugging).")
+    preview: bool = Field(False, description="Use a group's recorded answers and logs when it has them; no model.")
     cache_dir: Path | None = Field(None, description="Where the demo model is built; default ~/.cache/grader.")

@@ -77,6 +77,15 @@ def read_roster(path: Path) -> list[dict[str, str]]:
     return rows
 
 
+def one(folder: Path) -> GroupRecord:
+    """A single group folder (`grader preview .`): the group is named after the folder."""
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder; pass a group's folder (its data, tests.jsonl, config, REPORT.md)")
+    name = folder.resolve().name or "group"
+    commit, when = _git_head(folder)
+    return GroupRecord(group=name, path=str(folder), commit=commit, commit_time=when)
+
+
 def run(submissions: Path, roster: list[dict[str, str]] | None = None) -> list[GroupRecord]:
     if not submissions.is_dir():
         raise ConfigError(

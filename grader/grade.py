@@ -151,6 +151,10 @@ def adapter(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
     t = inputs.train
     if t is None or t.status != "ok":
         return 0.0, "no adapter: " + (t.message if t else "training was not reached")
+    if t.source == "logs":  # a preview: the adapter is whatever the group committed
+        if t.adapter_dir:
+            return 1.0, f"adapter committed ({t.adapter_dir}; header checked, not loaded in a preview)"
+        return 0.0, "no usable adapter committed, and a preview trains none: " + "; ".join(t.notes[1:2])
     if t.adapter_changed is False:
         return 0.5, f"adapter {t.source}, but its LoRA weights never changed from zero"
     return 1.0, f"adapter {t.source} ({t.steps} optimizer steps)" if t.source == "trained" else f"adapter {t.source}"

@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from grader import __version__, adapter, discover, generate, grade, gradebook, limits, score, train, validate
+from grader import __version__, adapter, discover, generate, grade, gradebook, limits, recorded, score, train, validate
 from grader.batch import Batch, Progress, prefetch_base_answers
 from grader.config import RunSettings, TrainConfig
 from grader.errors import ConfigError, StageError
@@ -59,6 +59,7 @@ class Work:
     committed: Path | None = None
     train_key: str = ""
     gen_key: str = ""
+    recorded: GenerationRecord | None = None  # a preview of a group that committed its answers: no model runs
     seconds: float = 0.0  # spent so far, against the per-group limit
 
     @property
@@ -138,6 +139,10 @@ def _validate(work: Work, batch: Batch) -> None:
     work.config = TrainConfig(**work.validation.config)
     if settings.rescore:  # stored answers are used as they are: no keys, no base model needed
         return
+    if settings.preview:
+        work.recorded = recorded.answers(name, Path(work.group.path), validate.load_samples(layout.tests(name)))
+        if work.recorded is not None:
+            return
     work.committed = adapter.find(Path(work.group.path))
     committed_key = adapter.fingerprint(work.committed) if work.committed else None
     work.train_key = digest(
@@ -220,11 +225,18 @@ def _model_stages(
     try:
         with limits.deadline(remaining):
             progress(work.name, "train")
-            tr = _stored(TrainRecord, work, batch) if settings.rescore else _train(work, batch)
+            if work.recorded is not None:
+                tr = _recorded_training(work, batch)
+            else:
+                tr = _stored(TrainRecord, work, batch) if settings.rescore else _train(work, batch)
             outcome.records["train"] = tr
             stage = "generate"
             progress(work.name, "generate")
-            gen = _stored(GenerationRecord, work, batch) if settings.rescore else _generate(work, batch)
+            if work.recorded is not None:
+                gen = work.recorded
+                save(gen, batch.layout.record(work.name, "generate"))
+            else:
+                gen = _stored(GenerationRecord, work, batch) if settings.rescore else _generate(work, batch)
             outcome.records["generate"] = gen
         stage = "score"
         progress(work.name, "score")
@@ -240,6 +252,14 @@ def _model_stages(
         batch.check_base(work.name)
     work.seconds += time.monotonic() - started
     return tr, gen, sc
+
+
+def _recorded_training(work: Work, batch: Batch) -> TrainRecord:
+    """A preview of a group that committed its answers: the training side from its logs and adapter header."""
+    assert work.validation is not None and work.config is not None
+    tr = recorded.training(work.name, Path(work.group.path), work.config.model_dump(), work.validation.n_samples)
+    save(tr, batch.layout.record(work.name, "train"))
+    return tr
 
 
 def _stored(cls: type[Any], work: Work, batch: Batch) -> Any:
@@ -340,13 +360,15 @@ def run(
     roster: Path | None = None,
     overrides: Path | None = None,
     hooks: Hooks | None = None,
+    single: bool = False,
 ) -> list[gradebook.Row]:
-    """Grade the groups of a submissions folder; returns the gradebook rows (also written to disk)."""
+    """Grade the groups of a submissions folder (or, `single`, the one group folder it is); returns the gradebook
+    rows (also written to disk)."""
     hooks = hooks or Hooks()
     layout = Layout(settings.out)
     batch = Batch(settings=settings, layout=layout, rubric=grade.load_rubric(rubric))
     roster_rows = discover.read_roster(roster) if roster else None
-    groups = discover.run(submissions, roster_rows)
+    groups = [discover.one(submissions)] if single else discover.run(submissions, roster_rows)
     selected = _selected(groups, settings.only)
     overrides = overrides or (layout.out / "overrides.csv" if (layout.out / "overrides.csv").is_file() else None)
     if overrides:
@@ -355,7 +377,11 @@ def run(
     hooks.total(len(selected))
     works = [start(group, batch, hooks.stage) for group in selected]
     if not settings.rescore:
-        pending = [(w.name, w.config) for w in works if w.ready and w.config and _cached_generation(w, batch) is None]
+        pending = [
+            (w.name, w.config)
+            for w in works
+            if w.ready and w.config and w.recorded is None and _cached_generation(w, batch) is None
+        ]
         prefetch_base_answers(pending, batch, hooks.stage)
     outcomes: dict[str, gradebook.Row] = {}
     for work in works:
@@ -372,9 +398,10 @@ def run(
     for r in rows:
         r.extra = extras.get(r.group, {})
     gradebook.write(rows, layout, [item.id for item in batch.rubric], roster_rows)
-    from grader import summary
+    if not single:  # a class summary of one group says nothing
+        from grader import summary
 
-    summary.write(rows, layout)
+        summary.write(rows, layout)
     batch_info = {
         "groups": len(rows),
         "graded_now": len(works),

@@ -108,7 +108,7 @@ class LogEntry(BaseModel):
 
 
 class TrainRecord(Record):
-    source: Literal["trained", "loaded", "none"] = "none"
+    source: Literal["trained", "loaded", "logs", "none"] = "none"  # logs: read from committed files (preview)
     adapter_dir: str | None = None
     base_model: str = ""
     device: str = ""
@@ -140,6 +140,8 @@ class Answer(BaseModel):
 
 class GenerationRecord(Record):
     answers: list[Answer] = Field(default_factory=list)
+    source: Literal["generated", "recorded"] = "generated"  # recorded: the group's answers.jsonl (preview)
+    notes: list[str] = Field(default_factory=list)
     max_new_tokens: int = 0
     prompt_format: str = "plain"
     base_cache_hits: int = 0

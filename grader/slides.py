@@ -476,7 +476,10 @@ def write_pptx(data: dict[str, Any], path: Path, plot: Path) -> None:
         )
         if train.eval_loss is not None:
             caption += f" · held-out eval loss {train.eval_loss:.3f} ({train.n_eval} samples)"
-        caption += " · adapter loaded from the submission" if train.source == "loaded" else " · trained in this run"
+        caption += {
+            "loaded": " · adapter loaded from the submission",
+            "logs": " · read from the group's committed logs (nothing trained in this run)",
+        }.get(train.source, " · trained in this run")
         caption += (
             " · loss on answer tokens only" if not train.loss_includes_prompt else " · loss includes prompt tokens"
         )
@@ -500,6 +503,9 @@ def write_pptx(data: dict[str, Any], path: Path, plot: Path) -> None:
                     bullet=True,
                 )
             )
+    generation = data["generation"]
+    if generation and generation.source == "recorded":
+        results.append(Para("Answers recorded by the group (answers.jsonl), not generated in this run.", color=MUTED))
     results.append(Para(f"Points: {points}", bold=True, before=12))
     deck.flow("Results", results)
 
