@@ -131,10 +131,11 @@ def _progress(quiet: bool) -> Iterator[Any]:
         )
 
 
-def _summary(rows, out_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def _summary(rows, out_dir: Path, title: str = "") -> None:  # type: ignore[no-untyped-def]
     from rich.table import Table
 
-    table = Table(title=f"grader {__version__}: {len(rows)} groups -> {out_dir}/gradebook.csv, {out_dir}/summary.pdf")
+    title = title or f"{len(rows)} groups -> {out_dir}/gradebook.csv, {out_dir}/summary.pdf"
+    table = Table(title=f"grader {__version__}: {title}")
     for column in ("group", "status", "points", "ROUGE-L gain", "reason"):
         table.add_column(column, overflow="fold")
     for r in rows:
@@ -142,6 +143,102 @@ def _summary(rows, out_dir: Path) -> None:  # type: ignore[no-untyped-def]
         style = "green" if r.status == "graded" else "red"
         table.add_row(r.group, f"[{style}]{r.status}[/]", f"{r.total:g}/{r.max_total:g}", gain, r.reason[:120])
     out.print(table)
+
+
+@app.command("preview")
+def preview_cmd(
+    group_dir: Annotated[Path, typer.Argument(help="The group folder [default: the current folder].")] = Path("."),
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("reports"),
+    base_model: BaseModelOpt = "demo",
+    max_new_tokens: Annotated[int | None, typer.Option(help="Override the group's max_new_tokens.")] = None,
+    classroom: Annotated[
+        Path | None, typer.Option(help="Write GitHub Classroom's runner result JSON here (and print its notices).")
+    ] = None,
+    gradescope: Annotated[Path | None, typer.Option(help="Write a Gradescope-style results.json here.")] = None,
+    summary: Annotated[
+        Path | None,
+        typer.Option(envvar="GITHUB_STEP_SUMMARY", help="Append a Markdown table of the points to this file."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+) -> None:
+    """A group's own report, deck and points, on CPU in seconds: from its recorded answers (answers.jsonl) and
+    logs when it committed them, else from the demo model trained on its data. Never trains the 8B model."""
+    from grader import classroom as cr
+    from grader import pipeline
+    from grader.config import RunSettings
+    from grader.layout import Layout
+    from grader.records import GradeRecord, load
+
+    try:
+        settings = RunSettings.model_validate(
+            {"base_model": base_model, "out": out_dir, "max_new_tokens": max_new_tokens, "preview": True}
+        )
+    except ValueError as exc:
+        raise GraderError(str(exc)) from exc
+    with _progress(quiet) as hooks:
+        row = pipeline.run(group_dir, settings, hooks=hooks, single=True)[0]
+    layout = Layout(out_dir)
+    result = cr.runner_result(load(GradeRecord, layout.record(row.group, "grade")), row.status, row.reason)
+    report, slides = layout.report_pdf(row.group), layout.slides(row.group)
+    if classroom:
+        classroom.parent.mkdir(parents=True, exist_ok=True)
+        classroom.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    if classroom or os.environ.get("GITHUB_ACTIONS") == "true":
+        for line in cr.notices(result):
+            print(line)
+    if gradescope:
+        gradescope.parent.mkdir(parents=True, exist_ok=True)
+        gradescope.write_text(json.dumps(cr.gradescope(result), indent=2, ensure_ascii=False), encoding="utf-8")
+    if summary:
+        with summary.open("a", encoding="utf-8") as fh:
+            fh.write(cr.summary_markdown(row.group, result, str(report), str(slides)))
+    if os.environ.get("GITHUB_OUTPUT"):
+        total = sum(t["score"] for t in result["tests"])
+        with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as fh:
+            fh.write(f"points={total:g}\nmax-points={result['max_score']}\nresult={cr.encoded(result)}\n")
+            fh.write(f"report={report}\nslides={slides}\n")
+    _summary([row], out_dir, f"preview of {row.group}")
+    out.print(f"report: {report}\nslides: {slides}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1 if row.status in ("invalid", "error", "timeout") else 0)
+
+
+@app.command("init-ci")
+def init_ci_cmd(
+    group_dir: Annotated[Path, typer.Argument(help="The group's repository [default: the current folder].")] = Path(
+        "."
+    ),
+    action: Annotated[
+        str | None,
+        typer.Option(envvar="GRADER_ACTION", help="The grader action, OWNER/REPO@REF (your course's grader repo)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing workflow file.")] = False,
+) -> None:
+    """Write .github/workflows/grader.yml: on every push, validation annotations, report and deck as artifacts, and
+    the points for GitHub Classroom."""
+    from grader import classroom as cr
+
+    if not action:
+        raise GraderError(
+            "which grader action? pass --action OWNER/REPO@REF (the course's copy of the grader repository, "
+            "e.g. my-course/grader@v0.1.0) or set GRADER_ACTION"
+        )
+    if not group_dir.is_dir():
+        raise GraderError(f"{group_dir} is not a folder")
+    target = group_dir / cr.WORKFLOW
+    if target.exists() and not force:
+        raise GraderError(f"{target} exists; pass --force to replace it")
+    try:
+        text = cr.workflow(action)
+    except ValueError as exc:
+        raise GraderError(str(exc)) from exc
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    out.print(
+        f"wrote {target}: commit and push it; every push then shows the points in the Actions tab and the "
+        "report and deck as the artifact 'grader-report'",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command("validate")
@@ -319,6 +416,10 @@ def version_cmd() -> None:
 
 def main() -> None:
     """Entry point: GraderError -> message and exit 2; Ctrl-C -> 130; anything else is a bug and shows a traceback."""
+    import warnings
+
+    # peft still reads an attribute transformers 5 deprecates; harmless, and noise in every group's CI log
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     try:
         # Without standalone mode click returns a typer.Exit's code instead of exiting: pass it on.
         code = app(standalone_mode=False)

@@ -116,6 +116,9 @@ def ask_group(
     }
     record = {**used, "answers": rows}
     write_atomic(layout.group_dir(name) / "ask.json", json.dumps(record, indent=2, ensure_ascii=False).encode())
+    if not question:  # the file `grader preview` reads, ready to commit beside tests.jsonl
+        lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        write_atomic(layout.group_dir(name) / "answers.jsonl", lines.encode())
     return rows, used
 
 

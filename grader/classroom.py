@@ -1,0 +1,132 @@
+"""Points in the forms CI and graders read: GitHub Classroom's runner result and notices, a job-summary table,
+Gradescope's results.json; and the workflow file `grader init-ci` writes.
+
+A rubric item is a Classroom "test": `pass` exactly when it earned all its points, `fail` otherwise (partial
+credit included, with the points it did earn), so a test's status never contradicts its score.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from grader import __version__
+from grader.records import GradeRecord
+
+ACTION_REF = re.compile(r"^(?:[\w.-]+/[\w.-]+(?:/[\w./-]+)?@[\w./-]+|\./[\w./-]*)$")
+WORKFLOW = Path(".github") / "workflows" / "grader.yml"
+
+
+def _points(value: float) -> float | int:
+    value = round(value, 2)
+    return int(value) if value == int(value) else value
+
+
+def runner_result(grade: GradeRecord | None, status: str, reason: str) -> dict[str, Any]:
+    """The JSON a Classroom test runner reports (version, status, max_score, tests[])."""
+    items = grade.items if grade else []
+    tests = [
+        {
+            "name": item.title,
+            "status": "pass" if item.points >= item.max_points else "fail",
+            "score": _points(item.points),
+            "max_score": _points(item.max_points),
+            "message": item.reason,
+            "test_code": item.id,
+            "filename": "",
+            "line_no": 0,
+            "execution_time": "0ms",
+        }
+        for item in items
+    ]
+    if status in ("error", "timeout") or grade is None:
+        overall = "error"
+    else:
+        overall = "pass" if all(t["status"] == "pass" for t in tests) else "fail"
+    return {
+        "version": 1,
+        "status": overall,
+        "max_score": _points(grade.max_total if grade else 0.0),
+        "tests": tests,
+        "grader": {"version": __version__, "status": status, "reason": reason},
+    }
+
+
+def encoded(result: dict[str, Any]) -> str:
+    """Base64 of the runner result: what classroom-resources/autograding-grading-reporter reads from `<ID>_RESULTS`."""
+    return base64.b64encode(json.dumps(result, ensure_ascii=False).encode()).decode()
+
+
+def notices(result: dict[str, Any]) -> list[str]:
+    """The two workflow-command lines GitHub Classroom reads the points from."""
+    total = _points(sum(t["score"] for t in result["tests"]))
+    top = result["max_score"]
+    report = json.dumps({"totalPoints": total, "maxPoints": top}, separators=(",", ":"))
+    return [
+        f"::notice title=Autograding complete::Points {total}/{top}",
+        f"::notice title=Autograding report::{report}",
+    ]
+
+
+def _cell(text: str) -> str:
+    """Markdown table cell: one line, pipes and markup neutralized (student text can reach a reason)."""
+    text = " ".join(str(text).split())
+    text = re.sub(r"([\\`*_\[\]<>|~])", r"\\\1", text)
+    return text[:300]
+
+
+def summary_markdown(group: str, result: dict[str, Any], report: str, slides: str) -> str:
+    """The job summary: status, points, one row per rubric item, where the report and deck are."""
+    total = _points(sum(t["score"] for t in result["tests"]))
+    info = result["grader"]
+    lines = [
+        f"## grader: {_cell(group)}",
+        "",
+        f"**{total} / {result['max_score']} points** · status `{info['status']}`"
+        + (f" · {_cell(info['reason'])}" if info["reason"] else ""),
+        "",
+        "| rubric item | points | why |",
+        "|---|---:|---|",
+    ]
+    for t in result["tests"]:
+        mark = "✅" if t["status"] == "pass" else "❌"
+        lines.append(f"| {mark} {_cell(t['name'])} | {t['score']} / {t['max_score']} | {_cell(t['message'])} |")
+    lines += [
+        "",
+        f"The report (`{Path(report).name}`) and the deck (`{Path(slides).name}`) are in this run's artifacts.",
+        "This is a preview on CPU: the instructor's run on a GPU trains or loads the adapter for the final grade.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def gradescope(result: dict[str, Any]) -> dict[str, Any]:
+    """Gradescope's results.json: a score, and one test per rubric item with its own score and output."""
+    return {
+        "score": _points(sum(t["score"] for t in result["tests"])),
+        "output": f"grader {__version__}: {result['grader']['status']} {result['grader']['reason']}".strip(),
+        "tests": [
+            {
+                "name": t["name"],
+                "number": str(n),
+                "score": t["score"],
+                "max_score": t["max_score"],
+                "status": "passed" if t["status"] == "pass" else "failed",
+                "output": t["message"],
+            }
+            for n, t in enumerate(result["tests"], start=1)
+        ],
+    }
+
+
+def workflow(action: str) -> str:
+    """The workflow file a group's repository needs, using the grader action `action` (OWNER/REPO@REF)."""
+    from grader.layout import templates_dir
+
+    if not ACTION_REF.match(action):
+        raise ValueError(f"'{action}' is not an action reference such as OWNER/grader@v1 or ./path")
+    text = (templates_dir() / "classroom" / "grader.yml").read_text(encoding="utf-8")
+    return text.replace("__GRADER_ACTION__", action).replace("__GRADER_VERSION__", __version__)
