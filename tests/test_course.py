@@ -91,6 +91,17 @@ def test_train_then_ask(tmp_path: Path, runtime) -> None:
         app, ["ask", str(EXAMPLES / "good-group"), "--out", str(out), "--model", "base", "--max-new-tokens", "4"]
     )
     assert tests.exit_code == 0 and "Q6." in tests.output and "finetuned:" not in tests.output
+    both = runner.invoke(app, ["ask", str(EXAMPLES / "good-group"), "--out", str(out), "--max-new-tokens", "4"])
+    assert both.exit_code == 0, both.output
+    # the answers file `grader ask` writes is the one `grader preview` reads, as it is
+    from grader import recorded, validate
+
+    group = tmp_path / "committed"
+    shutil.copytree(EXAMPLES / "good-group", group)
+    shutil.copy(out / "good-group" / "answers.jsonl", group / "answers.jsonl")
+    gen = recorded.answers("g", group, validate.load_samples(out / "good-group" / "tests.jsonl"))
+    assert gen is not None and len(gen.answers) == 6 and gen.source == "recorded"
+    assert all(a.base and a.finetuned for a in gen.answers) and not [n for n in gen.notes if "no " in n]
 
 
 def test_ask_without_adapter_says_what_to_do(tmp_path: Path, runtime) -> None:
