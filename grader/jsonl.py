@@ -82,7 +82,8 @@ def read_objects(path: Path, reader: Reader) -> Iterator[tuple[int, Any]]:
         lines = _text_lines(path, reader)
     first = _peek_first(lines)
     if first is None:
-        reader.add(None, "empty-file", "file is empty", "put one JSON object per line in it, or remove it")
+        if not any(p.code == "line-too-long" for p in reader.problems):  # skipped lines are not an empty file
+            reader.add(None, "empty-file", "file is empty", "put one JSON object per line in it, or remove it")
         return
     lines = _chain(first, lines)
     if first[1].lstrip().startswith("["):

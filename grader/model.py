@@ -97,7 +97,7 @@ def load_tokenizer(name: str, cache_dir: Path | None = None) -> Any:
     """Only the tokenizer (fast, no weights), for counting tokens before any model is loaded."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(resolve(name, cache_dir), local_files_only=True)
+    return AutoTokenizer.from_pretrained(resolve(name, cache_dir), local_files_only=True, trust_remote_code=False)
 
 
 def count_tokens(tokenizer: Any, texts: list[str]) -> list[int]:
@@ -114,7 +114,7 @@ def load(name: str, *, device: str = "auto", quantize: bool = True, cache_dir: P
     path = resolve(name, cache_dir)
     where = pick_device(device)
     notes: list[str] = []
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
     pad_note = ensure_pad(tokenizer)
     if pad_note:
         notes.append(pad_note)
@@ -132,7 +132,7 @@ def load(name: str, *, device: str = "auto", quantize: bool = True, cache_dir: P
     else:
         dtype = torch.float32
         notes.append("CPU run: fp32, no 4-bit quantization (bitsandbytes needs CUDA)")
-    model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+    model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=False, **kwargs)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))
     if where == "cpu":

@@ -500,7 +500,8 @@ def _summary(problems: list[Problem]) -> str:
     errors = [p for p in problems if p.severity == "error"]
     if not errors:
         return "valid"
-    first = errors[0]
+    # a problem at a line is the cause; a count such as "0 < 20 usable samples" is only its consequence
+    first = next((p for p in errors if p.line is not None), errors[0])
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{first.location()}: {first.message}{more}"
 
