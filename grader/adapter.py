@@ -217,18 +217,35 @@ def use(
     """Use the group's own adapter: checked against the base model, copied out, its logs read for the loss."""
     lora = check(folder, group_dir, runtime.model)
     copy(folder, lora, target)
-    log, final, notes = group_logs(group_dir, folder)
-    if final is None:
-        losses = [e.loss for e in log if e.loss is not None]
-        final = losses[-1] if losses else None
-    return TrainRecord(
-        group=name,
+    return from_logs(
+        name,
+        group_dir,
+        folder,
+        config,
+        n_samples,
+        [
+            f"committed adapter {shown(folder, group_dir)} loaded (safetensors, shapes match the base model); "
+            "not retrained"
+        ],
         source="loaded",
         adapter_dir="adapter",
         base_model=runtime.name,
         device=runtime.device,
         dtype=runtime.dtype,
         quantization=runtime.quantization,
+    )
+
+
+def from_logs(
+    name: str, group_dir: Path, folder: Path, config: dict[str, Any], n_samples: int, notes: list[str], **fields: Any
+) -> TrainRecord:
+    """A TrainRecord whose numbers are the group's own logs (a loaded adapter, or a preview); `fields` say whence."""
+    log, final, log_notes = group_logs(group_dir, folder)
+    if final is None:
+        losses = [e.loss for e in log if e.loss is not None]
+        final = losses[-1] if losses else None
+    return TrainRecord(
+        group=name,
         config=config,
         log=log,
         train_loss=final,
@@ -236,10 +253,6 @@ def use(
         n_train=n_samples,
         steps=max((e.step for e in log), default=0),
         loss_includes_prompt=True,
-        notes=[
-            f"committed adapter {shown(folder, group_dir)} loaded (safetensors, shapes match the base model); "
-            "not retrained",
-            "the loss is the group's own: the course script's loss includes prompt tokens",
-            *notes,
-        ],
+        notes=[*notes, "the loss is the group's own: the course script's loss includes prompt tokens", *log_notes],
+        **fields,
     )

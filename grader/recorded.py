@@ -8,7 +8,6 @@ that every number there was read from the group's files, not measured in this ru
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -85,20 +84,6 @@ def training(name: str, group_dir: Path, config: dict[str, Any], n_samples: int)
             notes.append(f"committed adapter {where} not usable: {exc}")
     else:
         notes.append("no adapter committed (adapter/ with adapter_config.json and adapter_model.safetensors)")
-    log, final, log_notes = adapter.group_logs(group_dir, folder or group_dir)
-    if final is None:
-        losses = [e.loss for e in log if e.loss is not None]
-        final = losses[-1] if losses else None
-    return TrainRecord(
-        group=name,
-        source="logs",
-        adapter_dir=adapter_dir,
-        config=config,
-        log=log,
-        train_loss=final,
-        perplexity=math.exp(final) if final is not None and final < 50 else None,
-        n_train=n_samples,
-        steps=max((e.step for e in log), default=0),
-        loss_includes_prompt=True,
-        notes=[*notes, "the loss is the group's own: the course script's loss includes prompt tokens", *log_notes],
+    return adapter.from_logs(
+        name, group_dir, folder or group_dir, config, n_samples, notes, source="logs", adapter_dir=adapter_dir
     )
