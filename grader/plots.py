@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,9 @@ def families() -> list[str]:
     return [name for name in FONT if name in installed] or ["DejaVu Sans"]
 
 
-def training_plot(record: TrainRecord | None, path: Path) -> Path:
-    """Loss per step beside the learning-rate schedule; an explicit 'nothing logged' panel when there is no log."""
+@contextmanager
+def _two_panels(path: Path) -> Iterator[tuple[Any, Any, Any]]:
+    """A figure of two panels in the house style, written to `path` as PNG when the block ends."""
     import io
 
     from matplotlib import rc_context
@@ -31,7 +34,19 @@ def training_plot(record: TrainRecord | None, path: Path) -> Path:
     style: dict[Any, Any] = {"font.family": families(), "svg.hashsalt": "grader"}
     with rc_context(style):  # scoped: no global matplotlib state changes
         fig = Figure(figsize=(8, 3.2), dpi=150, layout="constrained")
-        loss_ax, lr_ax = fig.subplots(1, 2)
+        left, right = fig.subplots(1, 2)
+        yield fig, left, right
+        for ax in (left, right):
+            ax.grid(alpha=0.3)
+            ax.spines[["top", "right"]].set_visible(False)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", metadata={"Software": None})
+    write_atomic(path, buffer.getvalue())
+
+
+def training_plot(record: TrainRecord | None, path: Path) -> Path:
+    """Loss per step beside the learning-rate schedule; an explicit 'nothing logged' panel when there is no log."""
+    with _two_panels(path) as (fig, loss_ax, lr_ax):
         log = record.log if record else []
         steps = [e.step for e in log if e.loss is not None]
         losses = [e.loss for e in log if e.loss is not None]
@@ -56,26 +71,12 @@ def training_plot(record: TrainRecord | None, path: Path) -> Path:
         lr_ax.set_title("Learning rate", loc="left")
         if record:  # the group's own name: any script, and never parsed as mathtext ($...$)
             fig.suptitle(clean_text(record.group)[:80], parse_math=False, fontsize="medium", color=COLOR["lr"])
-        for ax in (loss_ax, lr_ax):
-            ax.grid(alpha=0.3)
-            ax.spines[["top", "right"]].set_visible(False)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", metadata={"Software": None})
-    write_atomic(path, buffer.getvalue())
     return path
 
 
 def class_plot(rows: list[Any], parameters: list[dict[str, Any]], path: Path, empty_note: str) -> Path:
     """The class at a glance: points of the graded groups, and each parameter's rank correlation with the gain."""
-    import io
-
-    from matplotlib import rc_context
-    from matplotlib.figure import Figure
-
-    style: dict[Any, Any] = {"font.family": families(), "svg.hashsalt": "grader"}
-    with rc_context(style):
-        fig = Figure(figsize=(8, 3.2), dpi=150, layout="constrained")
-        points_ax, rho_ax = fig.subplots(1, 2)
+    with _two_panels(path) as (_, points_ax, rho_ax):
         totals = [r.total for r in rows if r.status == "graded"]
         top = max((r.max_total for r in rows), default=1.0) or 1.0
         if totals:
@@ -94,10 +95,4 @@ def class_plot(rows: list[Any], parameters: list[dict[str, Any]], path: Path, em
         else:
             rho_ax.text(0.5, 0.5, empty_note, ha="center", va="center", transform=rho_ax.transAxes, wrap=True)
         rho_ax.set(xlabel="Spearman rho with ROUGE-L gain")
-        for ax in (points_ax, rho_ax):
-            ax.grid(alpha=0.3)
-            ax.spines[["top", "right"]].set_visible(False)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", metadata={"Software": None})
-    write_atomic(path, buffer.getvalue())
     return path
