@@ -55,6 +55,11 @@ def runner_result(grade: GradeRecord | None, status: str, reason: str) -> dict[s
     }
 
 
+def total(result: dict[str, Any]) -> float | int:
+    """Points earned: the sum of the tests' scores, as the Classroom reporter adds them up."""
+    return _points(sum(t["score"] for t in result["tests"]))
+
+
 def encoded(result: dict[str, Any]) -> str:
     """Base64 of the runner result: what classroom-resources/autograding-grading-reporter reads from `<ID>_RESULTS`."""
     return base64.b64encode(json.dumps(result, ensure_ascii=False).encode()).decode()
@@ -62,11 +67,10 @@ def encoded(result: dict[str, Any]) -> str:
 
 def notices(result: dict[str, Any]) -> list[str]:
     """The two workflow-command lines GitHub Classroom reads the points from."""
-    total = _points(sum(t["score"] for t in result["tests"]))
-    top = result["max_score"]
-    report = json.dumps({"totalPoints": total, "maxPoints": top}, separators=(",", ":"))
+    earned, top = total(result), result["max_score"]
+    report = json.dumps({"totalPoints": earned, "maxPoints": top}, separators=(",", ":"))
     return [
-        f"::notice title=Autograding complete::Points {total}/{top}",
+        f"::notice title=Autograding complete::Points {earned}/{top}",
         f"::notice title=Autograding report::{report}",
     ]
 
@@ -80,12 +84,11 @@ def _cell(text: str) -> str:
 
 def summary_markdown(group: str, result: dict[str, Any], report: str, slides: str) -> str:
     """The job summary: status, points, one row per rubric item, where the report and deck are."""
-    total = _points(sum(t["score"] for t in result["tests"]))
     info = result["grader"]
     lines = [
         f"## grader: {_cell(group)}",
         "",
-        f"**{total} / {result['max_score']} points** · status `{info['status']}`"
+        f"**{total(result)} / {result['max_score']} points** · status `{info['status']}`"
         + (f" · {_cell(info['reason'])}" if info["reason"] else ""),
         "",
         "| rubric item | points | why |",
@@ -106,7 +109,7 @@ def summary_markdown(group: str, result: dict[str, Any], report: str, slides: st
 def gradescope(result: dict[str, Any]) -> dict[str, Any]:
     """Gradescope's results.json: a score, and one test per rubric item with its own score and output."""
     return {
-        "score": _points(sum(t["score"] for t in result["tests"])),
+        "score": total(result),
         "output": f"grader {__version__}: {result['grader']['status']} {result['grader']['reason']}".strip(),
         "tests": [
             {

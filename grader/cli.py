@@ -193,9 +193,8 @@ def preview_cmd(
         with summary.open("a", encoding="utf-8") as fh:
             fh.write(cr.summary_markdown(row.group, result, str(report), str(slides)))
     if os.environ.get("GITHUB_OUTPUT"):
-        total = sum(t["score"] for t in result["tests"])
         with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as fh:
-            fh.write(f"points={total:g}\nmax-points={result['max_score']}\nresult={cr.encoded(result)}\n")
+            fh.write(f"points={cr.total(result):g}\nmax-points={result['max_score']}\nresult={cr.encoded(result)}\n")
             fh.write(f"report={report}\nslides={slides}\n")
     _summary([row], out_dir, f"preview of {row.group}")
     out.print(f"report: {report}\nslides: {slides}", highlight=False, soft_wrap=True)
