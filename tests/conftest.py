@@ -182,3 +182,24 @@ def report_data(
         report_md,
     )
     return data
+
+
+Word = tuple[float, float, float, float, str]  # xMin, yMin, xMax, yMax, text
+
+
+def pdf_pages(pdf: Path) -> list[tuple[float, float, list[Word]]]:
+    """(width, height, words with their boxes) for every page, from poppler's `pdftotext -bbox`."""
+    import re
+    import subprocess
+
+    if not shutil.which("pdftotext"):
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    out = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    pages = []
+    for page in re.split(r"<page ", out)[1:]:
+        size = re.match(r'width="([\d.]+)" height="([\d.]+)"', page)
+        assert size is not None, page[:80]
+        found = re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</word>', page)
+        boxes = [(float(a), float(b), float(c), float(d), w) for a, b, c, d, w in found]
+        pages.append((float(size.group(1)), float(size.group(2)), boxes))
+    return pages

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,7 +13,7 @@ import pytest
 
 from grader import plots, render
 from grader.layout import Layout
-from tests.conftest import report_data
+from tests.conftest import pdf_pages, report_data
 
 HOSTILE = (
     '<script>alert(1)</script> {{ 7*7 }} {% raw %} <img src="file:///etc/passwd"> '
@@ -40,20 +38,6 @@ def attachments(path: Path) -> list[str]:
         for annot in page.get("/Annots") or []:
             if annot.get_object().get("/Subtype") == "/FileAttachment":
                 found.append("annotation")
-    return found
-
-
-def words(pdf: Path) -> list[tuple[int, float, float, str]]:
-    """(page, xMax, page width, word) for every word, from poppler's pdftotext -bbox."""
-    if not shutil.which("pdftotext"):
-        pytest.skip("pdftotext (poppler-utils) is not installed")
-    out = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    found, page, width = [], 0, 0.0
-    for line in out.splitlines():
-        if m := re.search(r'<page width="([\d.]+)"', line):
-            page, width = page + 1, float(m.group(1))
-        elif m := re.search(r'<word xMin="[\d.]+" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">(.*)</word>', line):
-            found.append((page, float(m.group(1)), width, m.group(2)))
     return found
 
 
@@ -169,7 +153,10 @@ def test_pdf_content_and_layout(tmp_path: Path) -> None:
     assert any("CJK" in f for f in fonts), fonts  # Hangul set in a CJK font, not as missing-glyph boxes
     assert attachments(pdf) == [] and record.report_pdf == "report.pdf"
     overflow = [
-        (page, word) for page, x_max, width, word in words(pdf) if x_max > width - 16 / 25.4 * 72 + 1
+        (n, word)
+        for n, (width, _, boxes) in enumerate(pdf_pages(pdf), start=1)
+        for _, _, x_max, _, word in boxes
+        if x_max > width - 16 / 25.4 * 72 + 1
     ]  # 16 mm margin
     assert overflow == []
 

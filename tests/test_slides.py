@@ -12,7 +12,7 @@ import pytest
 
 from grader import slides
 from grader.layout import templates_dir
-from tests.conftest import report_data
+from tests.conftest import pdf_pages, report_data
 
 KOREAN = "학습률을 조정하는 것이 가장 중요했습니다"
 
@@ -127,16 +127,8 @@ def convert(decks: list[Path], out: Path) -> list[Path]:
 def misplaced_words(pdf: Path, footer: set[str]) -> list[str]:
     """Words outside the content area: past the right margin, in the footer band (unless footer text), or piled
     on top of another word (text that overflowed its box into the next one)."""
-    out = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     bad: list[str] = []
-    for n, page in enumerate(re.split(r"<page ", out)[1:], start=1):
-        width, height = (float(v) for v in re.match(r'width="([\d.]+)" height="([\d.]+)"', page).groups())  # type: ignore[union-attr]
-        boxes = [
-            (float(a), float(b), float(c), float(d), w)
-            for a, b, c, d, w in re.findall(
-                r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</word>', page
-            )
-        ]
+    for n, (width, height, boxes) in enumerate(pdf_pages(pdf), start=1):
         band = height - slides.FOOTER
         for x0, y0, x1, y1, word in boxes:
             if x0 < 0 or x1 > width - 0.5 * 72 + 2 or y0 < 0:
