@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from grader.records import LogEntry, TrainRecord, write_atomic
+from grader.records import LogEntry, TrainRecord, replace_dir
 
 MAX_CONFIG_BYTES = 64 << 10
 MAX_ADAPTER_BYTES = 2 << 30
@@ -133,10 +133,9 @@ def fingerprint(folder: Path) -> str:
 
 def copy(folder: Path, config: dict[str, Any], target: Path) -> None:
     """Copy the checked adapter (weights + a re-written config) into the group's output folder."""
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    shutil.copyfile(folder / "adapter_model.safetensors", target / "adapter_model.safetensors")
-    write_atomic(target / "adapter_config.json", json.dumps(config, indent=2).encode())
+    with replace_dir(target) as tmp:
+        shutil.copyfile(folder / "adapter_model.safetensors", tmp / "adapter_model.safetensors")
+        (tmp / "adapter_config.json").write_text(json.dumps(config, indent=2))
 
 
 def _read(path: Path, group_dir: Path) -> str | None:

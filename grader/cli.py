@@ -167,7 +167,7 @@ def preview_cmd(
     from grader import pipeline
     from grader.config import RunSettings
     from grader.layout import Layout
-    from grader.records import GradeRecord, load
+    from grader.records import GradeRecord, load, write_atomic
 
     try:
         settings = RunSettings.model_validate(
@@ -181,14 +181,12 @@ def preview_cmd(
     result = cr.runner_result(load(GradeRecord, layout.record(row.group, "grade")), row.status, row.reason)
     report, slides = layout.report_pdf(row.group), layout.slides(row.group)
     if classroom:
-        classroom.parent.mkdir(parents=True, exist_ok=True)
-        classroom.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+        write_atomic(classroom, json.dumps(result, indent=2, ensure_ascii=False).encode())
     if classroom or os.environ.get("GITHUB_ACTIONS") == "true":
         for line in cr.notices(result):
             print(line)
     if gradescope:
-        gradescope.parent.mkdir(parents=True, exist_ok=True)
-        gradescope.write_text(json.dumps(cr.gradescope(result), indent=2, ensure_ascii=False), encoding="utf-8")
+        write_atomic(gradescope, json.dumps(cr.gradescope(result), indent=2, ensure_ascii=False).encode())
     if summary:
         with summary.open("a", encoding="utf-8") as fh:
             fh.write(cr.summary_markdown(row.group, result, str(report), str(slides)))
@@ -215,6 +213,7 @@ def init_ci_cmd(
     """Write .github/workflows/grader.yml: on every push, validation annotations, report and deck as artifacts, and
     the points for GitHub Classroom."""
     from grader import classroom as cr
+    from grader.records import write_atomic
 
     if not action:
         raise GraderError(
@@ -230,8 +229,7 @@ def init_ci_cmd(
         text = cr.workflow(action)
     except ValueError as exc:
         raise GraderError(str(exc)) from exc
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
+    write_atomic(target, text.encode())
     out.print(
         f"wrote {target}: commit and push it; every push then shows the points in the Actions tab and the "
         "report and deck as the artifact 'grader-report'",

@@ -15,7 +15,7 @@ from grader.config import DEFAULT_SYSTEM, KNOWN_KEYS, TrainConfig, parse_train_c
 from grader.errors import ConfigError, SubmissionError
 from grader.layout import Layout, safe_name
 from grader.prompts import prompt
-from grader.records import Sample, TrainRecord, save, write_atomic
+from grader.records import Sample, TrainRecord, exclusive, save, write_atomic
 
 
 def parse_flags(args: list[str]) -> dict[str, Any]:
@@ -60,17 +60,24 @@ def group_config(
 
 def train_group(group_dir: Path, *, out: Path, base_model: str, device: str, overrides: dict[str, Any]) -> TrainRecord:
     layout = Layout(out)
-    config, samples, _, name = group_config(group_dir, overrides, layout)
-    runtime = model.load(base_model, device=device, quantize=config.load_in_4bit)
-    record = train.run(name, samples, config, runtime, layout)
-    save(record, layout.record(name, "train"))
-    return record
+    with exclusive(out):  # one run per output folder
+        config, samples, _, name = group_config(group_dir, overrides, layout)
+        runtime = model.load(base_model, device=device, quantize=config.load_in_4bit)
+        record = train.run(name, samples, config, runtime, layout)
+        save(record, layout.record(name, "train"))
+        return record
 
 
-def ask_group(
+def ask_group(group_dir: Path, *, out: Path, **options: Any) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """Answers to the group's test questions (or one question), and the values used; both also in ask.json."""
+    with exclusive(out):  # one run per output folder
+        return _ask(group_dir, Layout(out), **options)
+
+
+def _ask(
     group_dir: Path,
+    layout: Layout,
     *,
-    out: Path,
     base_model: str,
     device: str,
     which: str,
@@ -78,8 +85,6 @@ def ask_group(
     context: str,
     max_new_tokens: int | None,
 ) -> tuple[list[dict[str, str]], dict[str, Any]]:
-    """Answers to the group's test questions (or one question), and the values used; both also in ask.json."""
-    layout = Layout(out)
     config, _, tests, name = group_config(group_dir, {}, layout)
     if question:
         tests = [Sample(system=DEFAULT_SYSTEM, instruction=question, context=context, answer="")]

@@ -35,8 +35,10 @@ from grader.records import (
     TrainRecord,
     ValidationRecord,
     digest,
+    exclusive,
     load,
     save,
+    sweep,
     write_atomic,
 )
 
@@ -107,6 +109,7 @@ def start(group: GroupRecord, batch: Batch, progress: Progress) -> Work:
     """discover + validate one group, and the keys of its model stages; never raises (unless --fail-fast)."""
     layout, settings, name = batch.layout, batch.settings, group.group
     work = Work(group, Outcome())
+    sweep(layout.group_dir(name))  # what a killed run left half-written
     save(group, layout.record(name, "discover"))
     work.outcome.records["discover"] = group
     if group.roster_only:
@@ -248,7 +251,7 @@ def _model_stages(
         batch.check_base(work.name)
     except Exception as exc:
         _fail(outcome, stage, exc, settings.fail_fast)
-        (batch.layout.group_dir(work.name) / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        write_atomic(batch.layout.group_dir(work.name) / "error.txt", traceback.format_exc().encode())
         batch.check_base(work.name)
     work.seconds += time.monotonic() - started
     return tr, gen, sc
@@ -367,6 +370,16 @@ def run(
     hooks = hooks or Hooks()
     layout = Layout(settings.out)
     batch = Batch(settings=settings, layout=layout, rubric=grade.load_rubric(rubric))
+    with exclusive(layout.out):
+        sweep(layout.out)
+        sweep(layout.cache)
+        return _batch(submissions, batch, roster, overrides, hooks, single)
+
+
+def _batch(
+    submissions: Path, batch: Batch, roster: Path | None, overrides: Path | None, hooks: Hooks, single: bool
+) -> list[gradebook.Row]:
+    settings, layout = batch.settings, batch.layout
     roster_rows = discover.read_roster(roster) if roster else None
     groups = [discover.one(submissions)] if single else discover.run(submissions, roster_rows)
     selected = _selected(groups, settings.only)

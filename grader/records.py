@@ -9,11 +9,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from grader.errors import GraderError
 
 SCHEMA = 1
 Status = Literal["ok", "failed", "skipped"]
@@ -201,6 +206,65 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def replace_dir(target: Path) -> Iterator[Path]:
+    """A new folder built beside `target` and swapped in when the block ends: a killed run leaves the old folder
+    or no folder, never a half-written one (a stage that needs it then re-runs)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    try:
+        yield tmp
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if target.exists():
+            os.replace(target, old)  # one rename away: a kill here leaves no folder, never a mixed one
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def sweep(folder: Path) -> None:
+    """Remove what a killed run left half-done in `folder`: the temp files and folders of the two functions above."""
+    for leftover in [*folder.glob(".*.tmp"), *folder.glob(".*.old")]:
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+
+
+@contextmanager
+def exclusive(out: Path) -> Iterator[None]:
+    """One grader run per output folder: two at once would sweep each other's temp files and race on the records.
+
+    An advisory lock (flock) that the kernel drops when the process dies, so a killed run never blocks the next.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; running two graders into one folder there is left to the user
+        yield
+        return
+    with open(out / ".lock", "a+", encoding="utf-8") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "?"
+            raise GraderError(
+                f"another grader run (pid {holder}) is writing to {out}: wait for it to end, or pass another --out"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def save(record: BaseModel, path: Path) -> None:

@@ -21,7 +21,7 @@ from grader.config import TrainConfig
 from grader.layout import Layout
 from grader.model import Runtime
 from grader.prompts import answer_text, prompt
-from grader.records import LogEntry, Sample, TrainRecord
+from grader.records import LogEntry, Sample, TrainRecord, replace_dir
 
 ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
 MLP = ["gate_proj", "up_proj", "down_proj"]
@@ -140,8 +140,7 @@ def run(name: str, samples: list[Sample], cfg: TrainConfig, runtime: Runtime, la
         )
     group_dir = layout.group_dir(name)
     adapter_dir, runs_dir = layout.adapter(name), layout.runs(name)
-    for old in (adapter_dir, runs_dir):
-        shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(runs_dir, ignore_errors=True)  # this run's events only; the old adapter stays until replaced
     work = group_dir / ".trainer"
 
     set_seed(cfg.seed)
@@ -201,8 +200,9 @@ def run(name: str, samples: list[Sample], cfg: TrainConfig, runtime: Runtime, la
         if evaluated and not any("eval_loss" in r and r.get("step") == final for r in trainer.state.log_history):
             trainer.evaluate()  # a fractional last epoch ends without an epoch-end eval
         writer.flush()
-        model.save_pretrained(str(adapter_dir), safe_serialization=True)
-        tokenizer.save_pretrained(str(adapter_dir))
+        with replace_dir(adapter_dir) as folder:
+            model.save_pretrained(str(folder), safe_serialization=True)
+            tokenizer.save_pretrained(str(folder))
         trainer.state.save_to_json(str(work / "trainer_state.json"))
         os.replace(work / "trainer_state.json", group_dir / "trainer_state.json")
         changed = any(bool(p.detach().abs().sum() > 0) for n, p in model.named_parameters() if "lora_B" in n)

@@ -1,0 +1,112 @@
+"""Atomic writes under SIGKILL: a reader finds the old file or the new one, never a mix; leftovers are swept."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from grader.errors import GraderError
+from grader.records import exclusive, replace_dir, sweep, write_atomic
+
+SIZE = 16 * 1024 * 1024  # large enough that most of the child's time is spent inside a write
+
+# The child alternates two generations of the same target forever and says "ready" once the first is in place.
+WRITER = """
+import sys
+from pathlib import Path
+from grader.records import replace_dir, write_atomic
+target, size, kind = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+i = 0
+while True:
+    letter = b"AB"[i % 2 : i % 2 + 1]
+    if kind == "file":
+        write_atomic(target, letter * size)
+    else:
+        with replace_dir(target) as folder:
+            for part in range(4):
+                (folder / f"part{part}").write_bytes(letter * (size // 4))
+    if i == 0:
+        print("ready", flush=True)
+    i += 1
+"""
+
+
+def _kill_at_random_moments(target: Path, kind: str, seed: int, check) -> int:
+    """SIGKILL the writer at 8 random moments; `check` the target after each. Returns how many kills left a temp."""
+    rng, caught = random.Random(seed), 0
+    for _ in range(8):
+        command = [sys.executable, "-c", WRITER, str(target), str(SIZE), kind]
+        with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as child:
+            assert child.stdout is not None and child.stdout.readline() == "ready\n"
+            time.sleep(rng.uniform(0.0, 0.4))
+            assert child.poll() is None
+            os.kill(child.pid, signal.SIGKILL)
+        check(target)
+        leftovers = [p for p in target.parent.iterdir() if p.name.startswith(".")]
+        caught += bool(leftovers)
+        sweep(target.parent)
+        assert [p.name for p in target.parent.iterdir()] in ([target.name], [])
+    return caught
+
+
+def _one_generation(data: bytes, size: int) -> None:
+    assert len(data) == size, f"{len(data)} bytes of {size}: a half-written file"
+    assert data[:1] in (b"A", b"B") and data.count(data[:1]) == size, "two generations mixed in one file"
+
+
+def test_a_file_killed_mid_write_is_the_old_or_the_new_one(tmp_path: Path) -> None:
+    target = tmp_path / "out" / "report.pdf"
+    caught = _kill_at_random_moments(target, "file", 1, lambda t: _one_generation(t.read_bytes(), SIZE))
+    assert caught >= 1  # at least one kill landed inside a write (its temp file was left), so the test bites
+
+
+def test_a_folder_killed_mid_build_is_the_old_or_the_new_one(tmp_path: Path) -> None:
+    def check(target: Path) -> None:
+        if not target.exists():  # killed between its two renames: no folder, and the stage that needs it re-runs
+            return
+        parts = sorted(target.iterdir())
+        assert [p.name for p in parts] == [f"part{i}" for i in range(4)]
+        _one_generation(b"".join(p.read_bytes() for p in parts), SIZE)
+        assert len({p.read_bytes()[:1] for p in parts}) == 1  # one generation, not two mixed
+
+    assert _kill_at_random_moments(tmp_path / "out" / "adapter", "folder", 2, check) >= 1
+
+
+def test_sweep_removes_leftovers_only_and_follows_no_link(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("x")
+    folder = tmp_path / "out"
+    (folder / ".adapter.old").mkdir(parents=True)
+    (folder / ".adapter.old" / "w").write_text("x")
+    (folder / ".report.pdf.k2j3.tmp").write_text("half")
+    (folder / ".link.tmp").symlink_to(outside, target_is_directory=True)
+    for kept in ("report.pdf", "train.json", ".cache"):
+        (folder / kept).write_text("x")
+    sweep(folder)
+    assert sorted(p.name for p in folder.iterdir()) == [".cache", "report.pdf", "train.json"]
+    assert (outside / "keep.txt").read_text() == "x"
+
+
+def test_one_run_per_output_folder_and_a_killed_holder_frees_it(tmp_path: Path) -> None:
+    hold = (
+        "import sys, time\nfrom pathlib import Path\nfrom grader.records import exclusive\n"
+        "with exclusive(Path(sys.argv[1])):\n    print('held', flush=True)\n    time.sleep(60)\n"
+    )
+    with subprocess.Popen([sys.executable, "-c", hold, str(tmp_path)], stdout=subprocess.PIPE, text=True) as holder:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(GraderError, match=f"another grader run \\(pid {holder.pid}\\) is writing to .*--out"):
+            with exclusive(tmp_path):
+                pass
+        holder.kill()
+    with exclusive(tmp_path):  # the kernel dropped the dead holder's lock
+        with pytest.raises(GraderError):  # and this process's own lock holds against a second taker
+            with exclusive(tmp_path):
+                pass
