@@ -25,6 +25,7 @@ class Batch:
     overrides: grade.Overrides = field(default_factory=dict)
     _runtime: Runtime | None = None
     _tokenizer: Any = None
+    _counter: Callable[[list[str]], list[int]] | None = None
     _base_key: str | None = None
     cache: generate.BaseCache | None = None
     loads: int = 0
@@ -67,7 +68,11 @@ class Batch:
     def count_tokens(self, texts: list[str]) -> list[int]:
         from grader import model
 
-        return model.count_tokens(self.tokenizer(), texts)
+        if self._runtime is not None:
+            return model.count_tokens(self._runtime.tokenizer, texts)
+        if self._counter is None:
+            self._counter = model.token_counter(self.settings.base_model, self.settings.cache_dir)
+        return self._counter(texts)
 
     def base_cache(self) -> generate.BaseCache:
         if self.cache is None:

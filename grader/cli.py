@@ -259,8 +259,7 @@ def validate_cmd(
     if base_model:
         from grader import model
 
-        tokenizer = model.load_tokenizer(base_model)
-        counter = lambda texts: model.count_tokens(tokenizer, texts)  # noqa: E731
+        counter = model.token_counter(base_model)
 
     if fmt not in ("text", "json", "github"):
         raise GraderError(f"--format must be text, json or github, not '{fmt}'")

@@ -7,6 +7,8 @@ never `trust_remote_code`.
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,6 +104,40 @@ def load_tokenizer(name: str, cache_dir: Path | None = None) -> Any:
 
 def count_tokens(tokenizer: Any, texts: list[str]) -> list[int]:
     return [len(ids) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]]
+
+
+# Classes that run tokenizer.json as it is; a model-specific class may rebuild the special tokens around a text.
+GENERIC_TOKENIZERS = ("PreTrainedTokenizerFast", "TokenizersBackend")
+
+
+def token_counter(name: str, cache_dir: Path | None = None) -> Callable[[list[str]], list[int]]:
+    """Counts tokens exactly as the model's tokenizer does, for validation before any model is loaded.
+
+    Where transformers would run tokenizer.json unchanged (a generic class, no add_bos/eos_token override: the
+    Llama 3 tokenizers), the Rust tokenizer alone does it in milliseconds without importing torch; otherwise
+    AutoTokenizer (seconds). A re-render or a preview then costs no transformers import at all.
+    """
+    path = Path(resolve(name, cache_dir))
+    try:
+        config = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = None
+    plain = (
+        isinstance(config, dict)
+        and config.get("tokenizer_class") in GENERIC_TOKENIZERS
+        and not {"add_bos_token", "add_eos_token"} & set(config)
+        and (path / "tokenizer.json").is_file()
+    )
+    if plain:
+        from tokenizers import Tokenizer
+
+        rust = Tokenizer.from_file(str(path / "tokenizer.json"))
+        if rust.post_processor is not None:  # else transformers builds one from the config: leave it to it
+            rust.no_truncation()
+            rust.no_padding()
+            return lambda texts: [len(e.ids) for e in rust.encode_batch(texts, add_special_tokens=True)]
+    tokenizer = load_tokenizer(str(path))
+    return lambda texts: count_tokens(tokenizer, texts)
 
 
 def load(name: str, *, device: str = "auto", quantize: bool = True, cache_dir: Path | None = None) -> Runtime:

@@ -187,3 +187,32 @@ def test_log_entries_join_eval_lines_to_their_step() -> None:
     log = train.log_entries(history)
     assert [(e.step, e.loss, e.eval_loss) for e in log] == [(0, None, 5.5), (1, 7.0, None), (2, 6.0, 5.4)]
     assert log[2].learning_rate == 5e-5
+
+
+def test_token_counter_counts_as_the_model_tokenizer_does(grader_cache: Path, tmp_path: Path, monkeypatch) -> None:
+    """Validation counts tokens with tokenizer.json alone (no torch import) only where transformers runs it as it
+    is; a config that may make transformers rebuild the special tokens goes through AutoTokenizer."""
+    import json
+    import shutil
+
+    from grader import model
+    from grader.prompts import training_text
+
+    texts = [training_text(s) for s in example_samples()] + ["", "spectre 2200 nm \u4e2d\u6587 <|eot_id|> \u00e9\u0301"]
+    folder = str(demo_model_dir())
+    auto = model.count_tokens(model.load_tokenizer(folder), texts)
+    loaded: list[str] = []
+    load = model.load_tokenizer
+    monkeypatch.setattr(model, "load_tokenizer", lambda path, cache_dir=None: loaded.append(path) or load(path))
+
+    assert model.token_counter(folder)(texts) == auto and min(auto) >= 1  # BOS on the empty text too
+    assert loaded == []  # the Rust tokenizer alone
+
+    special = tmp_path / "special"
+    shutil.copytree(folder, special, ignore=shutil.ignore_patterns("*.safetensors"))
+    config = json.loads((special / "tokenizer_config.json").read_text())
+    for changed in ({"add_eos_token": True}, {"tokenizer_class": "LlamaTokenizerFast"}):
+        (special / "tokenizer_config.json").write_text(json.dumps({**config, **changed}))
+        counts = model.token_counter(str(special))(texts)
+        assert loaded == [str(special)] and counts == model.count_tokens(load(str(special)), texts)
+        loaded.clear()
