@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -280,6 +281,120 @@ def test_killed_batch_resumes_where_it_stopped(tmp_path: Path, copy_example) -> 
     assert [r.status for r in rows] == ["graded"] * 3
     assert {p: (out / "a1" / p).stat().st_mtime_ns for p in done} == done  # not redone
     assert json.loads((out / "batch.json").read_text())["model_loads"] == 1  # loaded for b2 and c3 only
+
+
+def _assert_whole(out: Path) -> list[str]:
+    """Every deliverable and record under `out` is a complete file; returns the names of the files checked."""
+    import zipfile
+
+    from PIL import Image
+    from pptx import Presentation
+    from pypdf import PdfReader
+
+    from grader import records
+
+    models = {
+        "discover": records.GroupRecord,
+        "validate": records.ValidationRecord,
+        "train": records.TrainRecord,
+        "generate": records.GenerationRecord,
+        "score": records.ScoreRecord,
+        "grade": records.GradeRecord,
+        "render": records.RenderRecord,
+    }
+    checked = []
+    for path in sorted(p for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        if ".cache" in path.parts or "runs" in path.parts:  # the generation cache and event logs: not deliverables
+            continue
+        data = path.read_bytes()
+        if path.suffix == ".pdf":
+            assert data.rstrip().endswith(b"%%EOF"), f"{path}: truncated PDF"
+            pages = PdfReader(path, strict=True).pages
+            assert pages and path.parent.name in pages[0].extract_text()
+        elif path.suffix == ".pptx":
+            with zipfile.ZipFile(path) as z:
+                assert z.testzip() is None, f"{path}: broken zip"
+            assert len(Presentation(str(path)).slides) > 3
+        elif path.suffix == ".png":
+            with Image.open(path) as im:
+                im.load()
+        elif path.suffix == ".json":
+            loaded = json.loads(data)
+            if path.stem in models:
+                models[path.stem].model_validate(loaded)
+        elif path.suffix == ".csv":
+            rows = list(csv.DictReader(data.decode().splitlines()))
+            assert rows and all(r["status"] for r in rows)
+        elif path.name == "adapter_model.safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), "pt") as f:
+                assert f.keys()
+        checked.append(path.relative_to(out).as_posix())
+    return checked
+
+
+def test_killed_at_random_moments_every_report_is_whole(tmp_path: Path, copy_example) -> None:
+    """SIGKILL a re-render at random moments: each time, every report, deck, plot, record and gradebook left behind
+    is complete, each report is the old one or the new one (a revision marker in REPORT.md tells which), and the
+    next run finishes the batch."""
+    import random
+    import time
+
+    from pptx import Presentation
+    from pypdf import PdfReader
+
+    subs = small_class(tmp_path, copy_example, {"a1": "good-group", "b2": "weak-group"})
+    for name in ("a1", "b2"):
+        report = subs / name / "REPORT.md"
+        text = report.read_text(encoding="utf-8")
+        report.write_text(text + ("" if "## Reflections" in text else "\n\n## Reflections\n") + "\n\nMarker rev0.\n")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "grader", "grade", str(subs), "--out", str(out), "--quiet"]
+    command += ["--max-new-tokens", "8"]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    whole = _assert_whole(out)
+    assert {"a1/report.pdf", "b2/slides.pptx", "a1/training.png", "a1/adapter/adapter_model.safetensors"} <= set(whole)
+
+    def revision(path: Path) -> int:
+        if path.suffix == ".pdf":
+            text = " ".join(page.extract_text() for page in PdfReader(path).pages)
+        else:
+            shapes = [shape for slide in Presentation(str(path)).slides for shape in slide.shapes]
+            text = " ".join(shape.text_frame.text for shape in shapes if shape.has_text_frame)
+        found = set(re.findall(r"Marker rev(\d+)", text))
+        assert len(found) == 1, (path, found)  # one revision throughout the file
+        return int(found.pop())
+
+    files = [out / name / file for name in ("a1", "b2") for file in ("report.pdf", "slides.pptx")]
+    shown = dict.fromkeys(files, 0)
+    rng, live = random.Random(8), 0
+    for i in range(1, 7):
+        for name in ("a1", "b2"):  # a new REPORT.md: --rescore re-renders from the stored records, no model needed
+            report = subs / name / "REPORT.md"
+            report.write_text(report.read_text(encoding="utf-8").replace(f"rev{i - 1}.", f"rev{i}."), encoding="utf-8")
+        # A group's plot is the first file its render writes; from there a random moment in the first, second or
+        # third second: within its PDF, its deck and results, the next group's render, the gradebook, the summary.
+        trigger, phase = out / ("a1", "b2")[i % 2] / "training.png", (i - 1) // 2
+        before = trigger.stat().st_mtime_ns
+        with subprocess.Popen([*command, "--rescore"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as run:
+            while trigger.stat().st_mtime_ns == before and run.poll() is None:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(phase, phase + 1.0))
+            live += run.poll() is None
+            run.kill()  # SIGKILL; nothing when it has already ended
+        assert set(_assert_whole(out)) >= set(whole)
+        for path, last in shown.items():
+            shown[path] = revision(path)
+            assert shown[path] in (last, i), f"{path}: revision {shown[path]}, neither the old one nor the new one"
+    assert live >= 3  # most kills landed while it ran (the last second of b2 may come after the end)
+    subprocess.run([*command, "--rescore"], check=True, stdout=subprocess.DEVNULL)  # finishes what the last left
+    assert set(_assert_whole(out)) == set(whole)
+    assert {revision(path) for path in files} == {6}
+    assert not [p for p in out.rglob(".*") if p.name.endswith((".tmp", ".old"))]  # swept
+
+
+ADAPTER = ("adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "tokenizer_config.json")
 
 
 def test_grade_usage_errors_exit_2_before_anything_runs(tmp_path: Path) -> None:

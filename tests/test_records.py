@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from grader.errors import GraderError
-from grader.records import exclusive, replace_dir, sweep, write_atomic
+from grader.records import exclusive, sweep
 
 SIZE = 16 * 1024 * 1024  # large enough that most of the child's time is spent inside a write
 
@@ -102,11 +102,10 @@ def test_one_run_per_output_folder_and_a_killed_holder_frees_it(tmp_path: Path) 
     )
     with subprocess.Popen([sys.executable, "-c", hold, str(tmp_path)], stdout=subprocess.PIPE, text=True) as holder:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        with pytest.raises(GraderError, match=f"another grader run \\(pid {holder.pid}\\) is writing to .*--out"):
-            with exclusive(tmp_path):
-                pass
+        busy = f"another grader run \\(pid {holder.pid}\\) is writing to .*--out"
+        with pytest.raises(GraderError, match=busy), exclusive(tmp_path):
+            pass
         holder.kill()
-    with exclusive(tmp_path):  # the kernel dropped the dead holder's lock
-        with pytest.raises(GraderError):  # and this process's own lock holds against a second taker
-            with exclusive(tmp_path):
-                pass
+    # The kernel dropped the dead holder's lock; this process's own lock holds against a second taker.
+    with exclusive(tmp_path), pytest.raises(GraderError), exclusive(tmp_path):
+        pass
