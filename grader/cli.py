@@ -19,6 +19,7 @@ from rich.console import Console
 
 from grader import __version__
 from grader.errors import GraderError
+from grader.limits import DEFAULT_LIMITS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Grade the week-5 LoRA fine-tuning assignment.")
 err = Console(stderr=True)
@@ -71,6 +72,15 @@ def grade_cmd(
     timeout: Annotated[
         float | None, typer.Option(help="Wall-clock limit per group in seconds; over it the group is 'timeout'.")
     ] = None,
+    max_samples: Annotated[
+        int, typer.Option(help="Training samples a group may have; over it the group is 'over-limit'.")
+    ] = DEFAULT_LIMITS.max_samples,
+    max_tests: Annotated[
+        int, typer.Option(help="Test questions a group may have; over it the group is 'over-limit'.")
+    ] = DEFAULT_LIMITS.max_tests,
+    max_file_mb: Annotated[
+        int, typer.Option(help="Size of one data or tests file in MB; over it the group is 'over-limit'.")
+    ] = DEFAULT_LIMITS.max_file_mb,
     force: Annotated[bool, typer.Option("--force", help="Redo every stage, ignoring cached records.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display, only the summary.")] = False,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failure with a traceback.")] = False,
@@ -89,6 +99,9 @@ def grade_cmd(
                 "force": force,
                 "rescore": rescore,
                 "timeout": timeout,
+                "max_samples": max_samples,
+                "max_tests": max_tests,
+                "max_file_mb": max_file_mb,
                 "only": tuple(only or ()),
                 "fail_fast": fail_fast,
             }
@@ -196,7 +209,7 @@ def preview_cmd(
             fh.write(f"report={report}\nslides={slides}\n")
     _summary([row], out_dir, f"preview of {row.group}")
     out.print(f"report: {report}\nslides: {slides}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1 if row.status in ("invalid", "error", "timeout") else 0)
+    raise typer.Exit(0 if row.status in ("graded", "missing") else 1)
 
 
 @app.command("init-ci")

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from grader.limits import DEFAULT_LIMITS, DataLimits
+
 SCHEDULERS = (
     "linear",
     "cosine",
@@ -221,7 +223,14 @@ class RunSettings(BaseModel):
     force: bool = Field(False, description="Redo every stage even when its cached record still matches.")
     rescore: bool = Field(False, description="Re-score, re-grade and re-render from stored answers; no model.")
     timeout: float | None = Field(None, gt=0, description="Wall-clock limit per group, in seconds.")
+    max_samples: int = Field(DEFAULT_LIMITS.max_samples, ge=1, description="Training samples a group may have.")
+    max_tests: int = Field(DEFAULT_LIMITS.max_tests, ge=1, description="Test questions a group may have.")
+    max_file_mb: int = Field(DEFAULT_LIMITS.max_file_mb, ge=1, description="Size of one data or tests file, in MB.")
     only: tuple[str, ...] = Field((), description="Grade only these groups; the others keep their last results.")
     fail_fast: bool = Field(False, description="Re-raise the first group failure (debugging).")
     preview: bool = Field(False, description="Use a group's recorded answers and logs when it has them; no model.")
     cache_dir: Path | None = Field(None, description="Where the demo model is built; default ~/.cache/grader.")
+
+    @property
+    def limits(self) -> DataLimits:
+        return DataLimits(max_samples=self.max_samples, max_tests=self.max_tests, max_file_mb=self.max_file_mb)

@@ -46,15 +46,15 @@ class Reader:
         )
 
 
-def read_objects(path: Path, reader: Reader) -> Iterator[tuple[int, Any]]:
+def read_objects(path: Path, reader: Reader, max_mb: int = MAX_FILE_BYTES >> 20) -> Iterator[tuple[int, Any]]:
     """Yield (line number, parsed JSON value) for each record in a `.jsonl` or `.json` file."""
     size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
+    if size > max_mb << 20:
         reader.add(
             None,
-            "file-too-large",
-            f"file is {size / 2**20:.0f} MB, over the {MAX_FILE_BYTES >> 20} MB cap; it was not read",
-            "a course dataset is a few MB at most: commit only the samples",
+            "over-size-limit",
+            f"file is {size / 2**20:.1f} MB, over the limit of {max_mb} MB per file (--max-file-mb); not read",
+            "a course dataset is a few MB at most: commit only the samples, or ask the instructor to raise the limit",
         )
         return
     with path.open("rb") as fh:

@@ -133,11 +133,13 @@ def start(group: GroupRecord, batch: Batch, progress: Progress) -> Work:
 
 def _validate(work: Work, batch: Batch) -> None:
     layout, settings, name = batch.layout, batch.settings, work.name
-    work.validation = validate.run(Path(work.group.path), name, layout, batch.count_tokens)
+    work.validation = validate.run(Path(work.group.path), name, layout, batch.count_tokens, settings.limits)
     save(work.validation, layout.record(name, "validate"))
     work.outcome.records["validate"] = work.validation
     if work.validation.status != "ok":
-        work.outcome.status, work.outcome.reason = "invalid", work.validation.message
+        over = any(p.code in limits.LIMIT_CODES and p.severity == "error" for p in work.validation.problems)
+        work.outcome.status = "over-limit" if over else "invalid"
+        work.outcome.reason = work.validation.message
         return
     work.config = TrainConfig(**work.validation.config)
     if settings.rescore:  # stored answers are used as they are: no keys, no base model needed

@@ -22,7 +22,7 @@ from grader.errors import GraderError
 
 SCHEMA = 1
 Status = Literal["ok", "failed", "skipped"]
-GroupStatus = Literal["graded", "invalid", "missing", "error", "timeout"]
+GroupStatus = Literal["graded", "invalid", "over-limit", "missing", "error", "timeout"]
 Severity = Literal["error", "warning", "info"]
 
 

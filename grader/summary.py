@@ -31,7 +31,7 @@ PARAMETERS = (
     "optimizer_steps",  # derived: what epochs, batch size and accumulation add up to
 )
 MIN_GROUPS = 5
-STATUSES = ("graded", "invalid", "missing", "error", "timeout")
+STATUSES = ("graded", "invalid", "over-limit", "missing", "error", "timeout")
 
 
 def ranks(values: list[float]) -> list[float]:

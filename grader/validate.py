@@ -21,11 +21,11 @@ import yaml
 from grader.config import DEFAULT_SYSTEM, PART_A, TrainConfig, parse_train_config
 from grader.jsonl import MAX_FILE_BYTES, Reader, read_objects
 from grader.layout import Layout
+from grader.limits import DEFAULT_LIMITS, LIMIT_CODES, DataLimits
 from grader.records import Problem, Sample, ValidationRecord, digest, write_atomic
 
 MIN_SAMPLES = 20
 MIN_TESTS = 5
-MAX_SAMPLES = 20000
 MAX_REPORT_BYTES = 1 << 20
 FIELDS = ("system", "instruction", "context", "answer")
 WRONG_NAMES = {
@@ -196,8 +196,20 @@ def _sample_problems(obj: Any, line: int, reader: Reader, *, is_test: bool) -> S
     )
 
 
-def read_samples(group_dir: Path, files: Iterable[str], problems: list[Problem], *, is_test: bool) -> list[Sample]:
+def read_samples(
+    group_dir: Path,
+    files: Iterable[str],
+    problems: list[Problem],
+    *,
+    is_test: bool,
+    limits: DataLimits = DEFAULT_LIMITS,
+) -> list[Sample]:
     samples: list[Sample] = []
+    most, code, what, flag = (
+        (limits.max_tests, "over-test-limit", "test questions", "--max-tests")
+        if is_test
+        else (limits.max_samples, "over-sample-limit", "samples", "--max-samples")
+    )
     for relative in files:
         path = safe_file(group_dir, relative, problems)
         if path is None:
@@ -211,9 +223,14 @@ def read_samples(group_dir: Path, files: Iterable[str], problems: list[Problem],
         reader = Reader(relative)
         no_system: list[int] = []
         extra: set[str] = set()
-        for line, obj in read_objects(path, reader):
-            if len(samples) >= MAX_SAMPLES:
-                reader.add(line, "too-many", f"more than {MAX_SAMPLES} samples; the rest was not read")
+        for line, obj in read_objects(path, reader, limits.max_file_mb):
+            if len(samples) >= most:
+                reader.add(
+                    line,
+                    code,
+                    f"more than {most} {what}, the limit per group ({flag}); the rest was not read",
+                    f"keep the {what} you need, or ask the instructor to raise the limit",
+                )
                 break
             sample = _sample_problems(obj, line, reader, is_test=is_test)
             if isinstance(obj, dict):
@@ -415,7 +432,11 @@ def config_problems(
 
 
 def run(
-    group_dir: Path, name: str, layout: Layout | None = None, count_tokens: TokenCounter | None = None
+    group_dir: Path,
+    name: str,
+    layout: Layout | None = None,
+    count_tokens: TokenCounter | None = None,
+    limits: DataLimits = DEFAULT_LIMITS,
 ) -> ValidationRecord:
     """Validate one group folder; write normalized samples, tests and REPORT.md into its output folder."""
     started = time.monotonic()
@@ -431,8 +452,8 @@ def run(
                 hint="commit your samples as data/train.jsonl (one JSON object per line)",
             )
         )
-    samples = read_samples(group_dir, data_files, problems, is_test=False)
-    tests = read_samples(group_dir, [tests_file], problems, is_test=True) if tests_file else []
+    samples = read_samples(group_dir, data_files, problems, is_test=False, limits=limits)
+    tests = read_samples(group_dir, [tests_file], problems, is_test=True, limits=limits) if tests_file else []
     if tests_file is None:
         problems.append(
             Problem(
@@ -500,8 +521,11 @@ def _summary(problems: list[Problem]) -> str:
     errors = [p for p in problems if p.severity == "error"]
     if not errors:
         return "valid"
-    # a problem at a line is the cause; a count such as "0 < 20 usable samples" is only its consequence
-    first = next((p for p in errors if p.line is not None), errors[0])
+    # a limit says why the rest was not read; a problem at a line is a cause; a count such as "0 < 20 usable
+    # samples" is only their consequence
+    first = next((p for p in errors if p.code in LIMIT_CODES), None) or next(
+        (p for p in errors if p.line is not None), errors[0]
+    )
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{first.location()}: {first.message}{more}"
 

@@ -94,7 +94,7 @@ def hostile_class(root: Path, canary: Path) -> dict[str, tuple[str, str]]:
         "remote-code-adapter": ("graded", "rank"),
         "wrong-base-adapter": ("graded", "another base model"),
         "huge-line": ("invalid", "over the 1 MB cap"),
-        "sparse-2gb": ("invalid", "over the 64 MB cap"),
+        "sparse-2gb": ("over-limit", "2048.0 MB, over the limit of 64 MB per file (--max-file-mb)"),
         "deep-json": ("invalid", "nested too deeply"),
         "injection": ("graded", ""),
         "team with spaces": ("graded", ""),

@@ -202,21 +202,53 @@ def test_rescore_without_stored_answers_says_what_to_do(tmp_path: Path, copy_exa
     assert row.status == "error" and "run `grader grade` without --rescore first" in row.reason
 
 
-def test_a_group_over_its_time_limit_is_timeout_and_the_batch_goes_on(tmp_path: Path, copy_example) -> None:
-    from grader import pipeline
-    from grader.config import RunSettings
-
-    subs = small_class(tmp_path, copy_example, {"fast": "good-group", "slow": "good-group"})
+def test_groups_over_their_limits_get_a_status_naming_the_limit_and_the_batch_goes_on(
+    tmp_path: Path, copy_example
+) -> None:
+    """Time, samples, test questions, file size: each limit hit is a status and a reason that names the limit and
+    the flag that raises it; the groups within every limit are graded in the same batch."""
+    names = ("fast", "slow", "many-samples", "many-tests", "big-file")
+    subs = small_class(tmp_path, copy_example, dict.fromkeys(names, "good-group"))
     (subs / "slow" / "config.yaml").write_text("num_train_epochs: 100\nper_device_train_batch_size: 2\n")
-    rows = {r.group: r for r in pipeline.run(subs, RunSettings(out=tmp_path / "out", max_new_tokens=8, timeout=8))}
-    assert (
-        rows["slow"].status == "timeout"
-        and "train did not finish within the per-group limit of 8 s" in rows["slow"].reason
+    for name, file in (("many-samples", "data/train.jsonl"), ("many-tests", "tests.jsonl")):
+        lines = (subs / name / file).read_text(encoding="utf-8").splitlines()
+        rows = [json.loads(line) for line in lines]
+        more = [{**r, "instruction": r["instruction"] + " (again)"} for r in rows]
+        (subs / name / file).write_text("".join(json.dumps(r) + "\n" for r in rows + more), encoding="utf-8")
+    with open(subs / "big-file" / "data" / "train.jsonl", "r+b") as fh:
+        fh.truncate(3 << 19)  # 1.5 MB
+    out = tmp_path / "out"
+    limits = ["--timeout", "8", "--max-samples", "30", "--max-tests", "10", "--max-file-mb", "1"]
+    result = CliRunner().invoke(
+        app, ["grade", str(subs), "--out", str(out), "--quiet", "--max-new-tokens", "8", *limits]
     )
-    assert rows["fast"].status == "graded"
-    assert (tmp_path / "out" / "slow" / "report.pdf").is_file()  # the report still says what happened
-    results = json.loads((tmp_path / "out" / "slow" / "results.json").read_text())
+    assert result.exit_code == 1, result.output
+    with (out / "gradebook.csv").open(encoding="utf-8") as fh:
+        rows = {r["group"]: r for r in csv.DictReader(fh)}
+    assert rows["fast"]["status"] == "graded"
+    assert rows["slow"]["status"] == "timeout"
+    assert "train did not finish within the per-group limit of 8 s (--timeout)" in rows["slow"]["reason"]
+    expected = {
+        "many-samples": "data/train.jsonl:31: more than 30 samples, the limit per group (--max-samples)",
+        "many-tests": "tests.jsonl:11: more than 10 test questions, the limit per group (--max-tests)",
+        "big-file": "data/train.jsonl: file is 1.5 MB, over the limit of 1 MB per file (--max-file-mb)",
+    }
+    for name, reason in expected.items():
+        assert rows[name]["status"] == "over-limit" and rows[name]["reason"].startswith(reason), rows[name]
+        assert not (out / name / "train.json").exists()  # nothing trained on a group over its limits
+        results = json.loads((out / name / "results.json").read_text())
+        assert results["status"] == "over-limit" and (out / name / "report.pdf").is_file()
+    results = json.loads((out / "slow" / "results.json").read_text())
     assert results["status"] == "timeout" and "train" not in results  # no half-trained record
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status_counts"] == {
+        "graded": 1,
+        "invalid": 0,
+        "over-limit": 3,
+        "missing": 0,
+        "error": 0,
+        "timeout": 1,
+    }
 
 
 def test_check_base_reloads_a_model_left_with_lora_layers(tmp_path: Path, runtime) -> None:
