@@ -48,6 +48,7 @@ class Outcome:
     status: str = "graded"
     reason: str = ""
     records: dict[str, Record] = field(default_factory=dict)
+    tracebacks: list[str] = field(default_factory=list)  # -> error.txt, for the instructor who asks why
 
 
 @dataclass
@@ -98,6 +99,7 @@ def _fail(outcome: Outcome, stage: str, exc: BaseException, fail_fast: bool) -> 
         message = f"out of memory: {message}"
     if outcome.status != "error":  # the first failure is the reason; later stages failing follow from it
         outcome.status, outcome.reason = "error", f"{stage} failed: {name}: {message}"[:500]
+    outcome.tracebacks.append(f"{stage} failed:\n{''.join(traceback.format_exception(exc))}")
 
 
 def _timed_out(outcome: Outcome, stage: str, limit: float | None) -> None:
@@ -253,7 +255,6 @@ def _model_stages(
         batch.check_base(work.name)
     except Exception as exc:
         _fail(outcome, stage, exc, settings.fail_fast)
-        write_atomic(batch.layout.group_dir(work.name) / "error.txt", traceback.format_exc().encode())
         batch.check_base(work.name)
     work.seconds += time.monotonic() - started
     return tr, gen, sc
@@ -343,6 +344,11 @@ def _write_results(layout: Layout, name: str, outcome: Outcome) -> None:
         **{stage: record.model_dump(mode="json") for stage, record in outcome.records.items()},
     }
     write_atomic(layout.results(name), json.dumps(data, indent=2, ensure_ascii=False).encode())
+    error_txt = layout.group_dir(name) / "error.txt"
+    if outcome.tracebacks:
+        write_atomic(error_txt, "\n".join(outcome.tracebacks).encode())
+    else:
+        error_txt.unlink(missing_ok=True)  # from an earlier run that failed: it would explain nothing now
 
 
 def _selected(groups: list[GroupRecord], only: tuple[str, ...]) -> list[GroupRecord]:

@@ -471,7 +471,7 @@ def write_pptx(data: dict[str, Any], path: Path, plot: Path) -> None:
 
     if train and train.status == "ok" and plot.is_file():
         caption = (
-            f"final train loss {train.train_loss:.3f} · perplexity {_num(train.perplexity, 2)} · "
+            f"final train loss {_num(train.train_loss, 3)} · perplexity {_num(train.perplexity, 2)} · "
             f"{train.steps} optimizer steps"
         )
         if train.eval_loss is not None:

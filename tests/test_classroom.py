@@ -114,6 +114,31 @@ def recorded_group(tmp_path: Path, name: str = "team-7") -> Path:
     return group
 
 
+def test_preview_with_answers_but_no_logs_is_graded_and_says_so(tmp_path: Path) -> None:
+    """A group that committed its answers but no trainer_state.json: no loss to show, and every page says so."""
+    from pptx import Presentation
+    from pypdf import PdfReader
+
+    from grader import pipeline
+    from grader.config import RunSettings
+
+    group, out = recorded_group(tmp_path), tmp_path / "out"
+    (group / "trainer_state.json").unlink()
+    row = pipeline.run(group, RunSettings(out=out, preview=True), single=True)[0]
+    assert row.status == "graded", row.reason
+    train = json.loads((out / "team-7" / "train.json").read_text())
+    assert train["source"] == "logs" and train["train_loss"] is None and train["log"] == []
+    deck = " ".join(
+        shape.text_frame.text
+        for slide in Presentation(str(out / "team-7" / "slides.pptx")).slides
+        for shape in slide.shapes
+        if shape.has_text_frame
+    )
+    assert "final train loss n/a" in deck
+    text = " ".join(p.extract_text() for p in PdfReader(out / "team-7" / "report.pdf").pages)
+    assert "n/a" in text and "recorded by the group" in text
+
+
 def test_preview_from_recorded_answers_needs_no_model(tmp_path: Path) -> None:
     """On CPU (CUDA hidden), in a fresh process, well under a minute: the subprocess is given 60 s."""
     group, out = recorded_group(tmp_path), tmp_path / "out"

@@ -468,3 +468,25 @@ def test_out_of_memory_and_crash_are_recorded_and_the_batch_goes_on(tmp_path: Pa
     )
     assert rows["crash"].status == "error" and "BFloat16" in rows["crash"].reason
     assert "RuntimeError" in (tmp_path / "out" / "crash" / "error.txt").read_text()
+
+    # Fixed and run again: the crash's error.txt goes with it; a render that fails leaves its own traceback.
+    monkeypatch.setattr(train, "run", real)
+    from grader import slides
+
+    def broken(data, path, plot):
+        raise ValueError("no room on the slide")
+
+    monkeypatch.setattr(slides, "write_pptx", broken)
+    rows = {
+        r.group: r
+        for r in pipeline.run(subs, RunSettings(out=tmp_path / "out", max_new_tokens=8, only=("crash", "fine")))
+    }
+    assert rows["fine"].status == "graded"  # its report is stored and still matches: not rendered again
+    assert rows["crash"].status == "error" and rows["crash"].reason == "render failed: ValueError: no room on the slide"
+    error = (tmp_path / "out" / "crash" / "error.txt").read_text()
+    assert error.startswith("render failed:") and "no room on the slide" in error and "Traceback" in error
+    assert "BFloat16" not in error  # this run's failure, not the last one's
+    monkeypatch.undo()
+    rows = {r.group: r for r in pipeline.run(subs, RunSettings(out=tmp_path / "out", max_new_tokens=8))}
+    assert {r.status for r in rows.values()} == {"graded"}
+    assert not list((tmp_path / "out").glob("*/error.txt"))  # an old traceback would explain nothing now
