@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grader.limits import DataLimits
 from grader.records import Problem, Severity
 
 MAX_LINE_BYTES = 1 << 20  # a real sample (4,000-character context) is ~15 KB; 1 MB is far beyond any
-MAX_FILE_BYTES = 64 << 20
+MAX_FILE_BYTES = DataLimits.max_file_mb << 20  # the default; a batch passes the instructor's own
 MAX_PENDING_LINES = 400  # a pretty-printed object longer than this is not a sample
 MAX_DEPTH = 32
 LFS_MAGIC = b"version https://git-lfs.github.com/spec/"

@@ -139,7 +139,7 @@ def _validate(work: Work, batch: Batch) -> None:
     save(work.validation, layout.record(name, "validate"))
     work.outcome.records["validate"] = work.validation
     if work.validation.status != "ok":
-        over = any(p.code in limits.LIMIT_CODES and p.severity == "error" for p in work.validation.problems)
+        over = validate.over_limit(work.validation.problems)
         work.outcome.status = "over-limit" if over else "invalid"
         work.outcome.reason = work.validation.message
         return

@@ -517,15 +517,18 @@ def run(
     return record
 
 
+def over_limit(problems: list[Problem]) -> Problem | None:
+    """The error that says the group is over a limit the instructor can raise (then it is `over-limit`)."""
+    return next((p for p in problems if p.code in LIMIT_CODES and p.severity == "error"), None)
+
+
 def _summary(problems: list[Problem]) -> str:
     errors = [p for p in problems if p.severity == "error"]
     if not errors:
         return "valid"
     # a limit says why the rest was not read; a problem at a line is a cause; a count such as "0 < 20 usable
     # samples" is only their consequence
-    first = next((p for p in errors if p.code in LIMIT_CODES), None) or next(
-        (p for p in errors if p.line is not None), errors[0]
-    )
+    first = over_limit(errors) or next((p for p in errors if p.line is not None), errors[0])
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{first.location()}: {first.message}{more}"
 
