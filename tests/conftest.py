@@ -187,6 +187,22 @@ def report_data(
 Word = tuple[float, float, float, float, str]  # xMin, yMin, xMax, yMax, text
 
 
+def pdf_text(path: Path) -> str:
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() for page in PdfReader(str(path)).pages)
+
+
+def deck_text(path: Path) -> list[str]:
+    """The text of each slide."""
+    from pptx import Presentation
+
+    return [
+        "\n".join(shape.text_frame.text for shape in slide.shapes if shape.has_text_frame)
+        for slide in Presentation(str(path)).slides
+    ]
+
+
 def pdf_pages(pdf: Path) -> list[tuple[float, float, list[Word]]]:
     """(width, height, words with their boxes) for every page, from poppler's `pdftotext -bbox`."""
     import re

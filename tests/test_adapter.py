@@ -15,7 +15,7 @@ from grader import adapter, train
 from grader.config import RunSettings, TrainConfig
 from grader.layout import Layout
 from grader.pipeline import run as grade_batch
-from tests.conftest import EXAMPLES, TINY_TRAIN, example_samples
+from tests.conftest import EXAMPLES, TINY_TRAIN, example_samples, pdf_text
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +50,7 @@ def test_matching_adapter_is_loaded_not_retrained(tmp_path: Path, trained: Path,
     assert sorted(p.relative_to(subs) for p in subs.rglob("*")) == before  # nothing written into the submission
     answers = json.loads((tmp_path / "out" / "team" / "generate.json").read_text())["answers"]
     assert len(answers) == 6
-    from pypdf import PdfReader
-
-    pdf = " ".join(
-        " ".join(p.extract_text() for p in PdfReader(str(tmp_path / "out" / "team" / "report.pdf")).pages).split()
-    )
+    pdf = " ".join(pdf_text(tmp_path / "out" / "team" / "report.pdf").split())
     assert "committed adapter was loaded, not retrained" in pdf and "1.234" in pdf
 
 

@@ -19,7 +19,7 @@ import yaml
 
 from grader import classroom
 from grader.records import GradeItem, GradeRecord
-from tests.conftest import EXAMPLES, ROOT
+from tests.conftest import EXAMPLES, ROOT, deck_text, pdf_text
 
 ACTION = "my-course/grader@v0.1.0"
 
@@ -116,9 +116,6 @@ def recorded_group(tmp_path: Path, name: str = "team-7") -> Path:
 
 def test_preview_with_answers_but_no_logs_is_graded_and_says_so(tmp_path: Path) -> None:
     """A group that committed its answers but no trainer_state.json: no loss to show, and every page says so."""
-    from pptx import Presentation
-    from pypdf import PdfReader
-
     from grader import pipeline
     from grader.config import RunSettings
 
@@ -128,14 +125,8 @@ def test_preview_with_answers_but_no_logs_is_graded_and_says_so(tmp_path: Path) 
     assert row.status == "graded", row.reason
     train = json.loads((out / "team-7" / "train.json").read_text())
     assert train["source"] == "logs" and train["train_loss"] is None and train["log"] == []
-    deck = " ".join(
-        shape.text_frame.text
-        for slide in Presentation(str(out / "team-7" / "slides.pptx")).slides
-        for shape in slide.shapes
-        if shape.has_text_frame
-    )
-    assert "final train loss n/a" in deck
-    text = " ".join(p.extract_text() for p in PdfReader(out / "team-7" / "report.pdf").pages)
+    assert "final train loss n/a" in "\n".join(deck_text(out / "team-7" / "slides.pptx"))
+    text = pdf_text(out / "team-7" / "report.pdf")
     assert "n/a" in text and "recorded by the group" in text
 
 
@@ -176,9 +167,7 @@ def test_preview_from_recorded_answers_needs_no_model(tmp_path: Path) -> None:
     assert "::notice title=Autograding complete::Points" in proc.stdout
     outputs = dict(line.split("=", 1) for line in (tmp_path / "output.txt").read_text().splitlines())
     assert json.loads(base64.b64decode(outputs["result"])) == result and outputs["max-points"] == "19"
-    from pypdf import PdfReader
-
-    text = " ".join(p.extract_text() for p in PdfReader(outputs["report"]).pages)
+    text = pdf_text(Path(outputs["report"]))
     assert "recorded by the group" in text and "read from the group's committed logs" in text
     assert Path(outputs["slides"]).is_file() and not (group / "out").exists()
 

@@ -13,13 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from grader.cli import app
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, deck_text, pdf_text
 
 
 def test_grade_examples_end_to_end(tmp_path: Path, grader_cache: Path) -> None:
-    from pptx import Presentation
-    from pypdf import PdfReader
-
     out = tmp_path / "reports"
     result = CliRunner().invoke(app, ["grade", str(EXAMPLES), "--out", str(out), "--quiet"])
     assert result.exit_code == 1, result.output  # the broken group fails on purpose
@@ -35,20 +32,17 @@ def test_grade_examples_end_to_end(tmp_path: Path, grader_cache: Path) -> None:
     for group in ("good-group", "weak-group"):
         results = json.loads((out / group / "results.json").read_text())
         loss = results["train"]["train_loss"]
-        pdf_text = "\n".join(p.extract_text() for p in PdfReader(str(out / group / "report.pdf")).pages)
-        pdf_flat = " ".join(pdf_text.split())
-        assert group in pdf_text and f"{loss:.3f}" in pdf_text
-        deck = Presentation(str(out / group / "slides.pptx"))
-        deck_text = " ".join(
-            " ".join(s.text_frame.text for s in slide.shapes if s.has_text_frame) for slide in deck.slides
-        )
-        assert group in deck_text and f"{loss:.3f}" in deck_text
+        pdf = pdf_text(out / group / "report.pdf")
+        pdf_flat = " ".join(pdf.split())
+        assert group in pdf and f"{loss:.3f}" in pdf
+        deck = "\n".join(deck_text(out / group / "slides.pptx"))
+        assert group in deck and f"{loss:.3f}" in deck
         for answer in results["generate"]["answers"]:
             assert " ".join(answer["instruction"].split()) in pdf_flat
-            assert answer["instruction"][:40] in " ".join(deck_text.split())
+            assert answer["instruction"][:40] in " ".join(deck.split())
         assert (out / group / "adapter" / "adapter_model.safetensors").is_file()
 
-    broken = "\n".join(p.extract_text() for p in PdfReader(str(out / "broken-group" / "report.pdf")).pages)
+    broken = pdf_text(out / "broken-group" / "report.pdf")
     assert "What is wrong" in broken and "data/train.jsonl:7" in broken
     assert not list(EXAMPLES.rglob("adapter*"))  # nothing written into the submissions
 
@@ -146,7 +140,6 @@ def small_class(tmp_path: Path, copy_example, names: dict[str, str]) -> Path:
 
 
 def test_roster_overrides_rescore_and_only(tmp_path: Path, copy_example) -> None:
-    from pypdf import PdfReader
 
     from grader import pipeline
     from grader.config import RunSettings
@@ -176,8 +169,7 @@ def test_roster_overrides_rescore_and_only(tmp_path: Path, copy_example) -> None
     results = json.loads((out / "g2" / "results.json").read_text())
     item = next(i for i in results["grade"]["items"] if i["id"] == "reflections")
     assert item["automatic"] == 0 and item["reason"].startswith("manual override: reflections were in the slides")
-    pdf = " ".join(p.extract_text() for p in PdfReader(str(out / "g2" / "report.pdf")).pages)
-    assert "manual override" in " ".join(pdf.split())
+    assert "manual override" in " ".join(pdf_text(out / "g2" / "report.pdf").split())
 
     again = {r.group: r for r in pipeline.run(subs, settings, roster=roster)}  # a plain re-run keeps the override
     assert again["g2"].items["reflections"] == 2 and json.loads((out / "batch.json").read_text())["model_loads"] == 0
@@ -373,9 +365,6 @@ def test_killed_at_random_moments_every_report_is_whole(tmp_path: Path, copy_exa
     import random
     import time
 
-    from pptx import Presentation
-    from pypdf import PdfReader
-
     subs = small_class(tmp_path, copy_example, {"a1": "good-group", "b2": "weak-group"})
     for name in ("a1", "b2"):
         report = subs / name / "REPORT.md"
@@ -389,11 +378,7 @@ def test_killed_at_random_moments_every_report_is_whole(tmp_path: Path, copy_exa
     assert {"a1/report.pdf", "b2/slides.pptx", "a1/training.png", "a1/adapter/adapter_model.safetensors"} <= set(whole)
 
     def revision(path: Path) -> int:
-        if path.suffix == ".pdf":
-            text = " ".join(page.extract_text() for page in PdfReader(path).pages)
-        else:
-            shapes = [shape for slide in Presentation(str(path)).slides for shape in slide.shapes]
-            text = " ".join(shape.text_frame.text for shape in shapes if shape.has_text_frame)
+        text = pdf_text(path) if path.suffix == ".pdf" else "\n".join(deck_text(path))
         found = set(re.findall(r"Marker rev(\d+)", text))
         assert len(found) == 1, (path, found)  # one revision throughout the file
         return int(found.pop())

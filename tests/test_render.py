@@ -13,19 +13,13 @@ import pytest
 
 from grader import plots, render
 from grader.layout import Layout
-from tests.conftest import pdf_pages, report_data
+from tests.conftest import pdf_pages, pdf_text, report_data
 
 HOSTILE = (
     '<script>alert(1)</script> {{ 7*7 }} {% raw %} <img src="file:///etc/passwd"> '
     '<link rel="attachment" href="file:///etc/passwd"> \x00\x0b\ud800\ufffe'
 )
 KOREAN = "학습률을 조정하는 것이 가장 중요했습니다"
-
-
-def pdf_text(path: Path) -> str:
-    from pypdf import PdfReader
-
-    return "\n".join(page.extract_text() for page in PdfReader(str(path)).pages)
 
 
 def attachments(path: Path) -> list[str]:

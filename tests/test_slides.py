@@ -12,18 +12,9 @@ import pytest
 
 from grader import slides
 from grader.layout import templates_dir
-from tests.conftest import pdf_pages, report_data
+from tests.conftest import deck_text, pdf_pages, report_data
 
 KOREAN = "학습률을 조정하는 것이 가장 중요했습니다"
-
-
-def deck_text(path: Path) -> list[str]:
-    from pptx import Presentation
-
-    return [
-        "\n".join(shape.text_frame.text for shape in slide.shapes if shape.has_text_frame)
-        for slide in Presentation(str(path)).slides
-    ]
 
 
 def titles(path: Path) -> list[str]:

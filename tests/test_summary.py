@@ -10,6 +10,7 @@ import pytest
 from grader import summary
 from grader.gradebook import Row
 from grader.layout import Layout
+from tests.conftest import pdf_text
 
 
 def test_ranks_and_spearman() -> None:
@@ -38,7 +39,6 @@ def _class(tmp_path: Path, n: int) -> tuple[list[Row], Layout]:
 
 
 def test_summary_answers_which_parameters_mattered(tmp_path: Path) -> None:
-    from pypdf import PdfReader
 
     rows, layout = _class(tmp_path, 6)
     data = summary.write(rows, layout)
@@ -50,7 +50,7 @@ def test_summary_answers_which_parameters_mattered(tmp_path: Path) -> None:
     assert "lora_r" not in [p["parameter"] for p in data["parameters"]]  # the same for everyone: not related
     assert "num_train_epochs and optimizer_steps moved together" in data["answer"]
     assert json.loads((tmp_path / "summary.json").read_text()) == data
-    text = " ".join(" ".join(p.extract_text() for p in PdfReader(str(tmp_path / "summary.pdf")).pages).split())
+    text = " ".join(pdf_text(tmp_path / "summary.pdf").split())
     assert "Which parameters seemed most critical?" in text and "g5" in text and "missing comma" in text
 
 
