@@ -45,7 +45,7 @@ class TrainConfig(BaseModel):
     lora_r: int = Field(16, ge=1, le=1024, description="Rank of the LoRA update matrices.")
     lora_alpha: int = Field(32, ge=1, le=4096, description="Scale of the LoRA update (alpha / r).")
     lora_dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input during training.")
-    include_mlp: bool = Field(False, description="Also adapt gate/up/down_proj, not only attention.")
+    include_mlp: bool = Field(True, description="Also adapt gate/up/down_proj, not only q/k/v/o_proj.")
     warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Share of steps spent ramping the learning rate up.")
     lr_scheduler_type: Literal[SCHEDULERS] = Field("cosine", description="Shape of the learning-rate decay.")  # type: ignore[valid-type]
     bf16: bool = Field(True, description="Compute in bfloat16 (needs an Ampere or newer GPU).")
@@ -128,7 +128,7 @@ class ConfigProblem(BaseModel):
     hint: str = ""
 
 
-def _flatten(raw: dict[str, Any]) -> dict[str, Any]:
+def flatten(raw: dict[str, Any]) -> dict[str, Any]:
     """Course configs sometimes nest keys under `training:` or `lora:`; one level is read as flat."""
     flat: dict[str, Any] = {}
     for key, value in raw.items():
@@ -144,7 +144,7 @@ def parse_train_config(raw: dict[str, Any]) -> tuple[TrainConfig | None, list[Co
     """Parse a group's hyper-parameters; returns (config or None, problems key by key, keys filled by default)."""
     problems: list[ConfigProblem] = []
     values: dict[str, Any] = {}
-    flat = _flatten(raw)
+    flat = flatten(raw)
     for key, value in sorted(flat.items(), key=lambda kv: kv[0] not in KNOWN_KEYS):  # canonical names first
         name = ALIASES.get(key, key)
         if name in KNOWN_KEYS:

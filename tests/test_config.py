@@ -1,18 +1,57 @@
 from __future__ import annotations
 
+from grader import script
 from grader.config import PART_A, TrainConfig, parse_train_config
+
+# The course script's defaults, as shared/BRIEF.md §3a lists them: constant name, Part A name, value.
+COURSE_DEFAULTS = [
+    ("MAX_LEN", "max_length", 2048),
+    ("BATCH", "per_device_train_batch_size", 1),
+    ("GRAD_ACC", "gradient_accumulation_steps", 16),
+    ("LR", "learning_rate", 2e-4),
+    ("EPOCHS", "num_train_epochs", 1),
+    ("LORA_R", "lora_r", 16),
+    ("LORA_ALPHA", "lora_alpha", 32),
+    ("LORA_DROPOUT", "lora_dropout", 0.05),
+    ("INCLUDE_MLP", "include_mlp", True),
+    ("logging_steps", "logging_steps", 20),
+    ("warmup_ratio", "warmup_ratio", 0.03),
+    ("lr_scheduler_type", "lr_scheduler_type", "cosine"),
+    ("bf16", "bf16", True),
+    ("max_new_tokens", "max_new_tokens", 200),  # the script's closing smoke test
+]
 
 
 def test_defaults_are_the_course_defaults() -> None:
     c = TrainConfig()
-    assert (c.lora_r, c.lora_alpha, c.lora_dropout, c.learning_rate) == (16, 32, 0.05, 2e-4)
-    assert (c.gradient_accumulation_steps, c.max_length, c.logging_steps, c.lr_scheduler_type) == (
-        16,
-        2048,
-        20,
-        "cosine",
+    for constant, name, value in COURSE_DEFAULTS:
+        assert getattr(c, name) == value, f"{name} (the course's {constant}) should default to {value!r}"
+        if constant.isupper():
+            assert script.CONSTANTS[constant] == name
+    assert not c.fp16 and c.load_in_4bit
+
+
+def test_parameter_texts_state_the_course_defaults() -> None:
+    """templates/parameters.yaml tells each group the course default; it must be the one TrainConfig uses."""
+    from grader.grade import part_a_entries
+
+    said = {entry["name"]: entry["range"] for entry in part_a_entries()}
+    assert "course default: INCLUDE_MLP = True" in said["include_mlp"]
+    assert "2e-4 is the course default" in said["learning_rate"]
+    assert (
+        "course default is 16" in said["gradient_accumulation_steps"]
+        and "course default is 20" in said["logging_steps"]
     )
-    assert c.bf16 and not c.fp16 and not c.include_mlp and c.warmup_ratio == 0.03
+    assert "course default is 0.03" in said["warmup_ratio"] and "course default is 0.05" in said["lora_dropout"]
+    warmup = next(e for e in part_a_entries() if e["name"] == "warmup_ratio")
+    assert "rounded up" in warmup["why"] and "zero steps" not in warmup["why"]
+
+
+def test_warmup_ratio_rounds_up_as_the_text_says() -> None:
+    from transformers import TrainingArguments
+
+    args = TrainingArguments(output_dir="/nonexistent", warmup_steps=0.03, report_to="none")
+    assert args.get_warmup_steps(2) == 1  # one whole step, the first, at learning rate 0
 
 
 def test_problems_key_by_key_and_filled_defaults() -> None:
