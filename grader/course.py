@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from grader import adapter, generate, model, train, validate
+from grader import adapter, generate, hparams, model, train, validate
 from grader.config import DEFAULT_SYSTEM, KNOWN_KEYS, TrainConfig, parse_train_config
+from grader.discover import find_parts
 from grader.errors import ConfigError, SubmissionError
 from grader.layout import Layout, safe_name
 from grader.prompts import prompt
@@ -46,8 +47,10 @@ def group_config(
     data_errors = [p for p in record.problems if p.severity == "error" and p.file != record.config_file]
     if data_errors:
         listing = "\n".join(f"  {p}" for p in data_errors[:20])
+        if len(data_errors) > 20:
+            listing += f"\n  ... and {len(data_errors) - 20} more (grader validate lists them all)"
         raise SubmissionError(f"{group_dir} has data errors; fix them first (grader validate {group_dir}):\n{listing}")
-    raw = validate.read_config(group_dir, [])[1] or {}
+    raw = hparams.collect(group_dir, find_parts(group_dir), []).values
     config, problems, _ = parse_train_config({**raw, **overrides})
     errors = [p for p in problems if p.severity == "error" or (p.key in overrides and p.severity == "warning")]
     if config is None or errors:

@@ -23,6 +23,8 @@ MAX_PENDING_LINES = 400  # a pretty-printed object longer than this is not a sam
 MAX_DEPTH = 32
 LFS_MAGIC = b"version https://git-lfs.github.com/spec/"
 SMART_QUOTES = "\u201c\u201d\u201e\u201f\u2033\u2036"
+WRAPPERS = {"data", "train", "training", "samples", "examples", "records", "items", "rows", "dataset", "instances"}
+SAMPLE_KEYS = {"instruction", "answer", "context", "system", "question", "output", "messages"}
 
 
 @dataclass
@@ -89,8 +91,73 @@ def read_objects(path: Path, reader: Reader, max_mb: int = MAX_FILE_BYTES >> 20)
     lines = _chain(first, lines)
     if first[1].lstrip().startswith("["):
         yield from _read_array(lines, reader)
+    elif first[1].lstrip().startswith("{"):
+        yield from _read_document_or_lines(lines, reader)
     else:
         yield from _read_json_lines(lines, reader)
+
+
+def _read_document_or_lines(lines: Iterator[tuple[int, str]], reader: Reader) -> Iterator[tuple[int, Any]]:
+    """One JSON document (a pretty-printed object of any length, a {"data": [...]} wrapper, a column-oriented
+    table) when the whole file parses as one value; JSON lines otherwise."""
+    numbered = list(lines)
+    joined = "\n".join(text for _, text in numbered)
+    numbers = [n for n, _ in numbered]
+    try:
+        document = _loads(joined)
+    except json.JSONDecodeError:
+        yield from _read_json_lines(iter(numbered), reader)
+        return
+    yield from _document(document, joined, numbers, reader)
+
+
+def _document(doc: Any, joined: str, numbers: list[int], reader: Reader) -> Iterator[tuple[int, Any]]:
+    first = numbers[0]
+    if not isinstance(doc, dict):
+        yield first, doc
+        return
+    keys = [str(k) for k in doc]
+    wrapper = next((k for k in keys if k.lower() in WRAPPERS and _records(doc[k])), None)
+    if wrapper is not None and not set(keys) & SAMPLE_KEYS:
+        reader.add(
+            first,
+            "wrapped",
+            f"samples read from the '{wrapper}' list of a JSON object ({len(doc[wrapper])} records)",
+            "the course format is one object per line (JSON lines) or a bare JSON array",
+            severity="info",
+        )
+        match = re.search(rf'"{re.escape(wrapper)}"\s*:\s*\[', joined)
+        starts = _element_lines(joined, numbers, match.end() if match else 0)
+        for index, value in enumerate(doc[wrapper]):
+            yield (starts[index] if index < len(starts) else first), value
+        return
+    columns = [k for k in keys if isinstance(doc[k], list) and len(doc[k]) > 1]
+    lengths = {len(doc[k]) for k in columns}
+    if len(columns) >= 2 and len(lengths) == 1 and not _records(doc[columns[0]]):
+        reader.add(
+            first,
+            "column-oriented",
+            f"column-oriented object: {', '.join(repr(k) for k in columns[:6])}"
+            + (f" and {len(columns) - 6} more keys" if len(columns) > 6 else "")
+            + " each hold a list of "
+            f"{lengths.pop()} values, not one object per sample",
+            "write one object per sample, e.g. pandas.DataFrame(d).to_json('all.jsonl', orient='records', "
+            "lines=True, force_ascii=False), with the fields system, instruction, context, answer",
+        )
+        return
+    if len(numbers) > 1:
+        reader.add(
+            first,
+            "multi-line",
+            f"object spans lines {first}-{numbers[-1]} (pretty-printed); it was read",
+            "JSON Lines wants one object per line: `jq -c . in.jsonl`",
+            severity="warning",
+        )
+    yield first, doc
+
+
+def _records(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value[:50])
 
 
 def _peek_first(lines: Iterator[tuple[int, str]]) -> tuple[int, str] | None:
@@ -280,7 +347,11 @@ def _report_json(reader: Reader, number: int, text: str, exc: json.JSONDecodeErr
 
 
 def _read_array(lines: Iterator[tuple[int, str]], reader: Reader) -> Iterator[tuple[int, Any]]:
-    """A JSON array, as the course's data helpers write. Line numbers are those where each element starts."""
+    """A JSON array, as the course's data helpers write. Line numbers are those where each element starts.
+
+    When the array does not parse (a missing comma between two objects, a broken object), each element is still
+    decoded on its own, the error is reported at the line Python's json names, and the elements around it are read.
+    """
     texts: list[str] = []
     numbers: list[int] = []
     for number, text in lines:
@@ -289,30 +360,82 @@ def _read_array(lines: Iterator[tuple[int, str]], reader: Reader) -> Iterator[tu
     joined = "\n".join(texts)
     try:
         values = _loads(joined)
-    except json.JSONDecodeError as exc:
-        line = numbers[min(exc.lineno, len(numbers)) - 1]
-        message, hint = _explain(exc, texts[min(exc.lineno, len(texts)) - 1])
-        reader.add(
-            line,
-            "invalid-json",
-            message + " (in a JSON array, so nothing of this file was read)",
-            hint,
-            column=exc.colno,
-        )
+    except json.JSONDecodeError:
+        yield from _recover_array(joined, numbers, reader)
         return
     if not isinstance(values, list):
         reader.add(numbers[0], "not-array", "file is neither JSON lines nor a JSON array", "")
         return
-    starts = _element_lines(joined, numbers)
+    starts = _element_lines(joined, numbers, joined.index("[") + 1)
     for index, value in enumerate(values):
         yield (starts[index] if index < len(starts) else numbers[0]), value
 
 
-def _element_lines(joined: str, numbers: list[int]) -> list[int]:
-    """The line each top-level array element starts on, found with the decoder's own positions."""
+def _line_of(joined: str, numbers: list[int], pos: int) -> int:
+    return numbers[min(joined.count("\n", 0, pos), len(numbers) - 1)]
+
+
+def _recover_array(joined: str, numbers: list[int], reader: Reader) -> Iterator[tuple[int, Any]]:
+    decoder = json.JSONDecoder()
+    pos, size, want_separator = joined.index("[") + 1, len(joined), False
+    while True:
+        while pos < size and joined[pos] in " \t\r\n":
+            pos += 1
+        if pos >= size:
+            reader.add(
+                _line_of(joined, numbers, size - 1),
+                "invalid-json",
+                "the array is not closed with ']'",
+                "end the file with ]",
+            )
+            return
+        if joined[pos] == "]":
+            return
+        if joined[pos] == ",":
+            pos, want_separator = pos + 1, False
+            continue
+        line = _line_of(joined, numbers, pos)
+        if want_separator:
+            column = pos - joined.rfind("\n", 0, pos)
+            reader.add(
+                line,
+                "invalid-json",
+                f"missing comma between two objects (json: Expecting ',' delimiter at line {line} column {column})",
+                "put a comma after the closing } of the object before this line",
+                column=column,
+            )
+        try:
+            value, end = decoder.raw_decode(joined, pos)
+            if _too_deep(value):
+                raise json.JSONDecodeError(f"nested more than {MAX_DEPTH} levels deep", joined, pos)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            at = exc.pos if isinstance(exc, json.JSONDecodeError) else pos
+            bad_line = _line_of(joined, numbers, at)
+            text = joined.splitlines()[min(joined.count("\n", 0, at), len(numbers) - 1)]
+            if isinstance(exc, json.JSONDecodeError):
+                message, hint = _explain(exc, text)
+            else:
+                message, hint = "nested too deeply", "flatten the object"
+            reader.add(
+                bad_line,
+                "invalid-json",
+                message + " (this object was skipped)",
+                hint,
+                column=at - joined.rfind("\n", 0, at),
+            )
+            resync = re.compile(r"\n[ \t]*[{\]]").search(joined, at)
+            if resync is None:
+                return
+            pos, want_separator = resync.start() + 1, False
+            continue
+        yield line, value
+        pos, want_separator = end, True
+
+
+def _element_lines(joined: str, numbers: list[int], pos: int) -> list[int]:
+    """The line each element of the array starting at `pos` starts on, found with the decoder's own positions."""
     decoder = json.JSONDecoder()
     starts: list[int] = []
-    pos = joined.index("[") + 1
     while True:
         while pos < len(joined) and joined[pos] in " \t\r\n,":
             pos += 1

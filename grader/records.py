@@ -49,6 +49,7 @@ class Problem(BaseModel):
     code: str
     message: str
     hint: str = ""
+    repeats: int = 0  # more problems like this one in the same file, folded into it ("and N more like it")
 
     def location(self) -> str:
         where = self.file
@@ -75,13 +76,30 @@ class Sample(BaseModel):
     source: str = ""  # file:line it came from
 
 
+class Parts(BaseModel):
+    """Where each part of a group's work was found, relative to the group folder (any depth)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data: list[str] = Field(default_factory=list)  # .jsonl / .json files that may hold samples
+    tests: list[str] = Field(default_factory=list)
+    configs: list[str] = Field(default_factory=list)  # grader.toml, config.yaml, train_config.json
+    scripts: list[str] = Field(default_factory=list)  # the course's training script, as edited by the group
+    logs: list[str] = Field(default_factory=list)  # trainer_state.json, *_results.json, loss_log.csv, tfevents
+    adapters: list[str] = Field(default_factory=list)  # folders holding adapter_config.json
+    deliverables: list[str] = Field(default_factory=list)  # .pptx, .pdf, .docx, .md, .ipynb
+    refused: list[str] = Field(default_factory=list)  # links, FIFOs and devices: named, never read
+    notes: list[str] = Field(default_factory=list)  # caps that were hit while looking
+
+
 class GroupRecord(Record):
-    """discover: where the group is and what version of it we graded."""
+    """discover: where the group is, what version of it we graded, and where its parts are."""
 
     path: str
     commit: str | None = None
     commit_time: str | None = None
     roster_only: bool = False
+    parts: Parts = Field(default_factory=Parts)
 
 
 class ValidationRecord(Record):
@@ -96,10 +114,14 @@ class ValidationRecord(Record):
     n_truncated: int = 0
     max_sample_tokens: int = 0
     report_md: str | None = None  # relative path of the group's REPORT.md copy, when there is one
+    config_sources: dict[str, str] = Field(default_factory=dict)  # Part A key -> 'LoRA_fine_Tuning.py:28', ...
+    script: str | None = None  # the course training script the values were read from
+    data_note: str = ""  # which data file was used and why, when there was a choice
+    missing: list[str] = Field(default_factory=list)  # parts not handed in: they cost their rubric items only
 
     @property
     def n_errors(self) -> int:
-        return sum(p.severity == "error" for p in self.problems)
+        return sum((1 + p.repeats) for p in self.problems if p.severity == "error")
 
 
 class LogEntry(BaseModel):
@@ -110,6 +132,19 @@ class LogEntry(BaseModel):
     loss: float | None = None
     learning_rate: float | None = None
     eval_loss: float | None = None
+
+
+class ReportedLoss(BaseModel):
+    """The loss a group reported in its own files (trainer_state.json, *_results.json, loss_log.csv, TensorBoard)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    train_loss: float | None = None
+    perplexity: float | None = None
+    log: list[LogEntry] = Field(default_factory=list)
+    steps: int | None = None  # trainer_state.json's global_step
+    logging_steps: int | None = None
+    sources: list[str] = Field(default_factory=list)  # which file each number came from
 
 
 class TrainRecord(Record):
@@ -131,6 +166,7 @@ class TrainRecord(Record):
     loss_includes_prompt: bool = False
     adapter_changed: bool | None = None
     notes: list[str] = Field(default_factory=list)
+    reported: ReportedLoss | None = None  # the group's own logs, beside what this run measured
 
 
 class Answer(BaseModel):

@@ -1,13 +1,14 @@
 """validate: a group folder (or one data file) -> ValidationRecord + normalized samples/tests in the output folder.
 
-Every problem in one pass, each with file, line, what is wrong and what to do. Student files are read only
-through `safe_file`, which refuses symlinks and paths that leave the group folder, and caps sizes.
+Every problem in one pass, each with file, line, what is wrong and what to do; a problem repeated on many lines is
+shown for the first few, "and N more like it". Student files are read only through `grader.files.safe_file`. The
+parts are wherever discovery found them; a part that is missing (no tests, no report) is said and costs only its
+rubric items: the group is `invalid` only when it has nothing that can be trained or loaded.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 import re
 import time
 import unicodedata
@@ -15,14 +16,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import tomllib
-import yaml
-
-from grader.config import DEFAULT_SYSTEM, PART_A, TrainConfig, parse_train_config
-from grader.jsonl import MAX_FILE_BYTES, Reader, read_objects
+from grader import hparams
+from grader.config import DEFAULT_SYSTEM, PART_A
+from grader.discover import find_parts
+from grader.files import safe_file
+from grader.jsonl import LFS_MAGIC, Reader, read_objects
 from grader.layout import Layout
 from grader.limits import DEFAULT_LIMITS, LIMIT_CODES, DataLimits
-from grader.records import Problem, Sample, ValidationRecord, digest, write_atomic
+from grader.records import Parts, Problem, Sample, ValidationRecord, digest, write_atomic
 
 MIN_SAMPLES = 20
 MIN_TESTS = 5
@@ -40,82 +41,11 @@ WRONG_NAMES = {
     "system_prompt": "system",
     "query": "instruction",
 }
-NON_DATA = {
-    "tests.jsonl",
-    "tests.json",
-    "train_config.json",
-    "trainer_state.json",
-    "train_results.json",
-    "all_results.json",
-    "eval_results.json",
-    "adapter_config.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "config.json",
-    "generation_config.json",
-    "answers.json",
-    "answers.jsonl",
-}
-CONFIG_FILES = ("grader.toml", "config.yaml", "config.yml", "train_config.json")
 NEAR_DUPLICATE = 0.9
+SHOWN_PER_KIND = 5  # lines with a problem of one kind shown per file before "and N more like it"
+FORMAT_CODES = {"alpaca-format", "instances-format", "chat-format"}  # one message says it for the whole file
 
 TokenCounter = Callable[[list[str]], list[int]]
-
-
-def safe_file(group_dir: Path, relative: str, problems: list[Problem]) -> Path | None:
-    """The file inside the group folder, or None (and a problem) when it is a symlink, escapes, or is too big."""
-    path = group_dir / relative
-    root = group_dir.resolve()
-    try:
-        for part in [path, *path.parents]:
-            if part == group_dir:
-                break
-            if part.is_symlink():
-                problems.append(
-                    Problem(
-                        file=relative,
-                        code="symlink",
-                        message="is a symbolic link; refused, not read",
-                        hint="commit the file itself, not a link to it",
-                    )
-                )
-                return None
-        resolved = path.resolve()
-    except OSError as exc:
-        problems.append(Problem(file=relative, code="unreadable", message=f"cannot be read: {exc.strerror}"))
-        return None
-    if not resolved.is_relative_to(root):
-        problems.append(Problem(file=relative, code="outside", message="resolves outside the group folder; refused"))
-        return None
-    if not resolved.is_file():
-        return None
-    return resolved
-
-
-def find_files(group_dir: Path, toml: dict[str, Any], problems: list[Problem]) -> tuple[list[str], str | None]:
-    """Data files and the tests file, relative to the group: grader.toml's choice, else the usual layout."""
-    if "data" in toml:
-        wanted = toml["data"] if isinstance(toml["data"], list) else [toml["data"]]
-        data = [str(p) for p in wanted]
-    else:
-        data = sorted(
-            p.relative_to(group_dir).as_posix()
-            for pattern in ("data/*.jsonl", "data/*.json", "*.jsonl", "*.json")
-            for p in group_dir.glob(pattern)
-            if p.name not in NON_DATA and not p.name.startswith(".")
-        )
-    tests = toml.get("tests")
-    if tests is None:
-        tests = next(
-            (
-                name
-                for name in ("tests.jsonl", "tests.json", "data/tests.jsonl")
-                if (group_dir / name).exists() or (group_dir / name).is_symlink()
-            ),
-            None,
-        )
-    return data, (str(tests) if tests else None)
 
 
 def _text(value: Any) -> str:
@@ -136,6 +66,24 @@ def _sample_problems(obj: Any, line: int, reader: Reader, *, is_test: bool) -> S
         )
         return None
     keys = {str(k) for k in obj}
+    if isinstance(obj.get("instances"), list) and "answer" not in keys:
+        reader.add(
+            line,
+            "instances-format",
+            "record holds an 'instances' list (self-instruct / Super-NaturalInstructions style), not one sample",
+            "make one sample per instance: instruction = the record's instruction, context = the instance's "
+            "'input', answer = its 'output'",
+        )
+        return None
+    if "output" in keys and "answer" not in keys and keys & {"input", "instruction"}:
+        reader.add(
+            line,
+            "alpaca-format",
+            "Alpaca-style records (instruction / input / output)",
+            "map 'input' -> 'context' and 'output' -> 'answer' (and add 'system'), e.g. jq -c "
+            "'{instruction, context: .input, answer: .output}' data.jsonl",
+        )
+        return None
     if keys & {"messages", "message", "conversations"}:
         key = next(iter(keys & {"messages", "message", "conversations"}))
         reader.add(
@@ -247,9 +195,44 @@ def read_samples(
                 severity="info",
             )
         if extra:
-            reader.add(None, "extra-keys", f"extra keys ignored: {', '.join(sorted(extra)[:12])}", severity="info")
-        problems.extend(reader.problems)
+            names = sorted(extra)
+            more = f" and {len(names) - 12} more" if len(names) > 12 else ""
+            reader.add(None, "extra-keys", f"extra keys ignored: {', '.join(names[:12])}{more}", severity="info")
+        problems.extend(fold(reader.problems))
     return samples
+
+
+def fold(problems: list[Problem], keep: int = SHOWN_PER_KIND) -> list[Problem]:
+    """The problems of each kind (file, code, severity) on its first `keep` lines; the last one shown says how many
+    more there are and on which lines, so that a file of 2,000 bad lines gives a readable list, and nothing is
+    silently lost."""
+    kept: list[Problem] = []
+    shown_lines: dict[tuple[str, str, str], list[int | None]] = {}
+    hidden: dict[tuple[str, str, str], list[int | None]] = {}
+    last: dict[tuple[str, str, str], int] = {}
+    for p in problems:
+        key: tuple[str, str, str] = (p.file, p.code, p.severity)
+        lines = shown_lines.setdefault(key, [])
+        if p.line in lines or len(lines) < _keep(p.code, keep):
+            if p.line not in lines:
+                lines.append(p.line)
+            last[key] = len(kept)
+            kept.append(p)
+        else:
+            hidden.setdefault(key, []).append(p.line)
+    for kind, more in hidden.items():
+        numbers = [str(n) for n in more if n is not None]
+        listed = ", ".join(numbers[:8]) + (", ..." if len(numbers) > 8 else "")
+        where = f" (lines {listed})" if listed else ""
+        shown = kept[last[kind]]
+        kept[last[kind]] = shown.model_copy(
+            update={"repeats": len(more), "message": f"{shown.message}; and {len(more)} more like it{where}"}
+        )
+    return kept
+
+
+def _keep(code: str, keep: int) -> int:
+    return 1 if code in FORMAT_CODES else keep
 
 
 def normalize(text: str) -> str:
@@ -323,7 +306,7 @@ def length_problems(samples: list[Sample], max_length: int, count: TokenCounter)
     lengths = count([training_text(s) for s in samples])
     over = [(n, s) for n, s in zip(lengths, samples, strict=True) if n > max_length]
     problems = []
-    for n, sample in over[:20]:
+    for n, sample in over:
         file, line = _file_line(sample.source)
         problems.append(
             Problem(
@@ -336,99 +319,108 @@ def length_problems(samples: list[Sample], max_length: int, count: TokenCounter)
                 hint="shorten the context, or raise max_length",
             )
         )
-    return problems, len(over), max(lengths, default=0)
+    return fold(problems, 10), len(over), max(lengths, default=0)
 
 
-def read_config(
-    group_dir: Path, problems: list[Problem]
-) -> tuple[str | None, dict[str, Any] | None, dict[str, Any], str]:
-    """(config file name, its raw key/values or None when unreadable, grader.toml's settings, the file's text)."""
-    found = [name for name in CONFIG_FILES if (group_dir / name).exists() or (group_dir / name).is_symlink()]
-    toml: dict[str, Any] = {}
-    if not found:
-        problems.append(
-            Problem(
-                file="config.yaml",
-                severity="warning",
-                code="no-config",
-                message="no config.yaml / train_config.json; the course defaults are used",
-                hint="commit the hyper-parameters you trained with",
+def _sample_keys(samples: list[Sample]) -> set[tuple[str, str]]:
+    return {(normalize(s.instruction), normalize(s.answer)) for s in samples}
+
+
+def _is_lfs(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(len(LFS_MAGIC)) == LFS_MAGIC
+
+
+def choose_data(
+    group_dir: Path, parts: Parts, collected: hparams.Collected, problems: list[Problem], limits: DataLimits
+) -> tuple[list[str], list[Sample], str]:
+    """(the data files used, their samples, why those): grader.toml's choice; else the file the script's DATA_PATH
+    ends in; else every candidate, where a file whose samples all sit in another (the sources of a merged all.jsonl)
+    is read once, from the merge."""
+    if "data" in collected.toml:
+        wanted = collected.toml["data"] if isinstance(collected.toml["data"], list) else [collected.toml["data"]]
+        files = [str(p) for p in wanted]
+        return files, read_samples(group_dir, files, problems, is_test=False, limits=limits), "named in grader.toml"
+    read: dict[str, tuple[list[Sample], list[Problem]]] = {}
+    for relative in parts.data:
+        found: list[Problem] = []
+        read[relative] = (read_samples(group_dir, [relative], found, is_test=False, limits=limits), found)
+    chosen: list[str] = []
+    why = ""
+    if collected.data_path:
+        name, where = collected.data_path
+        named = [f for f in read if f.rsplit("/", 1)[-1].lower() == name.lower()]
+        if named:
+            chosen, why = named[:1], f"named by DATA_PATH ({where})"
+        elif read:
+            problems.append(
+                Problem(
+                    file=where.rpartition(":")[0],
+                    line=int(where.rpartition(":")[2]),
+                    severity="warning",
+                    code="data-path",
+                    message=f"DATA_PATH names {name}, which is not in the repository",
+                    hint=f"commit {name}, or point DATA_PATH at the file you trained on",
+                )
             )
-        )
-        return None, {}, toml, ""
-    name = found[0]
-    if len(found) > 1:
+    if not chosen:
+        keys = {f: _sample_keys(samples) for f, (samples, _) in read.items()}
+        for f in read:  # a file whose samples all appear in a larger (or equal, earlier) one is a source of a merge
+            inside = [
+                g
+                for g in read
+                if g != f
+                and keys[f]
+                and keys[f] <= keys[g]
+                and (len(keys[g]) > len(keys[f]) or list(read).index(g) < list(read).index(f))
+            ]
+            if not inside:
+                chosen.append(f)
+    used_keys = set().union(*(_sample_keys(read[f][0]) for f in chosen)) if chosen else set()
+    merged = [f for f in read if f not in chosen and _sample_keys(read[f][0]) and _sample_keys(read[f][0]) <= used_keys]
+    notes = []
+    if merged:
+        notes.append(f"{', '.join(merged)}: every sample is also in {', '.join(chosen)}, so each is counted once")
+    unused = [f for f in read if f not in chosen and f not in merged]
+    if unused:
+        notes.append(f"not used: {', '.join(unused)} ({why or 'not training data'})")
+    for f in chosen:
+        problems.extend(read[f][1])
+    if notes:
         problems.append(
             Problem(
-                file=found[1],
-                severity="warning",
-                code="config-ignored",
-                message=f"ignored: {name} is read first",
-                hint="keep one config file",
-            )
-        )
-    path = safe_file(group_dir, name, problems)
-    if path is None:
-        return name, None, toml, ""
-    if path.stat().st_size > MAX_FILE_BYTES:
-        problems.append(Problem(file=name, code="file-too-large", message="config file is too large; not read"))
-        return name, None, toml, ""
-    text = path.read_bytes().decode("utf-8", errors="replace").lstrip("\ufeff")
-    try:
-        if name.endswith(".toml"):
-            toml = tomllib.loads(text)
-            raw = toml.get("train", {})
-        elif name.endswith(".json"):
-            raw = json.loads(text)
-        else:
-            raw = yaml.safe_load(text) or {}
-    except (ValueError, yaml.YAMLError) as exc:
-        line = getattr(exc, "lineno", None) or getattr(getattr(exc, "problem_mark", None), "line", -1) + 1 or None
-        problems.append(
-            Problem(
-                file=name,
-                line=line,
-                code="config-syntax",
-                message=f"cannot be parsed: {exc}",
-                hint="check the syntax; the course defaults are NOT used for a broken file",
-            )
-        )
-        return name, None, toml, ""
-    if not isinstance(raw, dict):
-        problems.append(Problem(file=name, line=1, code="config-syntax", message="is not a mapping of key: value"))
-        return name, None, toml, ""
-    return name, raw, toml, text
-
-
-def config_problems(
-    group_dir: Path, problems: list[Problem]
-) -> tuple[TrainConfig | None, str | None, list[str], dict[str, Any]]:
-    """(config, the file it came from, keys filled with course defaults, grader.toml's other settings)."""
-    name, raw, toml, text = read_config(group_dir, problems)
-    if name is None:  # no config file: the course defaults, already said
-        config, _, filled = parse_train_config({})
-        return config, None, filled, toml
-    if raw is None:
-        return None, name, [], toml
-    config, found_problems, filled = parse_train_config(raw)
-    lines = text.splitlines()
-    for cp in found_problems:
-        line = next(
-            (i for i, t in enumerate(lines, 1) if re.search(rf"(^|[\s\"']){re.escape(cp.key)}[\"']?\s*[:=]", t)), None
-        )
-        problems.append(
-            Problem(file=name, line=line, severity=cp.severity, code="config", message=cp.message, hint=cp.hint)
-        )
-    if config is not None and filled:
-        problems.append(
-            Problem(
-                file=name,
+                file=chosen[0] if chosen else parts.data[0],
                 severity="info",
-                code="defaults-filled",
-                message=f"not set, course defaults used: {', '.join(filled)}",
+                code="data-choice",
+                message=f"training data read from {', '.join(chosen)}"
+                + (f", {why}" if why else "")
+                + "; "
+                + "; ".join(notes),
             )
         )
-    return config, name, filled, toml
+    samples = [s for f in chosen for s in read[f][0]]
+    if len(samples) > limits.max_samples:
+        problems.append(
+            Problem(
+                file=chosen[-1],
+                code="over-sample-limit",
+                message=f"more than {limits.max_samples} samples, the limit per group (--max-samples); the rest "
+                "was not read",
+                hint="keep the samples you need, or ask the instructor to raise the limit",
+            )
+        )
+        samples = samples[: limits.max_samples]
+    note = f"{', '.join(chosen)}" + (f" ({why})" if why else "") + (f"; {'; '.join(notes)}" if notes else "")
+    return chosen, samples, note
+
+
+def has_adapter_weights(group_dir: Path, parts: Parts) -> bool:
+    """A committed adapter with real safetensors weights (not missing, not a Git LFS pointer), before any check."""
+    for folder in parts.adapters:
+        path = safe_file(group_dir, f"{folder}/adapter_model.safetensors", [])
+        if path is not None and path.stat().st_size > 1024 and not _is_lfs(path):
+            return True
+    return False
 
 
 def run(
@@ -437,36 +429,54 @@ def run(
     layout: Layout | None = None,
     count_tokens: TokenCounter | None = None,
     limits: DataLimits = DEFAULT_LIMITS,
+    parts: Parts | None = None,
 ) -> ValidationRecord:
     """Validate one group folder; write normalized samples, tests and REPORT.md into its output folder."""
     started = time.monotonic()
-    problems: list[Problem] = []
-    config, config_file, filled, toml = config_problems(group_dir, problems)
-    data_files, tests_file = find_files(group_dir, toml, problems)
+    parts = parts if parts is not None else find_parts(group_dir)
+    problems: list[Problem] = [
+        Problem(file=r, severity="warning", code="refused", message="is a link or not a regular file; not read")
+        for r in parts.refused
+        if r not in [*parts.data, *parts.tests, *parts.configs, *parts.scripts, *parts.logs, *parts.deliverables]
+    ]
+    problems += [Problem(file=".", severity="warning", code="discovery", message=n) for n in parts.notes]
+    collected = hparams.collect(group_dir, parts, problems)
+    config = collected.config
+    data_files, samples, data_note = choose_data(group_dir, parts, collected, problems, limits)
+    tests_file = collected.toml.get("tests") or (parts.tests[0] if parts.tests else None)
+    tests = read_samples(group_dir, [str(tests_file)], problems, is_test=True, limits=limits) if tests_file else []
+    missing = []
+    adapter_only = has_adapter_weights(group_dir, parts)
     if not data_files:
+        missing.append("training data")
         problems.append(
             Problem(
                 file="data/",
+                severity="warning" if adapter_only else "error",
                 code="no-data",
-                message="no training data found",
-                hint="commit your samples as data/train.jsonl (one JSON object per line)",
+                message="no training data found (looked for .jsonl / .json files at any depth)"
+                + ("; the committed adapter is graded without it" if adapter_only else ""),
+                hint="commit your samples (e.g. all.jsonl, one JSON object per line)",
             )
         )
-    samples = read_samples(group_dir, data_files, problems, is_test=False, limits=limits)
-    tests = read_samples(group_dir, [tests_file], problems, is_test=True, limits=limits) if tests_file else []
     if tests_file is None:
+        missing.append("test questions")
         problems.append(
             Problem(
                 file="tests.jsonl",
+                severity="warning",
                 code="no-tests",
-                message="no test questions found",
-                hint=f"commit at least {MIN_TESTS} questions as tests.jsonl (instruction, context, expected answer)",
+                message="no test questions found (looked for tests.jsonl, test_*.jsonl at any depth); the tests "
+                "item gets no points and no answers are compared",
+                hint=f"commit at least {MIN_TESTS} questions as tests.jsonl, one JSON object per line with "
+                "instruction, context and the expected answer",
             )
         )
     if data_files and len(samples) < MIN_SAMPLES:
         problems.append(
             Problem(
                 file=data_files[0],
+                severity="warning",
                 code="too-few-samples",
                 message=f"{len(samples)} < {MIN_SAMPLES} usable samples",
                 hint=f"the assignment asks for at least {MIN_SAMPLES}",
@@ -475,23 +485,36 @@ def run(
     if tests_file and len(tests) < MIN_TESTS:
         problems.append(
             Problem(
-                file=tests_file,
+                file=str(tests_file),
+                severity="warning",
                 code="too-few-tests",
                 message=f"{len(tests)} < {MIN_TESTS} test questions",
                 hint=f"the assignment asks for at least {MIN_TESTS}",
             )
         )
-    problems += duplicate_problems(samples) + overlap_problems(samples, tests)
+    problems += fold(duplicate_problems(samples) + overlap_problems(samples, tests), 10)
     n_truncated = max_tokens = 0
     if count_tokens and config and samples:
         found, n_truncated, max_tokens = length_problems(samples, config.max_length, count_tokens)
         problems += found
-    report_md = _copy_report(group_dir, problems)
+    report_md, _ = _copy_report(group_dir, parts, problems)
+    if report_md is None:
+        missing.append("report")
+    if not samples and not adapter_only and not any(p.code == "no-data" for p in problems):
+        problems.append(
+            Problem(
+                file=data_files[0] if data_files else "data/",
+                code="no-usable-data",
+                message="no usable training sample and no committed adapter: nothing can be trained or loaded",
+                hint="fix the errors above",
+            )
+        )
     problems.sort(key=lambda p: (p.file, p.line or 0, p.column or 0))
     content = digest(
         [s.model_dump() for s in samples],
         [t.model_dump() for t in tests],
         config.model_dump() if config else None,
+        collected.sources,
         report_md,
     )
     record = ValidationRecord(
@@ -501,15 +524,19 @@ def run(
         digest=content,
         problems=problems,
         data_files=data_files,
-        tests_file=tests_file,
-        config_file=config_file,
+        tests_file=str(tests_file) if tests_file else None,
+        config_file=collected.config_file,
         n_samples=len(samples),
         n_tests=len(tests),
         config=config.model_dump() if config else {},
-        defaults_filled=[k for k in filled if k in PART_A],
+        defaults_filled=[k for k in collected.filled if k in PART_A],
         n_truncated=n_truncated,
         max_sample_tokens=max_tokens,
         report_md="REPORT.md" if report_md is not None else None,
+        config_sources=collected.sources if config else {},
+        script=collected.script,
+        data_note=data_note,
+        missing=missing,
         seconds=round(time.monotonic() - started, 3),
     )
     if layout is not None:
@@ -529,17 +556,22 @@ def _summary(problems: list[Problem]) -> str:
     # a limit says why the rest was not read; a problem at a line is a cause; a count such as "0 < 20 usable
     # samples" is only their consequence
     first = over_limit(errors) or next((p for p in errors if p.line is not None), errors[0])
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    count = sum(1 + p.repeats for p in errors)
+    more = f" (and {count - 1} more)" if count > 1 else ""
     return f"{first.location()}: {first.message}{more}"
 
 
-def _copy_report(group_dir: Path, problems: list[Problem]) -> str | None:
-    for name in ("REPORT.md", "report.md", "README.md"):
-        if not ((group_dir / name).exists() or (group_dir / name).is_symlink()):
-            continue
+REPORT_NAMES = ("report.md", "readme.md")
+
+
+def _copy_report(group_dir: Path, parts: Parts, problems: list[Problem]) -> tuple[str | None, str | None]:
+    """The group's Markdown report (REPORT.md, else README.md; at any depth, the shallowest), capped at 1 MB."""
+    found = [d for d in parts.deliverables if d.rsplit("/", 1)[-1].lower() in REPORT_NAMES]
+    found.sort(key=lambda d: (REPORT_NAMES.index(d.rsplit("/", 1)[-1].lower()), d.count("/")))
+    for name in found:
         path = safe_file(group_dir, name, problems)
         if path is None:
-            return None
+            return None, None
         with path.open("rb") as fh:
             raw = fh.read(MAX_REPORT_BYTES + 1)
         if len(raw) > MAX_REPORT_BYTES:
@@ -548,21 +580,21 @@ def _copy_report(group_dir: Path, problems: list[Problem]) -> str | None:
                     file=name,
                     severity="warning",
                     code="report-too-large",
-                    message="REPORT.md is over 1 MB; only the first 1 MB is used",
+                    message=f"{name} is over 1 MB; only the first 1 MB is used",
                 )
             )
             raw = raw[:MAX_REPORT_BYTES]
-        return raw.decode("utf-8", errors="replace").lstrip("\ufeff")
+        return raw.decode("utf-8", errors="replace").lstrip("\ufeff"), name
     problems.append(
         Problem(
             file="REPORT.md",
             severity="warning",
             code="no-report",
-            message="no REPORT.md: Part A, discussion and reflections cannot be graded",
+            message="no REPORT.md: Part A, discussion and reflections cannot be graded from it",
             hint="write your Part A answers and reflections in REPORT.md",
         )
     )
-    return None
+    return None, None
 
 
 def _write_normalized(

@@ -31,7 +31,7 @@ def test_broken_example_names_every_problem_with_its_line() -> None:
     assert record.status == "failed"
     for expected in [
         ("data/train.jsonl", 4, "missing-field"),
-        ("data/train.jsonl", 6, "missing-field"),
+        ("data/train.jsonl", 6, "alpaca-format"),
         ("data/train.jsonl", 7, "invalid-json"),
         ("data/train.jsonl", 9, "missing-field"),
         ("data/train.jsonl", 10, "invalid-json"),
@@ -42,7 +42,7 @@ def test_broken_example_names_every_problem_with_its_line() -> None:
     ]:
         assert expected in found
     messages = {(p.line, p.message, p.hint) for p in record.problems if p.file == "data/train.jsonl"}
-    assert any(line == 6 and "rename 'output' to 'answer'" in hint for line, _, hint in messages)
+    assert any(line == 6 and "'output' -> 'answer'" in hint for line, _, hint in messages)
     assert any(line == 9 and "rename 'input' to 'context'" in hint for line, _, hint in messages)
     assert any(line == 7 and "missing comma" in msg for line, msg, _ in messages)
     assert any(line == 10 and "trailing comma" in msg for line, msg, _ in messages)
@@ -187,7 +187,9 @@ def test_grader_toml_chooses_files_and_train_table(tmp_path: Path) -> None:
     assert record.data_files == ["set/mine.jsonl"] and record.tests_file == "qs.jsonl"
     assert record.config["lora_r"] == 8 and record.n_tests == 5
     too_few = [p for p in record.problems if p.code == "too-few-samples"]
-    assert too_few[0].message == "19 < 20 usable samples" and record.status == "failed"
+    # too few samples costs the samples item (partial credit), it does not make the group invalid
+    assert too_few[0].message == "19 < 20 usable samples" and too_few[0].severity == "warning"
+    assert record.status == "ok"
 
 
 def test_grader_toml_cannot_point_outside_the_group(tmp_path: Path) -> None:
@@ -197,3 +199,81 @@ def test_grader_toml_cannot_point_outside_the_group(tmp_path: Path) -> None:
     (group / "grader.toml").write_text('data = ["../other.jsonl"]\n')
     record = validate.run(group, "g")
     assert ("../other.jsonl", None, "outside") in codes(record) and record.n_samples == 0
+
+
+# Messages on the shapes real student files come in (BRIEF §3: found in public course repositories).
+
+
+def _read(tmp_path: Path, name: str, text: str) -> tuple[list, list]:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    problems: list = []
+    samples = validate.read_samples(tmp_path, [name], problems, is_test=False)
+    return samples, problems
+
+
+def test_a_pretty_printed_document_of_any_length_is_read(tmp_path: Path) -> None:
+    rows = [sample(i, context="line one\nline two " * 20) for i in range(90)]
+    text = json.dumps({"data": rows}, indent=4, ensure_ascii=False)
+    assert text.count("\n") > 400
+    samples, problems = _read(tmp_path, "train.jsonl", text)
+    assert len(samples) == 90 and not [p for p in problems if p.severity == "error"]
+    wrapped = next(p for p in problems if p.code == "wrapped")
+    assert "'data' list" in wrapped.message and wrapped.line == 1
+    assert samples[1].source == f"train.jsonl:{text.splitlines().index('        {', 3) + 1}"
+    samples, problems = _read(tmp_path, "train.json", json.dumps({"train": rows[:3]}, indent=2))
+    assert len(samples) == 3 and any("'train' list" in p.message for p in problems)
+    one = json.dumps(sample(1), indent=2) + "\n" * 500
+    samples, problems = _read(tmp_path, "one.json", one)
+    assert len(samples) == 1 and not [p for p in problems if p.severity == "error"]
+
+
+def test_a_column_oriented_object_is_one_error(tmp_path: Path) -> None:
+    columns = {"question": [f"q{i}" for i in range(30)], "answer": [f"a{i}" for i in range(30)]}
+    samples, problems = _read(tmp_path, "qa.json", json.dumps(columns, indent=2))
+    errors = [p for p in problems if p.severity == "error"]
+    assert samples == [] and len(errors) == 1 and errors[0].code == "column-oriented"
+    assert "'question', 'answer' each hold a list of 30 values" in errors[0].message
+    assert "orient='records'" in errors[0].hint
+
+
+def test_a_missing_comma_between_objects_is_where_json_says_and_the_rest_is_read(tmp_path: Path) -> None:
+    rows = [json.dumps(sample(i), indent=2) for i in range(4)]
+    text = "[\n" + ",\n".join(rows[:2]) + "\n" + ",\n".join(rows[2:]) + "\n]\n"  # no comma after the 2nd object
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = exc.lineno
+    samples, problems = _read(tmp_path, "train.json", text)
+    errors = [p for p in problems if p.severity == "error"]
+    assert len(samples) == 4 and len(errors) == 1
+    assert errors[0].line == where and "missing comma between two objects" in errors[0].message
+    broken = text.replace('"answer": "It absorbs near 2002 nm."', '"answer": "It absorbs near 2002 nm.",')
+    samples, problems = _read(tmp_path, "train2.json", broken.replace("}\n{", "},\n{"))
+    assert [s.instruction for s in samples] == [
+        "What is mineral number 0?",
+        "What is mineral number 1?",
+        "What is mineral number 3?",
+    ]
+    assert any("trailing comma" in p.message and "skipped" in p.message for p in problems)
+
+
+def test_alpaca_and_instances_records_get_one_message_naming_the_mapping(tmp_path: Path) -> None:
+    rows = [{"instruction": f"q{i}", "input": f"c{i}", "output": f"a{i}"} for i in range(40)]
+    samples, problems = _read(tmp_path, "alpaca.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    errors = [p for p in problems if p.severity == "error"]
+    assert samples == [] and len(errors) == 1 and errors[0].repeats == 39
+    assert "Alpaca-style" in errors[0].message and "'input' -> 'context' and 'output' -> 'answer'" in errors[0].hint
+    assert "and 39 more like it" in errors[0].message
+    nested = {"instruction": "Name the mineral.", "instances": [{"input": "x", "output": "y"}]}
+    samples, problems = _read(tmp_path, "tasks.jsonl", json.dumps(nested) + "\n")
+    assert problems[0].code == "instances-format" and "one sample per instance" in problems[0].hint
+
+
+def test_a_problem_repeated_on_many_lines_is_shown_a_few_times_and_counted(tmp_path: Path) -> None:
+    junk = "".join("not json at all\n" for _ in range(2000))
+    samples, problems = _read(tmp_path, "junk.jsonl", junk)
+    assert samples == [] and len(problems) == 5 and sum(1 + p.repeats for p in problems) == 2000
+    assert "and 1995 more like it (lines 6, 7, 8" in problems[-1].message
+    record_counts = validate.run(tmp_path, "g")
+    assert record_counts.n_errors >= 2000

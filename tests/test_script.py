@@ -1,0 +1,58 @@
+"""The course's training script, read as data: values with their lines, never run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from grader import script
+from tests.conftest import EXAMPLES
+
+COURSE_SCRIPT = EXAMPLES / "course-group" / "W5_materials" / "LoRA_fine_Tuning.py"
+
+
+def test_the_course_scripts_constants_and_training_arguments() -> None:
+    found = script.parse(COURSE_SCRIPT.read_text(encoding="utf-8"))
+    values = {k: (v.value, v.line) for k, v in found.values.items()}
+    lines = COURSE_SCRIPT.read_text(encoding="utf-8").splitlines()
+    assert values["include_mlp"][0] is True and lines[values["include_mlp"][1] - 1] == "INCLUDE_MLP = True"
+    assert values["learning_rate"][0] == 3e-4 and lines[values["learning_rate"][1] - 1] == "LR = 3e-4"
+    assert values["lora_r"][0] == 8 and values["max_length"][0] == 1024
+    assert values["gradient_accumulation_steps"][0] == 16 and values["per_device_train_batch_size"][0] == 1
+    # literal keywords of TrainingArguments(...) and the closing smoke test's generate(...)
+    assert values["logging_steps"][0] == 20 and values["warmup_ratio"][0] == 0.03 and values["bf16"][0] is True
+    assert values["lr_scheduler_type"][0] == "cosine" and values["max_new_tokens"][0] == 200
+    assert "warmup_ratio=0.03" in lines[values["warmup_ratio"][1] - 1]
+    assert values["load_in_4bit"][0] is True
+    # Windows paths of the student's PC: only their last component is used
+    assert found.paths["DATA_PATH"][0] == "all.jsonl" and found.paths["OUT_ADAPT"][0] == "week5_lora_v01"
+    assert found.problems == [] and found.conflicts == []
+
+
+def test_computed_values_are_named_not_guessed_and_nothing_runs(tmp_path: Path) -> None:
+    canary = tmp_path / "ran"
+    source = (
+        f"import pathlib\npathlib.Path({str(canary)!r}).write_text('x')\n"
+        "base = 1e-4\nLR = base * 2\nLORA_R = 8\n"
+        "args = TrainingArguments(learning_rate=LR, logging_steps=5, num_train_epochs=int('3'))\n"
+    )
+    found = script.parse(source)
+    assert not canary.exists()
+    assert "learning_rate" not in found.values and found.values["lora_r"].value == 8
+    assert found.values["logging_steps"].value == 5
+    messages = {line: message for line, message, _ in found.problems}
+    assert "LR = base * 2 is computed" in messages[4]
+    assert any("num_train_epochs=int('3')" in m for m in messages.values())
+
+
+def test_a_literal_keyword_wins_over_the_constant_and_says_so() -> None:
+    found = script.parse("LR = 2e-4\nTrainingArguments(learning_rate=5e-5)\n")
+    assert found.values["learning_rate"].value == 5e-5 and found.values["learning_rate"].line == 2
+    assert "learning_rate" in found.conflicts[0][1] and "5e-05" in found.conflicts[0][1]
+
+
+def test_broken_python_is_one_problem() -> None:
+    found = script.parse("LR = 2e-4\ndef broken(:\n")
+    assert found.values == {} and len(found.problems) == 1
+    line, message, _ = found.problems[0]
+    assert line == 2 and "not valid Python" in message
+    assert script.parse("[" * 100_000).problems  # deep nesting: a message, not a crash
