@@ -17,7 +17,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from grader.records import LogEntry, TrainRecord, replace_dir
+from grader.jsonl import LFS_MAGIC
+from grader.records import LogEntry, ReportedLoss, TrainRecord, replace_dir
 
 MAX_CONFIG_BYTES = 64 << 10
 MAX_ADAPTER_BYTES = 2 << 30
@@ -42,10 +43,11 @@ class AdapterRefused(Exception):
 
 
 def find(group_dir: Path) -> Path | None:
-    """The folder holding adapter_config.json: `adapter/` first, else the first one two levels deep (no links)."""
-    candidates = [group_dir / "adapter", *sorted(p.parent for p in group_dir.glob("*/adapter_config.json"))]
-    candidates += [group_dir] if (group_dir / "adapter_config.json").exists() else []
-    for folder in candidates:
+    """The folder holding adapter_config.json, wherever the group put it: `adapter/` first, else the shallowest."""
+    from grader.discover import find_parts
+
+    for relative in find_parts(group_dir).adapters:
+        folder = group_dir / relative
         if (folder / "adapter_config.json").exists() and not folder.is_symlink():
             return folder
     return None
@@ -71,7 +73,19 @@ def check(folder: Path, group_dir: Path, model: Any | None) -> dict[str, Any]:
             "model.save_pretrained(dir, safe_serialization=True)"
         )
     config_path = _plain_file(folder / "adapter_config.json", group_dir, MAX_CONFIG_BYTES)
+    if not weights.exists() and not weights.is_symlink():
+        raise AdapterRefused(
+            "adapter_model.safetensors is missing: only the adapter's config and tokenizer were committed "
+            "(often because the weights, ~168 MB for r 16 on 7 modules of an 8B model, are over GitHub's 100 MB "
+            "file limit)"
+        )
     _plain_file(weights, group_dir, MAX_ADAPTER_BYTES)
+    with weights.open("rb") as fh:
+        if fh.read(len(LFS_MAGIC)) == LFS_MAGIC:
+            raise AdapterRefused(
+                "adapter_model.safetensors is a Git LFS pointer, not the weights: run `git lfs pull` before "
+                "handing in, or attach the weights to a release"
+            )
     try:
         raw = json.loads(config_path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -145,64 +159,137 @@ def _read(path: Path, group_dir: Path) -> str | None:
         return None
 
 
-def group_logs(group_dir: Path, folder: Path) -> tuple[list[LogEntry], float | None, list[str]]:
-    """(per-step log, final train loss, notes) from the group's own files, each number saying where it came from."""
+def _ordered(logs: list[str], name: str, prefer: str | None) -> list[str]:
+    """The group's files of this name, the one beside the adapter first, then the shallowest."""
+    found = [f for f in logs if f.rsplit("/", 1)[-1] == name or (name == "tfevents" and ".tfevents." in f)]
+    return sorted(found, key=lambda f: (prefer is None or not f.startswith(prefer + "/"), f.count("/"), f))
+
+
+def group_logs(group_dir: Path, prefer: str | None = None) -> ReportedLoss:
+    """The loss the group reported, read from its own files wherever they are; every number says which file."""
+    from grader.discover import find_parts
     from grader.train import log_entries
 
-    notes: list[str] = []
+    logs = find_parts(group_dir).logs
+    sources: list[str] = []
     log: list[LogEntry] = []
     from_state: float | None = None  # the Trainer's closing entry in log_history carries the run's train_loss
-    for place in (folder, group_dir):
-        text = _read(place / "trainer_state.json", group_dir)
-        if text and not log:
-            try:
-                history = [r for r in json.loads(text).get("log_history", []) if isinstance(r, dict)]
-                log = log_entries(history)
-                closing = [r["train_loss"] for r in history if isinstance(r.get("train_loss"), int | float)]
-                from_state = float(closing[-1]) if closing and math.isfinite(closing[-1]) else None
-                where = "" if place == group_dir else shown(place, group_dir)
-                notes.append(f"loss log read from the group's {where}trainer_state.json")
-            except (ValueError, AttributeError, TypeError):
-                notes.append("trainer_state.json could not be read")
-        text = _read(place / "loss_log.csv", group_dir)
-        if text and not log:
-            rows = list(csv.DictReader(io.StringIO(text)))
-            log = [
-                LogEntry(
-                    step=int(float(r["step"])),
-                    epoch=_num(r.get("epoch")),
-                    loss=_num(r.get("loss")),
-                    learning_rate=_num(r.get("learning_rate")),
-                )
-                for r in rows
-                if r.get("step")
-            ]
-            notes.append("loss log read from the group's loss_log.csv")
+    steps = logging_steps = None
+    for name in _ordered(logs, "trainer_state.json", prefer)[:1]:
+        try:
+            state = json.loads(_read(group_dir / name, group_dir) or "null")
+            history = [r for r in state.get("log_history", []) if isinstance(r, dict)]
+            log = _finite(log_entries(history))
+            closing = [r["train_loss"] for r in history if isinstance(r.get("train_loss"), int | float)]
+            from_state = float(closing[-1]) if closing and math.isfinite(closing[-1]) else None
+            steps = _int(state.get("global_step"))
+            logging_steps = _int(state.get("logging_steps"))
+            if log:
+                sources.append(f"per-step loss read from {name}")
+        except (ValueError, AttributeError, TypeError, RecursionError):
+            sources.append(f"{name} could not be read")
+    for name in _ordered(logs, "loss_log.csv", prefer)[:1]:
+        if log:
+            break
+        rows = list(csv.DictReader(io.StringIO(_read(group_dir / name, group_dir) or "")))
+        log = [
+            LogEntry(
+                step=step,
+                epoch=_num(r.get("epoch")),
+                loss=_num(r.get("loss")),
+                learning_rate=_num(r.get("learning_rate")),
+            )
+            for r in rows[:100_000]
+            if (step := _int(_num(r.get("step")))) is not None
+        ]
+        if log:
+            sources.append(f"per-step loss read from {name}")
+    events: dict[str, list[tuple[int, float]]] = {}
+    for name in _ordered(logs, "tfevents", prefer)[:1]:
+        events = tfevents_scalars(group_dir / name, group_dir)
+        if events.get("train/loss") and not log:
+            log = [LogEntry(step=step, loss=value) for step, value in events["train/loss"]]
+            sources.append(f"per-step loss read from TensorBoard events {name}")
     final = None
     for name in ("train_results.json", "all_results.json"):
-        for place in (folder, group_dir):
-            text = _read(place / name, group_dir)
+        for path in _ordered(logs, name, prefer)[:1]:
+            text = _read(group_dir / path, group_dir)
             if final is None and text:
                 try:
                     value = json.loads(text).get("train_loss")
-                except (ValueError, AttributeError):
+                except (ValueError, AttributeError, RecursionError):
                     continue
                 if isinstance(value, int | float) and math.isfinite(value):
                     final = float(value)
-                    notes.append(f"final train loss read from the group's {name}")
+                    sources.append(f"final train loss read from {path}")
     if final is None and from_state is not None:
         final = from_state
-        notes.append("final train loss read from the group's trainer_state.json")
-    if not log:
-        notes.append("the group committed no per-step loss log (with the course's logging_steps 20 it is often empty)")
-    return log, final, notes
+        sources.append("final train loss read from trainer_state.json")
+    if final is None and events.get("train/train_loss"):
+        final = events["train/train_loss"][-1][1]
+        sources.append("final train loss read from the TensorBoard events")
+    if final is None and log and log[-1].loss is not None:
+        final = log[-1].loss
+        sources.append("final train loss: the last logged step")
+    return ReportedLoss(
+        train_loss=final,
+        perplexity=math.exp(final) if final is not None and final < 50 else None,
+        log=log,
+        steps=steps,
+        logging_steps=logging_steps,
+        sources=sources,
+    )
+
+
+def _finite(log: list[LogEntry]) -> list[LogEntry]:
+    return [e for e in log if e.loss is None or math.isfinite(e.loss)]
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return int(value) if 0 <= value < 1e12 else None
 
 
 def _num(value: str | None) -> float | None:
     try:
-        return float(value) if value not in (None, "") else None
-    except ValueError:
+        number = float(value) if value not in (None, "") else None
+    except (ValueError, TypeError):
         return None
+    return number if number is None or math.isfinite(number) else None
+
+
+def tfevents_scalars(path: Path, group_dir: Path, max_records: int = 100_000) -> dict[str, list[tuple[int, float]]]:
+    """Scalars of a TensorBoard event file, read as TFRecords of Event protobufs (data only, size-capped)."""
+    import struct
+
+    from tensorboard.compat.proto import event_pb2
+
+    try:
+        data = _plain_file(path, group_dir, MAX_LOG_BYTES).read_bytes()
+    except (AdapterRefused, OSError):
+        return {}
+    scalars: dict[str, list[tuple[int, float]]] = {}
+    pos = 0
+    for _ in range(max_records):
+        if pos + 12 > len(data):
+            break
+        (length,) = struct.unpack_from("<Q", data, pos)
+        if length > len(data) - pos - 16:
+            break
+        record = data[pos + 12 : pos + 12 + length]
+        pos += 16 + length
+        try:
+            event = event_pb2.Event.FromString(record)
+        except Exception:  # a damaged record: the rest of the file cannot be trusted either
+            break
+        for value in event.summary.value:
+            number = value.simple_value if value.HasField("simple_value") else None
+            if number is None and value.HasField("tensor") and value.tensor.float_val:
+                number = value.tensor.float_val[0]
+            if number is not None and math.isfinite(number):
+                scalars.setdefault(value.tag, []).append((int(event.step), float(number)))
+    return scalars
 
 
 def shown(folder: Path, group_dir: Path) -> str:
@@ -239,19 +326,33 @@ def from_logs(
     name: str, group_dir: Path, folder: Path, config: dict[str, Any], n_samples: int, notes: list[str], **fields: Any
 ) -> TrainRecord:
     """A TrainRecord whose numbers are the group's own logs (a loaded adapter, or a preview); `fields` say whence."""
-    log, final, log_notes = group_logs(group_dir, folder)
-    if final is None:
-        losses = [e.loss for e in log if e.loss is not None]
-        final = losses[-1] if losses else None
+    prefer = folder.relative_to(group_dir).as_posix() if folder != group_dir else None
+    reported = group_logs(group_dir, prefer)
     return TrainRecord(
         group=name,
         config=config,
-        log=log,
-        train_loss=final,
-        perplexity=math.exp(final) if final is not None and final < 50 else None,
+        log=reported.log,
+        train_loss=reported.train_loss,
+        perplexity=reported.perplexity,
         n_train=n_samples,
-        steps=max((e.step for e in log), default=0),
+        steps=reported.steps or max((e.step for e in reported.log), default=0),
         loss_includes_prompt=True,
-        notes=[*notes, "the loss is the group's own: the course script's loss includes prompt tokens", *log_notes],
+        notes=[
+            *notes,
+            "the loss is the group's own: the course script's loss includes prompt tokens",
+            *reported.sources,
+            *_no_log_note(reported),
+        ],
+        reported=reported,
         **fields,
     )
+
+
+def _no_log_note(reported: ReportedLoss) -> list[str]:
+    if reported.log:
+        return []
+    return [
+        f"no per-step loss was logged: {reported.steps if reported.steps is not None else 'an unknown number of'} "
+        f"optimizer step(s) with logging_steps {reported.logging_steps or 'unknown'} log none (the course's "
+        "defaults on 20-40 samples)"
+    ]

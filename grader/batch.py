@@ -45,6 +45,10 @@ class Batch:
             self.load_seconds += time.monotonic() - started
         return self._runtime
 
+    def base_model_name(self) -> str:
+        """The base model as the instructor named it ('demo', a folder, a hub id): shown on every output."""
+        return self.settings.base_model
+
     def base_key(self) -> str:
         """Identifies the base model for cache keys without loading its weights."""
         if self._base_key is None:

@@ -127,6 +127,8 @@ def data_valid(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
     v = inputs.validation
     if v is None:
         return 0.0, "not validated"
+    if v.n_errors == 0 and v.n_samples == 0:
+        return 0.0, "no training data was handed in"
     if v.n_errors == 0:
         warnings = sum(p.severity == "warning" for p in v.problems)
         return 1.0, "no errors" + (f" ({warnings} warnings)" if warnings else "")
@@ -144,7 +146,13 @@ def samples(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
 
 
 def tests(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
-    return _count(inputs.validation.n_tests if inputs.validation else 0, item.min or 5, "test questions")
+    v = inputs.validation
+    if v is not None and v.tests_file is None and v.n_tests == 0:
+        return 0.0, (
+            f"no test questions found: commit at least {item.min or 5} as tests.jsonl (one JSON object per line: "
+            "instruction, context, answer = the expected answer)"
+        )
+    return _count(v.n_tests if v else 0, item.min or 5, "test questions")
 
 
 def adapter(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
@@ -161,19 +169,44 @@ def adapter(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
 
 
 def loss_falling(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
+    """'Loss reported and falling': reported from the group's own logs (else this run's, when grader trained);
+    falling judged only from two or more logged values. The course's defaults on a small set (logging_steps 20,
+    1-3 optimizer steps) log no step: following the course costs no point."""
     t = inputs.train
-    losses = [e.loss for e in t.log if e.loss is not None] if t else []
+    if t is None or t.status != "ok":
+        return 0.0, "no training record"
+    rep = t.reported
+    if rep is not None and (rep.train_loss is not None or rep.log):
+        losses, final, whose = [e.loss for e in rep.log if e.loss is not None], rep.train_loss, "the group's logs"
+        steps, every = rep.steps, rep.logging_steps
+    elif t.source == "trained":
+        losses, final, whose = [e.loss for e in t.log if e.loss is not None], t.train_loss, "this run's training"
+        steps, every = t.steps, 1
+    else:
+        return 0.0, (
+            "no loss reported: no trainer_state.json, train_results.json, loss_log.csv or TensorBoard events "
+            "were committed"
+        )
     if len(losses) < 2:
-        return 0.0, "fewer than two logged loss values"
+        shown = "n/a" if final is None else f"{final:.3f}"
+        why = (
+            f"{steps if steps is not None else 'an unknown number of'} optimizer step(s) with logging_steps "
+            f"{every if every is not None else '?'} logged {len(losses)} value(s)"
+        )
+        return 1.0, f"final train loss {shown} reported ({whose}); whether it falls cannot be judged: {why}"
     third = max(len(losses) // 3, 1)
     first, last = sum(losses[:third]) / third, sum(losses[-third:]) / third
     if last < first:
-        return 1.0, f"loss falls from {first:.3f} to {last:.3f} (mean of first and last third of {len(losses)} steps)"
-    return 0.5, f"loss logged but not falling: {first:.3f} -> {last:.3f}"
+        return 1.0, (
+            f"loss falls from {first:.3f} to {last:.3f} (mean of first and last third of {len(losses)} steps, {whose})"
+        )
+    return 0.5, f"loss logged but not falling: {first:.3f} -> {last:.3f} ({whose})"
 
 
 def beats_base(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
     s = inputs.score
+    if inputs.validation is not None and inputs.validation.n_tests == 0:
+        return 0.0, "no test questions, so base and fine-tuned answers could not be compared"
     if s is None or not s.questions:
         return 0.0, "no scored answers"
     gain, base = s.delta_mean["rougeL"], s.base_mean["rougeL"]

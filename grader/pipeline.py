@@ -43,6 +43,10 @@ from grader.records import (
 )
 
 
+class NothingToGrade(Exception):
+    """A group with no usable training data whose committed adapter cannot be used either: `invalid`."""
+
+
 @dataclass
 class Outcome:
     status: str = "graded"
@@ -135,7 +139,9 @@ def start(group: GroupRecord, batch: Batch, progress: Progress) -> Work:
 
 def _validate(work: Work, batch: Batch) -> None:
     layout, settings, name = batch.layout, batch.settings, work.name
-    work.validation = validate.run(Path(work.group.path), name, layout, batch.count_tokens, settings.limits)
+    work.validation = validate.run(
+        Path(work.group.path), name, layout, batch.count_tokens, settings.limits, parts=work.group.parts
+    )
     save(work.validation, layout.record(name, "validate"))
     work.outcome.records["validate"] = work.validation
     if work.validation.status != "ok":
@@ -144,6 +150,8 @@ def _validate(work: Work, batch: Batch) -> None:
         work.outcome.reason = work.validation.message
         return
     work.config = TrainConfig(**work.validation.config)
+    if work.validation.missing:  # graded all the same: each missing part costs its own rubric items only
+        work.outcome.reason = "graded without " + ", ".join(work.validation.missing) + " (see the rubric)"
     if settings.rescore:  # stored answers are used as they are: no keys, no base model needed
         return
     if settings.preview:
@@ -181,7 +189,7 @@ def finish(work: Work, batch: Batch, progress: Progress) -> Outcome:
         outcome.records["render"] = rendered
     except Exception as exc:
         _fail(outcome, "render", exc, settings.fail_fast)
-    _write_results(layout, name, outcome)
+    _write_results(layout, name, outcome, batch.base_model_name())
     return outcome
 
 
@@ -198,7 +206,16 @@ def _render(work: Work, batch: Batch, records: tuple[Any, ...], report_md: str |
     layout, name, outcome = batch.layout, work.name, work.outcome
     validation, tr, gen, sc, grade_rec = records
     shown = [r.model_dump(mode="json", exclude={"seconds"}) for r in (work.group, *records) if r is not None]
-    key = digest("render", shown, outcome.status, outcome.reason, report_md, _templates_digest(), __version__)
+    key = digest(
+        "render",
+        shown,
+        outcome.status,
+        outcome.reason,
+        report_md,
+        batch.base_model_name(),
+        _templates_digest(),
+        __version__,
+    )
     needed = (layout.report_pdf(name), layout.slides(name))
     cached: RenderRecord | None = _cached(
         RenderRecord, layout.record(name, "render"), key, batch.settings.force, *needed
@@ -207,7 +224,17 @@ def _render(work: Work, batch: Batch, records: tuple[Any, ...], report_md: str |
         return cached
     plot = plots.training_plot(tr, layout.plot(name, "training")) if tr else None
     data = render.report_data(
-        work.group, validation, tr, gen, sc, grade_rec, outcome.status, outcome.reason, plot, report_md
+        work.group,
+        validation,
+        tr,
+        gen,
+        sc,
+        grade_rec,
+        outcome.status,
+        outcome.reason,
+        plot,
+        report_md,
+        base_model=batch.base_model_name(),
     )
     rendered = render.run(data, layout, name).model_copy(update={"digest": key})
     save(rendered, layout.record(name, "render"))
@@ -253,6 +280,8 @@ def _model_stages(
     except limits.GroupTimeout:
         _timed_out(outcome, stage, settings.timeout)
         batch.check_base(work.name)
+    except NothingToGrade as exc:
+        outcome.status, outcome.reason = "invalid", str(exc)
     except Exception as exc:
         _fail(outcome, stage, exc, settings.fail_fast)
         batch.check_base(work.name)
@@ -301,8 +330,15 @@ def _train(work: Work, batch: Batch) -> TrainRecord:
             refused = [f"committed adapter {where} not used: {exc}; trained instead"]
     if tr is None:
         samples = validate.load_samples(layout.samples(name))
+        if not samples:
+            raise NothingToGrade(
+                "no training data, and the committed adapter cannot be used"
+                + (f" ({refused[0].split(' not used: ')[-1].removesuffix('; trained instead')})" if refused else "")
+            )
         tr = train.run(name, samples, work.config, batch.runtime(), layout)
-        tr = tr.model_copy(update={"notes": refused + tr.notes})
+        reported = adapter.group_logs(group_dir)
+        said = [f"the group's own logs: {s}" for s in reported.sources]
+        tr = tr.model_copy(update={"notes": refused + tr.notes + said, "reported": reported})
     tr = tr.model_copy(update={"digest": work.train_key})
     save(tr, layout.record(name, "train"))
     return tr
@@ -314,9 +350,14 @@ def _generate(work: Work, batch: Batch) -> GenerationRecord:
     gen = _cached_generation(work, batch)
     if gen is not None:
         return gen
+    tests = validate.load_samples(layout.tests(name))
+    if not tests:
+        gen = GenerationRecord(group=name, notes=["no test questions: nothing was asked"], digest=work.gen_key)
+        save(gen, layout.record(name, "generate"))
+        return gen
     gen = generate.run(
         name,
-        validate.load_samples(layout.tests(name)),
+        tests,
         batch.runtime(),
         layout,
         adapter_dir=layout.adapter(name),
@@ -335,11 +376,12 @@ def _read_report(layout: Layout, name: str, validation: ValidationRecord | None)
     return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
-def _write_results(layout: Layout, name: str, outcome: Outcome) -> None:
+def _write_results(layout: Layout, name: str, outcome: Outcome, base_model: str) -> None:
     data = {
         "group": name,
         "status": outcome.status,
         "reason": outcome.reason,
+        "base_model": base_model,
         "grader_version": __version__,
         **{stage: record.model_dump(mode="json") for stage, record in outcome.records.items()},
     }
@@ -411,7 +453,14 @@ def _batch(
         gain = sc.delta_mean.get("rougeL") if isinstance(sc, ScoreRecord) and sc.delta_mean else None
         grade_rec = grade_rec if isinstance(grade_rec, GradeRecord) else None
         outcomes[work.name] = gradebook.row(
-            work.name, outcome.status, outcome.reason, grade_rec, gain, work.group.commit
+            work.name,
+            outcome.status,
+            outcome.reason,
+            grade_rec,
+            gain,
+            work.group.commit,
+            base_model=batch.base_model_name(),
+            validation=work.validation,
         )
         hooks.done(work.name, outcome)
     rows = [outcomes.get(g.group) or _earlier_row(g, layout) for g in groups]

@@ -92,6 +92,60 @@ def test_adapter_for_another_base_model_is_refused(tmp_path: Path, runtime) -> N
 
 
 def test_group_logs_from_loss_log_csv(tmp_path: Path) -> None:
-    (tmp_path / "loss_log.csv").write_text("step,epoch,loss,learning_rate\n1,0.5,2.5,0.0002\n2,1.0,2.1,0.0001\n")
-    log, final, notes = adapter.group_logs(tmp_path, tmp_path)
-    assert [e.loss for e in log] == [2.5, 2.1] and final is None and "loss_log.csv" in notes[0]
+    (tmp_path / "run1").mkdir()
+    (tmp_path / "run1" / "loss_log.csv").write_text(
+        "step,epoch,loss,learning_rate\n1,0.5,2.5,0.0002\nN/A,,N/A,\n2,1.0,2.1,0.0001\n"
+    )
+    reported = adapter.group_logs(tmp_path)
+    assert [e.loss for e in reported.log] == [2.5, 2.1] and "run1/loss_log.csv" in reported.sources[0]
+    assert reported.train_loss == 2.1 and "last logged step" in reported.sources[-1]
+
+
+def test_the_course_runs_logs_give_its_final_loss_and_step_count() -> None:
+    """The course's 2-step run with logging_steps 20: no per-step loss anywhere, a final train_loss in three files."""
+    reported = adapter.group_logs(EXAMPLES / "course-group")
+    assert reported.log == [] and reported.train_loss == 2.4187
+    assert reported.steps == 2 and reported.logging_steps == 20
+    assert reported.sources == ["final train loss read from W5_materials/train_results.json"]
+    events = next((EXAMPLES / "course-group" / "W5_materials" / "logs").glob("events.out.tfevents.*"))
+    scalars = adapter.tfevents_scalars(events, EXAMPLES / "course-group")
+    assert scalars["train/train_loss"] == [(2, pytest.approx(2.4187, abs=1e-4))]
+
+
+def test_tensorboard_events_are_read_when_they_are_all_there_is(tmp_path: Path) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(str(tmp_path / "logs")) as writer:
+        for step, loss in enumerate([3.1, 2.7, 2.2], start=1):
+            writer.add_scalar("train/loss", loss, step)
+    (tmp_path / "logs" / "events.out.tfevents.broken").write_bytes(b"\xff" * 64)  # a damaged file is skipped
+    reported = adapter.group_logs(tmp_path)
+    assert [round(e.loss or 0, 3) for e in reported.log] == [3.1, 2.7, 2.2]
+    assert reported.train_loss == pytest.approx(2.2) and "TensorBoard" in reported.sources[0]
+
+
+def test_weightless_and_lfs_adapters_are_refused_with_the_reason(tmp_path: Path, runtime) -> None:
+    course = EXAMPLES / "course-group" / "W5_materials" / "week5_lora_v01"
+    with pytest.raises(adapter.AdapterRefused, match="100 MB file limit"):
+        adapter.check(course, EXAMPLES / "course-group", runtime.model)
+    lfs = EXAMPLES / "course-group-lfs" / "week5_lora_v01"
+    with pytest.raises(adapter.AdapterRefused, match="Git LFS pointer"):
+        adapter.check(lfs, EXAMPLES / "course-group-lfs", None)
+
+
+def test_an_adapter_without_data_is_graded_and_nothing_at_all_is_invalid(tmp_path: Path, trained: Path) -> None:
+    subs = tmp_path / "subs"
+    only = subs / "adapter-only"
+    shutil.copytree(trained / "adapter", only / "week5_lora_v01")
+    (only / "train_results.json").write_text(json.dumps({"train_loss": 1.5}))
+    empty = subs / "nothing"
+    empty.mkdir()
+    (empty / "README.md").write_text("# Week5-Assignment\n")
+    lfs_only = subs / "lfs-only"
+    shutil.copytree(EXAMPLES / "course-group-lfs" / "week5_lora_v01", lfs_only / "week5_lora_v01")
+    rows = {r.group: r for r in grade_batch(subs, RunSettings(out=tmp_path / "out", cache_dir=None))}
+    assert rows["adapter-only"].status == "graded" and rows["adapter-only"].items["adapter"] == 2
+    assert rows["adapter-only"].items["data_valid"] == 0 and rows["adapter-only"].items["loss"] == 2
+    assert "training data" in rows["adapter-only"].reason
+    assert rows["nothing"].status == "invalid" and "no training data" in rows["nothing"].reason
+    assert rows["lfs-only"].status == "invalid" and "no training data" in rows["lfs-only"].reason

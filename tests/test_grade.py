@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from grader import grade
-from grader.records import LogEntry, TrainRecord, ValidationRecord
+from grader.records import LogEntry, ReportedLoss, TrainRecord, ValidationRecord
 from tests.conftest import EXAMPLES
 
 
@@ -22,11 +22,29 @@ def test_rubric_loads_and_partial_credit() -> None:
 
 
 def test_loss_falling() -> None:
+    item = grade.load_rubric()[4]
     log = [LogEntry(step=i, loss=3.0 - 0.1 * i) for i in range(9)]
-    fraction, reason = grade.loss_falling(grade.load_rubric()[4], inputs(train=TrainRecord(group="g", log=log)))
-    assert fraction == 1.0 and "falls" in reason
+    fraction, reason = grade.loss_falling(item, inputs(train=TrainRecord(group="g", source="trained", log=log)))
+    assert fraction == 1.0 and "falls" in reason and "this run" in reason
     flat = [LogEntry(step=i, loss=2.0) for i in range(4)]
-    assert grade.loss_falling(grade.load_rubric()[4], inputs(train=TrainRecord(group="g", log=flat)))[0] == 0.5
+    assert grade.loss_falling(item, inputs(train=TrainRecord(group="g", source="trained", log=flat)))[0] == 0.5
+
+
+def test_a_final_loss_alone_is_reported_and_following_the_course_costs_nothing() -> None:
+    """The course's logging_steps 20 on 24 samples (2 optimizer steps) logs no step: only train_loss is there."""
+    item = grade.load_rubric()[4]
+    reported = ReportedLoss(train_loss=2.4187, steps=2, logging_steps=20, sources=["train_results.json"])
+    loaded = TrainRecord(group="g", source="loaded", reported=reported)
+    fraction, reason = grade.loss_falling(item, inputs(train=loaded))
+    assert fraction == 1.0 and "2.419 reported (the group's logs)" in reason
+    assert "cannot be judged: 2 optimizer step(s) with logging_steps 20 logged 0 value(s)" in reason
+    # grader trained (no weights committed) but the group's own logs are what was reported
+    trained = TrainRecord(group="g", source="trained", log=[LogEntry(step=1, loss=9.0)], reported=reported)
+    assert "the group's logs" in grade.loss_falling(item, inputs(train=trained))[1]
+    # nothing reported and nothing trained here: no point
+    nothing = TrainRecord(group="g", source="logs", reported=ReportedLoss())
+    fraction, reason = grade.loss_falling(item, inputs(train=nothing))
+    assert fraction == 0.0 and "no loss reported" in reason
 
 
 def test_part_a_discussed_vs_named() -> None:

@@ -18,11 +18,13 @@ from tests.conftest import EXAMPLES, deck_text, pdf_text
 
 def test_grade_examples_end_to_end(tmp_path: Path, grader_cache: Path) -> None:
     out = tmp_path / "reports"
+    before = sorted((p, p.stat().st_mtime_ns) for p in EXAMPLES.rglob("*"))
     result = CliRunner().invoke(app, ["grade", str(EXAMPLES), "--out", str(out), "--quiet"])
     assert result.exit_code == 1, result.output  # the broken group fails on purpose
     with (out / "gradebook.csv").open(encoding="utf-8") as fh:
         rows = {r["group"]: r for r in csv.DictReader(fh)}
-    assert set(rows) == {"good-group", "weak-group", "broken-group"}
+    assert set(rows) == {"good-group", "weak-group", "broken-group", "course-group", "course-group-lfs"}
+    assert rows["course-group"]["status"] == "graded" and rows["course-group-lfs"]["status"] == "graded"
     assert rows["good-group"]["status"] == "graded" and rows["weak-group"]["status"] == "graded"
     assert rows["broken-group"]["status"] == "invalid" and "learning_rate" in rows["broken-group"]["reason"]
     assert (
@@ -44,13 +46,13 @@ def test_grade_examples_end_to_end(tmp_path: Path, grader_cache: Path) -> None:
 
     broken = pdf_text(out / "broken-group" / "report.pdf")
     assert "What is wrong" in broken and "data/train.jsonl:7" in broken
-    assert not list(EXAMPLES.rglob("adapter*"))  # nothing written into the submissions
+    assert sorted((p, p.stat().st_mtime_ns) for p in EXAMPLES.rglob("*")) == before  # nothing written into them
 
     # A second run reuses the trained adapters and cached answers: nothing is retrained.
     train_before = (out / "good-group" / "train.json").read_bytes()
     again = CliRunner().invoke(app, ["grade", str(EXAMPLES), "--out", str(out)])
     assert again.exit_code == 1
-    assert "grading" in again.output and "3/3" in again.output  # the progress bar: groups done / total
+    assert "grading" in again.output and "5/5" in again.output  # the progress bar: groups done / total
     assert "grading" not in result.output  # --quiet
     assert (out / "good-group" / "train.json").read_bytes() == train_before
     assert json.loads((out / "batch.json").read_text())["model_loads"] == 0
@@ -86,7 +88,9 @@ def test_validate_counts_tokens_with_a_base_model(tmp_path: Path, runtime) -> No
     (group / "config.yaml").write_text("max_length: 64\n")
     result = CliRunner().invoke(app, ["validate", str(group), "--base-model", "demo", "--format", "json"])
     problems = json.loads(result.output)["problems"]
-    assert sum(p["code"] == "too-long" for p in problems) == 20
+    too_long = [p for p in problems if p["code"] == "too-long"]
+    assert len(too_long) == 10 and sum(1 + p["repeats"] for p in too_long) == 20  # the rest: "and 10 more like it"
+    assert "and 10 more like it" in too_long[-1]["message"]
     plain = CliRunner().invoke(app, ["validate", str(group)])
     assert "token lengths not checked (pass --base-model)" in plain.output
 
