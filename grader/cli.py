@@ -148,13 +148,19 @@ def _summary(rows, out_dir: Path, title: str = "") -> None:  # type: ignore[no-u
     from rich.table import Table
 
     title = title or f"{len(rows)} groups -> {out_dir}/gradebook.csv, {out_dir}/summary.pdf"
-    table = Table(title=f"grader {__version__}: {title}")
+    models = sorted({r.base_model for r in rows if r.base_model})
+    caption = "base model: " + (", ".join(models) or "n/a")
+    if "demo" in models:
+        caption += " (the tiny local demo model, not Llama-3.1-8B: its answers and losses are not the groups' models')"
+    table = Table(title=f"grader {__version__}: {_escape(title)}", caption=caption)
     for column in ("group", "status", "points", "ROUGE-L gain", "reason"):
         table.add_column(column, overflow="fold")
     for r in rows:
         gain = "" if r.rouge_l_gain is None else f"{r.rouge_l_gain:+.3f}"
         style = "green" if r.status == "graded" else "red"
-        table.add_row(r.group, f"[{style}]{r.status}[/]", f"{r.total:g}/{r.max_total:g}", gain, r.reason[:120])
+        table.add_row(
+            _escape(r.group), f"[{style}]{r.status}[/]", f"{r.total:g}/{r.max_total:g}", gain, _escape(r.reason[:120])
+        )
     out.print(table)
 
 
@@ -264,10 +270,8 @@ def validate_cmd(
         ),
     ] = None,
 ) -> None:
-    """Check a group's data, tests and config; print every problem as file:line: message (fix)."""
-    from grader import validate
-    from grader.config import TrainConfig
-
+    """Check a group's data, tests and config (or each group of a submissions folder); print every problem as
+    file:line: message (fix)."""
     counter = None
     if base_model:
         from grader import model
@@ -278,53 +282,74 @@ def validate_cmd(
         raise GraderError(f"--format must be text, json or github, not '{fmt}'")
     if not path.exists():
         raise GraderError(f"{path} does not exist; pass a group folder or a .jsonl file")
+    from grader.discover import group_folders
+
+    groups = group_folders(path) if path.is_dir() else []
+    if groups and fmt != "json":
+        out.print(
+            f"{path} holds {len(groups)} group folders, not one group: validating each", highlight=False, soft_wrap=True
+        )
+    reports = [_validate_one(group, counter) for group in groups] if groups else [_validate_one(path, counter)]
+    errors = sum(n for _, _, _, n in reports)
+    if fmt == "json":
+        listed = [
+            {
+                "path": str(where),
+                "errors": n,
+                "summary": summary,
+                "tokens_checked": counter is not None,
+                "problems": [p.model_dump() for p in problems],
+            }
+            for where, problems, summary, n in reports
+        ]
+        print(json.dumps(listed if groups else listed[0], indent=2, ensure_ascii=False))
+        raise typer.Exit(1 if errors else 0)
+    unchecked = "" if counter else "; token lengths not checked (pass --base-model)"
+    for base, problems, summary, n in reports:
+        if groups and fmt == "text":
+            out.print(f"\n[bold]{_escape(base.name)}[/]", highlight=False)
+        _print_problems(problems, base, fmt)
+        if fmt == "text":
+            out.print(f"{summary}; {n} error(s){unchecked}", highlight=False, soft_wrap=True)
+    if groups and fmt == "text":
+        bad = sum(1 for *_, n in reports if n)
+        out.print(f"\n{len(groups)} groups, {bad} with errors", highlight=False)
+    raise typer.Exit(1 if errors else 0)
+
+
+def _validate_one(path: Path, counter: Any) -> tuple[Path, list[Any], str, int]:
+    """(where messages are relative to, problems, one-line summary, number of errors) for a group folder or a file."""
+    from grader import validate
+    from grader.config import TrainConfig
+
     if path.is_dir():
         record = validate.run(path, path.resolve().name, count_tokens=counter)
-        problems, base = record.problems, path
-        summary = f"{record.n_samples} samples, {record.n_tests} tests"
-    else:
-        problems = []
-        samples = validate.read_samples(path.parent, [path.name], problems, is_test=path.name.startswith("tests"))
-        problems += validate.duplicate_problems(samples)
-        if counter and samples and not path.name.startswith("tests"):
-            problems += validate.length_problems(samples, TrainConfig.model_validate({}).max_length, counter)[0]
-        base, summary = path.parent, f"{len(samples)} usable records"
-    errors = sum(p.severity == "error" for p in problems)
-    unchecked = "" if counter else "; token lengths not checked (pass --base-model)"
-    if fmt == "json":
-        print(
-            json.dumps(
-                {
-                    "path": str(path),
-                    "errors": errors,
-                    "summary": summary,
-                    "tokens_checked": counter is not None,
-                    "problems": [p.model_dump() for p in problems],
-                },
-                indent=2,
-                ensure_ascii=False,
+        return path, record.problems, f"{record.n_samples} samples, {record.n_tests} tests", record.n_errors
+    problems: list[Any] = []
+    samples = validate.read_samples(path.parent, [path.name], problems, is_test=path.name.startswith("tests"))
+    problems += validate.duplicate_problems(samples)
+    if counter and samples and not path.name.startswith("tests"):
+        problems += validate.length_problems(samples, TrainConfig.model_validate({}).max_length, counter)[0]
+    errors = sum(1 + p.repeats for p in problems if p.severity == "error")
+    return path.parent, problems, f"{len(samples)} usable records", errors
+
+
+def _print_problems(problems: list[Any], base: Path, fmt: str) -> None:
+    for p in problems:
+        shown = os.path.join(str(base), p.file) if str(base) not in (".", "") else p.file
+        if fmt == "github":
+            level = {"error": "error", "warning": "warning", "info": "notice"}[p.severity]
+            where = f"file={shown}" + (f",line={p.line}" if p.line else "") + (f",col={p.column}" if p.column else "")
+            text = f"{p.message} ({p.hint})" if p.hint else p.message
+            print(f"::{level} {where}::{_escape_annotation(text)}")
+        else:
+            out.print(
+                f"{_escape(shown)}{p.location()[len(p.file) :]}: [{_color(p.severity)}]{p.severity}[/]: "
+                f"{_escape(p.message)}" + (f" [dim]({_escape(p.hint)})[/]" if p.hint else ""),
+                highlight=False,
+                markup=True,
+                soft_wrap=True,
             )
-        )
-    else:
-        for p in problems:
-            shown = os.path.join(str(base), p.file) if str(base) not in (".", "") else p.file
-            if fmt == "github":
-                level = {"error": "error", "warning": "warning", "info": "notice"}[p.severity]
-                where = (
-                    f"file={shown}" + (f",line={p.line}" if p.line else "") + (f",col={p.column}" if p.column else "")
-                )
-                text = f"{p.message} ({p.hint})" if p.hint else p.message
-                print(f"::{level} {where}::{_escape_annotation(text)}")
-            else:
-                out.print(
-                    f"{shown}{p.location()[len(p.file) :]}: [{_color(p.severity)}]{p.severity}[/]: "
-                    f"{p.message}" + (f" [dim]({p.hint})[/]" if p.hint else ""),
-                    highlight=False,
-                    markup=True,
-                    soft_wrap=True,
-                )
-        out.print(f"{summary}; {errors} error(s){unchecked}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1 if errors else 0)
 
 
 def _color(severity: str) -> str:

@@ -14,8 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grader.config import PART_A
 from grader.layout import Layout
-from grader.records import GradeRecord, write_atomic
+from grader.records import GradeRecord, ValidationRecord, write_atomic
 
 
 @dataclass
@@ -29,10 +30,27 @@ class Row:
     rouge_l_gain: float | None = None
     commit: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    base_model: str = ""  # the model behind every number of the row ('demo' is the tiny local one)
+    data_files: list[str] = field(default_factory=list)
+    n_samples: int = 0
+    n_tests: int = 0
+    params: dict[str, Any] = field(default_factory=dict)  # the Part A values used
+    sources: dict[str, str] = field(default_factory=dict)  # where each value came from
 
 
-def row(group: str, status: str, reason: str, grade: GradeRecord | None, gain: float | None, commit: str | None) -> Row:
+def row(
+    group: str,
+    status: str,
+    reason: str,
+    grade: GradeRecord | None,
+    gain: float | None,
+    commit: str | None,
+    *,
+    base_model: str = "",
+    validation: ValidationRecord | None = None,
+) -> Row:
     items = {i.id: i.points for i in grade.items} if grade else {}
+    config = validation.config if validation else {}
     return Row(
         group=group,
         status=status,
@@ -42,6 +60,12 @@ def row(group: str, status: str, reason: str, grade: GradeRecord | None, gain: f
         items=items,
         rouge_l_gain=gain,
         commit=commit,
+        base_model=base_model,
+        data_files=validation.data_files if validation else [],
+        n_samples=validation.n_samples if validation else 0,
+        n_tests=validation.n_tests if validation else 0,
+        params={k: config[k] for k in PART_A if k in config},
+        sources=dict(validation.config_sources) if validation else {},
     )
 
 
@@ -50,11 +74,21 @@ def from_results(path: Path) -> Row | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         grade = GradeRecord.model_validate(data["grade"]) if data.get("grade") else None
+        validation = ValidationRecord.model_validate(data["validate"]) if data.get("validate") else None
     except (OSError, ValueError, KeyError, TypeError):
         return None
     gain = (data.get("score") or {}).get("delta_mean", {}).get("rougeL")
     commit = (data.get("discover") or {}).get("commit")
-    return row(data["group"], data["status"], data["reason"], grade, gain, commit)
+    return row(
+        data["group"],
+        data["status"],
+        data["reason"],
+        grade,
+        gain,
+        commit,
+        base_model=str(data.get("base_model", "")),
+        validation=validation,
+    )
 
 
 def roster_extras(roster: list[dict[str, str]]) -> dict[str, dict[str, str]]:
@@ -71,13 +105,17 @@ def roster_extras(roster: list[dict[str, str]]) -> dict[str, dict[str, str]]:
 def write(rows: list[Row], layout: Layout, item_ids: list[str], roster: list[dict[str, str]] | None = None) -> None:
     extra_keys = sorted({k for r in rows for k in r.extra})
     header = ["group", "status", "reason", *item_ids, "total", "max_total"]
-    header += ["points_awarded", "points_available", "rouge_l_gain", "commit", *extra_keys]
+    header += ["points_awarded", "points_available", "rouge_l_gain", "commit", "base_model"]
+    header += ["data_files", "n_samples", "n_tests", *PART_A, "param_sources", *extra_keys]
     table = []
     for r in rows:
         gain = "" if r.rouge_l_gain is None else f"{r.rouge_l_gain:.4f}"
         items = [r.items.get(i, 0.0) for i in item_ids]
         table.append(
             [r.group, r.status, r.reason, *items, r.total, r.max_total, r.total, r.max_total, gain, r.commit or ""]
+            + [r.base_model, ";".join(r.data_files), r.n_samples, r.n_tests]
+            + [r.params.get(k, "") for k in PART_A]
+            + ["; ".join(f"{k}={v}" for k, v in r.sources.items() if v != "course default")]
             + [r.extra.get(k, "") for k in extra_keys]
         )
     write_atomic(layout.gradebook_csv, _csv(header, table))

@@ -57,8 +57,17 @@ def training_plot(record: TrainRecord | None, path: Path) -> Path:
                 loss_ax.plot(*zip(*evals, strict=True), marker="s", color=COLOR["eval"], label="eval loss")
             # above the axes, right of the title: a legend inside would hide the curve it explains
             loss_ax.legend(frameon=False, loc="lower right", bbox_to_anchor=(1, 1), ncols=2, fontsize="small")
-        else:
-            loss_ax.text(0.5, 0.5, "no loss values logged", ha="center", va="center", transform=loss_ax.transAxes)
+        reported = record.reported.train_loss if record and record.reported else None
+        if steps and reported is not None and record is not None and record.source == "trained":
+            loss_ax.axhline(reported, color=COLOR["eval"], linestyle="--", linewidth=1)
+            loss_ax.annotate(
+                f"group's reported final loss {reported:.3f}", (steps[0], reported), fontsize="small", va="bottom"
+            )
+        if not steps:
+            text = "no loss values logged"
+            if reported is not None:
+                text += f"\nthe group's final train loss: {reported:.3f}"
+            loss_ax.text(0.5, 0.5, text, ha="center", va="center", transform=loss_ax.transAxes)
         loss_ax.set(xlabel="optimizer step", ylabel="loss")
         loss_ax.set_title("Training loss", loc="left")
         lrs = [(e.step, e.learning_rate) for e in log if e.learning_rate is not None]

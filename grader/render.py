@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from grader import __version__
+from grader import __version__, scale
 from grader.grade import part_a_coverage, part_a_entries, reflections_text
 from grader.layout import Layout, templates_dir
 from grader.records import (
@@ -173,8 +173,11 @@ def report_data(
     reason: str,
     plot: Path | None,
     report_md: str | None,
+    *,
+    base_model: str = "",
 ) -> dict[str, Any]:
     config = (train.config if train and train.config else validation.config if validation else {}) or {}
+    sources = validation.config_sources if validation else {}
     coverage = part_a_coverage(report_md, 10) if report_md else {}
     params = []
     for entry in part_a_entries():
@@ -186,6 +189,7 @@ def report_data(
                 "value": value,
                 "flagged": flagged,
                 "default": defaulted,
+                "source": " · ".join(dict.fromkeys(sources[k] for k in entry["keys"] if k in sources)),
                 "coverage": coverage.get(entry["name"], "missing"),
             }
         )
@@ -204,7 +208,11 @@ def report_data(
     flagged_names = [p["name"] for p in params if p["flagged"]]
     reflections = reflections_text(report_md or "")
     when = group.commit_time or datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    base_model = base_model or (train.base_model if train else "")
     return {
+        "base_model": base_model or "n/a",
+        "demo_note": DEMO_NOTE if base_model == "demo" else "",
+        "loss_scale": loss_scale(train),
         "group": group,
         "status": status,
         "reason": reason,
@@ -224,6 +232,24 @@ def report_data(
         "reflections_html": markdown_html(reflections) if reflections else None,
         "errors": [p for p in validation.problems if p.severity == "error"] if validation else [],
     }
+
+
+DEMO_NOTE = (
+    "Every answer, loss and score measured in this run comes from the demo model, a tiny Llama built locally, "
+    "not from Llama-3.1-8B: the pipeline is real, its numbers are not the group's model's."
+)
+
+
+def loss_scale(train: TrainRecord | None) -> list[str]:
+    """The final loss on the course's scale: the group's logs and this run's training, each labelled."""
+    if train is None or train.status != "ok":
+        return []
+    lines = []
+    if train.reported is not None:
+        lines.append(scale.describe(train.reported.train_loss, "the group's own logs"))
+    if train.source == "trained":
+        lines.append(scale.describe(train.train_loss, "this run's training"))
+    return [line for line in lines if line]
 
 
 def data_uri(path: Path) -> str:

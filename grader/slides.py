@@ -160,7 +160,7 @@ class Deck:
         )
         return slide
 
-    def title_slide(self, title: str, lines: list[str]) -> None:
+    def title_slide(self, title: str, lines: list[str], note: str = "") -> None:
         slide = self.prs.slides.add_slide(self.cover)
         heading, sub = slide.placeholders[0], slide.placeholders[1]
         width = heading.width / EMU - 2 * INSET
@@ -169,7 +169,10 @@ class Deck:
 
         heading.text_frame.vertical_anchor = MSO_ANCHOR.BOTTOM  # the name sits right above its subtitle
         sub_box = Box(sub.left / EMU, sub.top / EMU, sub.width / EMU, sub.height / EMU)
-        paras = _fill([Para(line, 16, color=MUTED, before=2) for line in lines], sub_box)[0]
+        wanted = [Para(line, 16, color=MUTED, before=2) for line in lines]
+        if note:  # smaller, so that it always fits under the facts
+            wanted.append(Para(note, 11, color=RED, before=8))
+        paras = _fill(wanted, sub_box)[0]
         self._paragraphs(sub.text_frame, paras)
 
     def box(self, slide: Any, box: Box, paras: list[Para], fill: str | None = None) -> None:
@@ -406,12 +409,13 @@ def write_pptx(data: dict[str, Any], path: Path, plot: Path) -> None:
         name,
         [
             f"Week 5 · LoRA fine-tuning · {data['date']}",
-            f"Base model: {train.base_model if train and train.base_model else 'n/a'}",
+            f"Base model: {data['base_model']}",
             f"Commit: {group.commit or 'not a git repository'}",
             f"Status: {data['status']}"
             + (f" ({shorten(data['reason'], 120)})" if data["reason"] else "")
             + f" · {points}",
         ],
+        data["demo_note"],
     )
 
     facts = [Para("Not validated.")]
@@ -432,7 +436,7 @@ def write_pptx(data: dict[str, Any], path: Path, plot: Path) -> None:
             )
         problems = validation.problems
         if problems:
-            facts.append(Para(f"{len(problems)} problem(s) found:", bold=True, before=10))
+            facts.append(Para(f"{sum(1 + p.repeats for p in problems)} problem(s) found:", bold=True, before=10))
             facts += [
                 Para(
                     f"{p.location()} {p.severity}: {shorten(p.message, 300)}",
@@ -442,11 +446,13 @@ def write_pptx(data: dict[str, Any], path: Path, plot: Path) -> None:
                 )
                 for p in problems[:12]
             ]
+            if len(problems) > 12:
+                facts.append(Para(f"... and {len(problems) - 12} more: see report.pdf", TABLE_PT + 1, bullet=True))
     deck.flow("Data", facts)
 
     deck.grid(
         "Part A: the 13 parameters",
-        [("parameter", 3), ("value", 2), ("usual range", 5), ("in REPORT.md", 1.6)],
+        [("parameter", 3), ("value", 2), ("read from", 2.6), ("usual range", 4), ("in REPORT.md", 1.6)],
         [
             [
                 Para(" / ".join(p["keys"]), TABLE_PT, before=0),
@@ -457,6 +463,7 @@ def write_pptx(data: dict[str, Any], path: Path, plot: Path) -> None:
                     color=RED if p["flagged"] else INK,
                     before=0,
                 ),
+                Para(shorten(p["source"], 80), TABLE_PT, before=0),
                 Para(p["range"], TABLE_PT, before=0),
                 Para(
                     p["coverage"],
@@ -483,7 +490,14 @@ def write_pptx(data: dict[str, Any], path: Path, plot: Path) -> None:
         caption += (
             " · loss on answer tokens only" if not train.loss_includes_prompt else " · loss includes prompt tokens"
         )
+        caption += "".join(f" · {line}" for line in data["loss_scale"])
         deck.picture("Training loss and learning rate", plot, caption)
+    elif train and train.status == "ok":
+        lines = [Para(line, bullet=True) for line in data["loss_scale"]] or [Para("No loss was reported.")]
+        notes = [Para(shorten(n, 300), TABLE_PT + 1, bullet=True) for n in train.notes[:8]]
+        if len(train.notes) > 8:
+            notes.append(Para(f"... and {len(train.notes) - 8} more notes: see report.pdf", TABLE_PT + 1, bullet=True))
+        deck.flow("Training", lines + notes)
     else:
         deck.flow("Training", [Para(f"No training: {shorten(train.message, 400) if train else 'not reached'}.")])
 

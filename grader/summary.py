@@ -17,6 +17,11 @@ from grader.gradebook import Row
 from grader.layout import Layout
 from grader.records import write_atomic
 
+DEMO_NOTE = (
+    "The answers, losses and gains in this summary are the demo model's (a tiny Llama built locally), not "
+    "Llama-3.1-8B's: grade with --base-model to measure the groups' real models."
+)
+
 PARAMETERS = (
     "learning_rate",
     "num_train_epochs",
@@ -138,8 +143,11 @@ def class_data(rows: list[Row], layout: Layout) -> dict[str, Any]:
         points.append((r.rouge_l_gain, _group_values(results)))
     found = relations(points) if len(points) >= MIN_GROUPS else []  # two or three points always correlate
     leaderboard = sorted((r for r in graded if r.rouge_l_gain is not None), key=lambda r: -(r.rouge_l_gain or 0))
+    models = sorted({r.base_model for r in rows if r.base_model})
     return {
         "groups": len(rows),
+        "base_models": models,
+        "demo_note": DEMO_NOTE if "demo" in models else "",
         "status_counts": {s: sum(r.status == s for r in rows) for s in STATUSES},
         "points": {
             "max": max((r.max_total for r in rows), default=0.0),
