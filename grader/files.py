@@ -51,8 +51,11 @@ def safe_file(group_dir: Path, relative: str, problems: list[Problem]) -> Path |
     return resolved
 
 
-def read_text(group_dir: Path, relative: str, cap: int, problems: list[Problem]) -> str | None:
-    """The file's text (UTF-8, BOM dropped, undecodable bytes replaced), or None; over `cap` bytes it is refused."""
+def read_text(
+    group_dir: Path, relative: str, cap: int, problems: list[Problem], *, truncate: bool = False
+) -> str | None:
+    """The file's text (UTF-8, BOM dropped, undecodable bytes replaced), or None. Over `cap` bytes it is refused,
+    or with `truncate` (a report: its start is worth reading) cut to `cap`; either way the problem says so."""
     path = safe_file(group_dir, relative, problems)
     if path is None:
         return None
@@ -64,9 +67,11 @@ def read_text(group_dir: Path, relative: str, cap: int, problems: list[Problem])
                 file=relative,
                 severity="warning",
                 code="file-too-large",
-                message=f"is over {cap >> 10} KB; not read",
+                message=f"is over {cap >> 10} KB; " + ("only the first part is used" if truncate else "not read"),
                 hint="commit the file without generated bulk",
             )
         )
-        return None
+        if not truncate:
+            return None
+        raw = raw[:cap]
     return raw.decode("utf-8", errors="replace").lstrip("\ufeff")

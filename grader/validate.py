@@ -19,7 +19,7 @@ from typing import Any
 from grader import hparams
 from grader.config import DEFAULT_SYSTEM, PART_A
 from grader.discover import find_parts
-from grader.files import safe_file
+from grader.files import read_text, safe_file
 from grader.jsonl import LFS_MAGIC, Reader, read_objects
 from grader.layout import Layout
 from grader.limits import DEFAULT_LIMITS, LIMIT_CODES, DataLimits
@@ -569,22 +569,8 @@ def _copy_report(group_dir: Path, parts: Parts, problems: list[Problem]) -> tupl
     found = [d for d in parts.deliverables if d.rsplit("/", 1)[-1].lower() in REPORT_NAMES]
     found.sort(key=lambda d: (REPORT_NAMES.index(d.rsplit("/", 1)[-1].lower()), d.count("/")))
     for name in found:
-        path = safe_file(group_dir, name, problems)
-        if path is None:
-            return None, None
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_REPORT_BYTES + 1)
-        if len(raw) > MAX_REPORT_BYTES:
-            problems.append(
-                Problem(
-                    file=name,
-                    severity="warning",
-                    code="report-too-large",
-                    message=f"{name} is over 1 MB; only the first 1 MB is used",
-                )
-            )
-            raw = raw[:MAX_REPORT_BYTES]
-        return raw.decode("utf-8", errors="replace").lstrip("\ufeff"), name
+        text = read_text(group_dir, name, MAX_REPORT_BYTES, problems, truncate=True)
+        return text, (name if text is not None else None)
     problems.append(
         Problem(
             file="REPORT.md",
