@@ -74,6 +74,7 @@ class Sample(BaseModel):
     context: str
     answer: str
     source: str = ""  # file:line it came from
+    reported: str = ""  # a test question's answer as the group's own model gave it in the deliverable (not measured)
 
 
 class Parts(BaseModel):
@@ -90,6 +91,85 @@ class Parts(BaseModel):
     deliverables: list[str] = Field(default_factory=list)  # .pptx, .pdf, .docx, .md, .ipynb
     refused: list[str] = Field(default_factory=list)  # links, FIFOs and devices: named, never read
     notes: list[str] = Field(default_factory=list)  # caps that were hit while looking
+
+
+class DocBlock(BaseModel):
+    """One unit of a group's own document: a paragraph, a list item, a title, a table row, a slide's notes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str
+    where: str  # 'slide 7', 'page 3', 'cell 4', 'line 12', 'paragraph 9'
+    kind: Literal["title", "text", "table", "notes", "output"] = "text"
+
+
+class DocTable(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    where: str
+    rows: list[list[str]]
+
+
+class Document(BaseModel):
+    """A group's report or slides as text with its structure (what the deliverable reader yields)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file: str
+    format: str
+    pages: int = 0  # slides or pages (0 where the format has none)
+    blocks: list[DocBlock] = Field(default_factory=list)
+    tables: list[DocTable] = Field(default_factory=list)
+    images: list[str] = Field(default_factory=list)  # where each image is
+    notes: list[str] = Field(default_factory=list)
+
+
+QUESTIONS = ("what", "effect", "range", "why")  # the assignment's four questions per Part A parameter
+
+
+class ParamAnswer(BaseModel):
+    """How the group's own deliverable answers Part A for one parameter, and where."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    where: str = ""  # 'Week5_Group3_report.pptx, slide 2'
+    excerpt: str = ""
+    answered: dict[str, bool] = Field(default_factory=dict)
+    evidence: dict[str, str] = Field(default_factory=dict)  # question -> the words that decided it
+
+    @property
+    def status(self) -> str:
+        n = sum(self.answered.values())
+        return "missing" if not self.where else "discussed" if n >= 3 else "partly" if n else "named"
+
+
+class Quote(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str
+    where: str
+
+
+class Writing(BaseModel):
+    """The read-the-deliverable record: what the group wrote and where."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file: str | None = None
+    format: str = ""
+    pages: int = 0
+    images: str = ""
+    others: list[str] = Field(default_factory=list)  # other documents found, not read
+    skipped: list[str] = Field(default_factory=list)  # README.md not counted, and why
+    part_a: list[ParamAnswer] = Field(default_factory=list)
+    reflections: Quote | None = None
+    discussion: Quote | None = None
+    tests_found: int = 0
+    looked_for: str = ""  # what was looked for when nothing was found
+
+    def answer(self, name: str) -> ParamAnswer | None:
+        return next((a for a in self.part_a if a.name == name), None)
 
 
 class GroupRecord(Record):
@@ -118,6 +198,7 @@ class ValidationRecord(Record):
     script: str | None = None  # the course training script the values were read from
     data_note: str = ""  # which data file was used and why, when there was a choice
     missing: list[str] = Field(default_factory=list)  # parts not handed in: they cost their rubric items only
+    writing: Writing | None = None  # what the group wrote in its own report or slides, and where
 
     @property
     def n_errors(self) -> int:
@@ -177,6 +258,8 @@ class Answer(BaseModel):
     expected: str
     base: str
     finetuned: str
+    reported: str = ""  # the group's own model's answer, as shown in its deliverable: reported, not measured
+    source: str = ""  # where the question came from (tests.jsonl:3, 'report.pptx, slide 7')
 
 
 class GenerationRecord(Record):
@@ -194,6 +277,7 @@ class QuestionScore(BaseModel):
     base: dict[str, float]
     finetuned: dict[str, float]
     delta: dict[str, float]
+    reported: dict[str, float] = Field(default_factory=dict)  # the group's own reported answer, when it showed one
 
 
 class ScoreRecord(Record):

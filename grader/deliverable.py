@@ -1,0 +1,409 @@
+"""read the deliverable: a group's own report or slides (.pptx, .pdf, .docx, .md, .ipynb) -> one Document.
+
+The Document is text with its structure: blocks in reading order, each saying where it came from ("slide 7",
+"page 3", "cell 4", "line 12"), tables as rows of cells, and where the images are (a loss screenshot is an image:
+it is counted and placed, never OCR'd). Every file is untrusted: a .pptx/.docx is a zip whose entry count and
+uncompressed size are checked before it is opened; pages, slides and characters are capped; nothing embedded
+(macros, OLE objects, external links) is ever run or followed; an encrypted or broken file is one clear message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from grader.files import read_text, safe_file
+from grader.records import DocBlock, DocTable, Document, Problem
+
+MAX_BYTES = 64 << 20  # a deck full of screenshots is tens of MB
+MAX_ZIP_ENTRIES = 5_000
+MAX_UNZIPPED = 512 << 20
+MAX_RATIO = 200  # uncompressed / compressed for one entry: far above XML (~10-20), a zip bomb is 1,000+
+MAX_PAGES = 150  # slides or pages read
+MAX_CHARS = 400_000  # text kept over the whole document
+FORMATS = (".pptx", ".pdf", ".docx", ".ipynb", ".md")
+# README.md of GitHub Classroom's template, or the assignment's own text pasted in: not the group's report
+TEMPLATE_MARKS = (
+    re.compile(r"classroom\.github\.com/(assets|a/)", re.IGNORECASE),
+    re.compile(r"Each group must analyze and explain the meaning and role of the following parameters", re.I),
+)
+
+
+class Unreadable(Exception):
+    """The file cannot be read as a document; the message says why and what to do."""
+
+
+def choose(deliverables: list[str]) -> list[str]:
+    """The group's documents, most likely the deliverable first: slides and reports before notebooks and
+    Markdown, REPORT.md before README.md, shallow before deep."""
+
+    def rank(relative: str) -> tuple[int, int, int, str]:
+        name = relative.rsplit("/", 1)[-1].lower()
+        ext = Path(name).suffix
+        readme = name == "readme.md"
+        named = bool(re.search(r"report|week|group|slide|발표|보고", name))
+        return (
+            (FORMATS.index(ext) if ext in FORMATS else 9) + (2 if readme else 0),
+            not named,
+            relative.count("/"),
+            name,
+        )
+
+    return sorted((d for d in deliverables if Path(d).suffix.lower() in FORMATS), key=rank)
+
+
+def read(group_dir: Path, relative: str, problems: list[Problem]) -> Document | None:
+    """The document, or None with a problem that says why it could not be read."""
+    path = safe_file(group_dir, relative, problems)
+    if path is None:
+        return None
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        problems.append(_problem(relative, f"is {size >> 20} MB, over the {MAX_BYTES >> 20} MB a deliverable may be"))
+        return None
+    ext = path.suffix.lower()
+    readers: dict[str, Callable[[Path, str], Document]] = {
+        ".pptx": _pptx,
+        ".pdf": _pdf,
+        ".docx": _docx,
+        ".ipynb": _ipynb,
+    }
+    try:
+        if ext == ".md":
+            text = read_text(group_dir, relative, 1 << 20, problems, truncate=True)
+            if text is None:
+                return None
+            document = markdown(text, relative)
+        else:
+            if ext in (".pptx", ".docx"):
+                _check_zip(path)
+            document = readers[ext](path, relative)
+    except Unreadable as exc:
+        problems.append(_problem(relative, str(exc)))
+        return None
+    except Exception as exc:  # a malformed file of any kind: the group gets a message, the batch goes on
+        problems.append(_problem(relative, f"cannot be read as {ext[1:]} ({type(exc).__name__}: {str(exc)[:120]})"))
+        return None
+    return _capped(document, problems)
+
+
+def _problem(relative: str, message: str) -> Problem:
+    return Problem(
+        file=relative,
+        severity="warning",
+        code="deliverable",
+        message=message,
+        hint="hand in the report as .pptx or .pdf (not encrypted, under 64 MB)",
+    )
+
+
+def _check_zip(path: Path) -> None:
+    """Refuse a zip bomb before anything expands it: entries, total size and ratio from the central directory."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise Unreadable(f"is not a valid Office file ({exc}); re-save it from PowerPoint or Word") from exc
+    if len(infos) > MAX_ZIP_ENTRIES:
+        raise Unreadable(f"has {len(infos)} parts inside, over {MAX_ZIP_ENTRIES}: refused unopened")
+    total = sum(i.file_size for i in infos)
+    if total > MAX_UNZIPPED:
+        raise Unreadable(
+            f"would expand to {total >> 20} MB, over {MAX_UNZIPPED >> 20} MB: refused unopened (zip bomb?)"
+        )
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise Unreadable("is encrypted (password-protected): hand in an unprotected copy")
+        if info.file_size > 1 << 20 and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            raise Unreadable(
+                f"part {info.filename[:60]} expands {info.file_size // max(info.compress_size, 1)}x: "
+                "refused unopened (zip bomb?)"
+            )
+
+
+def _capped(document: Document, problems: list[Problem]) -> Document:
+    kept, used = [], 0
+    for block in document.blocks:
+        if used + len(block.text) > MAX_CHARS:
+            problems.append(
+                _problem(document.file, f"has over {MAX_CHARS:,} characters of text; the rest was not read")
+            )
+            break
+        kept.append(block)
+        used += len(block.text)
+    return document.model_copy(update={"blocks": kept})
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]", "", text).strip()
+
+
+def _pptx(path: Path, relative: str) -> Document:
+    from pptx import Presentation
+    from pptx.enum.shapes import MSO_SHAPE_TYPE
+
+    prs = Presentation(str(path))
+    blocks: list[DocBlock] = []
+    tables: list[DocTable] = []
+    images: list[str] = []
+    slides = list(prs.slides)
+    for number, slide in enumerate(slides[:MAX_PAGES], start=1):
+        where = f"slide {number}"
+        title = slide.shapes.title
+        for shape in _flat(slide.shapes, MSO_SHAPE_TYPE.GROUP):
+            kind = shape.shape_type
+            if kind == MSO_SHAPE_TYPE.PICTURE or (kind == MSO_SHAPE_TYPE.PLACEHOLDER and _is_picture(shape)):
+                images.append(where)
+            elif getattr(shape, "has_table", False) and shape.has_table:
+                rows = [[_clean(cell.text) for cell in row.cells] for row in shape.table.rows]
+                tables.append(DocTable(where=where, rows=rows))
+                blocks.extend(DocBlock(text=" | ".join(r), where=where, kind="table") for r in rows if any(r))
+            elif getattr(shape, "has_text_frame", False) and shape.has_text_frame:
+                is_title = title is not None and shape.shape_id == title.shape_id
+                for para in shape.text_frame.paragraphs:
+                    text = _clean(para.text)
+                    if text:
+                        blocks.append(DocBlock(text=text, where=where, kind="title" if is_title else "text"))
+        if slide.has_notes_slide:
+            said = _clean(slide.notes_slide.notes_text_frame.text if slide.notes_slide.notes_text_frame else "")
+            if said:
+                blocks.append(DocBlock(text=said, where=f"{where} notes", kind="notes"))
+    notes = [f"only the first {MAX_PAGES} of {len(slides)} slides were read"] if len(slides) > MAX_PAGES else []
+    return Document(
+        file=relative, format="pptx", pages=len(slides), blocks=blocks, tables=tables, images=images, notes=notes
+    )
+
+
+def _flat(shapes: Any, group: Any, depth: int = 0) -> Any:
+    """Shapes in reading order, grouped shapes included (nesting capped: a group inside a group inside ...)."""
+    for shape in shapes:
+        if shape.shape_type == group and depth < 16:
+            yield from _flat(shape.shapes, group, depth + 1)
+        else:
+            yield shape
+
+
+def _is_picture(shape: Any) -> bool:
+    try:
+        return shape.image is not None
+    except (AttributeError, ValueError):
+        return False
+
+
+def _pdf(path: Path, relative: str) -> Document:
+    import pdfplumber
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(str(path))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise Unreadable("is encrypted (password-protected): hand in an unprotected copy")
+        n_pages = len(reader.pages)
+    except PdfReadError as exc:
+        raise Unreadable(f"is not a readable PDF ({str(exc)[:100]}); export it again") from exc
+    blocks: list[DocBlock] = []
+    tables: list[DocTable] = []
+    images: list[str] = []
+    with pdfplumber.open(str(path), password="") as pdf:
+        for number, page in enumerate(pdf.pages[:MAX_PAGES], start=1):
+            where = f"page {number}"
+            found = page.find_tables()
+            boxes = [t.bbox for t in found]
+            for table in found:
+                rows = [[" ".join(_clean(c or "").split()) for c in row] for row in table.extract()]
+                tables.append(DocTable(where=where, rows=rows))
+            outside = page.filter(lambda obj: not _inside(obj, boxes))  # noqa: B023 (used at once)
+            blocks.extend(_paragraphs(outside.extract_text_lines(), where))
+            blocks.extend(
+                DocBlock(text=" | ".join(r), where=where, kind="table")
+                for t in tables
+                if t.where == where
+                for r in t.rows
+                if any(r)
+            )
+            images.extend(where for _ in page.images)
+            page.close()
+    notes = [f"only the first {MAX_PAGES} of {n_pages} pages were read"] if n_pages > MAX_PAGES else []
+    return Document(
+        file=relative, format="pdf", pages=n_pages, blocks=blocks, tables=tables, images=images, notes=notes
+    )
+
+
+def _paragraphs(lines: list[dict[str, Any]], where: str) -> list[DocBlock]:
+    """PDF lines joined into paragraphs: a line continues the one above when it follows closely in the same size;
+    a line in a larger size than the page's body text is a title."""
+    sizes = [round(line["chars"][0]["size"], 1) for line in lines if line.get("chars")]
+    body = max(set(sizes), key=sizes.count) if sizes else 0.0
+    blocks: list[DocBlock] = []
+    previous: dict[str, Any] | None = None
+    for line in lines:
+        text = _clean(line.get("text", ""))
+        if not text or not line.get("chars"):
+            continue
+        size = round(line["chars"][0]["size"], 1)
+        height = max(line["bottom"] - line["top"], 1.0)
+        title = size > body * 1.1
+        joined = (
+            previous is not None
+            and blocks
+            and blocks[-1].kind == "text"
+            and not title
+            and round(previous["chars"][0]["size"], 1) == size
+            and line["top"] - previous["bottom"] < 0.6 * height
+        )
+        if joined:
+            blocks[-1] = blocks[-1].model_copy(update={"text": f"{blocks[-1].text} {text}"})
+        else:
+            blocks.append(DocBlock(text=text, where=where, kind="title" if title else "text"))
+        previous = line
+    return blocks
+
+
+def _inside(obj: dict[str, Any], boxes: list[tuple[float, float, float, float]]) -> bool:
+    if "x0" not in obj or "top" not in obj:
+        return False
+    cx, cy = (obj["x0"] + obj["x1"]) / 2, (obj["top"] + obj["bottom"]) / 2
+    return any(x0 <= cx <= x1 and top <= cy <= bottom for x0, top, x1, bottom in boxes)
+
+
+def _docx(path: Path, relative: str) -> Document:
+    import docx
+
+    doc = docx.Document(str(path))
+    blocks: list[DocBlock] = []
+    tables: list[DocTable] = []
+    for number, para in enumerate(doc.paragraphs, start=1):
+        text = _clean(para.text)
+        if text:
+            style = (para.style.name or "").lower() if para.style is not None else ""
+            heading = style.startswith(("heading", "title"))
+            blocks.append(DocBlock(text=text, where=f"paragraph {number}", kind="title" if heading else "text"))
+    for number, table in enumerate(doc.tables, start=1):
+        rows = [[_clean(cell.text) for cell in row.cells] for row in table.rows]
+        tables.append(DocTable(where=f"table {number}", rows=rows))
+        blocks.extend(DocBlock(text=" | ".join(r), where=f"table {number}", kind="table") for r in rows if any(r))
+    images = ["document" for _ in doc.inline_shapes]
+    return Document(file=relative, format="docx", pages=0, blocks=blocks, tables=tables, images=images)
+
+
+def _ipynb(path: Path, relative: str) -> Document:
+    """Markdown cells and the text the code printed; the code itself is never run (and not the report)."""
+    try:
+        nb = json.loads(path.read_bytes())
+    except (ValueError, RecursionError) as exc:
+        raise Unreadable(f"is not a valid notebook (JSON: {str(exc)[:80]})") from exc
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    if not isinstance(cells, list):
+        raise Unreadable("is not a Jupyter notebook (no 'cells' list)")
+    blocks: list[DocBlock] = []
+    images: list[str] = []
+    for number, cell in enumerate(cells, start=1):
+        if not isinstance(cell, dict):
+            continue
+        where = f"cell {number}"
+        if cell.get("cell_type") == "markdown":
+            blocks.extend(markdown(_joined(cell.get("source")), relative, where).blocks)
+        for output in cell.get("outputs") or []:
+            if not isinstance(output, dict):
+                continue
+            data: dict[str, Any] = output["data"] if isinstance(output.get("data"), dict) else {}
+            text = _joined(output.get("text")) or _joined(data.get("text/plain"))
+            for line in text.splitlines():
+                if _clean(line):
+                    blocks.append(DocBlock(text=_clean(line), where=f"{where} output", kind="output"))
+            if any(str(k).startswith("image/") for k in data):
+                images.append(where)
+    return Document(file=relative, format="ipynb", pages=len(cells), blocks=blocks, images=images)
+
+
+def _joined(value: Any) -> str:
+    if isinstance(value, list):
+        return "".join(v for v in value if isinstance(v, str))
+    return value if isinstance(value, str) else ""
+
+
+def markdown(text: str, relative: str, where: str | None = None) -> Document:
+    """Headings, paragraphs, list items and table rows, each with its line (or its notebook cell)."""
+    blocks: list[DocBlock] = []
+    tables: list[DocTable] = []
+    rows: list[list[str]] = []
+    paragraph: list[str] = []
+    start = 0
+    images = []
+
+    def flush_paragraph() -> None:
+        if paragraph:
+            blocks.append(DocBlock(text=_clean(" ".join(paragraph)), where=where or f"line {start}"))
+            paragraph.clear()
+
+    def flush_table() -> None:
+        if rows:
+            tables.append(DocTable(where=where or f"line {start}", rows=list(rows)))
+            rows.clear()
+
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if re.match(r"!\[[^\]]*\]\(", stripped):
+            images.append(where or f"line {number}")
+        if stripped.startswith("|"):
+            flush_paragraph()
+            cells = [_clean(c) for c in stripped.strip("|").split("|")]
+            if not all(re.fullmatch(r":?-{2,}:?", c) for c in cells if c):
+                if not rows:
+                    start = number
+                rows.append(cells)
+                blocks.append(DocBlock(text=" | ".join(cells), where=where or f"line {number}", kind="table"))
+            continue
+        flush_table()
+        heading = re.match(r"#{1,6}\s+(.*)", stripped)
+        item = re.match(r"([-*+]|\d+[.)])\s+(.*)", stripped)
+        if heading or item or not stripped:
+            flush_paragraph()
+            if heading:
+                blocks.append(DocBlock(text=_clean(heading.group(1)), where=where or f"line {number}", kind="title"))
+            elif item:  # the marker stays: a quoted section renders as the list it was
+                blocks.append(DocBlock(text=_clean(stripped), where=where or f"line {number}"))
+            continue
+        if not paragraph:
+            start = number
+        paragraph.append(stripped)
+    flush_paragraph()
+    flush_table()
+    return Document(
+        file=relative, format="md", pages=0, blocks=[b for b in blocks if b.text], tables=tables, images=images
+    )
+
+
+def is_template(document: Document) -> str | None:
+    """Why this README is not the group's report (GitHub Classroom's template, the assignment's text), or None."""
+    text = "\n".join(b.text for b in document.blocks)
+    words = len(re.findall(r"\w+", text))
+    raw = document.file.rsplit("/", 1)[-1].lower()
+    if raw != "readme.md":
+        return None
+    if TEMPLATE_MARKS[1].search(text):
+        return "it is the assignment's own text, not the group's answers"
+    if TEMPLATE_MARKS[0].search(text) and words < 80:
+        return "it is GitHub Classroom's template README"
+    if words < 25:
+        return f"it has only {words} words"
+    return None
+
+
+def images_said(document: Document) -> str:
+    """'3 images on slides 4-5' (loss screenshots are images: counted, never OCR'd)."""
+    if not document.images:
+        return "no images"
+    places = sorted({int(m.group(1)) for w in document.images if (m := re.search(r"(\d+)", w))})
+    unit = document.images[0].split(" ")[0] if document.images[0][0].isalpha() else "place"
+    n = len(document.images)
+    if not places:
+        return f"{n} image{'s' if n > 1 else ''}"
+    span = f"{places[0]}" if len(places) == 1 else f"{places[0]}-{places[-1]}"
+    plural = "s" if len(places) > 1 else ""
+    return f"{n} image{'s' if n > 1 else ''} on {unit}{plural} {span}"
