@@ -23,8 +23,6 @@ from grader.errors import ConfigError
 from grader.layout import templates_dir
 from grader.records import GradeItem, GradeRecord, ScoreRecord, TrainRecord, ValidationRecord
 
-REFLECTION_HEADING = re.compile(r"reflect|lesson|retrospect|what worked|회고|소감|느낀\s*점", re.IGNORECASE)
-
 
 class RubricItem(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -222,71 +220,39 @@ def part_a_entries() -> list[dict[str, Any]]:
     return entries
 
 
-def _blocks(markdown: str) -> list[str]:
-    """Paragraphs, list items and table rows: the units a parameter can be discussed in."""
-    blocks: list[str] = []
-    for chunk in re.split(r"\n\s*\n", markdown):
-        lines = chunk.splitlines()
-        if any(line.lstrip().startswith(("|", "-", "*", "+")) or re.match(r"\s*\d+[.)]", line) for line in lines):
-            blocks += lines
-        else:
-            blocks.append(" ".join(lines))
-    return blocks
-
-
-def part_a_coverage(markdown: str, min_words: int) -> dict[str, str]:
-    """parameter -> 'discussed' | 'named' | 'missing', read from the group's REPORT.md."""
-    blocks = _blocks(markdown)
-    found: dict[str, str] = {}
-    for entry in part_a_entries():
-        pattern = re.compile("|".join(rf"(?<![\w]){re.escape(a)}(?![\w])" for a in entry["aliases"]), re.IGNORECASE)
-        hits = [b for b in blocks if pattern.search(b)]
-        words = max((len(re.findall(r"\w+", pattern.sub(" ", b))) for b in hits), default=0)
-        found[entry["name"]] = "discussed" if hits and words >= min_words else "named" if hits else "missing"
-    return found
-
-
 def part_a(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
-    if not inputs.report_md:
-        return 0.0, "no REPORT.md"
-    coverage = part_a_coverage(inputs.report_md, item.min_words)
-    discussed = [k for k, v in coverage.items() if v == "discussed"]
-    named = [k for k, v in coverage.items() if v == "named"]
-    missing = [k for k, v in coverage.items() if v == "missing"]
-    fraction = (len(discussed) + 0.25 * len(named)) / len(coverage)
-    reason = f"{len(discussed)}/{len(coverage)} parameters discussed"
-    if named:
-        reason += f"; only named: {', '.join(named)}"
+    """A quarter of each parameter's share per question of the assignment its passage answers (grader.writing)."""
+    written = inputs.validation.writing if inputs.validation else None
+    if written is None or written.file is None:
+        return 0.0, written.looked_for if written else "not validated"
+    answers = written.part_a
+    answered = sum(sum(a.answered.values()) for a in answers)
+    full = [a.name for a in answers if all(a.answered.values())]
+    some = [
+        f"{a.name} ({', '.join(q for q, ok in a.answered.items() if ok) or 'only named'})"
+        for a in answers
+        if a.where and not all(a.answered.values())
+    ]
+    missing = [a.name for a in answers if not a.where]
+    reason = f"from {written.file}: {answered} of {4 * len(answers)} answers ({len(full)}/{len(answers)} parameters "
+    reason += "answer what it controls, raising/lowering it, its usual range and why it matters here)"
+    if some:
+        reason += f"; partly: {', '.join(some)}"
     if missing:
-        reason += f"; missing: {', '.join(missing)}"
-    return fraction, reason
-
-
-def reflections_text(markdown: str) -> str:
-    """The text under the first heading that looks like reflections, up to the next heading of the same level."""
-    lines = markdown.splitlines()
-    for i, line in enumerate(lines):
-        heading = re.match(r"(#{1,6})\s+(.*)", line)
-        if heading and REFLECTION_HEADING.search(heading.group(2)):
-            level = len(heading.group(1))
-            body = []
-            for nxt in lines[i + 1 :]:
-                h = re.match(r"(#{1,6})\s", nxt)
-                if h and len(h.group(1)) <= level:
-                    break
-                body.append(nxt)
-            return "\n".join(body).strip()
-    return ""
+        reason += f"; not discussed: {', '.join(missing)}"
+    return answered / (4 * len(answers)) if answers else 0.0, reason
 
 
 def reflections(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
-    text = reflections_text(inputs.report_md or "")
-    words = len(re.findall(r"\w+", text))
-    if not text:
-        return 0.0, "no 'Reflections' section in REPORT.md"
+    written = inputs.validation.writing if inputs.validation else None
+    quote = written.reflections if written else None
+    if quote is None:
+        where = f" in {written.file}" if written and written.file else ""
+        return 0.0, f"no reflections section{where} (a title such as 'Reflections', 'What worked', '회고', '느낀 점')"
+    words = len(re.findall(r"\w+", quote.text))
     if words >= item.min_words:
-        return 1.0, f"reflections section of {words} words"
-    return 0.5, f"reflections section of only {words} words (< {item.min_words})"
+        return 1.0, f"reflections of {words} words ({quote.where})"
+    return 0.5, f"reflections of only {words} words (< {item.min_words}; {quote.where})"
 
 
 CHECKS: dict[str, Check] = {

@@ -445,6 +445,22 @@ def run(
     data_files, samples, data_note = choose_data(group_dir, parts, collected, problems, limits)
     tests_file = collected.toml.get("tests") or (parts.tests[0] if parts.tests else None)
     tests = read_samples(group_dir, [str(tests_file)], problems, is_test=True, limits=limits) if tests_file else []
+    from grader import writing
+    from grader.grade import part_a_entries
+
+    wrote, shown = writing.read(group_dir, parts.deliverables, part_a_entries(), problems)
+    if tests_file is None and shown:  # the Q&A of the group's slides or report are its test questions
+        tests, tests_file = shown[: limits.max_tests], f"{wrote.file} (extracted)"
+        problems.append(
+            Problem(
+                file=str(wrote.file),
+                severity="info",
+                code="tests-extracted",
+                message=f"{len(tests)} test questions read from {shown[0].source.rpartition(', ')[2]} of the "
+                "deliverable, with the answers the group's model gave (reported, not measured); see "
+                "tests.extracted.jsonl",
+            )
+        )
     missing = []
     adapter_only = has_adapter_weights(group_dir, parts)
     if not data_files:
@@ -466,10 +482,24 @@ def run(
                 file="tests.jsonl",
                 severity="warning",
                 code="no-tests",
-                message="no test questions found (looked for tests.jsonl, test_*.jsonl at any depth); the tests "
-                "item gets no points and no answers are compared",
+                message="no test questions found (looked for tests.jsonl, test_*.jsonl at any depth, and for a Q&A "
+                "table or labelled Q&A in the report or slides); the tests item gets no points and no answers are "
+                "compared",
                 hint=f"commit at least {MIN_TESTS} questions as tests.jsonl, one JSON object per line with "
-                "instruction, context and the expected answer",
+                "instruction, context and the expected answer (or show them in a table: question / expected "
+                "answer / model answer)",
+            )
+        )
+    if wrote.file is None:
+        missing.append("report")
+        problems.append(
+            Problem(
+                file=".",
+                severity="warning",
+                code="no-report",
+                message=wrote.looked_for,
+                hint="hand in your slides (.pptx) or report (.pdf, .docx, REPORT.md): Part A, discussion and "
+                "reflections are graded from it",
             )
         )
     if data_files and len(samples) < MIN_SAMPLES:
@@ -497,9 +527,9 @@ def run(
     if count_tokens and config and samples:
         found, n_truncated, max_tokens = length_problems(samples, config.max_length, count_tokens)
         problems += found
-    report_md, _ = _copy_report(group_dir, parts, problems)
-    if report_md is None:
-        missing.append("report")
+    report_md = None
+    if wrote.file is not None and wrote.format == "md":  # shown in the report as the group wrote it
+        report_md = read_text(group_dir, wrote.file, MAX_REPORT_BYTES, [], truncate=True)
     if not samples and not adapter_only and not any(p.code == "no-data" for p in problems):
         problems.append(
             Problem(
@@ -516,6 +546,7 @@ def run(
         config.model_dump() if config else None,
         collected.sources,
         report_md,
+        wrote.model_dump(),
     )
     record = ValidationRecord(
         group=name,
@@ -537,6 +568,7 @@ def run(
         script=collected.script,
         data_note=data_note,
         missing=missing,
+        writing=wrote,
         seconds=round(time.monotonic() - started, 3),
     )
     if layout is not None:
@@ -561,28 +593,6 @@ def _summary(problems: list[Problem]) -> str:
     return f"{first.location()}: {first.message}{more}"
 
 
-REPORT_NAMES = ("report.md", "readme.md")
-
-
-def _copy_report(group_dir: Path, parts: Parts, problems: list[Problem]) -> tuple[str | None, str | None]:
-    """The group's Markdown report (REPORT.md, else README.md; at any depth, the shallowest), capped at 1 MB."""
-    found = [d for d in parts.deliverables if d.rsplit("/", 1)[-1].lower() in REPORT_NAMES]
-    found.sort(key=lambda d: (REPORT_NAMES.index(d.rsplit("/", 1)[-1].lower()), d.count("/")))
-    for name in found:
-        text = read_text(group_dir, name, MAX_REPORT_BYTES, problems, truncate=True)
-        return text, (name if text is not None else None)
-    problems.append(
-        Problem(
-            file="REPORT.md",
-            severity="warning",
-            code="no-report",
-            message="no REPORT.md: Part A, discussion and reflections cannot be graded from it",
-            hint="write your Part A answers and reflections in REPORT.md",
-        )
-    )
-    return None, None
-
-
 def _write_normalized(
     layout: Layout, name: str, samples: list[Sample], tests: list[Sample], report_md: str | None
 ) -> None:
@@ -591,11 +601,32 @@ def _write_normalized(
 
     write_atomic(layout.samples(name), lines(samples))
     write_atomic(layout.tests(name), lines(tests))
+    extracted = layout.group_dir(name) / "tests.extracted.jsonl"
+    if any(t.source and not re.search(r":\d+$", t.source) for t in tests):  # read from the deliverable
+        write_atomic(extracted, lines(tests))
+    else:
+        extracted.unlink(missing_ok=True)
     target = layout.group_dir(name) / "REPORT.md"
     if report_md is not None:
         write_atomic(target, report_md.encode())
     else:
         target.unlink(missing_ok=True)
+
+
+def load_class_tests(path: Path) -> list[Sample]:
+    """The instructor's class-wide test set (--tests), checked like a group's tests file: any error stops the run
+    before anything is graded, since every group would be measured on it."""
+    from grader.errors import ConfigError
+
+    if not path.is_file():
+        raise ConfigError(f"--tests {path}: no such file")
+    problems: list[Problem] = []
+    tests = read_samples(path.parent, [path.name], problems, is_test=True)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors or not tests:
+        listing = "; ".join(f"{p.location()}: {p.message}" for p in errors[:5]) or "no test questions in it"
+        raise ConfigError(f"--tests {path} cannot be used: {listing}")
+    return tests
 
 
 def load_samples(path: Path) -> list[Sample]:

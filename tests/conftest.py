@@ -165,10 +165,14 @@ def report_data(
         total=1,
         max_total=2,
     )
-    validation = ValidationRecord(group=group, n_samples=24, n_tests=questions, config=config)
-    plot = plots.training_plot(train, tmp_path / "training.png")
     body = text if reflections is None else reflections
     report_md = f"# Report\n\n## Reflections\n\n{body}\n\n![x](file:///etc/passwd) <b>raw</b>"
+    from grader import deliverable, writing
+    from grader.grade import part_a_entries
+
+    written, _ = writing.understand(deliverable.markdown(report_md, "REPORT.md"), part_a_entries(), "system")
+    validation = ValidationRecord(group=group, n_samples=24, n_tests=questions, config=config, writing=written)
+    plot = plots.training_plot(train, tmp_path / "training.png")
     data: dict[str, Any] = render.report_data(
         GroupRecord(group=group, path="."),
         validation,

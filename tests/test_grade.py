@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from grader import grade
-from grader.records import LogEntry, ReportedLoss, TrainRecord, ValidationRecord
+from grader.records import LogEntry, ReportedLoss, TrainRecord, ValidationRecord, Writing
 from tests.conftest import EXAMPLES
 
 
@@ -47,17 +49,36 @@ def test_a_final_loss_alone_is_reported_and_following_the_course_costs_nothing()
     assert fraction == 0.0 and "no loss reported" in reason
 
 
-def test_part_a_discussed_vs_named() -> None:
-    good = grade.part_a_coverage((EXAMPLES / "good-group" / "REPORT.md").read_text(), 10)
-    assert set(good.values()) == {"discussed"} and len(good) == 13
-    weak = grade.part_a_coverage((EXAMPLES / "weak-group" / "REPORT.md").read_text(), 10)
-    assert weak["learning_rate"] == "named" and weak["lora_alpha"] == "missing"
+def _written(path: Path) -> Writing:
+    from grader import deliverable, writing
+
+    document = deliverable.markdown(path.read_text(encoding="utf-8"), "REPORT.md")
+    return writing.understand(document, grade.part_a_entries(), "system")[0]
+
+
+def test_part_a_is_graded_on_the_four_questions_per_parameter() -> None:
+    good = _written(EXAMPLES / "good-group" / "REPORT.md")
+    assert {a.status for a in good.part_a} == {"discussed"} and len(good.part_a) == 13
+    assert all(all(a.answered.values()) for a in good.part_a)
+    weak = _written(EXAMPLES / "weak-group" / "REPORT.md")
+    assert weak.answer("learning_rate").status == "partly" and weak.answer("lora_alpha").status == "missing"
+    item = next(i for i in grade.load_rubric() if i.check == "part_a")
+    fraction, reason = grade.part_a(item, inputs(validation=ValidationRecord(group="g", writing=good)))
+    assert fraction == 1.0 and "52 of 52 answers" in reason
+    fraction, reason = grade.part_a(item, inputs(validation=ValidationRecord(group="g", writing=weak)))
+    assert fraction == sum(sum(a.answered.values()) for a in weak.part_a) / 52
+    assert "not discussed: " in reason and "lora_alpha" in reason and "learning_rate (what)" in reason
 
 
 def test_reflections_section() -> None:
+    from grader import deliverable, writing
+
     md = "# R\n\n## Reflections\n\n학습률이 중요했다. " + "word " * 40 + "\n\n## Next\nother"
-    text = grade.reflections_text(md)
-    assert text.startswith("학습률") and "other" not in text
+    written, _ = writing.understand(deliverable.markdown(md, "REPORT.md"), grade.part_a_entries(), "s")
+    assert written.reflections is not None and written.reflections.where == "REPORT.md, line 3"
+    assert written.reflections.text.startswith("학습률") and "other" not in written.reflections.text
+    item = next(i for i in grade.load_rubric() if i.check == "reflections")
+    assert grade.reflections(item, inputs(validation=ValidationRecord(group="g", writing=written)))[0] == 1.0
 
 
 def test_rubric_in_yaml_and_bad_rubrics(tmp_path) -> None:

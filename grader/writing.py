@@ -1,0 +1,322 @@
+"""What a group wrote, read from its own deliverable: Part A per parameter, the test Q&A it showed, its discussion
+and its reflections, each with the slide or page it came from.
+
+Part A is judged on the group's own words. For each of the 13 parameters the passage where the group discusses it
+is found (a slide or section titled with it, a table row, a paragraph naming it; English or Korean names from
+templates/parameters.yaml), and each of the assignment's four questions is decided by one documented rule:
+
+  what    it says what the parameter controls: "controls", "determines", "the size / number of", "refers to",
+          "whether", "조절", "결정", "의미", "정한다", ...
+  effect  it says what raising or lowering it does: "increase", "higher", "too low", "more", "reduce", "adds",
+          "enabling", "높이면", "낮추면", "늘리", "줄이", ...
+  range   it gives a usual value or range: a number or a value word (true, cosine, bf16) with "default", "typical",
+          "range", "usually", "course", "기본값", "보통", "범위", or a range written as 1e-4 to 3e-4, 1~5, 8-64
+  why     it ties the parameter to this task: "geology", "hyperspectral", "mineral", "spectral", "our data",
+          "small dataset", "지질", "초분광", "광물", "우리", ...
+
+A parameter earns a quarter of its share of the Part A points per question answered.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+from typing import Any
+
+from grader.records import QUESTIONS, Document, ParamAnswer, Problem, Quote, Sample, Writing
+
+QUESTION_TEXT = {
+    "what": "what it controls",
+    "effect": "raising / lowering it",
+    "range": "usual range or default",
+    "why": "why it matters here",
+}
+RULES = {
+    "what": re.compile(
+        r"\b(controls?|determines?|decides?|sets?|defines?|specif(y|ies)|means?|refers? to|is the|are the|"
+        r"how (many|much|often|big|large|fast)|the (size|number|share|scale|rank|amount|format|dimension)s?|"
+        r"(number|fraction|share|size|shape|rank|scal\w*|amount) (of|factor)|limits?|cuts?|caps?|applies|format|"
+        r"whether)\b|"
+        r"조절|결정|정한다|정하는|의미|정의|나타낸|제어|역할|크기|개수|횟수|비율",
+        re.IGNORECASE,
+    ),
+    "effect": re.compile(
+        r"\b(increas\w*|decreas\w*|higher|lower|larger|smaller|bigger|more|fewer|less|rais\w*|reduc\w*|"
+        r"too (high|low|large|small|many|few|short|long|big)|add(s|ing)?|enabl\w+|disabl\w+|turn\w* (on|off))\b|"
+        r"높이|낮추|높으면|낮으면|크면|작으면|늘리|줄이|증가|감소|많으면|적으면|커지|작아",
+        re.IGNORECASE,
+    ),
+    "range": re.compile(
+        r"\b(default|typical\w*|usual\w*|range|recommend\w*|common\w*|standard|between|course)\b|"
+        r"기본값|기본|보통|일반적|범위|권장",
+        re.IGNORECASE,
+    ),
+    "why": re.compile(
+        r"\b(geolog\w*|hyperspectral|mineral\w*|spectr\w*|domain|our (?!value\b)\w+|"
+        r"small (data|dataset|set)|few (samples|examples)|rocks?|remote sensing|paper chunks?|for us)\b|"
+        r"지질|초분광|광물|분광|도메인|우리|데이터셋|소규모",
+        re.IGNORECASE,
+    ),
+}
+VALUE = re.compile(r"\d|\b(true|false|cosine|linear|constant|bf16|fp16|fp32)\b", re.IGNORECASE)
+RANGE_WRITTEN = re.compile(r"\d[\d.e+-]*\s*(?:-|–|~|to|～)\s*\d")
+REFLECTIONS = re.compile(
+    r"reflect|lesson|retrospect|what worked|difficult|improve|회고|소감|느낀\s*점|어려웠|개선|배운\s*점", re.IGNORECASE
+)
+DISCUSSION = re.compile(r"discussion|discuss|토의|논의|고찰|결과\s*분석", re.IGNORECASE)
+EXCERPT = 600
+
+
+def alias_pattern(aliases: list[str]) -> re.Pattern[str]:
+    """A parameter's names: English ones as whole words; Korean ones also before a particle (학습률은, 랭크를)."""
+    parts = []
+    for alias in aliases:
+        escaped = re.escape(alias).replace(r"\ ", r"[\s_-]*").replace("_", "[_ ]?")
+        korean = re.search("[\uac00-\ud7a3]", alias) is not None
+        parts.append(rf"(?<![\w]){escaped}" + ("" if korean else r"(?![\w])"))
+    return re.compile("|".join(parts), re.IGNORECASE)
+
+
+def _segments(document: Document, patterns: dict[str, re.Pattern[str]]) -> list[tuple[set[str], str, list[str]]]:
+    """(parameters, where, texts): a title naming a parameter and what follows it on the same slide or page (or up
+    to the next title), a table row, or a paragraph naming one, with the paragraphs after it that name none."""
+    segments: list[tuple[set[str], str, list[str]]] = []
+    current: tuple[set[str], str, list[str]] | None = None
+    titled = False  # the current segment began with a title naming its parameter: the rest of the slide is its
+    for block in document.blocks:
+        named = {name for name, pattern in patterns.items() if pattern.search(block.text)}
+        page = block.where.removesuffix(" notes")
+        if block.kind == "table":
+            current = None
+            first = block.text.split(" | ", 1)[0]  # a row is about the parameter its first cell names
+            owners = {name for name in named if patterns[name].search(first)} or named
+            if owners:
+                segments.append((owners, block.where, [block.text]))
+            continue
+        same_place = current is not None and (current[1] == page or document.format in ("md", "docx"))
+        if current is not None and same_place and block.kind != "title" and (titled or not named):
+            current[2].append(block.text)  # a passing mention of another parameter stays in the titled section
+        elif named:
+            current, titled = (named, page, [block.text]), block.kind == "title"
+            segments.append(current)
+        else:
+            current = None
+    return segments
+
+
+def _answers(text: str, pattern: re.Pattern[str]) -> tuple[dict[str, bool], dict[str, str]]:
+    rest = pattern.sub(" ", text)
+    answered, evidence = {}, {}
+    for question in QUESTIONS:
+        match = RULES[question].search(rest)
+        ok = match is not None
+        if question == "range":
+            ranged = RANGE_WRITTEN.search(rest)
+            ok = (ok and VALUE.search(rest) is not None) or ranged is not None
+            match = match if match and VALUE.search(rest) else ranged
+        answered[question] = ok
+        if ok and match is not None:
+            evidence[question] = match.group(0)
+    return answered, evidence
+
+
+def part_a(document: Document, entries: list[dict[str, Any]]) -> list[ParamAnswer]:
+    patterns = {entry["name"]: alias_pattern(entry["aliases"]) for entry in entries}
+    segments = _segments(document, patterns)
+    found = []
+    for entry in entries:
+        name = entry["name"]
+        best: ParamAnswer | None = None
+        best_score = (0, False)
+        for named, where, texts in segments:
+            if name not in named:
+                continue
+            text = " ".join(texts)
+            answered, evidence = _answers(text, patterns[name])
+            candidate = ParamAnswer(
+                name=name,
+                where=f"{document.file}, {where}",
+                excerpt=text[:EXCERPT] + ("…" if len(text) > EXCERPT else ""),
+                answered=answered,
+                evidence=evidence,
+            )
+            score = (sum(answered.values()), len(named) == 1)
+            if best is None or score > best_score:  # on a tie the earlier passage: Part A comes first
+                best, best_score = candidate, score
+        found.append(best or ParamAnswer(name=name, answered=dict.fromkeys(QUESTIONS, False)))
+    return found
+
+
+def _joined(texts: list[str], fmt: str) -> str:
+    """Markdown stays Markdown: list items on consecutive lines, paragraphs apart; other formats line by line."""
+    if fmt != "md":
+        return "\n".join(texts)
+    out = texts[0]
+    for before, text in itertools.pairwise(texts):
+        listed = re.match(r"([-*+]|\d+[.)])\s", before) and re.match(r"([-*+]|\d+[.)])\s", text)
+        out += ("\n" if listed else "\n\n") + text
+    return out
+
+
+def _section(document: Document, heading: re.Pattern[str]) -> Quote | None:
+    """The text under the first title that matches, up to the next title (or the next slide, for a deck)."""
+    blocks = document.blocks
+    for i, block in enumerate(blocks):
+        if block.kind != "title" or not heading.search(block.text):
+            continue
+        texts = []
+        for nxt in blocks[i + 1 :]:
+            if nxt.kind == "title" or (
+                document.format == "pptx" and nxt.where.split(" ")[:2] != block.where.split(" ")[:2]
+            ):
+                break
+            texts.append(nxt.text)
+        if texts:
+            return Quote(text=_joined(texts, document.format), where=f"{document.file}, {block.where}")
+    labelled = [b for b in blocks if b.kind != "title" and re.match(rf"\s*({heading.pattern})", b.text, re.I)]
+    if labelled:
+        return Quote(text="\n".join(b.text for b in labelled), where=f"{document.file}, {labelled[0].where}")
+    return None
+
+
+# Test Q&A the group showed: tables with recognisable headers, or labelled blocks.
+HEADERS = {
+    "instruction": re.compile(r"question|instruction|prompt|질문|문제|입력", re.IGNORECASE),
+    "context": re.compile(r"context|문맥|컨텍스트|근거", re.IGNORECASE),
+    "expected": re.compile(r"expected|reference|ground.?truth|correct|gold|정답|기대|예상|참조", re.IGNORECASE),
+    "reported": re.compile(
+        r"model|fine.?tuned|prediction|generated|output|response|모델|생성|출력|응답", re.IGNORECASE
+    ),
+}
+LABELS = re.compile(
+    r"(?P<label>Q\s?\d+\s*[.:)]\s*(?:Question\s*:)?|Question\s*:|Instruction\s*:|질문\s*:|Context\s*:|문맥\s*:|"
+    r"Expected(?:\s+answer)?\s*:|Reference(?:\s+answer)?\s*:|정답\s*:|"
+    r"(?:Model|Fine-?tuned|Our model)(?:'s)?(?:\s+answer|\s+output)?\s*:|모델\s*답변?\s*:|Answer\s*:|답변?\s*:)",
+    re.IGNORECASE,
+)
+
+
+def _column(header: str) -> str | None:
+    header = header.strip()
+    if not header:
+        return None
+    if HEADERS["expected"].search(header):
+        return "expected"
+    if HEADERS["reported"].search(header) and not HEADERS["instruction"].search(header):
+        return "reported"
+    if HEADERS["context"].search(header):
+        return "context"
+    if HEADERS["instruction"].search(header):
+        return "instruction"
+    return None
+
+
+def _from_tables(document: Document) -> list[dict[str, str]]:
+    items = []
+    for table in document.tables:
+        if len(table.rows) < 2:
+            continue
+        columns = [_column(cell) for cell in table.rows[0]]
+        if "instruction" not in columns or not {"expected", "reported"} & set(columns):
+            continue
+        for row in table.rows[1:]:
+            item = {key: row[j].strip() for j, key in enumerate(columns) if key and j < len(row)}
+            if item.get("instruction"):
+                items.append({**item, "where": f"{document.file}, {table.where}"})
+    return items
+
+
+def _from_labels(document: Document) -> list[dict[str, str]]:
+    items: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    for block in document.blocks:
+        if block.kind == "table":
+            continue
+        pieces = LABELS.split(block.text)
+        if len(pieces) < 3:
+            continue
+        for k in range(1, len(pieces) - 1, 2):
+            label, value = pieces[k].lower(), pieces[k + 1].strip()
+            if re.match(r"q\s?\d|question|instruction|질문", label):
+                if current.get("instruction"):
+                    items.append(current)
+                current = {"instruction": value, "where": f"{document.file}, {block.where}"}
+            elif current and re.match(r"context|문맥", label):
+                current["context"] = value
+            elif current and re.match(r"expected|reference|정답", label):
+                current["expected"] = value
+            elif current and re.match(r"answer|답", label) and "expected" not in current:
+                current["expected"] = value  # "Answer:" next to a question is the expected one ...
+            elif current:
+                current["reported"] = value  # ... "Model answer:" (or a second "Answer:") is the model's
+    if current.get("instruction"):
+        items.append(current)
+    return items
+
+
+def tests_from(document: Document, system: str) -> list[Sample]:
+    """The test questions the group showed, with their expected answers and the answers its model gave."""
+    items = _from_tables(document) or _from_labels(document)
+    return [
+        Sample(
+            system=system,
+            instruction=item["instruction"],
+            context=item.get("context", ""),
+            answer=item.get("expected", ""),
+            source=item["where"],
+            reported=item.get("reported", ""),
+        )
+        for item in items
+        if item.get("expected")
+    ]
+
+
+def understand(document: Document, entries: list[dict[str, Any]], system: str) -> tuple[Writing, list[Sample]]:
+    """What one document says: Part A per parameter, reflections, discussion, and the test Q&A it shows."""
+    from grader.deliverable import images_said
+
+    tests = tests_from(document, system)
+    looked = (
+        "no test Q&A found: looked for a table headed question / expected answer / model answer (or 질문 / 정답 / "
+        "모델 답변) and for blocks labelled Q1, Question:, Expected:, Model answer:"
+    )
+    return (
+        Writing(
+            file=document.file,
+            format=document.format,
+            pages=document.pages,
+            images=images_said(document),
+            part_a=part_a(document, entries),
+            reflections=_section(document, REFLECTIONS),
+            discussion=_section(document, DISCUSSION),
+            tests_found=len(tests),
+            looked_for="" if tests else looked,
+        ),
+        tests,
+    )
+
+
+def read(
+    group_dir: Path, deliverables: list[str], entries: list[dict[str, Any]], problems: list[Problem]
+) -> tuple[Writing, list[Sample]]:
+    """Read the group's deliverable (the first document that can be read and is the group's own)."""
+    from grader import deliverable
+    from grader.config import DEFAULT_SYSTEM
+
+    candidates = deliverable.choose(deliverables)
+    skipped: list[str] = []
+    for i, relative in enumerate(candidates):
+        document = deliverable.read(group_dir, relative, problems)
+        if document is None:
+            continue
+        template = deliverable.is_template(document)
+        if template:
+            skipped.append(f"{relative} not counted: {template}")
+            continue
+        writing, tests = understand(document, entries, DEFAULT_SYSTEM)
+        return writing.model_copy(update={"others": candidates[i + 1 :], "skipped": skipped}), tests
+    looked = "no report or slides found (.pptx, .pdf, .docx, .ipynb, REPORT.md)" + (
+        f"; {'; '.join(skipped)}" if skipped else ""
+    )
+    return Writing(skipped=skipped, looked_for=looked, part_a=part_a(Document(file="", format=""), entries)), []
