@@ -191,7 +191,15 @@ def run(
     special = prompt_format == "plain"
     tuned = answer_with_adapter(runtime, adapter_dir, prompts, max_new_tokens, add_special_tokens=special)
     answers = [
-        Answer(instruction=t.instruction, context=t.context, expected=t.answer, base=b, finetuned=f)
+        Answer(
+            instruction=t.instruction,
+            context=t.context,
+            expected=t.answer,
+            base=b,
+            finetuned=f,
+            reported=t.reported,
+            source=t.source,
+        )
         for t, b, f in zip(tests, base, tuned, strict=True)
     ]
     return GenerationRecord(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import __version__, scale
-from grader.grade import part_a_coverage, part_a_entries, reflections_text
+from grader.grade import part_a_entries
 from grader.layout import Layout, templates_dir
 from grader.records import (
     GenerationRecord,
@@ -29,6 +29,7 @@ from grader.records import (
     ValidationRecord,
     write_atomic,
 )
+from grader.writing import QUESTION_TEXT
 
 ALLOWED_TAGS = {
     "p",
@@ -175,14 +176,16 @@ def report_data(
     report_md: str | None,
     *,
     base_model: str = "",
+    class_tests: tuple[Any, ScoreRecord] | None = None,
 ) -> dict[str, Any]:
     config = (train.config if train and train.config else validation.config if validation else {}) or {}
     sources = validation.config_sources if validation else {}
-    coverage = part_a_coverage(report_md, 10) if report_md else {}
+    written = validation.writing if validation else None
     params = []
     for entry in part_a_entries():
         value, flagged = _value(entry, config)
         defaulted = validation is not None and entry["name"] in validation.defaults_filled
+        own = written.answer(entry["name"]) if written else None
         params.append(
             {
                 **entry,
@@ -190,7 +193,8 @@ def report_data(
                 "flagged": flagged,
                 "default": defaulted,
                 "source": " · ".join(dict.fromkeys(sources[k] for k in entry["keys"] if k in sources)),
-                "coverage": coverage.get(entry["name"], "missing"),
+                "own": own,
+                "coverage": own.status if own else "missing",
             }
         )
     questions = []
@@ -201,15 +205,25 @@ def report_data(
                     "n": i + 1,
                     "answer": answer,
                     "score": score.questions[i] if score else None,
+                    "reported_rouge": score.questions[i].reported.get("rougeL") if score and answer.reported else None,
                     "base_diff": word_diff(answer.expected, answer.base),
                     "tuned_diff": word_diff(answer.expected, answer.finetuned),
                 }
             )
     flagged_names = [p["name"] for p in params if p["flagged"]]
-    reflections = reflections_text(report_md or "")
+    reflections = written.reflections if written else None
     when = group.commit_time or datetime.now(timezone.utc).strftime("%Y-%m-%d")
     base_model = base_model or (train.base_model if train else "")
+    class_rows = []
+    if class_tests is not None:
+        class_gen, class_score = class_tests
+        class_rows = [
+            {"n": i + 1, "answer": a, "score": q}
+            for i, (a, q) in enumerate(zip(class_gen.answers, class_score.questions, strict=True))
+        ]
     return {
+        "class_questions": class_rows,
+        "class_score": class_tests[1] if class_tests else None,
         "base_model": base_model or "n/a",
         "demo_note": DEMO_NOTE if base_model == "demo" else "",
         "loss_scale": loss_scale(train),
@@ -228,8 +242,12 @@ def report_data(
         "version": __version__,
         "plot_uri": data_uri(plot) if plot and plot.is_file() else None,
         "report_html": markdown_html(report_md) if report_md else None,
-        "reflections": reflections,
-        "reflections_html": markdown_html(reflections) if reflections else None,
+        "writing": written,
+        "reflections": reflections.text if reflections else "",
+        "reflections_where": reflections.where if reflections else "",
+        "reflections_html": markdown_html(reflections.text) if reflections else None,
+        "group_discussion": written.discussion if written else None,
+        "questions_text": QUESTION_TEXT,
         "errors": [p for p in validation.problems if p.severity == "error"] if validation else [],
     }
 

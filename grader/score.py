@@ -61,7 +61,9 @@ def metrics(reference: str, prediction: str) -> dict[str, float]:
 def score_answer(answer: Answer) -> QuestionScore:
     base = metrics(answer.expected, answer.base)
     tuned = metrics(answer.expected, answer.finetuned)
-    return QuestionScore(base=base, finetuned=tuned, delta={k: round(tuned[k] - base[k], 4) for k in METRICS})
+    reported = metrics(answer.expected, answer.reported) if answer.reported else {}
+    delta = {k: round(tuned[k] - base[k], 4) for k in METRICS}
+    return QuestionScore(base=base, finetuned=tuned, delta=delta, reported=reported)
 
 
 def run(generation: GenerationRecord) -> ScoreRecord:

@@ -451,8 +451,8 @@ def write_pptx(data: dict[str, Any], path: Path, plot: Path) -> None:
     deck.flow("Data", facts)
 
     deck.grid(
-        "Part A: the 13 parameters",
-        [("parameter", 3), ("value", 2), ("read from", 2.6), ("usual range", 4), ("in REPORT.md", 1.6)],
+        "Part A: the 13 parameters, in the group's words",
+        [("parameter", 2.4), ("value", 1.6), ("read from", 2), ("the group's answer", 4.6), ("4 questions", 1.3)],
         [
             [
                 Para(" / ".join(p["keys"]), TABLE_PT, before=0),
@@ -464,9 +464,16 @@ def write_pptx(data: dict[str, Any], path: Path, plot: Path) -> None:
                     before=0,
                 ),
                 Para(shorten(p["source"], 80), TABLE_PT, before=0),
-                Para(p["range"], TABLE_PT, before=0),
                 Para(
-                    p["coverage"],
+                    f"{shorten(p['own'].excerpt, 220)} [{p['own'].where}]"
+                    if p["own"] and p["own"].where
+                    else f"not discussed (usual: {shorten(p['range'], 100)})",
+                    TABLE_PT,
+                    color=INK if p["own"] and p["own"].where else RED,
+                    before=0,
+                ),
+                Para(
+                    f"{sum(p['own'].answered.values()) if p['own'] else 0}/4 {p['coverage']}",
                     TABLE_PT,
                     color=GREEN if p["coverage"] == "discussed" else RED if p["coverage"] == "missing" else INK,
                     before=0,
@@ -530,7 +537,16 @@ def write_pptx(data: dict[str, Any], path: Path, plot: Path) -> None:
             rows.append(
                 [
                     Para(f"Q{q['n']}. {shorten(a.instruction, 200)}", TABLE_PT, True, before=0),
-                    Para(shorten(a.expected, CELL_CHARS), TABLE_PT, before=0),
+                    Para(
+                        shorten(a.expected, CELL_CHARS)
+                        + (
+                            f" · the group's model (reported, not measured): {shorten(a.reported, 300)}"
+                            if a.reported
+                            else ""
+                        ),
+                        TABLE_PT,
+                        before=0,
+                    ),
                     Para(shorten(a.base, CELL_CHARS) or "(empty)", TABLE_PT, before=0)
                     if not s
                     else Para(
@@ -551,14 +567,17 @@ def write_pptx(data: dict[str, Any], path: Path, plot: Path) -> None:
             rows,
         )
 
-    deck.flow(
-        "Discussion",
-        [Para(line, bullet=True) for line in data["discussion"]] or [Para("Nothing was measured in this run.")],
-    )
+    said = data["group_discussion"]
+    ours = [Para(f"The group ({said.where}):", bold=True)] if said else []
+    ours += [Para(shorten(line, 600), bullet=True) for line in (said.text.splitlines() if said else [])]
+    measured = [Para(line, bullet=True) for line in data["discussion"]] or [Para("Nothing was measured in this run.")]
+    deck.flow("Discussion", ours + ([Para("Measured in this run:", bold=True, before=10)] if said else []) + measured)
     reflections = (
         list(markdown_paragraphs(shorten_block(data["reflections"], FLOW_CHARS))) if data["reflections"] else []
     )
-    deck.flow("Reflections", reflections or [Para("No reflections section in REPORT.md.", color=MUTED)])
+    if reflections:
+        reflections.append(Para(data["reflections_where"], TABLE_PT, color=MUTED, before=6))
+    deck.flow("Reflections", reflections or [Para("No reflections in the group's report or slides.", color=MUTED)])
     if grade:
         deck.grid(
             f"Rubric: {points}",

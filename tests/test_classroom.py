@@ -294,7 +294,8 @@ def test_workflow_runs_on_a_group_with_recorded_answers(tmp_path: Path) -> None:
     assert "::notice title=Autograding complete::Points 17/19" in run["stdout"]
     assert '::notice title=Autograding report::{"totalPoints":17,"maxPoints":19}' in run["stdout"]
     assert (
-        "## grader: team-7" in run["summary"] and "| ✅ Part A discusses all 13 parameters | 4 / 4 |" in run["summary"]
+        "## grader: team-7" in run["summary"]
+        and "| ✅ Part A answers the four questions for all 13 parameters | 4 / 4 |" in run["summary"]
     )
     assert sorted(p.name for p in run["artifacts"]) == ["report.pdf", "results.json", "slides.pptx"]
     assert run["outputs"]["points"] == "17" and run["outputs"]["max-points"] == "19"
