@@ -13,6 +13,7 @@ from grader import generate, grade, validate
 from grader.config import RunSettings, TrainConfig
 from grader.layout import Layout
 from grader.model import Runtime
+from grader.records import Sample
 
 Progress = Callable[[str, str], None]  # (group, stage)
 
@@ -32,6 +33,7 @@ class Batch:
     load_seconds: float = 0.0
     prefetch_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    class_tests: list[Sample] = field(default_factory=list)  # --tests: asked of every group's model
 
     def runtime(self) -> Runtime:
         if self._runtime is None:
@@ -112,7 +114,7 @@ def prefetch_base_answers(groups: list[tuple[str, TrainConfig]], batch: Batch, p
         fmt = config.prompt_format
         max_new = batch.settings.max_new_tokens or config.max_new_tokens
         tokenizer = batch.tokenizer() if fmt == "chat" else None
-        for test in validate.load_samples(batch.layout.tests(name)):
+        for test in [*validate.load_samples(batch.layout.tests(name)), *batch.class_tests]:
             text = prompt(test, fmt, tokenizer)
             wanted[generate.base_key(batch.base_key(), text, max_new, fmt)] = (text, max_new, fmt)
     cache = batch.base_cache()

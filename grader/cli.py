@@ -81,6 +81,10 @@ def grade_cmd(
     max_file_mb: Annotated[
         int, typer.Option(help="Size of one data or tests file in MB; over it the group is 'over-limit'.")
     ] = DEFAULT_LIMITS.max_file_mb,
+    class_tests: Annotated[
+        Path | None,
+        typer.Option("--tests", help="Class-wide held-out questions (JSONL) every group's model answers as well."),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Redo every stage, ignoring cached records.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display, only the summary.")] = False,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failure with a traceback.")] = False,
@@ -104,6 +108,7 @@ def grade_cmd(
                 "max_file_mb": max_file_mb,
                 "only": tuple(only or ()),
                 "fail_fast": fail_fast,
+                "class_tests": class_tests,
             }
         )
     except ValueError as exc:

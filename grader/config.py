@@ -230,6 +230,9 @@ class RunSettings(BaseModel):
     fail_fast: bool = Field(False, description="Re-raise the first group failure (debugging).")
     preview: bool = Field(False, description="Use a group's recorded answers and logs when it has them; no model.")
     cache_dir: Path | None = Field(None, description="Where the demo model is built; default ~/.cache/grader.")
+    class_tests: Path | None = Field(
+        None, description="Held-out questions every group's model answers too (--tests): one test set for the class."
+    )
 
     @property
     def limits(self) -> DataLimits:

@@ -36,6 +36,7 @@ class Row:
     n_tests: int = 0
     params: dict[str, Any] = field(default_factory=dict)  # the Part A values used
     sources: dict[str, str] = field(default_factory=dict)  # where each value came from
+    class_rouge_l_gain: float | None = None  # on the instructor's class-wide test set (--tests), when given
 
 
 def row(
@@ -48,6 +49,7 @@ def row(
     *,
     base_model: str = "",
     validation: ValidationRecord | None = None,
+    class_gain: float | None = None,
 ) -> Row:
     items = {i.id: i.points for i in grade.items} if grade else {}
     config = validation.config if validation else {}
@@ -66,6 +68,7 @@ def row(
         n_tests=validation.n_tests if validation else 0,
         params={k: config[k] for k in PART_A if k in config},
         sources=dict(validation.config_sources) if validation else {},
+        class_rouge_l_gain=class_gain,
     )
 
 
@@ -78,6 +81,7 @@ def from_results(path: Path) -> Row | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     gain = (data.get("score") or {}).get("delta_mean", {}).get("rougeL")
+    class_gain = (data.get("score_class") or {}).get("delta_mean", {}).get("rougeL")
     commit = (data.get("discover") or {}).get("commit")
     return row(
         data["group"],
@@ -88,6 +92,7 @@ def from_results(path: Path) -> Row | None:
         commit,
         base_model=str(data.get("base_model", "")),
         validation=validation,
+        class_gain=class_gain,
     )
 
 
@@ -105,14 +110,15 @@ def roster_extras(roster: list[dict[str, str]]) -> dict[str, dict[str, str]]:
 def write(rows: list[Row], layout: Layout, item_ids: list[str], roster: list[dict[str, str]] | None = None) -> None:
     extra_keys = sorted({k for r in rows for k in r.extra})
     header = ["group", "status", "reason", *item_ids, "total", "max_total"]
-    header += ["points_awarded", "points_available", "rouge_l_gain", "commit", "base_model"]
+    header += ["points_awarded", "points_available", "rouge_l_gain", "class_rouge_l_gain", "commit", "base_model"]
     header += ["data_files", "n_samples", "n_tests", *PART_A, "param_sources", *extra_keys]
     table = []
     for r in rows:
         gain = "" if r.rouge_l_gain is None else f"{r.rouge_l_gain:.4f}"
         items = [r.items.get(i, 0.0) for i in item_ids]
         table.append(
-            [r.group, r.status, r.reason, *items, r.total, r.max_total, r.total, r.max_total, gain, r.commit or ""]
+            [r.group, r.status, r.reason, *items, r.total, r.max_total, r.total, r.max_total, gain]
+            + ["" if r.class_rouge_l_gain is None else f"{r.class_rouge_l_gain:.4f}", r.commit or ""]
             + [r.base_model, ";".join(r.data_files), r.n_samples, r.n_tests]
             + [r.params.get(k, "") for k in PART_A]
             + ["; ".join(f"{k}={v}" for k, v in r.sources.items() if v != "course default")]

@@ -205,7 +205,9 @@ def _render(work: Work, batch: Batch, records: tuple[Any, ...], report_md: str |
 
     layout, name, outcome = batch.layout, work.name, work.outcome
     validation, tr, gen, sc, grade_rec = records
-    shown = [r.model_dump(mode="json", exclude={"seconds"}) for r in (work.group, *records) if r is not None]
+    class_gen, class_sc = outcome.records.get("generate_class"), outcome.records.get("score_class")
+    everything = (work.group, *records, class_gen, class_sc)
+    shown = [r.model_dump(mode="json", exclude={"seconds"}) for r in everything if r is not None]
     key = digest(
         "render",
         shown,
@@ -235,6 +237,7 @@ def _render(work: Work, batch: Batch, records: tuple[Any, ...], report_md: str |
         plot,
         report_md,
         base_model=batch.base_model_name(),
+        class_tests=(class_gen, class_sc) if isinstance(class_sc, ScoreRecord) else None,
     )
     rendered = render.run(data, layout, name).model_copy(update={"digest": key})
     save(rendered, layout.record(name, "render"))
@@ -272,11 +275,18 @@ def _model_stages(
             else:
                 gen = _stored(GenerationRecord, work, batch) if settings.rescore else _generate(work, batch)
             outcome.records["generate"] = gen
+            if batch.class_tests and tr is not None and tr.adapter_dir and work.recorded is None:
+                stage = "generate (class tests)"
+                outcome.records["generate_class"] = _class_answers(work, batch)
         stage = "score"
         progress(work.name, "score")
         sc = score.run(gen)
         save(sc, batch.layout.record(work.name, "score"))
         outcome.records["score"] = sc
+        class_gen = outcome.records.get("generate_class")
+        if isinstance(class_gen, GenerationRecord):
+            outcome.records["score_class"] = score.run(class_gen)
+            save(outcome.records["score_class"], batch.layout.record(work.name, "score_class"))
     except limits.GroupTimeout:
         _timed_out(outcome, stage, settings.timeout)
         batch.check_base(work.name)
@@ -369,6 +379,32 @@ def _generate(work: Work, batch: Batch) -> GenerationRecord:
     return gen
 
 
+def _class_answers(work: Work, batch: Batch) -> GenerationRecord:
+    """The class-wide questions (--tests) asked of this group's model: the same ground for every group."""
+    layout, settings, name = batch.layout, batch.settings, work.name
+    assert work.config is not None
+    key = digest("generate-class", work.gen_key, [t.model_dump() for t in batch.class_tests])
+    stored: GenerationRecord | None = _cached(
+        GenerationRecord, layout.record(name, "generate_class"), key, settings.force
+    )
+    if stored is not None:
+        return stored
+    if settings.rescore:
+        raise StageError(f"no stored class-test answers for {name}: run without --rescore first")
+    gen = generate.run(
+        name,
+        batch.class_tests,
+        batch.runtime(),
+        layout,
+        adapter_dir=layout.adapter(name),
+        max_new_tokens=settings.max_new_tokens or work.config.max_new_tokens,
+        prompt_format=work.config.prompt_format,
+        cache=batch.base_cache(),
+    ).model_copy(update={"digest": key, "notes": [f"the class-wide test set {settings.class_tests}"]})
+    save(gen, layout.record(name, "generate_class"))
+    return gen
+
+
 def _read_report(layout: Layout, name: str, validation: ValidationRecord | None) -> str | None:
     if validation is None or validation.report_md is None:
         return None
@@ -420,6 +456,8 @@ def run(
     hooks = hooks or Hooks()
     layout = Layout(settings.out)
     batch = Batch(settings=settings, layout=layout, rubric=grade.load_rubric(rubric))
+    if settings.class_tests is not None:
+        batch.class_tests = validate.load_class_tests(settings.class_tests)
     with exclusive(layout.out):
         sweep(layout.out)
         sweep(layout.cache)
@@ -451,6 +489,10 @@ def _batch(
         outcome = finish(work, batch, hooks.stage)
         grade_rec, sc = outcome.records.get("grade"), outcome.records.get("score")
         gain = sc.delta_mean.get("rougeL") if isinstance(sc, ScoreRecord) and sc.delta_mean else None
+        class_sc = outcome.records.get("score_class")
+        class_gain = (
+            class_sc.delta_mean.get("rougeL") if isinstance(class_sc, ScoreRecord) and class_sc.delta_mean else None
+        )
         grade_rec = grade_rec if isinstance(grade_rec, GradeRecord) else None
         outcomes[work.name] = gradebook.row(
             work.name,
@@ -461,6 +503,7 @@ def _batch(
             work.group.commit,
             base_model=batch.base_model_name(),
             validation=work.validation,
+            class_gain=class_gain,
         )
         hooks.done(work.name, outcome)
     rows = [outcomes.get(g.group) or _earlier_row(g, layout) for g in groups]

@@ -163,6 +163,14 @@ def class_data(rows: list[Row], layout: Layout) -> dict[str, Any]:
             {"rank": i + 1, "group": r.group, "rouge_l_gain": r.rouge_l_gain, "total": r.total}
             for i, r in enumerate(leaderboard)
         ],
+        "class_leaderboard": [
+            {"rank": i + 1, "group": r.group, "class_rouge_l_gain": r.class_rouge_l_gain, "total": r.total}
+            for i, r in enumerate(
+                sorted(
+                    (r for r in graded if r.class_rouge_l_gain is not None), key=lambda r: -(r.class_rouge_l_gain or 0)
+                )
+            )
+        ],
         "groups_with_gain": len(points),
         "parameters": found,
         "answer": answer(found, len(points), confounded(points, [r["parameter"] for r in found[:3]])),

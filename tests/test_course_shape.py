@@ -29,7 +29,8 @@ def test_parts_are_found_at_any_depth_and_said_where() -> None:
     assert parts.scripts == [SCRIPT] and parts.adapters == ["W5_materials/week5_lora_v01"]
     assert "W5_materials/trainer_state.json" in parts.logs and "W5_materials/loss_log.csv" in parts.logs
     assert any(".tfevents." in log for log in parts.logs)
-    assert parts.deliverables == ["README.md"]  # the adapter folder's model card is not the group's report
+    # the adapter folder's model card is not the group's report
+    assert parts.deliverables == ["README.md", "Week5_Group3_report.pptx"]
     assert parts.tests == [] and parts.configs == []
 
 
@@ -131,9 +132,16 @@ def test_data_path_wins_and_a_merge_is_counted_once(tmp_path: Path) -> None:
 
 
 def test_a_missing_part_costs_only_its_items(tmp_path: Path) -> None:
-    record = validate.run(COURSE, "course-group")
-    assert record.status == "ok" and record.missing == ["test questions"]
+    record = validate.run(COURSE, "course-group")  # its test questions are the Q&A table of its slides
+    assert record.status == "ok" and record.missing == [] and record.n_tests == 5
+    assert record.tests_file == "Week5_Group3_report.pptx (extracted)"
+    group = tmp_path / "g"
+    shutil.copytree(COURSE, group)
+    (group / "Week5_Group3_report.pptx").unlink()
+    record = validate.run(group, "g")
+    assert record.status == "ok" and record.missing == ["test questions", "report"]
     assert any(p.code == "no-tests" and p.severity == "warning" for p in record.problems)
+    assert any(p.code == "no-report" and "README.md not counted" in p.message for p in record.problems)
     empty = tmp_path / "nothing"
     empty.mkdir()
     (empty / "README.md").write_text("# Week5-Assignment\n")
@@ -171,9 +179,10 @@ def test_the_course_shaped_groups_are_graded_end_to_end(tmp_path: Path) -> None:
     lines = (out / "gradebook.csv").read_text(encoding="utf-8").splitlines()
     rows = {r["group"]: r for r in csv.DictReader(lines)}
     row = rows["course-group"]
-    assert row["status"] == "graded" and row["reason"] == "graded without test questions (see the rubric)"
-    points = {k: float(row[k]) for k in ("data_valid", "samples", "tests", "adapter", "loss", "beats_base")}
-    assert points == {"data_valid": 2, "samples": 2, "tests": 0, "adapter": 2, "loss": 2, "beats_base": 0}
+    assert row["status"] == "graded" and row["reason"] == ""
+    points = {k: float(row[k]) for k in ("data_valid", "samples", "tests", "adapter", "loss", "part_a", "reflections")}
+    # Part A: 39 of the 52 answers its slides give (warmup_ratio is not discussed; see tests/test_writing.py)
+    assert points == {"data_valid": 2, "samples": 2, "tests": 2, "adapter": 2, "loss": 2, "part_a": 3, "reflections": 2}
     assert row["include_mlp"] == "True" and f"include_mlp={SCRIPT}:23" in row["param_sources"]
     assert row["data_files"] == "W5_materials/all.jsonl" and row["n_samples"] == "24" and row["base_model"] == "demo"
     results = json.loads((out / "course-group" / "results.json").read_text())
@@ -184,13 +193,24 @@ def test_the_course_shaped_groups_are_graded_end_to_end(tmp_path: Path) -> None:
     assert train["reported"]["train_loss"] == 2.4187 and train["reported"]["steps"] == 2
     lfs = json.loads((out / "course-group-lfs" / "results.json").read_text())
     assert lfs["status"] == "graded" and any("Git LFS pointer" in n for n in lfs["train"]["notes"])
+    lfs_points = {i["id"]: i["points"] for i in lfs["grade"]["items"]}
+    # its PDF: 30 of 52 Part A answers, reflections (회고) of enough words, 5 test questions from labelled blocks
+    assert lfs_points["part_a"] == round(4 * 30 / 52, 2) and lfs_points["reflections"] == 2 and lfs_points["tests"] == 2
     assert any(p["code"] == "config-conflict" for p in lfs["validate"]["problems"])
     pdf = " ".join(pdf_text(out / "course-group" / "report.pdf").split())
     assert "the group's own logs: loss 2.419 (perplexity 11.2) is \"learning but weak\" on the course's scale" in pdf
     assert "this run's training: loss" in pdf and "not from Llama-3.1-8B" in pdf
     assert f"{SCRIPT}:23" in pdf.replace(" ", "") or "LoRA_fine_Tuning.py:23" in pdf.replace(" ", "")
+    assert "Week5_Group3_report.pptx, slide 2" in pdf and "as the group reported it (not measured here)" in pdf
+    assert "What it controls: the size of each optimizer step on the LoRA weights." in pdf
+    assert (out / "course-group" / "tests.extracted.jsonl").is_file()
+    answers = results["generate"]["answers"]
+    assert len(answers) == 5 and answers[0]["reported"].startswith("Kaolinite, which has a doublet")
+    assert answers[0]["source"] == "Week5_Group3_report.pptx, slide 7"
+    assert results["score"]["questions"][0]["reported"]["rougeL"] > 0
     deck = " ".join(deck_text(out / "course-group" / "slides.pptx"))
     assert "not from Llama-3.1-8B" in deck and "learning but weak" in deck
+    assert "the group's model (reported, not measured)" in " ".join(deck.split())
     summary = " ".join(pdf_text(out / "summary.pdf").split())
     assert "base model: demo" in summary and "not Llama-3.1-8B's" in summary
 
@@ -201,3 +221,40 @@ def test_problem_messages_fold_repeats() -> None:
     assert len(folded) == 5 and folded[-1].repeats == 95
     assert "and 95 more like it (lines 6, 7, 8, 9, 10, 11, 12, 13, ...)" in folded[-1].message
     assert hparams.DEFAULT == "course default"
+
+
+def test_a_class_wide_test_set_is_asked_of_every_group(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from grader.cli import app
+
+    subs = tmp_path / "subs"
+    shutil.copytree(EXAMPLES / "course-group", subs / "course-group")
+    class_tests = write_jsonl(
+        tmp_path / "class.jsonl",
+        [
+            {"instruction": "Which mineral absorbs near 2340 nm?", "context": "Carbonates.", "answer": "Calcite."},
+            {"instruction": "What does MNF order by?", "context": "Noise.", "answer": "Signal-to-noise ratio."},
+        ],
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["grade", str(subs), "--out", str(out), "--tests", str(class_tests), "-q"])
+    assert result.exit_code == 0, result.output
+    row = next(csv.DictReader((out / "gradebook.csv").read_text(encoding="utf-8").splitlines()))
+    assert row["class_rouge_l_gain"] != "" and row["rouge_l_gain"] != ""
+    results = json.loads((out / "course-group" / "results.json").read_text())
+    asked = [a["instruction"] for a in results["generate_class"]["answers"]]
+    assert asked == ["Which mineral absorbs near 2340 nm?", "What does MNF order by?"]
+    assert len(results["score_class"]["questions"]) == 2 and len(results["generate"]["answers"]) == 5
+    from tests.conftest import pdf_text
+
+    pdf = " ".join(pdf_text(out / "course-group" / "report.pdf").split())
+    assert "The class-wide test set" in pdf and "Which mineral absorbs near 2340 nm?" in pdf
+    summary = " ".join(pdf_text(out / "summary.pdf").split())
+    assert "every group on the same questions" in summary
+    (tmp_path / "bad.jsonl").write_text('{"instruction": "q"}\n')
+    bad = CliRunner().invoke(app, ["grade", str(subs), "--out", str(out), "--tests", str(tmp_path / "bad.jsonl")])
+    from grader.errors import ConfigError
+
+    # a ConfigError: `grader` exits 2 and nothing is graded (main() maps it; tests/test_pipeline.py checks the codes)
+    assert isinstance(bad.exception, ConfigError) and "bad.jsonl:1: field 'answer' is missing" in str(bad.exception)
