@@ -31,6 +31,7 @@ from grader.records import (
     GroupRecord,
     Record,
     RenderRecord,
+    Sample,
     ScoreRecord,
     TrainRecord,
     ValidationRecord,
@@ -355,7 +356,7 @@ def _train(work: Work, batch: Batch) -> TrainRecord:
 
 
 def _generate(work: Work, batch: Batch) -> GenerationRecord:
-    layout, settings, name = batch.layout, batch.settings, work.name
+    layout, name = batch.layout, work.name
     assert work.config is not None
     gen = _cached_generation(work, batch)
     if gen is not None:
@@ -365,18 +366,24 @@ def _generate(work: Work, batch: Batch) -> GenerationRecord:
         gen = GenerationRecord(group=name, notes=["no test questions: nothing was asked"], digest=work.gen_key)
         save(gen, layout.record(name, "generate"))
         return gen
-    gen = generate.run(
-        name,
-        tests,
-        batch.runtime(),
-        layout,
-        adapter_dir=layout.adapter(name),
-        max_new_tokens=settings.max_new_tokens or work.config.max_new_tokens,
-        prompt_format=work.config.prompt_format,
-        cache=batch.base_cache(),
-    ).model_copy(update={"digest": work.gen_key})
+    gen = _ask(work, batch, tests).model_copy(update={"digest": work.gen_key})
     save(gen, layout.record(name, "generate"))
     return gen
+
+
+def _ask(work: Work, batch: Batch, tests: list[Sample]) -> GenerationRecord:
+    """The group's fine-tuned model (and the shared base) on these questions, with the group's prompt settings."""
+    assert work.config is not None
+    return generate.run(
+        work.name,
+        tests,
+        batch.runtime(),
+        batch.layout,
+        adapter_dir=batch.layout.adapter(work.name),
+        max_new_tokens=batch.settings.max_new_tokens or work.config.max_new_tokens,
+        prompt_format=work.config.prompt_format,
+        cache=batch.base_cache(),
+    )
 
 
 def _class_answers(work: Work, batch: Batch) -> GenerationRecord:
@@ -391,16 +398,8 @@ def _class_answers(work: Work, batch: Batch) -> GenerationRecord:
         return stored
     if settings.rescore:
         raise StageError(f"no stored class-test answers for {name}: run without --rescore first")
-    gen = generate.run(
-        name,
-        batch.class_tests,
-        batch.runtime(),
-        layout,
-        adapter_dir=layout.adapter(name),
-        max_new_tokens=settings.max_new_tokens or work.config.max_new_tokens,
-        prompt_format=work.config.prompt_format,
-        cache=batch.base_cache(),
-    ).model_copy(update={"digest": key, "notes": [f"the class-wide test set {settings.class_tests}"]})
+    gen = _ask(work, batch, batch.class_tests)
+    gen = gen.model_copy(update={"digest": key, "notes": [f"the class-wide test set {settings.class_tests}"]})
     save(gen, layout.record(name, "generate_class"))
     return gen
 
