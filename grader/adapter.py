@@ -97,11 +97,13 @@ def check(folder: Path, group_dir: Path, model: Any | None) -> dict[str, Any]:
         raise AdapterRefused(f"adapter rank r = {rank!r} is not an integer between 1 and 1024")
     if not isinstance(raw.get("target_modules"), list | str):
         raise AdapterRefused("adapter_config.json names no target_modules")
-    _check_shapes(weights, model, rank)
+    _check_shapes(weights, model, rank, raw["target_modules"])
     return {key: raw[key] for key in CONFIG_KEYS if key in raw}
 
 
-def _check_shapes(weights: Path, model: Any | None, rank: int) -> None:
+def _check_shapes(weights: Path, model: Any | None, rank: int, targets: list[str] | str) -> None:
+    """Only LoRA A/B matrices of the declared target modules, each of the shape the base model needs. Anything else
+    (embed_tokens, lm_head, a norm, modules_to_save) would be loaded into the base model that every group shares."""
     from safetensors import safe_open
 
     try:
@@ -114,6 +116,19 @@ def _check_shapes(weights: Path, model: Any | None, rank: int) -> None:
     lora = [(key, match, shape) for key, shape in shapes.items() if (match := LORA_KEY.match(key))]
     if not lora:
         raise AdapterRefused("adapter_model.safetensors holds no LoRA weights (lora_A / lora_B)")
+    other = [key for key in shapes if not LORA_KEY.match(key)]
+    if other:
+        raise AdapterRefused(
+            f"adapter_model.safetensors also holds {len(other)} tensor(s) that are not LoRA weights (e.g. "
+            f"{other[0][:80]}): they would overwrite the base model; save only the adapter (no modules_to_save)"
+        )
+    declared = {targets} if isinstance(targets, str) else {str(t) for t in targets}
+    stray = [key for key, match, _ in lora if match["module"].rsplit(".", 1)[-1] not in declared]
+    if stray and not (isinstance(targets, str) and targets == "all-linear"):
+        raise AdapterRefused(
+            f"{stray[0][:80]} adapts a module that adapter_config.json's target_modules does not declare "
+            f"({', '.join(sorted(declared))})"
+        )
     modules = dict(model.named_modules()) if model is not None else {}
     for key, match, shape in lora:
         if model is None:  # no base model at hand (a preview): the header must at least agree with its rank
@@ -132,6 +147,19 @@ def _check_shapes(weights: Path, model: Any | None, rank: int) -> None:
                 f"{key} has shape {list(shape)}, this base model needs {expected}: the adapter was "
                 "trained for another base model"
             )
+
+
+def lora_b_nonzero(weights: Path) -> bool:
+    """Whether training moved the adapter at all: LoRA starts with B = 0, so an adapter whose every lora_B is still
+    zero changes nothing, whatever logs come with it. Reads the B matrices only (r x out each: small)."""
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="pt") as fh:
+        for key in fh.keys():  # noqa: SIM118 (safe_open is not a dict)
+            match = LORA_KEY.match(key)
+            if match and match["ab"] == "B" and bool(fh.get_tensor(key).abs().sum() > 0):
+                return True
+    return False
 
 
 def fingerprint(folder: Path) -> str:
@@ -303,6 +331,8 @@ def use(
     """Use the group's own adapter: checked against the base model, copied out, its logs read for the loss."""
     lora = check(folder, group_dir, runtime.model)
     copy(folder, lora, target)
+    trained = lora_b_nonzero(folder / "adapter_model.safetensors")
+    said = [] if trained else ["every lora_B matrix of the committed adapter is zero: it was never trained"]
     return from_logs(
         name,
         group_dir,
@@ -311,10 +341,12 @@ def use(
         n_samples,
         [
             f"committed adapter {shown(folder, group_dir)} loaded (safetensors, shapes match the base model); "
-            "not retrained"
+            "not retrained",
+            *said,
         ],
         source="loaded",
         adapter_dir="adapter",
+        adapter_changed=trained,
         base_model=runtime.name,
         device=runtime.device,
         dtype=runtime.dtype,

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from grader import generate, grade, validate
-from grader.config import RunSettings, TrainConfig
+from grader import generate, grade, limits, validate
+from grader.config import RunSettings, TrainConfig, answer_tokens
 from grader.layout import Layout
 from grader.model import Runtime
 from grader.records import Sample
@@ -28,6 +28,7 @@ class Batch:
     _tokenizer: Any = None
     _counter: Callable[[list[str]], list[int]] | None = None
     _base_key: str | None = None
+    _weights: str = ""  # weights_fingerprint of the base model as loaded
     cache: generate.BaseCache | None = None
     loads: int = 0
     load_seconds: float = 0.0
@@ -45,7 +46,21 @@ class Batch:
             )
             self.loads += 1
             self.load_seconds += time.monotonic() - started
+            self._weights = model.weights_fingerprint(self._runtime.model)
         return self._runtime
+
+    def base_intact(self, group: str) -> bool:
+        """After every group: is the shared base model bit-for-bit what was loaded? If not, it is loaded afresh
+        (the next group must not be graded on another group's weights) and the caller marks this group."""
+        if self._runtime is None:
+            return True
+        from grader import model
+
+        if model.weights_fingerprint(self._runtime.model) == self._weights:
+            return True
+        self._runtime = None
+        self.notes.append(f"the base model's weights changed while {group} was graded; it was loaded afresh")
+        return False
 
     def base_model_name(self) -> str:
         """The base model as the instructor named it ('demo', a folder, a hub id): shown on every output."""
@@ -112,7 +127,7 @@ def prefetch_base_answers(groups: list[tuple[str, TrainConfig]], batch: Batch, p
     wanted: generate.Wanted = {}
     for name, config in groups:
         fmt = config.prompt_format
-        max_new = batch.settings.max_new_tokens or config.max_new_tokens
+        max_new = answer_tokens(config, batch.settings.max_new_tokens)
         tokenizer = batch.tokenizer() if fmt == "chat" else None
         for test in [*validate.load_samples(batch.layout.tests(name)), *batch.class_tests]:
             text = prompt(test, fmt, tokenizer)
@@ -124,7 +139,12 @@ def prefetch_base_answers(groups: list[tuple[str, TrainConfig]], batch: Batch, p
     runtime = batch.runtime()
     started = time.monotonic()
     try:
-        return generate.fill_base(runtime, cache, wanted)
+        with limits.deadline(batch.settings.timeout):  # bounded like any group: past it, each group asks alone
+            return generate.fill_base(runtime, cache, wanted)
+    except limits.GroupTimeout:
+        batch.notes.append(f"the class-wide base-answer pass stopped at --timeout {batch.settings.timeout:g} s")
+        batch.check_base("the base-answer pass")
+        return 0
     except Exception as exc:
         if batch.settings.fail_fast:
             raise

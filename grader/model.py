@@ -72,6 +72,22 @@ def fingerprint(path: str) -> str:
     return h.hexdigest()[:16]
 
 
+def weights_fingerprint(model: Any) -> str:
+    """A cheap, exact tripwire on the shared base model: a strided sample of every tensor's bytes (parameters and
+    buffers), hashed. Any tensor overwritten or zeroed by a group changes it; it costs milliseconds on 8B."""
+    import torch
+
+    h = hashlib.sha256()
+    with torch.no_grad():
+        for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+            flat = tensor.detach().reshape(-1)
+            step = max(flat.numel() // 256, 1)
+            sample = flat[::step][:256].to("cpu").contiguous()
+            h.update(name.encode())
+            h.update(sample.view(torch.uint8).numpy().tobytes() if sample.numel() else b"")
+    return h.hexdigest()[:16]
+
+
 def pick_device(preference: str) -> str:
     import torch
 
