@@ -70,8 +70,9 @@ def grade_cmd(
         bool, typer.Option("--rescore", help="Re-score, re-grade and re-render from stored answers; no model runs.")
     ] = False,
     timeout: Annotated[
-        float | None, typer.Option(help="Wall-clock limit per group in seconds; over it the group is 'timeout'.")
-    ] = None,
+        float,
+        typer.Option(help="Wall-clock limit per group in seconds, every stage included; over it: 'timeout'."),
+    ] = 3600.0,
     max_samples: Annotated[
         int, typer.Option(help="Training samples a group may have; over it the group is 'over-limit'.")
     ] = DEFAULT_LIMITS.max_samples,
@@ -144,8 +145,8 @@ def _progress(quiet: bool) -> Iterator[Any]:
         task = bar.add_task("starting", total=None)
         yield Hooks(
             total=lambda n: bar.update(task, total=n),
-            stage=lambda group, stage: bar.update(task, description=f"{group}: {stage}"),
-            done=lambda group, outcome: bar.update(task, advance=1, description=f"{group}: {outcome.status}"),
+            stage=lambda group, stage: bar.update(task, description=f"{_escape(group)}: {stage}"),
+            done=lambda group, outcome: bar.update(task, advance=1, description=f"{_escape(group)}: {outcome.status}"),
         )
 
 
@@ -219,7 +220,7 @@ def preview_cmd(
             fh.write(f"points={cr.total(result):g}\nmax-points={result['max_score']}\nresult={cr.encoded(result)}\n")
             fh.write(f"report={report}\nslides={slides}\n")
     _summary([row], out_dir, f"preview of {row.group}")
-    out.print(f"report: {report}\nslides: {slides}", highlight=False, soft_wrap=True)
+    out.print(f"report: {_escape(str(report))}\nslides: {_escape(str(slides))}", highlight=False, soft_wrap=True)
     raise typer.Exit(0 if row.status in ("graded", "missing") else 1)
 
 
@@ -344,7 +345,8 @@ def _print_problems(problems: list[Any], base: Path, fmt: str) -> None:
         shown = os.path.join(str(base), p.file) if str(base) not in (".", "") else p.file
         if fmt == "github":
             level = {"error": "error", "warning": "warning", "info": "notice"}[p.severity]
-            where = f"file={shown}" + (f",line={p.line}" if p.line else "") + (f",col={p.column}" if p.column else "")
+            where = f"file={_escape_property(shown)}" + (f",line={p.line}" if p.line else "")
+            where += f",col={p.column}" if p.column else ""
             text = f"{p.message} ({p.hint})" if p.hint else p.message
             print(f"::{level} {where}::{_escape_annotation(text)}")
         else:
@@ -362,8 +364,13 @@ def _color(severity: str) -> str:
 
 
 def _escape_annotation(text: str) -> str:
-    """GitHub workflow commands need %, CR and LF escaped in the message."""
+    """GitHub workflow commands need %, CR and LF escaped in the message: no student text can start a command."""
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    """A workflow command's property value (file=...) also needs ':' and ',' escaped."""
+    return _escape_annotation(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def _part_a_help() -> str:
@@ -442,9 +449,13 @@ def ask_cmd(
 
 
 def _escape(text: str) -> str:
+    """Student text made safe for the terminal: no control characters (an ESC would recolour or move the cursor),
+    no rich markup ("[/]" would end our own styling)."""
+    import re
+
     from rich.markup import escape
 
-    return escape(text)
+    return escape(re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", "", text))
 
 
 @app.command("version")

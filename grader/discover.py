@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from grader.errors import ConfigError
+from grader.files import read_capped
 from grader.records import GroupRecord, Parts
 
 MAX_GIT_OBJECT = 1 << 20
@@ -81,12 +82,18 @@ def find_parts(group_dir: Path) -> Parts:
                 stack.clear()
                 break
             relative = prefix + child.name
+            if not _is_utf8(child.name):
+                found["refused"].append(f"{prefix}{shown_name(child.name)} (the name is not UTF-8: rename it)")
+                continue
             try:
                 mode = child.stat(follow_symlinks=False).st_mode
             except OSError:
                 continue
             if stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                 found["refused"].append(relative)
+            if stat.S_ISDIR(mode) and _kind(child.name, in_adapter) not in (None, "deliverables"):
+                found[str(_kind(child.name, in_adapter))].append(relative)  # a folder named config.yaml: said
+                continue
             if stat.S_ISDIR(mode):
                 if child.name.startswith(".") or child.name.lower() in SKIP_DIRS:
                     continue
@@ -104,6 +111,26 @@ def find_parts(group_dir: Path) -> Parts:
     found["scripts"].sort(key=_script_rank)
     found["configs"].sort(key=lambda c: (c.count("/"), CONFIG_NAMES.index(c.rsplit("/", 1)[-1])))
     return Parts(**found)
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes, kept by Python as lone surrogates
+        return False
+    return True
+
+
+def shown_name(name: str) -> str:
+    """A file or folder name as a person can read it: bytes that are not UTF-8 are tried as cp949 (the names in a
+    zip made on Korean Windows), else replaced; control characters are dropped."""
+    if not _is_utf8(name):
+        raw = name.encode("utf-8", "surrogateescape")
+        try:
+            name = raw.decode("cp949")
+        except UnicodeDecodeError:
+            name = raw.decode("utf-8", "replace")
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", "", name)
 
 
 def group_folders(folder: Path) -> list[Path]:
@@ -144,21 +171,17 @@ def _git_head(folder: Path) -> tuple[str | None, str | None]:
     try:
         if git.is_symlink() or not git.is_dir():
             return None, None
-        head = (git / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
+        head = (read_capped(git / "HEAD", 4096) or b"").decode("utf-8", errors="replace").strip()
         sha = head
         if head.startswith("ref: "):
             ref = head[5:].strip()
             if ".." in ref or not re.fullmatch(r"[\w./-]+", ref):
                 return None, None
-            ref_file = git / ref
-            if ref_file.is_file() and not ref_file.is_symlink():
-                sha = ref_file.read_text(encoding="utf-8", errors="replace").strip()
+            loose = read_capped(git / ref, 4096)
+            if loose is not None:
+                sha = loose.decode("utf-8", errors="replace").strip()
             else:
-                packed = (
-                    (git / "packed-refs").read_text(encoding="utf-8", errors="replace")
-                    if (git / "packed-refs").is_file()
-                    else ""
-                )
+                packed = (read_capped(git / "packed-refs", MAX_GIT_OBJECT) or b"").decode("utf-8", errors="replace")
                 match = re.search(rf"^([0-9a-f]{{40}}) {re.escape(ref)}$", packed, re.MULTILINE)
                 sha = match.group(1) if match else ""
         if not re.fullmatch(r"[0-9a-f]{40}", sha):
@@ -170,17 +193,20 @@ def _git_head(folder: Path) -> tuple[str | None, str | None]:
 
 def _commit_time(git: Path, sha: str) -> str | None:
     """The committer time of a loose commit object; None when it sits in a pack (we do not parse packs)."""
-    obj = git / "objects" / sha[:2] / sha[2:]
-    if not obj.is_file() or obj.is_symlink() or obj.stat().st_size > MAX_GIT_OBJECT:
+    raw = read_capped(git / "objects" / sha[:2] / sha[2:], MAX_GIT_OBJECT)
+    if raw is None:
         return None
     try:
-        data = zlib.decompressobj().decompress(obj.read_bytes(), MAX_GIT_OBJECT)
+        data = zlib.decompressobj().decompress(raw, MAX_GIT_OBJECT)
     except zlib.error:
         return None
     match = re.search(rb"^committer .* (\d+) [+-]\d{4}$", data, re.MULTILINE)
     if not match:
         return None
-    return datetime.fromtimestamp(int(match.group(1)), tz=timezone.utc).isoformat()
+    try:
+        return datetime.fromtimestamp(int(match.group(1)), tz=timezone.utc).isoformat()
+    except (ValueError, OverflowError, OSError):  # a made-up commit from the year 10^20
+        return None
 
 
 def read_roster(path: Path) -> list[dict[str, str]]:
@@ -203,7 +229,7 @@ def one(folder: Path) -> GroupRecord:
     """A single group folder (`grader preview .`): the group is named after the folder."""
     if not folder.is_dir():
         raise ConfigError(f"{folder} is not a folder; pass a group's folder (its data, tests.jsonl, config, REPORT.md)")
-    name = folder.resolve().name or "group"
+    name = shown_name(folder.resolve().name) or "group"
     commit, when = _git_head(folder)
     return GroupRecord(group=name, path=str(folder), commit=commit, commit_time=when, parts=find_parts(folder))
 
@@ -220,7 +246,7 @@ def run(submissions: Path, roster: list[dict[str, str]] | None = None) -> list[G
         if folder.is_symlink():
             groups.append(
                 GroupRecord(
-                    group=folder.name,
+                    group=shown_name(folder.name) or "group",
                     path=str(folder),
                     status="failed",
                     message="the group folder is a symbolic link; refused",
@@ -228,9 +254,23 @@ def run(submissions: Path, roster: list[dict[str, str]] | None = None) -> list[G
             )
             continue
         commit, when = _git_head(folder)
+        name = shown_name(folder.name) or "group"
+        message = "" if name == folder.name else f"folder name shown as '{name}' (its bytes are not UTF-8)"
         groups.append(
-            GroupRecord(group=folder.name, path=str(folder), commit=commit, commit_time=when, parts=find_parts(folder))
+            GroupRecord(
+                group=name,
+                path=str(folder),
+                commit=commit,
+                commit_time=when,
+                parts=find_parts(folder),
+                message=message,
+            )
         )
+    named: dict[str, int] = {}
+    for i, g in enumerate(groups):  # two folders whose names read the same once made readable stay two groups
+        named[g.group] = named.get(g.group, 0) + 1
+        if named[g.group] > 1:
+            groups[i] = g.model_copy(update={"group": f"{g.group} ({named[g.group]})"})
     seen = {g.group for g in groups}
     for row in roster or []:
         if row["group"] not in seen:

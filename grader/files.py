@@ -51,6 +51,26 @@ def safe_file(group_dir: Path, relative: str, problems: list[Problem]) -> Path |
     return resolved
 
 
+def read_capped(path: Path, cap: int) -> bytes | None:
+    """The bytes of a regular file that is not a link, at most `cap` of them; None for anything else. Opened
+    non-blocking and without following links, then checked on the open descriptor: a FIFO named .git/HEAD can
+    neither block the batch nor can /dev/zero behind a link fill memory."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(cap)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def read_text(
     group_dir: Path, relative: str, cap: int, problems: list[Problem], *, truncate: bool = False
 ) -> str | None:

@@ -37,6 +37,7 @@ class Row:
     params: dict[str, Any] = field(default_factory=dict)  # the Part A values used
     sources: dict[str, str] = field(default_factory=dict)  # where each value came from
     class_rouge_l_gain: float | None = None  # on the instructor's class-wide test set (--tests), when given
+    folder: str = ""  # the group's output folder under the output folder (unique; see Layout.assign)
 
 
 def row(
@@ -50,13 +51,15 @@ def row(
     base_model: str = "",
     validation: ValidationRecord | None = None,
     class_gain: float | None = None,
+    folder: str = "",
+    folder_note: str = "",
 ) -> Row:
     items = {i.id: i.points for i in grade.items} if grade else {}
     config = validation.config if validation else {}
     return Row(
         group=group,
         status=status,
-        reason=reason,
+        reason="; ".join(part for part in (reason, folder_note) if part),
         total=grade.total if grade else 0.0,
         max_total=grade.max_total if grade else 0.0,
         items=items,
@@ -69,6 +72,7 @@ def row(
         params={k: config[k] for k in PART_A if k in config},
         sources=dict(validation.config_sources) if validation else {},
         class_rouge_l_gain=class_gain,
+        folder=folder,
     )
 
 
@@ -111,7 +115,7 @@ def write(rows: list[Row], layout: Layout, item_ids: list[str], roster: list[dic
     extra_keys = sorted({k for r in rows for k in r.extra})
     header = ["group", "status", "reason", *item_ids, "total", "max_total"]
     header += ["points_awarded", "points_available", "rouge_l_gain", "class_rouge_l_gain", "commit", "base_model"]
-    header += ["data_files", "n_samples", "n_tests", *PART_A, "param_sources", *extra_keys]
+    header += ["folder", "data_files", "n_samples", "n_tests", *PART_A, "param_sources", *extra_keys]
     table = []
     for r in rows:
         gain = "" if r.rouge_l_gain is None else f"{r.rouge_l_gain:.4f}"
@@ -119,7 +123,7 @@ def write(rows: list[Row], layout: Layout, item_ids: list[str], roster: list[dic
         table.append(
             [r.group, r.status, r.reason, *items, r.total, r.max_total, r.total, r.max_total, gain]
             + ["" if r.class_rouge_l_gain is None else f"{r.class_rouge_l_gain:.4f}", r.commit or ""]
-            + [r.base_model, ";".join(r.data_files), r.n_samples, r.n_tests]
+            + [r.base_model, r.folder, ";".join(r.data_files), r.n_samples, r.n_tests]
             + [r.params.get(k, "") for k in PART_A]
             + ["; ".join(f"{k}={v}" for k, v in r.sources.items() if v != "course default")]
             + [r.extra.get(k, "") for k in extra_keys]
@@ -151,9 +155,20 @@ def classroom_csv(rows: list[Row], roster: list[dict[str, str]]) -> bytes:
     return _csv(header, table)
 
 
+def cell(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula (=HYPERLINK(...), +cmd, @SUM) gets a leading quote;
+    numbers stay numbers. Group names, reasons and file names come from students."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        try:
+            float(value)  # "-0.0123", a gain, is a number
+        except ValueError:
+            return "'" + value
+    return value
+
+
 def _csv(header: list[str], table: list[list[Any]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows(table)
+    writer.writerows([cell(v) for v in row] for row in table)
     return buffer.getvalue().encode()

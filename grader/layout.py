@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-STAGES = ("discover", "validate", "train", "generate", "score", "grade", "render")
+# Names the class-level outputs take in the output folder: no group's folder may take them.
+RESERVED = {
+    "gradebook.csv",
+    "gradebook.json",
+    "classroom.csv",
+    "summary.pdf",
+    "summary.json",
+    "summary.png",
+    "batch.json",
+    "overrides.csv",
+    "bench",
+    "cache",
+    "lock",
+}
 
 
 def safe_name(name: str) -> str:
@@ -20,9 +33,28 @@ def safe_name(name: str) -> str:
 @dataclass(frozen=True)
 class Layout:
     out: Path
+    folders: dict[str, str] = field(default_factory=dict, compare=False)  # group -> its unique output folder
+
+    def assign(self, groups: list[str]) -> dict[str, str]:
+        """One output folder per group, stable and unique: "team 7" and "team_7" (or two names alike in their
+        first 80 characters, or in case) do not share one, and no group takes gradebook.csv. A group whose safe
+        name is taken gets a suffix, in the order of the class list; returns {group: folder} for those renamed."""
+        taken = {name.lower() for name in RESERVED}
+        renamed = {}
+        for group in groups:
+            base = safe_name(group)
+            folder, n = base, 1
+            while folder.lower() in taken:
+                n += 1
+                folder = f"{base[:76]}-{n}"
+            taken.add(folder.lower())
+            self.folders[group] = folder
+            if folder != base:
+                renamed[group] = folder
+        return renamed
 
     def group_dir(self, group: str) -> Path:
-        return self.out / safe_name(group)
+        return self.out / self.folders.get(group, safe_name(group))
 
     def record(self, group: str, stage: str) -> Path:
         return self.group_dir(group) / f"{stage}.json"

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from grader.errors import GraderError
 
@@ -50,6 +50,13 @@ class Problem(BaseModel):
     message: str
     hint: str = ""
     repeats: int = 0  # more problems like this one in the same file, folded into it ("and N more like it")
+
+    @field_validator("message", "hint", "file")
+    @classmethod
+    def _bounded(cls, text: str) -> str:
+        """Every message is bounded (a YAML bomb's error is 72 MB) and valid UTF-8 (no lone surrogates)."""
+        text = text.encode("utf-8", "replace").decode("utf-8") if not text.isascii() else text
+        return text if len(text) <= 500 else text[:497] + "..."
 
     def location(self) -> str:
         where = self.file
@@ -180,6 +187,11 @@ class GroupRecord(Record):
     commit_time: str | None = None
     roster_only: bool = False
     parts: Parts = Field(default_factory=Parts)
+
+    @field_serializer("path")
+    def _path(self, path: str) -> str:
+        """A folder name that is not UTF-8 is kept as it is to open it, and written readable (\\xNN) to JSON."""
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 class ValidationRecord(Record):
