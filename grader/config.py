@@ -52,7 +52,7 @@ class TrainConfig(BaseModel):
     fp16: bool = Field(False, description="Compute in float16 with loss scaling (older GPUs).")
     logging_steps: int = Field(20, ge=1, le=100000, description="Optimizer steps between loss log lines.")
     # Not part of Part A, but the course script fixes them and a run must record them.
-    seed: int = Field(42, description="Seed for data order and LoRA initialisation.")
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed for data order and LoRA initialisation.")
     load_in_4bit: bool = Field(True, description="QLoRA: 4-bit NF4 base weights with double quantization (CUDA).")
     gradient_checkpointing: bool = Field(True, description="Recompute activations to save memory.")
     eval_ratio: float = Field(
@@ -67,6 +67,14 @@ class TrainConfig(BaseModel):
         if self.bf16 and self.fp16:
             raise ValueError("bf16 and fp16 are both true; choose one (bf16 on Ampere or newer GPUs)")
         return self
+
+
+ANSWER_TOKENS_CAP = 1024  # the course answers in 200; a group's 8192 would hold up the class-wide base pass
+
+
+def answer_tokens(config: TrainConfig, override: int | None) -> int:
+    """Tokens generated per answer: the instructor's --max-new-tokens, else the group's value up to the cap."""
+    return override or min(config.max_new_tokens, ANSWER_TOKENS_CAP)
 
 
 PART_A = (
@@ -222,7 +230,9 @@ class RunSettings(BaseModel):
     max_new_tokens: int | None = Field(None, ge=1, description="Override the groups' max_new_tokens (faster previews).")
     force: bool = Field(False, description="Redo every stage even when its cached record still matches.")
     rescore: bool = Field(False, description="Re-score, re-grade and re-render from stored answers; no model.")
-    timeout: float | None = Field(None, gt=0, description="Wall-clock limit per group, in seconds.")
+    timeout: float | None = Field(
+        3600, gt=0, description="Wall-clock limit per group, in seconds, every stage included (default one hour)."
+    )
     max_samples: int = Field(DEFAULT_LIMITS.max_samples, ge=1, description="Training samples a group may have.")
     max_tests: int = Field(DEFAULT_LIMITS.max_tests, ge=1, description="Test questions a group may have.")
     max_file_mb: int = Field(DEFAULT_LIMITS.max_file_mb, ge=1, description="Size of one data or tests file, in MB.")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import adapter, generate, hparams, model, train, validate
-from grader.config import DEFAULT_SYSTEM, KNOWN_KEYS, TrainConfig, parse_train_config
+from grader.config import DEFAULT_SYSTEM, KNOWN_KEYS, TrainConfig, answer_tokens, parse_train_config
 from grader.discover import find_parts
 from grader.errors import ConfigError, SubmissionError
 from grader.layout import Layout, safe_name
@@ -97,7 +97,7 @@ def _ask(
     adapter_dir = _adapter_for(group_dir, layout, name, runtime) if which != "base" else None
     prompts = [prompt(t, config.prompt_format, runtime.tokenizer) for t in tests]
     special = config.prompt_format == "plain"
-    limit = max_new_tokens or config.max_new_tokens
+    limit = answer_tokens(config, max_new_tokens)
     base = generate.answer(runtime, prompts, limit, add_special_tokens=special) if which != "finetuned" else []
     tuned = (
         generate.answer_with_adapter(runtime, adapter_dir, prompts, limit, add_special_tokens=special)

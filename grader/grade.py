@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from grader.errors import ConfigError
 from grader.layout import templates_dir
-from grader.records import GradeItem, GradeRecord, ScoreRecord, TrainRecord, ValidationRecord
+from grader.records import GenerationRecord, GradeItem, GradeRecord, ScoreRecord, TrainRecord, ValidationRecord
 
 
 class RubricItem(BaseModel):
@@ -42,6 +42,7 @@ class Inputs:
     train: TrainRecord | None
     score: ScoreRecord | None
     report_md: str | None
+    generation: GenerationRecord | None = None
 
 
 Check = Callable[[RubricItem, Inputs], tuple[float, str]]
@@ -157,12 +158,17 @@ def adapter(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
     t = inputs.train
     if t is None or t.status != "ok":
         return 0.0, "no adapter: " + (t.message if t else "training was not reached")
+    if t.source in ("logs", "loaded") and t.adapter_changed is False:  # committed but never trained: no evidence
+        return 0.0, f"the committed adapter's lora_B matrices are all zero: it was never trained ({t.adapter_dir})"
     if t.source == "logs":  # a preview: the adapter is whatever the group committed
         if t.adapter_dir:
             return 1.0, f"adapter committed ({t.adapter_dir}; header checked, not loaded in a preview)"
         return 0.0, "no usable adapter committed, and a preview trains none: " + "; ".join(t.notes[1:2])
     if t.adapter_changed is False:
         return 0.5, f"adapter {t.source}, but its LoRA weights never changed from zero"
+    g = inputs.generation
+    if t.source == "loaded" and g and g.answers and all(a.finetuned == a.base for a in g.answers):
+        return 0.5, "adapter loaded, but it changes none of the answers: every fine-tuned answer equals the base one"
     return 1.0, f"adapter {t.source} ({t.steps} optimizer steps)" if t.source == "trained" else f"adapter {t.source}"
 
 
@@ -174,6 +180,8 @@ def loss_falling(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
     if t is None or t.status != "ok":
         return 0.0, "no training record"
     rep = t.reported
+    if t.source in ("loaded", "logs") and t.adapter_changed is False:
+        return 0.0, "the logs come with an adapter whose lora_B matrices are all zero: they describe no training"
     if rep is not None and (rep.train_loss is not None or rep.log):
         losses, final, whose = [e.loss for e in rep.log if e.loss is not None], rep.train_loss, "the group's logs"
         steps, every = rep.steps, rep.logging_steps
@@ -207,6 +215,9 @@ def beats_base(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
         return 0.0, "no test questions, so base and fine-tuned answers could not be compared"
     if s is None or not s.questions:
         return 0.0, "no scored answers"
+    g = inputs.generation
+    if g is not None and g.source == "recorded" and not all(a.base for a in g.answers):
+        return 0.0, "the group's answers.jsonl records no base answer for some questions: nothing to compare with"
     gain, base = s.delta_mean["rougeL"], s.base_mean["rougeL"]
     text = f"mean ROUGE-L {base:.3f} -> {s.finetuned_mean['rougeL']:.3f} (gain {gain:+.3f}, threshold {item.threshold})"
     if gain >= item.threshold:
@@ -243,6 +254,15 @@ def part_a(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
     return answered / (4 * len(answers)) if answers else 0.0, reason
 
 
+# Words that reflections on this assignment use; lorem ipsum or a pasted essay uses none of them.
+ABOUT_THE_RUN = re.compile(
+    r"\b(train\w*|loss|data\w*|model\w*|parameter\w*|epoch\w*|adapter|lora|answer\w*|sample\w*|gpu|"
+    r"learning|fine-?tun\w*|test\w*|question\w*|rank|token\w*|context)\b|학습|데이터|모델|손실|파라미터|"
+    r"어댑터|답변|질문|샘플|튜닝",
+    re.IGNORECASE,
+)
+
+
 def reflections(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
     written = inputs.validation.writing if inputs.validation else None
     quote = written.reflections if written else None
@@ -250,6 +270,12 @@ def reflections(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
         where = f" in {written.file}" if written and written.file else ""
         return 0.0, f"no reflections section{where} (a title such as 'Reflections', 'What worked', '회고', '느낀 점')"
     words = len(re.findall(r"\w+", quote.text))
+    topical = {m.lower() for m in ABOUT_THE_RUN.findall(quote.text)}
+    if len(topical) < 2:
+        return 0.0, (
+            f"a reflections section ({quote.where}) that does not talk about the run: it names none of training, "
+            "loss, data, model, parameters, answers (or 학습, 데이터, 모델, 손실, ...)"
+        )
     if words >= item.min_words:
         return 1.0, f"reflections of {words} words ({quote.where})"
     return 0.5, f"reflections of only {words} words (< {item.min_words}; {quote.where})"

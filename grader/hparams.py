@@ -67,6 +67,18 @@ def read_config(
         problems.append(Problem(file=name, code="file-too-large", message="config file is too large; not read"))
         return name, None, toml, ""
     text = path.read_bytes().decode("utf-8", errors="replace").lstrip("\ufeff")
+    aliases = _yaml_aliases(text) if name.endswith((".yaml", ".yml")) else 0
+    if aliases > MAX_YAML_ALIASES:
+        problems.append(
+            Problem(
+                file=name,
+                code="config-syntax",
+                message=f"uses {aliases} YAML aliases (*name): refused unread, since expanding them can take any "
+                "amount of memory (a 'billion laughs' file)",
+                hint="write each value out; a config needs no anchors",
+            )
+        )
+        return name, None, toml, ""
     try:
         if name.endswith(".toml"):
             toml = tomllib.loads(text)
@@ -75,7 +87,7 @@ def read_config(
             raw = json.loads(text)
         else:
             raw = yaml.safe_load(text) or {}
-    except (ValueError, yaml.YAMLError) as exc:
+    except (ValueError, yaml.YAMLError, RecursionError) as exc:
         line = getattr(exc, "lineno", None) or getattr(getattr(exc, "problem_mark", None), "line", -1) + 1 or None
         problems.append(
             Problem(
@@ -91,6 +103,17 @@ def read_config(
         problems.append(Problem(file=name, line=1, code="config-syntax", message="is not a mapping of key: value"))
         return name, None, toml, ""
     return name, raw, toml, text
+
+
+MAX_YAML_ALIASES = 20
+
+
+def _yaml_aliases(text: str) -> int:
+    """How many aliases a YAML text uses, counted by the scanner alone (nothing is expanded)."""
+    try:
+        return sum(isinstance(token, yaml.AliasToken) for token in yaml.scan(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError:
+        return 0  # the parser reports the syntax error itself
 
 
 def _key_line(text: str, key: str) -> int | None:

@@ -23,16 +23,26 @@ MAX_PENDING_LINES = 400  # a pretty-printed object longer than this is not a sam
 MAX_DEPTH = 32
 LFS_MAGIC = b"version https://git-lfs.github.com/spec/"
 SMART_QUOTES = "\u201c\u201d\u201e\u201f\u2033\u2036"
+SURROGATE = re.compile("[\ud800-\udfff]")
 WRAPPERS = {"data", "train", "training", "samples", "examples", "records", "items", "rows", "dataset", "instances"}
 SAMPLE_KEYS = {"instruction", "answer", "context", "system", "question", "output", "messages"}
 
 
+KEPT_PER_KIND = 50  # problems of one kind kept per file; the rest are only counted (a 4 MB file of junk lines)
+
+
 @dataclass
 class Reader:
-    """Collects problems for one file; `shown` is the path as printed in messages (relative to the group)."""
+    """Collects problems for one file; `shown` is the path as printed in messages (relative to the group).
+
+    Beyond KEPT_PER_KIND problems of one kind only their number and first lines are kept, so memory and the
+    record stay bounded whatever the file holds; `validate.fold` turns them into "and N more like it"."""
 
     shown: str
     problems: list[Problem] = field(default_factory=list)
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    dropped: dict[tuple[str, str], list[int | None]] = field(default_factory=dict)  # at most 8 lines each, + count
+    n_dropped: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def add(
         self,
@@ -44,6 +54,14 @@ class Reader:
         column: int | None = None,
         severity: Severity = "error",
     ) -> None:
+        key = (code, severity)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        if self.counts[key] > KEPT_PER_KIND:
+            self.n_dropped[key] = self.n_dropped.get(key, 0) + 1
+            lines = self.dropped.setdefault(key, [])
+            if len(lines) < 8:
+                lines.append(line)
+            return
         self.problems.append(
             Problem(file=self.shown, line=line, column=column, severity=severity, code=code, message=message, hint=hint)
         )
@@ -90,11 +108,37 @@ def read_objects(path: Path, reader: Reader, max_mb: int = MAX_FILE_BYTES >> 20)
         return
     lines = _chain(first, lines)
     if first[1].lstrip().startswith("["):
-        yield from _read_array(lines, reader)
+        values = _read_array(lines, reader)
     elif first[1].lstrip().startswith("{"):
-        yield from _read_document_or_lines(lines, reader)
+        values = _read_document_or_lines(lines, reader)
     else:
-        yield from _read_json_lines(lines, reader)
+        values = _read_json_lines(lines, reader)
+    for number, value in values:
+        clean, broken = _scrub(value)
+        if broken:
+            reader.add(
+                number,
+                "lone-surrogate",
+                "a broken escape (a lone surrogate such as \\ud83d, half of an emoji) was replaced by \ufffd",
+                "write the character itself, or its full surrogate pair",
+                severity="warning",
+            )
+        yield number, clean
+
+
+def _scrub(value: Any) -> tuple[Any, bool]:
+    """The value with lone surrogates (valid JSON escapes, invalid text) replaced; whether there were any."""
+    if isinstance(value, str):
+        if value.isascii() or not SURROGATE.search(value):
+            return value, False
+        return SURROGATE.sub("\ufffd", value), True
+    if isinstance(value, dict):
+        pairs = [(_scrub(k), _scrub(v)) for k, v in value.items()]
+        return {k[0]: v[0] for k, v in pairs}, any(k[1] or v[1] for k, v in pairs)
+    if isinstance(value, list):
+        items = [_scrub(v) for v in value]
+        return [v for v, _ in items], any(b for _, b in items)
+    return value, False
 
 
 def _read_document_or_lines(lines: Iterator[tuple[int, str]], reader: Reader) -> Iterator[tuple[int, Any]]:
@@ -267,7 +311,11 @@ def _explain(exc: json.JSONDecodeError, text: str) -> tuple[str, str]:
     return f"invalid JSON: {exc.msg} at column {exc.colno}", "check the brackets and quotes on this line"
 
 
+MAX_BAD_START = 1000  # invalid lines before the first valid one: past this the file is not JSON lines at all
+
+
 def _read_json_lines(lines: Iterator[tuple[int, str]], reader: Reader) -> Iterator[tuple[int, Any]]:
+    yielded = False
     pending: list[str] = []
     start = 0
     first_error: json.JSONDecodeError | None = None
@@ -291,8 +339,17 @@ def _read_json_lines(lines: Iterator[tuple[int, str]], reader: Reader) -> Iterat
                 continue
         if not text.strip():
             continue
+        if not yielded and reader.counts.get(("invalid-json", "error"), 0) >= MAX_BAD_START:
+            reader.add(
+                number,
+                "not-json-lines",
+                f"the first {MAX_BAD_START} non-empty lines are all invalid JSON: the rest of the file was not read",
+                "is this the right file? A .jsonl file holds one JSON object per line",
+            )
+            return
         try:
             yield number, _loads(text)
+            yielded = True
         except json.JSONDecodeError as exc:
             if text.lstrip().startswith("{") and _incomplete(exc, text):
                 pending, start, first_error = [text], number, exc

@@ -22,7 +22,7 @@ from typing import Any
 
 from grader import __version__, adapter, discover, generate, grade, gradebook, limits, recorded, score, train, validate
 from grader.batch import Batch, Progress, prefetch_base_answers
-from grader.config import RunSettings, TrainConfig
+from grader.config import RunSettings, TrainConfig, answer_tokens
 from grader.errors import ConfigError, StageError
 from grader.layout import Layout, templates_dir
 from grader.records import (
@@ -164,7 +164,7 @@ def _validate(work: Work, batch: Batch) -> None:
     work.train_key = digest(
         "train", work.validation.digest, batch.base_key(), settings.device, __version__, committed_key
     )
-    max_new = settings.max_new_tokens or work.config.max_new_tokens
+    max_new = answer_tokens(work.config, settings.max_new_tokens)
     work.gen_key = digest("generate", work.train_key, max_new, work.config.prompt_format)
 
 
@@ -174,22 +174,39 @@ def finish(work: Work, batch: Batch, progress: Progress) -> Outcome:
     tr = gen = sc = None
     if work.ready:
         tr, gen, sc = _model_stages(work, batch, progress)
+        if not batch.base_intact(name):  # what this group was measured with is not the base every group shares
+            outcome.status = "error"
+            outcome.reason = "the shared base model's weights changed while this group was graded; its numbers "
+            outcome.reason += "are not trusted (the base model was reloaded for the next group)"
     progress(name, "grade")
     validation = work.validation
     report_md = _read_report(layout, name, validation)
     grade_rec: GradeRecord | None = None
-    try:
-        grade_rec = grade.run(name, batch.rubric, grade.Inputs(validation, tr, sc, report_md), batch.overrides)
-        save(grade_rec, layout.record(name, "grade"))
-        outcome.records["grade"] = grade_rec
-    except Exception as exc:
-        _fail(outcome, "grade", exc, settings.fail_fast)
-    progress(name, "render")
-    try:
-        rendered = _render(work, batch, (validation, tr, gen, sc, grade_rec), report_md)
-        outcome.records["render"] = rendered
-    except Exception as exc:
-        _fail(outcome, "render", exc, settings.fail_fast)
+    stage, started = "grade", time.monotonic()
+    # what is left of the group's time, but never less than a short window: a group that ran out of time in
+    # training still gets its report, which says so
+    remaining = None if settings.timeout is None else max(settings.timeout - work.seconds, min(settings.timeout, 120))
+    try:  # grading and rendering are bounded too: a 30,000-row table in a report must not hold up the class
+        with limits.deadline(remaining):
+            try:
+                grade_rec = grade.run(
+                    name, batch.rubric, grade.Inputs(validation, tr, sc, report_md, gen), batch.overrides
+                )
+                save(grade_rec, layout.record(name, "grade"))
+                outcome.records["grade"] = grade_rec
+            except Exception as exc:
+                _fail(outcome, "grade", exc, settings.fail_fast)
+            stage = "render"
+            progress(name, "render")
+            try:
+                rendered = _render(work, batch, (validation, tr, gen, sc, grade_rec), report_md)
+                outcome.records["render"] = rendered
+            except Exception as exc:
+                _fail(outcome, "render", exc, settings.fail_fast)
+    except limits.GroupTimeout:
+        if outcome.status != "timeout":  # the first stage to run out of time is the reason
+            _timed_out(outcome, stage, settings.timeout)
+    work.seconds += time.monotonic() - started
     _write_results(layout, name, outcome, batch.base_model_name())
     return outcome
 
@@ -380,7 +397,7 @@ def _ask(work: Work, batch: Batch, tests: list[Sample]) -> GenerationRecord:
         batch.runtime(),
         batch.layout,
         adapter_dir=batch.layout.adapter(work.name),
-        max_new_tokens=batch.settings.max_new_tokens or work.config.max_new_tokens,
+        max_new_tokens=answer_tokens(work.config, batch.settings.max_new_tokens),
         prompt_format=work.config.prompt_format,
         cache=batch.base_cache(),
     )
@@ -469,6 +486,7 @@ def _batch(
     settings, layout = batch.settings, batch.layout
     roster_rows = discover.read_roster(roster) if roster else None
     groups = [discover.one(submissions)] if single else discover.run(submissions, roster_rows)
+    renamed = layout.assign([g.group for g in groups])
     selected = _selected(groups, settings.only)
     overrides = overrides or (layout.out / "overrides.csv" if (layout.out / "overrides.csv").is_file() else None)
     if overrides:
@@ -503,6 +521,8 @@ def _batch(
             base_model=batch.base_model_name(),
             validation=work.validation,
             class_gain=class_gain,
+            folder=layout.group_dir(work.name).name,
+            folder_note=f"its output folder is {renamed[work.name]}/" if work.name in renamed else "",
         )
         hooks.done(work.name, outcome)
     rows = [outcomes.get(g.group) or _earlier_row(g, layout) for g in groups]

@@ -75,16 +75,28 @@ def training(name: str, group_dir: Path, config: dict[str, Any], n_samples: int)
     folder = adapter.find(group_dir)
     notes = ["read from the group's committed files; nothing was trained in this run"]
     adapter_dir = None
+    changed: bool | None = None
     if folder is not None:
         where = adapter.shown(folder, group_dir)
         try:
             adapter.check(folder, group_dir, None)
             adapter_dir = where
             notes.append(f"committed adapter {where}: LoRA config and safetensors header read (weights not loaded)")
+            changed = adapter.lora_b_nonzero(folder / "adapter_model.safetensors")
+            if not changed:
+                notes.append(f"every lora_B matrix of {where} is zero: the adapter was never trained")
         except adapter.AdapterRefused as exc:
             notes.append(f"committed adapter {where} not usable: {exc}")
     else:
         notes.append("no adapter committed (adapter/ with adapter_config.json and adapter_model.safetensors)")
     return adapter.from_logs(
-        name, group_dir, folder or group_dir, config, n_samples, notes, source="logs", adapter_dir=adapter_dir
+        name,
+        group_dir,
+        folder or group_dir,
+        config,
+        n_samples,
+        notes,
+        source="logs",
+        adapter_dir=adapter_dir,
+        adapter_changed=changed,
     )

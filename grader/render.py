@@ -8,7 +8,6 @@ Markdown with raw HTML and images off and then sanitized with an allowlist. Weas
 from __future__ import annotations
 
 import base64
-import difflib
 import re
 import time
 from datetime import datetime, timezone
@@ -60,9 +59,13 @@ ALLOWED_TAGS = {
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 
+LONG_WORD = re.compile(r"\S{201,}")
+
+
 def clean_text(text: str) -> str:
-    """Drop control characters and lone surrogates that break XML (PPTX) and PDF text."""
-    return CONTROL.sub("", text)
+    """Drop control characters and lone surrogates that break XML (PPTX) and PDF text, and cut a "word" of over
+    200 characters (line breaking one of 40,000 characters took WeasyPrint minutes)."""
+    return LONG_WORD.sub(lambda m: m.group(0)[:200] + "…", CONTROL.sub("", text))
 
 
 def markdown_html(text: str) -> str:
@@ -74,21 +77,49 @@ def markdown_html(text: str) -> str:
     return str(nh3.clean(md.render(clean_text(text)), tags=ALLOWED_TAGS, attributes={}, url_schemes=set()))
 
 
+DIFF_WORDS = 600  # words of each side compared: an LCS table of at most 600 x 600 cells, ~0.2 s in the worst case
+
+
 def word_diff(expected: str, answer: str) -> list[tuple[str, bool]]:
-    """The answer as runs of words, each run marked True where its words match the expected answer (in order).
+    """The answer as runs of words, each run marked True where its words match the expected answer (in order: a
+    longest common subsequence, case-insensitive). Beyond DIFF_WORDS words the answer is shown unmarked.
 
     Runs, not single words: one inline box per word made WeasyPrint's line breaking the slowest part of a report.
     """
-    a, b = expected.split(), answer.split()
-    matcher = difflib.SequenceMatcher(None, [w.lower() for w in a], [w.lower() for w in b], autojunk=False)
-    same = {j for block in matcher.get_matching_blocks() for j in range(block.b, block.b + block.size)}
+    a = [w.lower() for w in expected.split()[:DIFF_WORDS]]
+    words = answer.split()
+    b = [w.lower() for w in words[:DIFF_WORDS]]
+    same = _lcs(a, b)
     runs: list[tuple[str, bool]] = []
-    for i, word in enumerate(b):
+    for i, word in enumerate(words[:DIFF_WORDS]):
         if runs and runs[-1][1] == (i in same):
             runs[-1] = (f"{runs[-1][0]} {word}", i in same)
         else:
             runs.append((word, i in same))
+    if len(words) > DIFF_WORDS:
+        runs.append((" ".join(words[DIFF_WORDS:]), False))
     return runs
+
+
+def _lcs(a: list[str], b: list[str]) -> set[int]:
+    """Positions in b of one longest common subsequence of a and b (O(len(a) * len(b)), both capped)."""
+    if not a or not b:
+        return set()
+    rows = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) - 1, -1, -1):
+        row, below = rows[i], rows[i + 1]
+        for j in range(len(b) - 1, -1, -1):
+            row[j] = below[j + 1] + 1 if a[i] == b[j] else max(below[j], row[j + 1])
+    same, i, j = set(), 0, 0
+    while i < len(a) and j < len(b):
+        if a[i] == b[j]:
+            same.add(j)
+            i, j = i + 1, j + 1
+        elif rows[i + 1][j] >= rows[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return same
 
 
 def _value(entry: dict[str, Any], config: dict[str, Any]) -> tuple[str, bool]:
@@ -241,7 +272,7 @@ def report_data(
         "date": when[:10],
         "version": __version__,
         "plot_uri": data_uri(plot) if plot and plot.is_file() else None,
-        "report_html": markdown_html(report_md) if report_md else None,
+        "report_html": markdown_html(_shown_report(report_md)) if report_md else None,
         "writing": written,
         "reflections": reflections.text if reflections else "",
         "reflections_where": reflections.where if reflections else "",
@@ -268,6 +299,16 @@ def loss_scale(train: TrainRecord | None) -> list[str]:
     if train.source == "trained":
         lines.append(scale.describe(train.train_loss, "this run's training"))
     return [line for line in lines if line]
+
+
+REPORT_SHOWN = 100_000  # characters of the group's Markdown reproduced in the PDF (a 30,000-row table is 1 MB)
+
+
+def _shown_report(text: str) -> str:
+    if len(text) <= REPORT_SHOWN:
+        return text
+    cut = text[:REPORT_SHOWN].rsplit("\n", 1)[0]
+    return f"{cut}\n\n*(the rest, {len(text) - len(cut):,} characters, is in the group's file)*"
 
 
 def data_uri(path: Path) -> str:

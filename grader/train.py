@@ -255,12 +255,15 @@ def log_entries(history: list[dict[str, Any]]) -> list[LogEntry]:
     for row in history:
         if "loss" not in row and "eval_loss" not in row:
             continue
+        step = row.get("step", 0)
+        if not isinstance(step, int | float) or isinstance(step, bool) or not math.isfinite(step) or abs(step) > 1e12:
+            continue  # a made-up or broken log line ("step": 1e999) is not a step
         entry = LogEntry(
-            step=int(row.get("step", 0)),
-            epoch=row.get("epoch"),
-            loss=row.get("loss"),
-            learning_rate=row.get("learning_rate"),
-            eval_loss=row.get("eval_loss"),
+            step=int(step),
+            epoch=_finite(row.get("epoch")),
+            loss=_finite(row.get("loss")),
+            learning_rate=_finite(row.get("learning_rate")),
+            eval_loss=_finite(row.get("eval_loss")),
         )
         last = entries[-1] if entries else None
         if last is not None and last.step == entry.step and (last.loss is None) != (entry.loss is None):
@@ -269,3 +272,9 @@ def log_entries(history: list[dict[str, Any]]) -> list[LogEntry]:
         else:
             entries.append(entry)
     return entries
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import hparams
-from grader.config import DEFAULT_SYSTEM, PART_A
+from grader.config import ANSWER_TOKENS_CAP, DEFAULT_SYSTEM, PART_A
 from grader.discover import find_parts
 from grader.files import read_text, safe_file
 from grader.jsonl import LFS_MAGIC, Reader, read_objects
@@ -46,6 +46,7 @@ SHOWN_PER_KIND = 5  # lines with a problem of one kind shown per file before "an
 FORMAT_CODES = {"alpaca-format", "instances-format", "chat-format"}  # one message says it for the whole file
 
 TokenCounter = Callable[[list[str]], list[int]]
+Counted = dict[tuple[str, str, str], list[int | None]]  # (file, code, severity) -> the lines of problems not kept
 
 
 def _text(value: Any) -> str:
@@ -198,17 +199,29 @@ def read_samples(
             names = sorted(extra)
             more = f" and {len(names) - 12} more" if len(names) > 12 else ""
             reader.add(None, "extra-keys", f"extra keys ignored: {', '.join(names[:12])}{more}", severity="info")
-        problems.extend(fold(reader.problems))
+        problems.extend(fold(reader.problems, dropped=_dropped(reader)))
     return samples
 
 
-def fold(problems: list[Problem], keep: int = SHOWN_PER_KIND) -> list[Problem]:
+def _dropped(reader: Reader) -> Counted:
+    """The problems a Reader only counted, as fold() takes them: their first lines, then None for the rest."""
+    return {
+        (reader.shown, code, severity): lines + [None] * (reader.n_dropped[(code, severity)] - len(lines))
+        for (code, severity), lines in reader.dropped.items()
+    }
+
+
+def fold(
+    problems: list[Problem],
+    keep: int = SHOWN_PER_KIND,
+    dropped: dict[tuple[str, str, str], list[int | None]] | None = None,
+) -> list[Problem]:
     """The problems of each kind (file, code, severity) on its first `keep` lines; the last one shown says how many
     more there are and on which lines, so that a file of 2,000 bad lines gives a readable list, and nothing is
-    silently lost."""
+    silently lost. `dropped`: problems a reader only counted, folded in the same way."""
     kept: list[Problem] = []
-    shown_lines: dict[tuple[str, str, str], list[int | None]] = {}
-    hidden: dict[tuple[str, str, str], list[int | None]] = {}
+    shown_lines: Counted = {}
+    hidden: Counted = {}
     last: dict[tuple[str, str, str], int] = {}
     for p in problems:
         key: tuple[str, str, str] = (p.file, p.code, p.severity)
@@ -220,13 +233,20 @@ def fold(problems: list[Problem], keep: int = SHOWN_PER_KIND) -> list[Problem]:
             kept.append(p)
         else:
             hidden.setdefault(key, []).append(p.line)
+    for key, more in (dropped or {}).items():
+        hidden.setdefault(key, []).extend(more)
     for kind, more in hidden.items():
+        if kind not in last:
+            continue
         numbers = [str(n) for n in more if n is not None]
-        listed = ", ".join(numbers[:8]) + (", ..." if len(numbers) > 8 else "")
+        listed = ", ".join(numbers[:8]) + (", ..." if len(more) > 8 else "")
         where = f" (lines {listed})" if listed else ""
         shown = kept[last[kind]]
         kept[last[kind]] = shown.model_copy(
-            update={"repeats": len(more), "message": f"{shown.message}; and {len(more)} more like it{where}"}
+            update={
+                "repeats": shown.repeats + len(more),
+                "message": f"{shown.message}; and {len(more)} more like it{where}",
+            }
         )
     return kept
 
@@ -523,6 +543,19 @@ def run(
             )
         )
     problems += fold(duplicate_problems(samples) + overlap_problems(samples, tests), 10)
+    if config is not None and config.max_new_tokens > ANSWER_TOKENS_CAP:
+        where = collected.sources.get("max_new_tokens", "")
+        problems.append(
+            Problem(
+                file=where.rpartition(":")[0] if re.search(r":\d+$", where) else where,
+                line=int(where.rpartition(":")[2]) if re.search(r":\d+$", where) else None,
+                severity="warning",
+                code="answer-cap",
+                message=f"max_new_tokens {config.max_new_tokens} is over grader's cap of {ANSWER_TOKENS_CAP}: "
+                f"answers are cut at {ANSWER_TOKENS_CAP} tokens",
+                hint="the course answers in 200 tokens; the instructor can set --max-new-tokens for everyone",
+            )
+        )
     n_truncated = max_tokens = 0
     if count_tokens and config and samples:
         found, n_truncated, max_tokens = length_problems(samples, config.max_length, count_tokens)
