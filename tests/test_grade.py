@@ -73,7 +73,7 @@ def test_part_a_is_graded_on_the_four_questions_per_parameter() -> None:
 def test_reflections_section() -> None:
     from grader import deliverable, writing
 
-    md = "# R\n\n## Reflections\n\n학습률이 중요했다. " + "word " * 40 + "\n\n## Next\nother"
+    md = "# R\n\n## Reflections\n\n학습률이 중요했다. The training loss fell. " + "word " * 40 + "\n\n## Next\nother"
     written, _ = writing.understand(deliverable.markdown(md, "REPORT.md"), grade.part_a_entries(), "s")
     assert written.reflections is not None and written.reflections.where == "REPORT.md, line 3"
     assert written.reflections.text.startswith("학습률") and "other" not in written.reflections.text

@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -87,6 +88,41 @@ def hostile_class(root: Path, canary: Path) -> dict[str, tuple[str, str]]:
     _copy(root, "팀-유니코드")
     _copy(root, "x..y")
     (root / "empty-repo").mkdir()
+    # issue 16: what hung, crashed or silently changed other groups' grades
+    g = _copy(root, "fifo-git-head")
+    (g / ".git").mkdir()
+    os.mkfifo(g / ".git" / "HEAD")
+    g = _copy(root, "git-head-to-dev-zero")
+    (g / ".git" / "refs" / "heads").mkdir(parents=True)
+    (g / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (g / ".git" / "refs" / "heads" / "main").symlink_to("/dev/zero")
+    (g / ".git" / "packed-refs").symlink_to("/dev/zero")
+    g = _copy(root, "fifo-config")
+    (g / "config.yaml").unlink()
+    os.mkfifo(g / "config.yaml")
+    g = _copy(root, "folder-config")
+    (g / "config.yaml").unlink()
+    (g / "config.yaml").mkdir()
+    g = _copy(root, "yaml-bomb")
+    (g / "config.yaml").write_text(YAML_BOMB)
+    # "팀 7" from a zip made on Korean Windows (cp949 bytes, not UTF-8): Python keeps them as lone surrogates
+    shutil.copytree(EXAMPLES / "good-group", root / os.fsdecode(b"\xc6\xc0 7"))
+    _copy(root, "team 7")
+    _copy(root, "team_7")
+    _copy(root, "gradebook.csv")
+    _copy(root, "[red]team\x1b[31m")  # rich markup and a terminal escape in a folder name
+    _copy(root, '=HYPERLINK("evil")')
+    g = _copy(root, "odd-values")
+    rows = (g / "data" / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    rows[2] = rows[2].replace('"answer": "', '"answer": "\\ud83d ', 1)  # a lone surrogate, as an escape
+    (g / "data" / "train.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (g / "loss_log.csv").write_text("step,epoch,loss,learning_rate\nN/A,N/A,N/A,N/A\n1,0.1,2.5,0.0002\n")
+    (g / "trainer_state.json").write_text(json.dumps({"log_history": [{"step": 1e999, "loss": 2.0}]}))
+    (g / bytes("data/\xb5\xa5\xc0\xcc\xc5\xcd.jsonl", "latin-1").decode("utf-8", "surrogateescape")).write_text("{}\n")
+    g = _copy(root, "seed-2-64")
+    (g / "config.yaml").write_text((g / "config.yaml").read_text() + "seed: 18446744073709551616\n")
+    g = _copy(root, "lorem")
+    (g / "REPORT.md").write_text(LOREM, encoding="utf-8")
     return {
         "symlink-passwd": ("invalid", "symbolic link"),
         "symlink-other-group": ("invalid", "symbolic link"),
@@ -101,7 +137,56 @@ def hostile_class(root: Path, canary: Path) -> dict[str, tuple[str, str]]:
         "팀-유니코드": ("graded", ""),
         "x..y": ("graded", ""),
         "empty-repo": ("invalid", "no training data"),
+        "fifo-git-head": ("graded", ""),
+        "git-head-to-dev-zero": ("graded", ""),
+        "fifo-config": ("invalid", "config.yaml"),
+        "folder-config": ("invalid", "config.yaml"),
+        "yaml-bomb": ("invalid", "YAML aliases"),
+        "팀 7": ("graded", "not UTF-8"),
+        "team 7": ("graded", ""),
+        "team_7": ("graded", "its output folder is team_7-2/"),
+        "gradebook.csv": ("graded", "its output folder is gradebook.csv-2/"),
+        "[red]team[31m": ("graded", ""),
+        '=HYPERLINK("evil")': ("graded", ""),
+        "odd-values": ("graded", ""),
+        "seed-2-64": ("invalid", "seed = 18446744073709551616"),
+        "lorem": ("graded", ""),
     }
+
+
+YAML_BOMB = """a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+LOREM = (
+    "# Report\n\n## Part A\n\n"
+    + "".join(
+        f"- {name}: lorem ipsum dolor sit amet, consectetur adipiscing elit.\n"
+        for name in (
+            "learning_rate",
+            "num_train_epochs",
+            "per_device_train_batch_size",
+            "gradient_accumulation_steps",
+            "max_length",
+            "lora_r",
+            "lora_alpha",
+            "lora_dropout",
+            "include_mlp",
+            "warmup_ratio",
+            "lr_scheduler_type",
+            "bf16",
+            "logging_steps",
+        )
+    )
+    + "\n## Reflections\n\n"
+    + "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod. " * 8
+)
 
 
 def _tree(root: Path) -> dict[str, tuple[int, int]]:
@@ -136,17 +221,36 @@ def test_a_hostile_class_is_graded_in_one_batch(tmp_path: Path) -> None:
     assert peak_mib < 2048  # neither the 2 GB file nor the 60 MB line was loaded whole
 
     with (out / "gradebook.csv").open(encoding="utf-8") as fh:
-        rows = {r["group"]: r for r in csv.DictReader(fh)}
+        # a cell a spreadsheet would run as a formula carries a leading quote (gradebook.cell)
+        rows = {
+            r["group"].removeprefix("'") if r["group"].startswith("'=") else r["group"]: r for r in csv.DictReader(fh)
+        }
     assert set(rows) == set(expected)
     for group, (status, word) in expected.items():
         row = rows[group]
         assert row["status"] == status, (group, row)
         assert status == "graded" or row["reason"], group
-        results = json.loads((out / _safe(group) / "results.json").read_text(encoding="utf-8"))
+        folder = out / row["folder"]
+        results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
         notes = " ".join(results.get("train", {}).get("notes", []))
-        assert word in row["reason"] + notes, (group, row["reason"], notes)
-        assert (out / _safe(group) / "report.pdf").is_file() and (out / _safe(group) / "slides.pptx").is_file()
+        problems = " ".join(p["file"] + " " + p["message"] for p in results.get("validate", {}).get("problems", []))
+        said = row["reason"] + notes + problems + results.get("discover", {}).get("message", "")
+        assert word in said, (group, row["reason"], notes)
+        assert (folder / "report.pdf").is_file() and (folder / "slides.pptx").is_file()
 
+    assert rows["team 7"]["folder"] == "team_7" and rows["team_7"]["folder"] == "team_7-2"
+    assert rows["gradebook.csv"]["folder"] == "gradebook.csv-2" and (out / "gradebook.csv").is_file()
+    raw_csv = (out / "gradebook.csv").read_text(encoding="utf-8")
+    # a spreadsheet shows it, never runs it: no cell of any row starts with "="
+    assert "'=HYPERLINK" in raw_csv and not re.search(r'(^|,)"?=', raw_csv, re.MULTILINE)
+    assert "\x1b" not in raw_csv and "\x1b" not in proc.stdout
+    lorem = json.loads((out / "lorem" / "results.json").read_text(encoding="utf-8"))
+    points = {i["id"]: i["points"] for i in lorem["grade"]["items"]}
+    assert points["reflections"] == 0 and points["part_a"] < 0.5, points  # names and filler earn nothing
+    odd = json.loads((out / "odd-values" / "results.json").read_text(encoding="utf-8"))
+    codes = {p["code"] for p in odd["validate"]["problems"]}
+    assert "lone-surrogate" in codes and "refused" in codes  # the cp949-named data file is named, not read
+    assert any("not UTF-8" in p["file"] for p in odd["validate"]["problems"] if p["code"] == "refused")
     assert not canary.exists()  # the pickle was never unpickled
     assert _tree(subs) == before  # nothing written into any submission
     assert set(os.listdir(tmp_path)) == around | {"out"}  # nothing written beside the output folder
@@ -157,9 +261,3 @@ def test_a_hostile_class_is_graded_in_one_batch(tmp_path: Path) -> None:
     reader = PdfReader(str(out / "injection" / "report.pdf"))
     text = " ".join(page.extract_text() for page in reader.pages)
     assert "{{ 7*7 }}" in text and "root:x:0:0" not in text and not reader.attachments
-
-
-def _safe(group: str) -> str:
-    from grader.layout import safe_name
-
-    return safe_name(group)

@@ -205,7 +205,7 @@ def test_groups_over_their_limits_get_a_status_naming_the_limit_and_the_batch_go
     the flag that raises it; the groups within every limit are graded in the same batch."""
     names = ("fast", "slow", "many-samples", "many-tests", "big-file")
     subs = small_class(tmp_path, copy_example, dict.fromkeys(names, "good-group"))
-    (subs / "slow" / "config.yaml").write_text("num_train_epochs: 100\nper_device_train_batch_size: 2\n")
+    (subs / "slow" / "config.yaml").write_text("num_train_epochs: 100\nper_device_train_batch_size: 1\n")
     for name, file in (("many-samples", "data/train.jsonl"), ("many-tests", "tests.jsonl")):
         lines = (subs / name / file).read_text(encoding="utf-8").splitlines()
         rows = [json.loads(line) for line in lines]
@@ -214,7 +214,7 @@ def test_groups_over_their_limits_get_a_status_naming_the_limit_and_the_batch_go
     with open(subs / "big-file" / "data" / "train.jsonl", "r+b") as fh:
         fh.truncate(3 << 19)  # 1.5 MB
     out = tmp_path / "out"
-    limits = ["--timeout", "8", "--max-samples", "30", "--max-tests", "10", "--max-file-mb", "1"]
+    limits = ["--timeout", "25", "--max-samples", "30", "--max-tests", "10", "--max-file-mb", "1"]
     result = CliRunner().invoke(
         app, ["grade", str(subs), "--out", str(out), "--quiet", "--max-new-tokens", "8", *limits]
     )
@@ -223,7 +223,7 @@ def test_groups_over_their_limits_get_a_status_naming_the_limit_and_the_batch_go
         rows = {r["group"]: r for r in csv.DictReader(fh)}
     assert rows["fast"]["status"] == "graded"
     assert rows["slow"]["status"] == "timeout"
-    assert "train did not finish within the per-group limit of 8 s (--timeout)" in rows["slow"]["reason"]
+    assert "train did not finish within the per-group limit of 25 s (--timeout)" in rows["slow"]["reason"]
     expected = {
         "many-samples": "data/train.jsonl:31: more than 30 samples, the limit per group (--max-samples)",
         "many-tests": "tests.jsonl:11: more than 10 test questions, the limit per group (--max-tests)",

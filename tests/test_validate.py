@@ -271,9 +271,16 @@ def test_alpaca_and_instances_records_get_one_message_naming_the_mapping(tmp_pat
 
 
 def test_a_problem_repeated_on_many_lines_is_shown_a_few_times_and_counted(tmp_path: Path) -> None:
-    junk = "".join("not json at all\n" for _ in range(2000))
+    good = json.dumps(sample(1))
+    mixed = "".join(f"{good}\nnot json at all\n" for _ in range(1500))
+    samples, problems = _read(tmp_path, "mixed.jsonl", mixed)
+    errors = [p for p in problems if p.code == "invalid-json"]
+    assert len(samples) == 1500 and len(errors) == 5 and sum(1 + p.repeats for p in errors) == 1500
+    assert "and 1495 more like it (lines 12, 14, 16" in errors[-1].message
+    junk = "".join("not json at all\n" for _ in range(2_000_000))  # 32 MB of junk: read no further than needed
     samples, problems = _read(tmp_path, "junk.jsonl", junk)
-    assert samples == [] and len(problems) == 5 and sum(1 + p.repeats for p in problems) == 2000
-    assert "and 1995 more like it (lines 6, 7, 8" in problems[-1].message
-    record_counts = validate.run(tmp_path, "g")
-    assert record_counts.n_errors >= 2000
+    assert samples == [] and sum(1 + p.repeats for p in problems if p.code == "invalid-json") == 1000
+    assert any(p.code == "not-json-lines" and p.line == 1001 for p in problems)
+    (tmp_path / "mixed.jsonl").unlink()
+    record = validate.run(tmp_path, "g")
+    assert record.status == "failed" and len(record.model_dump_json()) < 20_000
