@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -25,22 +26,48 @@ def _points(value: float) -> float | int:
     return int(value) if value == int(value) else value
 
 
+def _half_up(value: float) -> int:
+    return math.floor(round(value, 6) + 0.5)
+
+
+def whole_points(points: list[float], maxima: list[float]) -> list[int]:
+    """Whole points per item that add up to the total rounded half up.
+
+    GitHub Classroom's grade export turns fractional points into 0 (education/gh-classroom#83: 3.0000000000000004/4
+    was exported as 0), so everything sent to Classroom is a whole number. The rule: the total is rounded half up;
+    every item gets its points rounded down, and the items with the largest remainders get one point more each until
+    the items add up to that total (never above an item's own whole maximum). The gradebook keeps the exact points.
+    """
+    caps = [_half_up(m) for m in maxima]
+    whole = [min(math.floor(round(p, 6)), cap) for p, cap in zip(points, caps, strict=True)]
+    short = _half_up(sum(points)) - sum(whole)
+    order = sorted(range(len(points)), key=lambda i: (-(round(points[i], 6) - whole[i]), i))
+    for i in order:
+        if short <= 0:
+            break
+        if whole[i] < caps[i] and points[i] > whole[i]:
+            whole[i] += 1
+            short -= 1
+    return whole
+
+
 def runner_result(grade: GradeRecord | None, status: str, reason: str) -> dict[str, Any]:
-    """The JSON a Classroom test runner reports (version, status, max_score, tests[])."""
+    """The JSON a Classroom test runner reports (version, status, max_score, tests[]), in whole points."""
     items = grade.items if grade else []
+    scores = whole_points([i.points for i in items], [i.max_points for i in items])
     tests = [
         {
             "name": item.title,
             "status": "pass" if item.points >= item.max_points else "fail",
-            "score": _points(item.points),
-            "max_score": _points(item.max_points),
-            "message": item.reason,
+            "score": score,
+            "max_score": _half_up(item.max_points),
+            "message": (f"{item.points:g}/{item.max_points:g} exactly: " if score != item.points else "") + item.reason,
             "test_code": item.id,
             "filename": "",
             "line_no": 0,
             "execution_time": "0ms",
         }
-        for item in items
+        for item, score in zip(items, scores, strict=True)
     ]
     if status in ("error", "timeout") or grade is None:
         overall = "error"
@@ -49,9 +76,15 @@ def runner_result(grade: GradeRecord | None, status: str, reason: str) -> dict[s
     return {
         "version": 1,
         "status": overall,
-        "max_score": _points(grade.max_total if grade else 0.0),
+        "max_score": sum(t["max_score"] for t in tests),
         "tests": tests,
-        "grader": {"version": __version__, "status": status, "reason": reason},
+        "grader": {
+            "version": __version__,
+            "status": status,
+            "reason": reason,
+            "exact_points": _points(grade.total) if grade else 0,
+            "exact_max": _points(grade.max_total) if grade else 0,
+        },
     }
 
 

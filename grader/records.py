@@ -325,11 +325,24 @@ class RenderRecord(Record):
 R = TypeVar("R", bound=BaseModel)
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back: there is no other portable way)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _umask()
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temp file in the same folder + os.replace: a reader sees the old file or the new one, never half."""
+    """Write via a temp file in the same folder + os.replace: a reader sees the old file or the new one, never half.
+    The file gets the mode any tool would give it under the user's umask (mkstemp alone would leave it 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~UMASK)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -346,6 +359,7 @@ def replace_dir(target: Path) -> Iterator[Path]:
     or no folder, never a half-written one (a stage that needs it then re-runs)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    tmp.chmod(0o777 & ~UMASK)  # mkdtemp makes it 0700
     try:
         yield tmp
         old = target.with_name(f".{target.name}.old")

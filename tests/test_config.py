@@ -71,3 +71,25 @@ def test_both_precisions_and_yaml_string_numbers() -> None:
     assert config is None and "both true" in problems[0].message
     config, problems, _ = parse_train_config({"training": {"learning_rate": "2e-4"}, "output_dir": "x"})
     assert config is not None and config.learning_rate == 2e-4 and problems == []
+
+
+def test_the_python_floor_is_true() -> None:
+    """pyproject's requires-python must admit no Python whose standard library lacks what grader imports."""
+    import ast
+    import tomllib
+
+    from tests.conftest import ROOT
+
+    needs = {"tomllib": (3, 11)}  # stdlib modules newer than 3.10, and the version that brought them
+    used = {
+        alias.name.split(".")[0]
+        for path in (ROOT / "grader").glob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
+    }
+    floor = max((version for module, version in needs.items() if module in used), default=(3, 10))
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    declared = tuple(int(x) for x in project["project"]["requires-python"].removeprefix(">=").split("."))
+    assert declared >= floor, f"grader imports tomllib, which needs Python {floor}; pyproject says {declared}"
+    assert project["tool"]["ruff"]["target-version"] == f"py{declared[0]}{declared[1]}"

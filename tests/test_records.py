@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -109,3 +110,21 @@ def test_one_run_per_output_folder_and_a_killed_holder_frees_it(tmp_path: Path) 
     # The kernel dropped the dead holder's lock; this process's own lock holds against a second taker.
     with exclusive(tmp_path), pytest.raises(GraderError), exclusive(tmp_path):
         pass
+
+
+@pytest.mark.parametrize(("umask", "file_mode", "dir_mode"), [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750)])
+def test_outputs_follow_the_users_umask(tmp_path: Path, umask: int, file_mode: int, dir_mode: int) -> None:
+    """A TA group or a web server reads reports/ as it reads anything else the instructor writes (mkstemp alone
+    leaves files 0600)."""
+    code = (
+        "import os, sys; os.umask(int(sys.argv[2]))\n"
+        "from pathlib import Path\n"
+        "from grader.records import replace_dir, write_atomic\n"
+        "out = Path(sys.argv[1])\n"
+        "write_atomic(out / 'report.pdf', b'%PDF')\n"
+        "with replace_dir(out / 'adapter') as folder:\n"
+        "    (folder / 'adapter_config.json').write_text('{}')\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path), str(umask)], check=True)
+    assert stat.S_IMODE((tmp_path / "report.pdf").stat().st_mode) == file_mode
+    assert stat.S_IMODE((tmp_path / "adapter").stat().st_mode) == dir_mode
