@@ -11,7 +11,7 @@ import os
 import re
 import stat
 import zlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from grader.errors import ConfigError
@@ -204,7 +204,7 @@ def _commit_time(git: Path, sha: str) -> str | None:
     if not match:
         return None
     try:
-        return datetime.fromtimestamp(int(match.group(1)), tz=timezone.utc).isoformat()
+        return datetime.fromtimestamp(int(match.group(1)), tz=UTC).isoformat()
     except (ValueError, OverflowError, OSError):  # a made-up commit from the year 10^20
         return None
 

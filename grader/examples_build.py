@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import sys
+from datetime import UTC
 from pathlib import Path
 
 from grader.layout import examples_dir
@@ -167,7 +168,7 @@ def loss_screenshot() -> bytes:
 
 
 def build_pptx(path: Path) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from pptx import Presentation
     from pptx.util import Emu, Inches, Pt
@@ -232,7 +233,7 @@ def build_pptx(path: Path) -> None:
     props = prs.core_properties
     props.author = props.last_modified_by = "Group 3"
     props.title = "Week 5 Assignment - Group 3"
-    props.created = props.modified = datetime(2026, 10, 7, tzinfo=timezone.utc)
+    props.created = props.modified = datetime(2026, 10, 7, tzinfo=UTC)
     props.revision = 1
     save_reproducibly(prs, path)
 

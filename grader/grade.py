@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 import time
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import tomllib
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 

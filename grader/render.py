@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -243,7 +243,7 @@ def report_data(
             )
     flagged_names = [p["name"] for p in params if p["flagged"]]
     reflections = written.reflections if written else None
-    when = group.commit_time or datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    when = group.commit_time or datetime.now(UTC).strftime("%Y-%m-%d")
     base_model = base_model or (train.base_model if train else "")
     class_rows = []
     if class_tests is not None:

@@ -14,7 +14,7 @@ import unicodedata
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -452,7 +452,13 @@ def write_pptx(data: dict[str, Any], path: Path, plot: Path) -> None:
 
     deck.grid(
         "Part A: the 13 parameters, in the group's words",
-        [("parameter", 2.4), ("value", 1.6), ("read from", 2), ("the group's answer", 4.6), ("4 questions", 1.3)],
+        [
+            ("parameter", 2.2),
+            ("value", 1.4),
+            ("read from · usual", 2.6),
+            ("the group's answer", 4.4),
+            ("4 questions", 1.2),
+        ],
         [
             [
                 Para(" / ".join(p["keys"]), TABLE_PT, before=0),
@@ -463,11 +469,11 @@ def write_pptx(data: dict[str, Any], path: Path, plot: Path) -> None:
                     color=RED if p["flagged"] else INK,
                     before=0,
                 ),
-                Para(shorten(p["source"], 80), TABLE_PT, before=0),
+                Para(f"{shorten(p['source'], 80)} · usual: {shorten(p['range'], 90)}", TABLE_PT, before=0),
                 Para(
                     f"{shorten(p['own'].excerpt, 220)} [{p['own'].where}]"
                     if p["own"] and p["own"].where
-                    else f"not discussed (usual: {shorten(p['range'], 100)})",
+                    else "not discussed",
                     TABLE_PT,
                     color=INK if p["own"] and p["own"].where else RED,
                     before=0,
@@ -598,7 +604,7 @@ def write_pptx(data: dict[str, Any], path: Path, plot: Path) -> None:
             ],
         )
     deck.footers(f"{name} · week 5 LoRA fine-tuning · grader")
-    deck.save(path, datetime.strptime(data["date"], "%Y-%m-%d").replace(tzinfo=timezone.utc))
+    deck.save(path, datetime.strptime(data["date"], "%Y-%m-%d").replace(tzinfo=UTC))
 
 
 def shorten_block(text: str, limit: int) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+from datetime import UTC
 from pathlib import Path
 
 from grader.layout import templates_dir
@@ -118,9 +119,9 @@ def build(path: Path) -> Path:
     slides.remove(slides[0])
     props = prs.core_properties
     props.title, props.author, props.last_modified_by, props.revision = "grader deck template", "grader", "grader", 1
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    props.created = props.modified = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    props.created = props.modified = datetime(2026, 1, 1, tzinfo=UTC)
     save_reproducibly(prs, path)
     return path
 
