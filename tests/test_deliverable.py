@@ -6,9 +6,8 @@ import io
 import json
 import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import HTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
@@ -162,19 +161,10 @@ def test_slides_and_characters_are_capped(tmp_path: Path) -> None:
     assert any("characters of text; the rest was not read" in p.message for p in problems)
 
 
-class Recorder(BaseHTTPRequestHandler):
-    hits: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        Recorder.hits.append(self.path)
-        self.send_response(404)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 def test_macros_embedded_objects_and_external_links_are_never_followed(tmp_path: Path) -> None:
+    from tests.test_render import Recorder  # records every request it gets
+
+    Recorder.hits.clear()
     server = HTTPServer(("127.0.0.1", 0), Recorder)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}"

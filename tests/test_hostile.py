@@ -122,7 +122,7 @@ def hostile_class(root: Path, canary: Path) -> dict[str, tuple[str, str]]:
     g = _copy(root, "seed-2-64")
     (g / "config.yaml").write_text((g / "config.yaml").read_text() + "seed: 18446744073709551616\n")
     g = _copy(root, "lorem")
-    (g / "REPORT.md").write_text(LOREM, encoding="utf-8")
+    (g / "REPORT.md").write_text(_lorem(), encoding="utf-8")
     return {
         "symlink-passwd": ("invalid", "symbolic link"),
         "symlink-other-group": ("invalid", "symbolic link"),
@@ -164,29 +164,16 @@ g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
 h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
 i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
 """
-LOREM = (
-    "# Report\n\n## Part A\n\n"
-    + "".join(
-        f"- {name}: lorem ipsum dolor sit amet, consectetur adipiscing elit.\n"
-        for name in (
-            "learning_rate",
-            "num_train_epochs",
-            "per_device_train_batch_size",
-            "gradient_accumulation_steps",
-            "max_length",
-            "lora_r",
-            "lora_alpha",
-            "lora_dropout",
-            "include_mlp",
-            "warmup_ratio",
-            "lr_scheduler_type",
-            "bf16",
-            "logging_steps",
-        )
-    )
-    + "\n## Reflections\n\n"
-    + "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod. " * 8
-)
+
+
+def _lorem() -> str:
+    """Lorem ipsum that names the 13 parameters and has a long "Reflections" section: it must earn nothing."""
+    from grader.grade import part_a_entries
+
+    names = [e["name"] for e in part_a_entries()]
+    listed = "".join(f"- {name}: lorem ipsum dolor sit amet, consectetur adipiscing elit.\n" for name in names)
+    filler = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod. " * 8
+    return f"# Report\n\n## Part A\n\n{listed}\n## Reflections\n\n{filler}"
 
 
 def _tree(root: Path) -> dict[str, tuple[int, int]]:
