@@ -54,13 +54,21 @@ def find(group_dir: Path) -> Path | None:
 
 
 def _plain_file(path: Path, group_dir: Path, cap: int) -> Path:
-    if path.is_symlink() or not path.resolve().is_relative_to(group_dir.resolve()):
-        raise AdapterRefused(f"{path.name} is a link or leaves the group folder; refused")
-    if not path.is_file():
-        raise AdapterRefused(f"{path.name} is missing")
-    if path.stat().st_size > cap:
+    """The adapter's or a log's file, opened the one way every student file is (files.safe_file), and capped."""
+    from grader.files import safe_file
+    from grader.records import Problem
+
+    problems: list[Problem] = []
+    try:
+        relative = path.relative_to(group_dir).as_posix()
+    except ValueError:
+        raise AdapterRefused(f"{path.name} leaves the group folder; refused") from None
+    found = safe_file(group_dir, relative, problems)
+    if found is None:
+        raise AdapterRefused(f"{path.name} {problems[0].message}" if problems else f"{path.name} is missing")
+    if found.stat().st_size > cap:
         raise AdapterRefused(f"{path.name} is over {cap >> 20} MB; refused")
-    return path
+    return found
 
 
 def check(folder: Path, group_dir: Path, model: Any | None) -> dict[str, Any]:
