@@ -469,6 +469,9 @@ def run(
     from grader.grade import part_a_entries
 
     wrote, shown = writing.read(group_dir, parts.deliverables, part_a_entries(), problems)
+    if tests_file is not None and shown:  # the answers the group showed, for the questions of its tests file
+        reported = {normalize(t.instruction): t.reported for t in shown if t.reported}
+        tests = [t.model_copy(update={"reported": reported.get(normalize(t.instruction), "")}) for t in tests]
     if tests_file is None and shown:  # the Q&A of the group's slides or report are its test questions
         tests, tests_file = shown[: limits.max_tests], f"{wrote.file} (extracted)"
         problems.append(

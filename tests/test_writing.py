@@ -106,3 +106,21 @@ def test_the_same_deck_exported_as_pdf_reads_the_same(tmp_path: Path) -> None:
     # a name wrapped inside a narrow PDF table cell ("gradient_accumulati on_steps") can be lost; no more than two
     assert len(same) >= 11, [a.name for a in written.part_a if a.name not in same]
     assert written.images == "1 image on page 6" and written.reflections.where.endswith("page 9")
+
+
+def test_a_tests_file_keeps_its_questions_and_gains_the_answers_the_deliverable_showed(tmp_path: Path) -> None:
+    from grader import validate
+    from grader.layout import Layout
+    from tests.conftest import write_jsonl
+
+    group = tmp_path / "g"
+    shutil.copytree(EXAMPLES / "course-group", group)
+    _, shown = _written(EXAMPLES / "course-group")
+    rows = [{"instruction": t.instruction, "context": "c", "answer": t.answer} for t in shown[:3]]
+    rows.append({"instruction": "A question the slides do not show?", "context": "c", "answer": "x"})
+    write_jsonl(group / "tests.jsonl", rows)
+    layout = Layout(tmp_path / "out")
+    record = validate.run(group, "g", layout)
+    tests = validate.load_samples(layout.tests("g"))
+    assert record.tests_file == "tests.jsonl" and len(tests) == 4
+    assert [t.reported for t in tests[:3]] == [t.reported for t in shown[:3]] and tests[3].reported == ""
