@@ -17,8 +17,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from grader.jsonl import LFS_MAGIC
-from grader.records import LogEntry, ReportedLoss, TrainRecord, replace_dir
+from grader.files import is_lfs_pointer
+from grader.records import LogEntry, Parts, ReportedLoss, TrainRecord, replace_dir
 
 MAX_CONFIG_BYTES = 64 << 10
 MAX_ADAPTER_BYTES = 2 << 30
@@ -42,11 +42,16 @@ class AdapterRefused(Exception):
     """The committed adapter cannot be used; the message says why and what to do."""
 
 
-def find(group_dir: Path) -> Path | None:
-    """The folder holding adapter_config.json, wherever the group put it: `adapter/` first, else the shallowest."""
+def _parts(group_dir: Path, parts: Parts | None) -> Parts:
+    """The parts discovery found (a batch has them already), else found now (`grader ask`, a single call)."""
     from grader.discover import find_parts
 
-    for relative in find_parts(group_dir).adapters:
+    return parts if parts is not None else find_parts(group_dir)
+
+
+def find(group_dir: Path, parts: Parts | None = None) -> Path | None:
+    """The folder holding adapter_config.json, wherever the group put it: `adapter/` first, else the shallowest."""
+    for relative in _parts(group_dir, parts).adapters:
         folder = group_dir / relative
         if (folder / "adapter_config.json").exists() and not folder.is_symlink():
             return folder
@@ -88,12 +93,11 @@ def check(folder: Path, group_dir: Path, model: Any | None) -> dict[str, Any]:
             "file limit)"
         )
     _plain_file(weights, group_dir, MAX_ADAPTER_BYTES)
-    with weights.open("rb") as fh:
-        if fh.read(len(LFS_MAGIC)) == LFS_MAGIC:
-            raise AdapterRefused(
-                "adapter_model.safetensors is a Git LFS pointer, not the weights: run `git lfs pull` before "
-                "handing in, or attach the weights to a release"
-            )
+    if is_lfs_pointer(weights):
+        raise AdapterRefused(
+            "adapter_model.safetensors is a Git LFS pointer, not the weights: run `git lfs pull` before "
+            "handing in, or attach the weights to a release"
+        )
     try:
         raw = json.loads(config_path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -201,12 +205,11 @@ def _ordered(logs: list[str], name: str, prefer: str | None) -> list[str]:
     return sorted(found, key=lambda f: (prefer is None or not f.startswith(prefer + "/"), f.count("/"), f))
 
 
-def group_logs(group_dir: Path, prefer: str | None = None) -> ReportedLoss:
+def group_logs(group_dir: Path, prefer: str | None = None, parts: Parts | None = None) -> ReportedLoss:
     """The loss the group reported, read from its own files wherever they are; every number says which file."""
-    from grader.discover import find_parts
     from grader.train import log_entries
 
-    logs = find_parts(group_dir).logs
+    logs = _parts(group_dir, parts).logs
     sources: list[str] = []
     log: list[LogEntry] = []
     from_state: float | None = None  # the Trainer's closing entry in log_history carries the run's train_loss
@@ -334,7 +337,14 @@ def shown(folder: Path, group_dir: Path) -> str:
 
 
 def use(
-    name: str, group_dir: Path, folder: Path, config: dict[str, Any], n_samples: int, runtime: Any, target: Path
+    name: str,
+    group_dir: Path,
+    folder: Path,
+    config: dict[str, Any],
+    n_samples: int,
+    runtime: Any,
+    target: Path,
+    parts: Parts | None = None,
 ) -> TrainRecord:
     """Use the group's own adapter: checked against the base model, copied out, its logs read for the loss."""
     lora = check(folder, group_dir, runtime.model)
@@ -352,6 +362,7 @@ def use(
             "not retrained",
             *said,
         ],
+        parts=parts,
         source="loaded",
         adapter_dir="adapter",
         adapter_changed=trained,
@@ -363,11 +374,18 @@ def use(
 
 
 def from_logs(
-    name: str, group_dir: Path, folder: Path, config: dict[str, Any], n_samples: int, notes: list[str], **fields: Any
+    name: str,
+    group_dir: Path,
+    folder: Path,
+    config: dict[str, Any],
+    n_samples: int,
+    notes: list[str],
+    parts: Parts | None = None,
+    **fields: Any,
 ) -> TrainRecord:
     """A TrainRecord whose numbers are the group's own logs (a loaded adapter, or a preview); `fields` say whence."""
     prefer = folder.relative_to(group_dir).as_posix() if folder != group_dir else None
-    reported = group_logs(group_dir, prefer)
+    reported = group_logs(group_dir, prefer, parts)
     return TrainRecord(
         group=name,
         config=config,

@@ -51,6 +51,15 @@ def safe_file(group_dir: Path, relative: str, problems: list[Problem]) -> Path |
     return resolved
 
 
+LFS_MAGIC = b"version https://git-lfs.github.com/spec/"
+
+
+def is_lfs_pointer(path: Path) -> bool:
+    """A Git LFS pointer committed where the file should be (`git lfs pull` was never run)."""
+    with path.open("rb") as fh:
+        return fh.read(len(LFS_MAGIC)) == LFS_MAGIC
+
+
 def read_capped(path: Path, cap: int) -> bytes | None:
     """The bytes of a regular file that is not a link, at most `cap` of them; None for anything else. Opened
     non-blocking and without following links, then checked on the open descriptor: a FIFO named .git/HEAD can

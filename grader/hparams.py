@@ -21,7 +21,7 @@ from grader import script
 from grader.config import ALIASES, PART_A, TrainConfig, flatten, parse_train_config
 from grader.files import read_text, safe_file
 from grader.jsonl import MAX_FILE_BYTES
-from grader.records import Parts, Problem
+from grader.records import Parts, Problem, file_line
 
 MAX_ARTIFACT_BYTES = 16 << 20
 MLP = ("gate_proj", "up_proj", "down_proj")
@@ -245,11 +245,11 @@ def collect(group_dir: Path, parts: Parts, problems: list[Problem]) -> Collected
         filled = [k for k in filled if k != "fp16"]
     for cp in config_problems:
         where = sources.get(ALIASES.get(cp.key, cp.key), config_file or script_file or "config.yaml")
-        file, _, number = where.rpartition(":") if re.search(r":\d+$", where) else (where, "", "")
+        file, line = file_line(where)
         problems.append(
             Problem(
                 file=file,
-                line=int(number) if number else None,
+                line=line,
                 severity=cp.severity,
                 code="config",
                 message=cp.message,

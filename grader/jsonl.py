@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grader.files import LFS_MAGIC
 from grader.limits import DataLimits
 from grader.records import Problem, Severity
 
@@ -21,7 +22,6 @@ MAX_LINE_BYTES = 1 << 20  # a real sample (4,000-character context) is ~15 KB; 1
 MAX_FILE_BYTES = DataLimits.max_file_mb << 20  # the default; a batch passes the instructor's own
 MAX_PENDING_LINES = 400  # a pretty-printed object longer than this is not a sample
 MAX_DEPTH = 32
-LFS_MAGIC = b"version https://git-lfs.github.com/spec/"
 SMART_QUOTES = "\u201c\u201d\u201e\u201f\u2033\u2036"
 SURROGATE = re.compile("[\ud800-\udfff]")
 WRAPPERS = {"data", "train", "training", "samples", "examples", "records", "items", "rows", "dataset", "instances"}

@@ -159,7 +159,7 @@ def _validate(work: Work, batch: Batch) -> None:
         work.recorded = recorded.answers(name, Path(work.group.path), validate.load_samples(layout.tests(name)))
         if work.recorded is not None:
             return
-    work.committed = adapter.find(Path(work.group.path))
+    work.committed = adapter.find(Path(work.group.path), work.group.parts)
     committed_key = adapter.fingerprint(work.committed) if work.committed else None
     work.train_key = digest(
         "train", work.validation.digest, batch.base_key(), settings.device, __version__, committed_key
@@ -320,7 +320,9 @@ def _model_stages(
 def _recorded_training(work: Work, batch: Batch) -> TrainRecord:
     """A preview of a group that committed its answers: the training side from its logs and adapter header."""
     assert work.validation is not None and work.config is not None
-    tr = recorded.training(work.name, Path(work.group.path), work.config.model_dump(), work.validation.n_samples)
+    tr = recorded.training(
+        work.name, Path(work.group.path), work.config.model_dump(), work.validation.n_samples, work.group.parts
+    )
     save(tr, batch.layout.record(work.name, "train"))
     return tr
 
@@ -352,6 +354,7 @@ def _train(work: Work, batch: Batch) -> TrainRecord:
                 work.validation.n_samples,
                 batch.runtime(),
                 layout.adapter(name),
+                work.group.parts,
             )
         except adapter.AdapterRefused as exc:
             where = adapter.shown(work.committed, group_dir)
@@ -364,7 +367,7 @@ def _train(work: Work, batch: Batch) -> TrainRecord:
                 + (f" ({refused[0].split(' not used: ')[-1].removesuffix('; trained instead')})" if refused else "")
             )
         tr = train.run(name, samples, work.config, batch.runtime(), layout)
-        reported = adapter.group_logs(group_dir)
+        reported = adapter.group_logs(group_dir, parts=work.group.parts)
         said = [f"the group's own logs: {s}" for s in reported.sources]
         tr = tr.model_copy(update={"notes": refused + tr.notes + said, "reported": reported})
     tr = tr.model_copy(update={"digest": work.train_key})

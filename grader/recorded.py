@@ -13,7 +13,7 @@ from typing import Any
 
 from grader import adapter, jsonl
 from grader.files import safe_file
-from grader.records import Answer, GenerationRecord, Problem, Sample, TrainRecord
+from grader.records import Answer, GenerationRecord, Parts, Problem, Sample, TrainRecord
 from grader.validate import normalize
 
 ANSWER_FILES = ("answers.jsonl", "answers.json")
@@ -70,9 +70,11 @@ def answers(name: str, group_dir: Path, tests: list[Sample]) -> GenerationRecord
     return GenerationRecord(group=name, answers=found, source="recorded", notes=notes)
 
 
-def training(name: str, group_dir: Path, config: dict[str, Any], n_samples: int) -> TrainRecord:
+def training(
+    name: str, group_dir: Path, config: dict[str, Any], n_samples: int, parts: Parts | None = None
+) -> TrainRecord:
     """The training side of a preview from committed files: the adapter's header (not its weights) and logs."""
-    folder = adapter.find(group_dir)
+    folder = adapter.find(group_dir, parts)
     notes = ["read from the group's committed files; nothing was trained in this run"]
     adapter_dir = None
     changed: bool | None = None
@@ -96,6 +98,7 @@ def training(name: str, group_dir: Path, config: dict[str, Any], n_samples: int)
         config,
         n_samples,
         notes,
+        parts=parts,
         source="logs",
         adapter_dir=adapter_dir,
         adapter_changed=changed,

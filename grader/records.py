@@ -71,6 +71,13 @@ class Problem(BaseModel):
         return f"{text} ({self.hint})" if self.hint else text
 
 
+def file_line(source: str) -> tuple[str, int | None]:
+    """'W5_materials/LoRA_fine_Tuning.py:23' -> (file, 23); a place without a line ('adapter_config.json',
+    'report.pptx, slide 7') -> (itself, None)."""
+    file, sep, line = source.rpartition(":")
+    return (file, int(line)) if sep and line.isdigit() else (source, None)
+
+
 class Sample(BaseModel):
     """One training sample or test question, normalized (missing `system` filled, fields stripped of BOM)."""
 

@@ -19,11 +19,11 @@ from typing import Any
 from grader import hparams
 from grader.config import ANSWER_TOKENS_CAP, DEFAULT_SYSTEM, PART_A
 from grader.discover import find_parts
-from grader.files import read_text, safe_file
-from grader.jsonl import LFS_MAGIC, Reader, read_objects
+from grader.files import is_lfs_pointer, read_text, safe_file
+from grader.jsonl import Reader, read_objects
 from grader.layout import Layout
 from grader.limits import DEFAULT_LIMITS, LIMIT_CODES, DataLimits
-from grader.records import Parts, Problem, Sample, ValidationRecord, digest, write_atomic
+from grader.records import Parts, Problem, Sample, ValidationRecord, digest, file_line, write_atomic
 
 MIN_SAMPLES = 20
 MIN_TESTS = 5
@@ -260,11 +260,6 @@ def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", text)).strip()
 
 
-def _file_line(source: str) -> tuple[str, int | None]:
-    file, _, line = source.rpartition(":")
-    return file, int(line) if line.isdigit() else None
-
-
 def duplicate_problems(samples: list[Sample]) -> list[Problem]:
     problems: list[Problem] = []
     seen: dict[tuple[str, str], Sample] = {}
@@ -273,7 +268,7 @@ def duplicate_problems(samples: list[Sample]) -> list[Problem]:
         if key in seen:
             first = seen[key]
             same = normalize(first.answer) == normalize(sample.answer)
-            file, line = _file_line(sample.source)
+            file, line = file_line(sample.source)
             problems.append(
                 Problem(
                     file=file,
@@ -303,7 +298,7 @@ def overlap_problems(samples: list[Sample], tests: list[Sample]) -> list[Problem
                 continue
             ratio = 1.0 if text == question else matcher.ratio()
             if ratio >= NEAR_DUPLICATE:
-                file, line = _file_line(test.source)
+                file, line = file_line(test.source)
                 how = "also appears" if ratio == 1.0 else f"nearly appears ({ratio:.0%} similar)"
                 problems.append(
                     Problem(
@@ -327,7 +322,7 @@ def length_problems(samples: list[Sample], max_length: int, count: TokenCounter)
     over = [(n, s) for n, s in zip(lengths, samples, strict=True) if n > max_length]
     problems = []
     for n, sample in over:
-        file, line = _file_line(sample.source)
+        file, line = file_line(sample.source)
         problems.append(
             Problem(
                 file=file,
@@ -344,11 +339,6 @@ def length_problems(samples: list[Sample], max_length: int, count: TokenCounter)
 
 def _sample_keys(samples: list[Sample]) -> set[tuple[str, str]]:
     return {(normalize(s.instruction), normalize(s.answer)) for s in samples}
-
-
-def _is_lfs(path: Path) -> bool:
-    with path.open("rb") as fh:
-        return fh.read(len(LFS_MAGIC)) == LFS_MAGIC
 
 
 def choose_data(
@@ -373,10 +363,11 @@ def choose_data(
         if named:
             chosen, why = named[:1], f"named by DATA_PATH ({where})"
         elif read:
+            file, line = file_line(where)
             problems.append(
                 Problem(
-                    file=where.rpartition(":")[0],
-                    line=int(where.rpartition(":")[2]),
+                    file=file,
+                    line=line,
                     severity="warning",
                     code="data-path",
                     message=f"DATA_PATH names {name}, which is not in the repository",
@@ -438,7 +429,7 @@ def has_adapter_weights(group_dir: Path, parts: Parts) -> bool:
     """A committed adapter with real safetensors weights (not missing, not a Git LFS pointer), before any check."""
     for folder in parts.adapters:
         path = safe_file(group_dir, f"{folder}/adapter_model.safetensors", [])
-        if path is not None and path.stat().st_size > 1024 and not _is_lfs(path):
+        if path is not None and path.stat().st_size > 1024 and not is_lfs_pointer(path):
             return True
     return False
 
@@ -547,11 +538,11 @@ def run(
         )
     problems += fold(duplicate_problems(samples) + overlap_problems(samples, tests), 10)
     if config is not None and config.max_new_tokens > ANSWER_TOKENS_CAP:
-        where = collected.sources.get("max_new_tokens", "")
+        file, line = file_line(collected.sources.get("max_new_tokens", ""))
         problems.append(
             Problem(
-                file=where.rpartition(":")[0] if re.search(r":\d+$", where) else where,
-                line=int(where.rpartition(":")[2]) if re.search(r":\d+$", where) else None,
+                file=file,
+                line=line,
                 severity="warning",
                 code="answer-cap",
                 message=f"max_new_tokens {config.max_new_tokens} is over grader's cap of {ANSWER_TOKENS_CAP}: "
