@@ -42,7 +42,11 @@ class Batch:
 
             started = time.monotonic()
             self._runtime = model.load(
-                self.settings.base_model, device=self.settings.device, cache_dir=self.settings.cache_dir
+                self.settings.base_model,
+                device=self.settings.device,
+                quantize=self.settings.quantize,
+                threads=self.settings.threads,
+                cache_dir=self.settings.cache_dir,
             )
             self.loads += 1
             self.load_seconds += time.monotonic() - started
@@ -71,7 +75,8 @@ class Batch:
         if self._base_key is None:
             from grader import model
 
-            self._base_key = model.fingerprint(model.resolve(self.settings.base_model, self.settings.cache_dir))
+            weights = model.fingerprint(model.resolve(self.settings.base_model, self.settings.cache_dir))
+            self._base_key = model.variant(weights, self.settings.quantize)
         return self._base_key
 
     def tokenizer(self) -> Any:

@@ -195,6 +195,51 @@ def print_ratio(result: dict[str, dict[str, float]], n_groups: int) -> str:
     return "\n".join(lines)
 
 
+# ---- micro-batches: the group's literal 1 x 16 against grader's regrouping -------------------------------------
+
+
+def batching_speed(runtime: Any, work: Path, n_samples: int = 48, epochs: int = 2) -> dict[str, dict[str, Any]]:
+    """Training tokens/s with the course's default batches (1 x 16) run literally, and as grader plans them (the
+    same optimizer steps, more rows per forward pass). Real example data, the runtime's model."""
+    from grader import train, validate
+    from grader.config import TrainConfig
+    from grader.layout import Layout
+
+    good = examples_dir() / "good-group"
+    pool = validate.read_samples(good, ["data/train.jsonl"], [], is_test=False)
+    samples = [pool[i % len(pool)] for i in range(n_samples)]
+    cfg = TrainConfig.model_validate(
+        {"num_train_epochs": epochs, "eval_ratio": 0, "bf16": runtime.device == "cuda", "max_length": 512}
+    )
+    eos = runtime.eos_ids()[0]
+    tokens = epochs * sum(len(e.input_ids) for s in samples if (e := train.encode(s, runtime.tokenizer, cfg, eos)))
+    literal = train.Plan(cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps, sort_in_step=False)
+    results: dict[str, dict[str, Any]] = {}
+    for label, plan in (("literal", literal), ("planned", None)):
+        record = train.run("bench", samples, cfg, runtime, Layout(work / label), plan=plan)
+        results[label] = {
+            "seconds": record.seconds,
+            "tokens_per_s": tokens / record.seconds,
+            "train_loss": record.train_loss if record.train_loss is not None else math.nan,
+            "steps": record.steps,
+        }
+        results[label]["plan"] = next(n for n in record.notes if "x accumulation" in n or "as the group set" in n)
+    return results
+
+
+def print_batching(result: dict[str, dict[str, Any]], device: str) -> str:
+    literal, planned = result["literal"], result["planned"]
+    return "\n".join(
+        [
+            f"training on {device}, the course's 1 x 16 batches: literal {literal['tokens_per_s']:,.0f} tokens/s, "
+            f"regrouped {planned['tokens_per_s']:,.0f} tokens/s "
+            f"({planned['tokens_per_s'] / literal['tokens_per_s']:.1f}x; {literal['steps']} optimizer steps both, "
+            f"train loss {literal['train_loss']:.4f} vs {planned['train_loss']:.4f})",
+            f"  {planned['plan']}",
+        ]
+    )
+
+
 # ---- the GPU benchmark -----------------------------------------------------------------------------------------
 
 
@@ -325,7 +370,7 @@ def gpu_benchmark(
     results: dict[str, dict[str, Any]] = {}
     for mode in modes:
         started = time.monotonic()
-        runtime = model.load(str(folder), device=device, quantize=mode == "nf4")
+        runtime = model.load(str(folder), device=device, quantize="4bit" if mode == "nf4" else "none")
         entry: dict[str, Any] = {
             "load_seconds": time.monotonic() - started,
             "quantization": runtime.quantization,
@@ -334,6 +379,7 @@ def gpu_benchmark(
         }
         entry.update(training_speed(runtime, work / f"train-{mode}", n_samples, train_tokens))
         entry["generation"] = [generation_speed(runtime, b, 256, new_tokens) for b in batches]
+        entry["batching"] = batching_speed(runtime, work / f"batching-{mode}", n_samples=n_samples, epochs=1)
         if device == "cuda":
             entry["peak_memory_gb"] = torch.cuda.max_memory_allocated() / 1e9
             torch.cuda.reset_peak_memory_stats()
@@ -358,6 +404,8 @@ def print_gpu(results: dict[str, dict[str, Any]]) -> str:
                 f"bandwidth bound {g['bandwidth_bound_tokens_per_s']:,.0f} tokens/s "
                 f"({100 * g['tokens_per_s'] / g['bandwidth_bound_tokens_per_s']:.0f}%)"
             )
+        if "batching" in r:
+            lines.append("  " + print_batching(r["batching"], mode).replace("\n", "\n  "))
         lines += [f"  note: {n}" for n in r["notes"]]
     return "\n".join(lines)
 
@@ -382,6 +430,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="grader-bench-") as tmp:
         report["cpu"] = cpu_benchmark(opts.groups, opts.max_new_tokens, Path(tmp))
         print(print_ratio(report["cpu"], opts.groups))
+        from grader import model
+
+        report["batching_cpu"] = batching_speed(model.load("demo", device="cpu"), Path(tmp) / "batching")
+        print(print_batching(report["batching_cpu"], "cpu (demo model)"))
         if opts.gpu:
             report["gpu"] = _gpu_or_reason(Path(tmp))
             print(report["gpu"] if isinstance(report["gpu"], str) else print_gpu(report["gpu"]))

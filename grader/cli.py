@@ -25,6 +25,13 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Grade the we
 err = Console(stderr=True)
 out = Console()
 
+QuantizeOpt = Annotated[
+    str,
+    typer.Option(help="auto (4-bit NF4 on CUDA as the course does, fp32 on CPU), 4bit (NF4 on CPU too) or none."),
+]
+ThreadsOpt = Annotated[
+    int | None, typer.Option(min=1, help="CPU threads for torch [default: the CPUs this process may use].")
+]
 BaseModelOpt = Annotated[
     str,
     typer.Option(
@@ -51,6 +58,8 @@ def grade_cmd(
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("reports"),
     base_model: BaseModelOpt = "demo",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    quantize: QuantizeOpt = "auto",
+    threads: ThreadsOpt = None,
     max_new_tokens: Annotated[int | None, typer.Option(help="Override every group's max_new_tokens.")] = None,
     rubric: Annotated[
         Path | None, typer.Option(help="Rubric file, TOML or YAML [default: templates/rubric.toml].")
@@ -100,6 +109,8 @@ def grade_cmd(
                 "base_model": base_model,
                 "out": out_dir,
                 "device": device,
+                "quantize": quantize,
+                "threads": threads,
                 "max_new_tokens": max_new_tokens,
                 "force": force,
                 "rescore": rescore,
@@ -393,12 +404,22 @@ def train_cmd(
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("reports"),
     base_model: BaseModelOpt = "demo",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    quantize: Annotated[
+        str | None, typer.Option(help="auto, 4bit or none [default: the group's load_in_4bit: auto, else none].")
+    ] = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """The course's train_lora.py done right: LoRA/QLoRA on the group's data with its Part A parameters."""
     from grader import course
 
     record = course.train_group(
-        group_dir, out=out_dir, base_model=base_model, device=device, overrides=course.parse_flags(ctx.args)
+        group_dir,
+        out=out_dir,
+        base_model=base_model,
+        device=device,
+        quantize=quantize,
+        threads=threads,
+        overrides=course.parse_flags(ctx.args),
     )
     ppl = "n/a" if record.perplexity is None else f"{record.perplexity:.2f}"
     out.print(
@@ -424,6 +445,10 @@ def ask_cmd(
     base_model: BaseModelOpt = "demo",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     max_new_tokens: Annotated[int | None, typer.Option(help="Override the group's max_new_tokens.")] = None,
+    quantize: Annotated[
+        str | None, typer.Option(help="auto, 4bit or none [default: the group's load_in_4bit: auto, else none].")
+    ] = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """The course's inference_lora.py: greedy answers from the base and/or fine-tuned model."""
     from grader import course
@@ -439,6 +464,8 @@ def ask_cmd(
         question=question,
         context=context,
         max_new_tokens=max_new_tokens,
+        quantize=quantize,
+        threads=threads,
     )
     out.print("values used: " + ", ".join(f"{k}={v}" for k, v in used.items()), highlight=False, soft_wrap=True)
     for n, row in enumerate(rows, 1):

@@ -227,6 +227,12 @@ class RunSettings(BaseModel):
     base_model: str = Field("demo", description="'demo' (built locally), a local folder, or a cached Hugging Face id.")
     out: Path = Field(Path("reports"), description="Output folder: one sub-folder per group plus the gradebook.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where models run.")
+    quantize: Literal["auto", "4bit", "none"] = Field(
+        "auto", description="Base model in 4-bit NF4: auto = on CUDA (the course's QLoRA), fp32 on CPU; 4bit; none."
+    )
+    threads: int | None = Field(
+        None, ge=1, le=1024, description="CPU threads for torch [default: the CPUs this process may use]."
+    )
     max_new_tokens: int | None = Field(None, ge=1, description="Override the groups' max_new_tokens (faster previews).")
     force: bool = Field(False, description="Redo every stage even when its cached record still matches.")
     rescore: bool = Field(False, description="Re-score, re-grade and re-render from stored answers; no model.")

@@ -61,14 +61,28 @@ def group_config(
     return config, samples, tests, safe_name(name)
 
 
-def train_group(group_dir: Path, *, out: Path, base_model: str, device: str, overrides: dict[str, Any]) -> TrainRecord:
+def train_group(
+    group_dir: Path,
+    *,
+    out: Path,
+    base_model: str,
+    device: str,
+    overrides: dict[str, Any],
+    quantize: str | None = None,
+    threads: int | None = None,
+) -> TrainRecord:
     layout = Layout(out)
     with exclusive(out):  # one run per output folder
         config, samples, _, name = group_config(group_dir, overrides, layout)
-        runtime = model.load(base_model, device=device, quantize=config.load_in_4bit)
+        runtime = model.load(base_model, device=device, quantize=_quantize(quantize, config), threads=threads)
         record = train.run(name, samples, config, runtime, layout)
         save(record, layout.record(name, "train"))
         return record
+
+
+def _quantize(flag: str | None, config: TrainConfig) -> str:
+    """--quantize wins; else the group's load_in_4bit: true is the course's QLoRA (on CUDA), false is none."""
+    return flag or ("auto" if config.load_in_4bit else "none")
 
 
 def ask_group(group_dir: Path, *, out: Path, **options: Any) -> tuple[list[dict[str, str]], dict[str, Any]]:
@@ -87,13 +101,15 @@ def _ask(
     question: str | None,
     context: str,
     max_new_tokens: int | None,
+    quantize: str | None = None,
+    threads: int | None = None,
 ) -> tuple[list[dict[str, str]], dict[str, Any]]:
     config, _, tests, name = group_config(group_dir, {}, layout)
     if question:
         tests = [Sample(system=DEFAULT_SYSTEM, instruction=question, context=context, answer="")]
     if not tests:
         raise SubmissionError(f"{group_dir} has no test questions; pass --question (and --context)")
-    runtime = model.load(base_model, device=device, quantize=config.load_in_4bit)
+    runtime = model.load(base_model, device=device, quantize=_quantize(quantize, config), threads=threads)
     adapter_dir = _adapter_for(group_dir, layout, name, runtime) if which != "base" else None
     prompts = [prompt(t, config.prompt_format, runtime.tokenizer) for t in tests]
     special = config.prompt_format == "plain"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import ConfigError
+from grader.limits import set_threads
 
 PAD_CANDIDATES = ("<|finetune_right_pad_id|>", "<pad>", "<|reserved_special_token_0|>", "<unk>")
 
@@ -70,6 +71,12 @@ def fingerprint(path: str) -> str:
     for weights in sorted(folder.glob("*.safetensors")):
         h.update(f"{weights.name}:{weights.stat().st_size}".encode())
     return h.hexdigest()[:16]
+
+
+def variant(weights: str, quantize: str) -> str:
+    """The cache identity of a base model as loaded: 4-bit and full precision answer differently, so answers and
+    runs made with `--quantize 4bit` or `none` are kept apart from the default's."""
+    return weights if quantize == "auto" else f"{weights}-{quantize}"
 
 
 def weights_fingerprint(model: Any) -> str:
@@ -156,8 +163,27 @@ def token_counter(name: str, cache_dir: Path | None = None) -> Callable[[list[st
     return lambda texts: count_tokens(tokenizer, texts)
 
 
-def load(name: str, *, device: str = "auto", quantize: bool = True, cache_dir: Path | None = None) -> Runtime:
-    """Load the base model once: 4-bit NF4 + bf16 compute on CUDA when asked (the course default), fp32 on CPU."""
+QUANTIZE = ("auto", "4bit", "none")
+
+
+def quantization_for(quantize: str, where: str) -> str:
+    """'nf4' or 'none': `auto` is the course's QLoRA on CUDA and fp32 on CPU (faster there than 4-bit on a CPU's
+    few cores); `4bit` is NF4 anywhere bitsandbytes runs (CUDA, and CPU since bitsandbytes 0.49)."""
+    if quantize not in QUANTIZE:
+        raise ConfigError(f"--quantize must be one of {', '.join(QUANTIZE)}, not '{quantize}'")
+    return "nf4" if quantize == "4bit" or (quantize == "auto" and where == "cuda") else "none"
+
+
+def load(
+    name: str,
+    *,
+    device: str = "auto",
+    quantize: str = "auto",
+    threads: int | None = None,
+    cache_dir: Path | None = None,
+) -> Runtime:
+    """Load the base model once. CUDA: bf16 (fp16 without bf16), NF4 4-bit with double quantization unless
+    `quantize` is 'none'. CPU: fp32, or NF4 with bf16 compute when `quantize` is '4bit'."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -165,36 +191,42 @@ def load(name: str, *, device: str = "auto", quantize: bool = True, cache_dir: P
     hf_logging.disable_progress_bar()  # the batch has one progress display: ours
     path = resolve(name, cache_dir)
     where = pick_device(device)
+    quantization = quantization_for(quantize, where)
     notes: list[str] = []
+    n_threads, source = set_threads(threads)
+    if where == "cpu":
+        notes.append(f"{n_threads} CPU thread(s): {source}")
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
     pad_note = ensure_pad(tokenizer)
     if pad_note:
         notes.append(pad_note)
     kwargs: dict[str, Any] = {"local_files_only": True, "use_safetensors": True}
-    quantization = "none"
     if where == "cuda":
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         if dtype == torch.float16:
             notes.append("this GPU has no bf16: fp16 is used instead")
         kwargs["device_map"] = {"": torch.cuda.current_device()}
-        if quantize:
-            quantization, config = _bnb_config(dtype, notes)
-            if config is not None:
-                kwargs["quantization_config"] = config
     else:
-        dtype = torch.float32
-        notes.append("CPU run: fp32, no 4-bit quantization (bitsandbytes needs CUDA)")
+        dtype = torch.bfloat16 if quantization == "nf4" else torch.float32
+    if quantization == "nf4":
+        kwargs["quantization_config"] = bnb_config(dtype)
+        kwargs.setdefault("device_map", {"": "cpu"})  # quantized where it is loaded
+        notes.append(
+            f"base model in 4-bit NF4 with double quantization, {str(dtype).removeprefix('torch.')} compute "
+            f"({where.upper()}); LoRA weights trained in fp32"
+        )
+    elif where == "cpu":
+        notes.append("CPU run: fp32 base model, not quantized (--quantize 4bit loads it in NF4 as the course does)")
     model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=False, **kwargs)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))
-    if where == "cpu":
-        model.to("cpu")
     if quantization == "nf4":
         from peft import prepare_model_for_kbit_training
 
         # Once, here, not per group in train: it casts norms and embeddings to fp32, and a base model that
         # changed after the first group's training would answer differently for the groups after it.
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        _keep_cpu_layout(model)
     model.eval()
     return Runtime(
         name=name,
@@ -204,21 +236,36 @@ def load(name: str, *, device: str = "auto", quantize: bool = True, cache_dir: P
         device=where,
         dtype=str(dtype).removeprefix("torch."),
         quantization=quantization,
-        fingerprint=fingerprint(path),
+        fingerprint=variant(fingerprint(path), quantize),
         notes=notes,
     )
 
 
-def _bnb_config(dtype: Any, notes: list[str]) -> tuple[str, Any]:
+def _keep_cpu_layout(model: Any) -> None:
+    """bitsandbytes 0.50 repacks a Linear4bit's weight in place for its AVX512-BF16 CPU kernel at the first eval
+    forward, and never back: a later training step then runs through that kernel, which has no autograd (torch
+    warns "silently incorrect behavior"), and the shared base model's bytes change under the tripwire. Keeping the
+    canonical layout costs some CPU inference speed and keeps training right."""
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+
+
+def bnb_config(dtype: Any) -> Any:
+    """The course's BitsAndBytesConfig. bitsandbytes is a dependency of grader; a broken install says so."""
+    import logging
+
+    # Its CPU backend looks for an optional hub kernel for the packed layout grader turns off (_keep_cpu_layout)
+    # and warns on every import without it: not the user's concern.
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
     try:
         import bitsandbytes  # noqa: F401
         from transformers import BitsAndBytesConfig
-    except ImportError:
-        notes.append(
-            "bitsandbytes is not installed: the base model is loaded in 16-bit, not 4-bit (pip install 'grader[gpu]')"
-        )
-        return "none", None
-    config = BitsAndBytesConfig(
+    except ImportError as exc:
+        raise ConfigError(
+            f"4-bit loading needs bitsandbytes >= 0.49 ({exc}); pip install 'bitsandbytes>=0.49', "
+            "or pass --quantize none"
+        ) from exc
+    return BitsAndBytesConfig(
         load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype
     )
-    return "nf4", config

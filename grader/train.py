@@ -94,23 +94,107 @@ def precision(cfg: TrainConfig, runtime: Runtime) -> tuple[bool, bool, list[str]
     """(bf16, fp16) for the Trainer on this device, with a note wherever the group's choice could not be honoured."""
     if runtime.device != "cuda":
         asked = "bf16" if cfg.bf16 else "fp16" if cfg.fp16 else "fp32"
-        return False, False, [] if asked == "fp32" else [f"{asked} was asked for; a CPU run computes in fp32"]
+        if asked == "fp32":
+            return False, False, []
+        if runtime.quantization == "nf4":
+            return False, False, [f"{asked} was asked for; on CPU the 4-bit layers compute in bf16, the rest in fp32"]
+        return False, False, [f"{asked} was asked for; a CPU run computes in fp32"]
     if runtime.dtype == "bfloat16":
         return (not cfg.fp16), cfg.fp16, []
     note = ["this GPU has no bf16: trained in fp16 instead"] if cfg.bf16 else []
     return False, True, note
 
 
-def run(name: str, samples: list[Sample], cfg: TrainConfig, runtime: Runtime, layout: Layout) -> TrainRecord:
-    """Train a LoRA adapter with the group's own hyper-parameters; return what was measured."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from torch.utils.tensorboard import SummaryWriter
-    from transformers import Trainer, TrainingArguments, set_seed
-    from transformers.integrations import TensorBoardCallback  # type: ignore[attr-defined]
-    from transformers.trainer_callback import PrinterCallback
+# Tokens (rows x longest row) one forward pass may hold when grader regroups micro-batches: on CUDA this bounds
+# the fp32 logits of a 128k vocabulary (4 GB at 8k tokens) and the checkpointed activations of an 8B model.
+ROW_TOKENS = {"cpu": 4096, "cuda": 8192}
 
+
+@dataclass(frozen=True)
+class Plan:
+    """How the effective batch (the group's per_device_train_batch_size x gradient_accumulation_steps) is run:
+    `rows` samples per forward pass, `accumulation` passes per optimizer step, rows sorted by length within each
+    optimizer step (less padding; the step's samples are the same). Every plan gives the same optimizer steps:
+    the loss is normalised over the label tokens of the whole effective batch, as transformers does."""
+
+    rows: int
+    accumulation: int
+    sort_in_step: bool = True
+
+    @property
+    def effective(self) -> int:
+        return self.rows * self.accumulation
+
+
+def plan_batches(cfg: TrainConfig, lengths: list[int], device: str, row_tokens: int | None = None) -> Plan:
+    """As many rows per forward pass as ROW_TOKENS allows (a divisor of the effective batch, never fewer than the
+    group's own per_device_train_batch_size): 1 x 16 on 16 short samples runs as 16 x 1."""
+    effective = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps
+    budget = row_tokens or ROW_TOKENS["cuda" if device == "cuda" else "cpu"]
+    longest = max(lengths, default=1)
+    rows = cfg.per_device_train_batch_size
+    for candidate in range(effective, rows, -1):
+        if effective % candidate == 0 and candidate * longest <= budget:
+            rows = candidate
+            break
+    return Plan(rows, effective // rows)
+
+
+def halved(plan: Plan) -> Plan | None:
+    """The next smaller plan after an out-of-memory error: the largest divisor of the effective batch at most
+    half the rows; None at one row."""
+    for rows in range(plan.rows // 2, 0, -1):
+        if plan.effective % rows == 0:
+            return Plan(rows, plan.effective // rows, plan.sort_in_step)
+    return None
+
+
+def run(
+    name: str,
+    samples: list[Sample],
+    cfg: TrainConfig,
+    runtime: Runtime,
+    layout: Layout,
+    *,
+    plan: Plan | None = None,
+) -> TrainRecord:
+    """Train a LoRA adapter with the group's own hyper-parameters; return what was measured. `plan` fixes how
+    micro-batches are formed (tests and the benchmark); by default grader chooses it (plan_batches)."""
     started = time.monotonic()
+    data = _prepare(samples, cfg, runtime)
+    plan = plan or plan_batches(cfg, [len(e.input_ids) for e in data.train], runtime.device)
+    group_dir = layout.group_dir(name)
+    shutil.rmtree(layout.runs(name), ignore_errors=True)  # this run's events only; the old adapter stays
+    while True:
+        try:
+            fitted = _fit(data, cfg, runtime, plan, group_dir / ".trainer", layout.runs(name))
+            break
+        except Exception as exc:
+            from grader.generate import _out_of_memory, free_cuda
+
+            smaller = halved(plan) if _out_of_memory(exc) else None
+            if smaller is None:
+                raise
+            free_cuda()
+            data.notes.append(f"out of memory at {plan.rows} rows per forward pass: started again with {smaller.rows}")
+            shutil.rmtree(layout.runs(name), ignore_errors=True)
+            plan = smaller
+    _save(fitted, runtime, layout, name)
+    data.notes.append(_plan_note(cfg, plan))
+    return _record(name, cfg, runtime, data, fitted, started)
+
+
+@dataclass
+class Prepared:
+    train: list[Encoded]
+    evaluated: list[Encoded]
+    notes: list[str]
+    bf16: bool
+    fp16: bool
+
+
+def _prepare(samples: list[Sample], cfg: TrainConfig, runtime: Runtime) -> Prepared:
+    """Split off the held-out slice, encode both, decide the precision; every decision becomes a note."""
     tokenizer = runtime.tokenizer
     tokenizer.padding_side = "right"
     eos_id = (
@@ -138,14 +222,29 @@ def run(name: str, samples: list[Sample], cfg: TrainConfig, runtime: Runtime, la
             f"{len(cut)} of {len(encoded)} samples were over max_length {cfg.max_length}; their context was "
             f"cut by {min(cut)} to {max(cut)} tokens"
         )
-    group_dir = layout.group_dir(name)
-    adapter_dir, runs_dir = layout.adapter(name), layout.runs(name)
-    shutil.rmtree(runs_dir, ignore_errors=True)  # this run's events only; the old adapter stays until replaced
-    work = group_dir / ".trainer"
+    return Prepared(encoded, evaluated, notes, bf16, fp16)
+
+
+@dataclass
+class Fitted:
+    model: Any  # the PeftModel, LoRA layers still in
+    trainer: Any
+    train_loss: float
+    work: Any  # Path of the trainer's scratch folder
+    changed: bool = False  # some lora_B weight is non-zero (set once saved)
+
+
+def _fit(data: Prepared, cfg: TrainConfig, runtime: Runtime, plan: Plan, work: Any, runs_dir: Any) -> Fitted:
+    """One training run with `plan`. On failure the LoRA layers are taken out again before the error goes up."""
+    from peft import LoraConfig, get_peft_model
+    from torch.utils.tensorboard import SummaryWriter
+    from transformers import set_seed
+    from transformers.integrations import TensorBoardCallback  # type: ignore[attr-defined]
+    from transformers.trainer_callback import PrinterCallback
 
     set_seed(cfg.seed)
-    base = runtime.model
-    use_checkpointing = cfg.gradient_checkpointing and runtime.device == "cuda"
+    # The course's QLoRA recipe checkpoints activations; on an fp32 CPU run it only costs time.
+    checkpointing = cfg.gradient_checkpointing and (runtime.device == "cuda" or runtime.quantization == "nf4")
     lora = LoraConfig(
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
@@ -154,72 +253,150 @@ def run(name: str, samples: list[Sample], cfg: TrainConfig, runtime: Runtime, la
         target_modules=ATTENTION + (MLP if cfg.include_mlp else []),
         task_type="CAUSAL_LM",
     )
-    model = get_peft_model(base, lora)
-    args = TrainingArguments(
+    model = get_peft_model(runtime.model, lora)
+    # peft reads a transformers attribute deprecated in 5.x; harmless, and noise to the user.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    writer = SummaryWriter(log_dir=str(runs_dir))
+    trainer = _trainer(model, _arguments(cfg, data, runtime, plan, work, checkpointing), data, plan, runtime)
+    trainer.add_callback(TensorBoardCallback(writer))
+    trainer.remove_callback(PrinterCallback)  # the batch has one progress display: ours
+    try:
+        result = trainer.train()
+        final = trainer.state.global_step
+        if data.evaluated and not any("eval_loss" in r and r.get("step") == final for r in trainer.state.log_history):
+            trainer.evaluate()  # a fractional last epoch ends without an epoch-end eval
+        writer.flush()
+    except BaseException:
+        _take_out(model, runtime, checkpointing)
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    finally:
+        writer.close()
+    if checkpointing:
+        data.notes.append("activation checkpointing on (use_reentrant=False), as the course's QLoRA recipe does")
+    return Fitted(model, trainer, float(result.metrics.get("train_loss", math.nan)), work)
+
+
+def _arguments(cfg: TrainConfig, data: Prepared, runtime: Runtime, plan: Plan, work: Any, checkpointing: bool) -> Any:
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
         output_dir=str(work),
-        per_device_train_batch_size=cfg.per_device_train_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        per_device_train_batch_size=plan.rows,
+        gradient_accumulation_steps=plan.accumulation,
         learning_rate=cfg.learning_rate,
         num_train_epochs=cfg.num_train_epochs,
         lr_scheduler_type=cfg.lr_scheduler_type,
         warmup_steps=cfg.warmup_ratio,  # transformers 5: a float below 1 is the warmup ratio
         logging_steps=1,
         logging_first_step=True,
-        eval_strategy="epoch" if evaluated else "no",
-        eval_on_start=bool(evaluated),  # the eval loss before any update: the baseline the curve falls from
+        eval_strategy="epoch" if data.evaluated else "no",
+        eval_on_start=bool(data.evaluated),  # the eval loss before any update: the baseline the curve falls from
+        # The eval loss averages per-batch means over rows, so it keeps the group's own batch size.
         per_device_eval_batch_size=cfg.per_device_train_batch_size,
         prediction_loss_only=True,
         save_strategy="no",
         report_to="none",
         seed=cfg.seed,
-        bf16=bf16,
-        fp16=fp16,
+        bf16=data.bf16,
+        fp16=data.fp16,
         use_cpu=runtime.device == "cpu",
-        activation_checkpointing=use_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False} if use_checkpointing else None,
+        activation_checkpointing=checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
         remove_unused_columns=False,
         disable_tqdm=True,
         dataloader_pin_memory=False,
         optim="adamw_torch",
     )
-    # peft reads a transformers attribute deprecated in 5.x; harmless, and noise to the user.
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-    writer = SummaryWriter(log_dir=str(runs_dir))
-    trainer = Trainer(
+
+
+def _trainer(model: Any, args: Any, data: Prepared, plan: Plan, runtime: Runtime) -> Any:
+    from transformers import Trainer
+
+    lengths = [len(e.input_ids) for e in data.train]
+
+    class StepTrainer(Trainer):  # type: ignore[misc]
+        """The Trainer's own shuffled order, with each optimizer step's rows sorted by length when asked."""
+
+        def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+            return StepSorted(super()._get_train_sampler(train_dataset), plan.effective, lengths, plan.sort_in_step)
+
+    return StepTrainer(
         model=model,
         args=args,
-        train_dataset=encoded,  # type: ignore[arg-type]
-        eval_dataset=evaluated or None,  # type: ignore[arg-type]
-        data_collator=Collator(tokenizer.pad_token_id),
-        callbacks=[TensorBoardCallback(writer)],
+        train_dataset=data.train,  # type: ignore[arg-type]
+        eval_dataset=data.evaluated or None,  # type: ignore[arg-type]
+        data_collator=Collator(runtime.tokenizer.pad_token_id),
     )
-    trainer.remove_callback(PrinterCallback)  # the batch has one progress display: ours
+
+
+class StepSorted:
+    """Wraps the Trainer's sampler (so the shuffled order is the Trainer's, whatever the plan); within each
+    optimizer step of `step` samples, longest first when `sort` (fewer pad tokens per forward pass). A step's
+    samples, and so its gradient, do not change."""
+
+    def __init__(self, inner: Any, step: int, lengths: list[int], sort: bool) -> None:
+        self.inner, self.step, self.lengths, self.sort = inner, step, lengths, sort
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __iter__(self) -> Any:
+        order = list(iter(self.inner))
+        for i in range(0, len(order), self.step):
+            chunk = order[i : i + self.step]
+            yield from sorted(chunk, key=lambda j: -self.lengths[j]) if self.sort else chunk
+
+
+def _take_out(model: Any, runtime: Runtime, checkpointing: bool) -> None:
+    """LoRA layers out of the shared base model, which is left exactly as it was."""
+    runtime.model = model.unload()
+    if checkpointing:
+        runtime.model.activation_checkpointing_disable()
+    runtime.model.eval()
+
+
+def _save(fitted: Fitted, runtime: Runtime, layout: Layout, name: str) -> None:
+    """The adapter (safetensors) and trainer_state.json into the group's folder; then the base model back."""
+    import torch
+
+    group_dir = layout.group_dir(name)
     try:
-        result = trainer.train()
-        final = trainer.state.global_step
-        if evaluated and not any("eval_loss" in r and r.get("step") == final for r in trainer.state.log_history):
-            trainer.evaluate()  # a fractional last epoch ends without an epoch-end eval
-        writer.flush()
-        with replace_dir(adapter_dir) as folder:
-            model.save_pretrained(str(folder), safe_serialization=True)
-            tokenizer.save_pretrained(str(folder))
-        trainer.state.save_to_json(str(work / "trainer_state.json"))
-        os.replace(work / "trainer_state.json", group_dir / "trainer_state.json")
-        changed = any(bool(p.detach().abs().sum() > 0) for n, p in model.named_parameters() if "lora_B" in n)
-        log = log_entries(trainer.state.log_history)
+        with replace_dir(layout.adapter(name)) as folder:
+            fitted.model.save_pretrained(str(folder), safe_serialization=True)
+            runtime.tokenizer.save_pretrained(str(folder))
+        fitted.trainer.state.save_to_json(str(fitted.work / "trainer_state.json"))
+        os.replace(fitted.work / "trainer_state.json", group_dir / "trainer_state.json")
+        fitted.changed = any(
+            bool(p.detach().abs().sum() > 0) for n, p in fitted.model.named_parameters() if "lora_B" in n
+        )
     finally:
-        writer.close()
-        runtime.model = model.unload()  # LoRA layers out, base weights as they were
-        if use_checkpointing:
-            runtime.model.activation_checkpointing_disable()
-        runtime.model.eval()
-        shutil.rmtree(work, ignore_errors=True)
+        _take_out(fitted.model, runtime, bool(fitted.trainer.args.activation_checkpointing))
+        shutil.rmtree(fitted.work, ignore_errors=True)
         if runtime.device == "cuda":
             torch.cuda.empty_cache()
-    train_loss = float(result.metrics.get("train_loss", math.nan))
+
+
+def _plan_note(cfg: TrainConfig, plan: Plan) -> str:
+    group = f"{cfg.per_device_train_batch_size} x {cfg.gradient_accumulation_steps}"
+    if plan.rows == cfg.per_device_train_batch_size:
+        return f"batches as the group set them: {group} (rows per forward pass x accumulation)"
+    return (
+        f"run as {plan.rows} x {plan.accumulation} rows per forward pass x accumulation instead of the group's "
+        f"{group}: the same {plan.effective} samples per optimizer step and the same loss normalisation, "
+        "fewer and larger forward passes"
+    )
+
+
+def _record(
+    name: str, cfg: TrainConfig, runtime: Runtime, data: Prepared, fitted: Fitted, started: float
+) -> TrainRecord:
+    log = log_entries(fitted.trainer.state.log_history)
+    changed = fitted.changed
     evals = [e.eval_loss for e in log if e.eval_loss is not None]
     eval_loss = evals[-1] if evals else None
-    notes.append(
+    train_loss = fitted.train_loss
+    data.notes.append(
         "adapter changed: some lora_B weights are non-zero"
         if changed
         else "adapter did NOT change: every lora_B weight is still zero (learning rate too low or no steps)"
@@ -230,7 +407,7 @@ def run(name: str, samples: list[Sample], cfg: TrainConfig, runtime: Runtime, la
         adapter_dir="adapter",
         base_model=runtime.name,
         device=runtime.device,
-        dtype="bf16" if bf16 else "fp16" if fp16 else "fp32",
+        dtype="bf16" if data.bf16 else "fp16" if data.fp16 else "fp32",
         quantization=runtime.quantization,
         config=cfg.model_dump(),
         log=log,
@@ -238,12 +415,12 @@ def run(name: str, samples: list[Sample], cfg: TrainConfig, runtime: Runtime, la
         perplexity=math.exp(train_loss) if train_loss < 50 else None,
         eval_loss=eval_loss,
         eval_perplexity=math.exp(eval_loss) if eval_loss is not None and eval_loss < 50 else None,
-        n_train=len(encoded),
-        n_eval=len(evaluated),
-        steps=trainer.state.global_step,
+        n_train=len(data.train),
+        n_eval=len(data.evaluated),
+        steps=fitted.trainer.state.global_step,
         loss_includes_prompt=False,
         adapter_changed=changed,
-        notes=runtime.notes + notes,
+        notes=runtime.notes + data.notes,
         seconds=round(time.monotonic() - started, 2),
     )
 

@@ -37,14 +37,26 @@ def test_bench_compares_the_batch_and_naive_paths(tmp_path: Path, capsys: pytest
 def test_gpu_benchmark_code_runs_on_a_tiny_shape(tmp_path: Path, runtime) -> None:
     shape = {**MODEL_SHAPE, "vocab_size": VOCAB_SIZE + 8}
     result = bench.gpu_benchmark(
-        tmp_path, shape=shape, device="cpu", modes=("bf16",), n_samples=4, train_tokens=48, batches=(1, 2), new_tokens=4
+        tmp_path,
+        shape=shape,
+        device="cpu",
+        modes=("bf16", "nf4"),
+        n_samples=4,
+        train_tokens=48,
+        batches=(1, 2),
+        new_tokens=4,
     )
+    assert result["nf4"]["quantization"] == "nf4" and result["bf16"]["quantization"] == "none"
+    for entry in result.values():
+        both = entry["batching"]
+        assert both["literal"]["steps"] == both["planned"]["steps"] == 1
+        assert both["literal"]["tokens_per_s"] > 0 and "run as 16 x 1" in both["planned"]["plan"]
     entry = result["bf16"]
     assert entry["load_seconds"] > 0 and entry["train_tokens"] >= 4 * 48 and entry["train_tokens_per_s"] > 0
     assert entry["dtype"] == "float32" and any("CPU run" in n for n in entry["notes"])
     assert [g["batch"] for g in entry["generation"]] == [1, 2]
     assert all(g["tokens_per_s"] > 0 and g["bandwidth_bound_tokens_per_s"] > 0 for g in entry["generation"])
-    assert "generation batch 2" in bench.print_gpu(result)
+    assert "generation batch 2" in bench.print_gpu(result) and "regrouped" in bench.print_gpu(result)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")
