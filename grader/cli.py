@@ -98,6 +98,26 @@ def grade_cmd(
     force: Annotated[bool, typer.Option("--force", help="Redo every stage, ignoring cached records.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display, only the summary.")] = False,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failure with a traceback.")] = False,
+    executor: Annotated[
+        str | None,
+        typer.Option(help="Spread the groups over --shards processes: local (one per GPU, or CPU) or slurm."),
+    ] = None,
+    shards: Annotated[int, typer.Option(min=1, help="With --executor: how many processes share the class.")] = 1,
+    partition: Annotated[str | None, typer.Option(envvar="GRADER_SLURM_PARTITION", help="Slurm partition.")] = None,
+    account: Annotated[str | None, typer.Option(envvar="GRADER_SLURM_ACCOUNT", help="Slurm account.")] = None,
+    time_min: Annotated[
+        int | None,
+        typer.Option(
+            "--time", envvar="GRADER_SLURM_TIME", help="Slurm time limit per shard, minutes [default: from --timeout]."
+        ),
+    ] = None,
+    gpus_per_shard: Annotated[
+        int, typer.Option(envvar="GRADER_SLURM_GPUS", help="Slurm: GPUs per shard (0 on a CPU partition).")
+    ] = 1,
+    slurm_option: Annotated[
+        list[str] | None,
+        typer.Option(envvar="GRADER_SLURM_OPTIONS", help="Any other sbatch option as KEY=VALUE (repeatable)."),
+    ] = None,
 ) -> None:
     """Grade every group: validate, train or load, answer, score, grade, render; then the gradebook and summary."""
     from grader import pipeline
@@ -129,10 +149,44 @@ def grade_cmd(
         raise GraderError("--rescore uses the stored answers and --force recomputes them; choose one")
     folder = submissions or _default_submissions()
     with _progress(quiet) as hooks:
-        rows = pipeline.run(folder, settings, rubric=rubric, roster=roster, overrides=overrides, hooks=hooks)
+        if executor is None:
+            if shards > 1:
+                raise GraderError("--shards needs --executor local or --executor slurm")
+            rows = pipeline.run(folder, settings, rubric=rubric, roster=roster, overrides=overrides, hooks=hooks)
+        else:
+            from grader import shards as sharding
+
+            slurm = sharding.SlurmOptions(
+                partition=partition,
+                account=account,
+                time_min=time_min,
+                gpus=gpus_per_shard,
+                extra=_key_values(slurm_option or []),
+            )
+            rows = sharding.run(
+                folder,
+                settings,
+                executor=executor,
+                shards=shards,
+                rubric=rubric,
+                roster=roster,
+                overrides=overrides,
+                slurm=slurm,
+                hooks=hooks,
+            )
     _summary(rows, out_dir)
     failed = [r for r in rows if r.status not in ("graded", "missing")]
     raise typer.Exit(1 if failed else 0)
+
+
+def _key_values(items: list[str]) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise GraderError(f"--slurm-option takes KEY=VALUE (e.g. qos=class), not '{item}'")
+        pairs[key.strip()] = value.strip()
+    return pairs
 
 
 @contextmanager

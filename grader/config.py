@@ -249,6 +249,8 @@ class RunSettings(BaseModel):
     class_tests: Path | None = Field(
         None, description="Held-out questions every group's model answers too (--tests): one test set for the class."
     )
+    run_id: str | None = Field(None, description="Written into each results.json: which run graded the group.")
+    shard: str | None = Field(None, description="Set in a shard's process: the coordinator holds the lock.")
 
     @property
     def limits(self) -> DataLimits:

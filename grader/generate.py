@@ -15,7 +15,7 @@ from typing import Any
 from grader.layout import Layout
 from grader.model import Runtime
 from grader.prompts import STOP_SEQUENCES, cut_at_stop, prompt
-from grader.records import Answer, GenerationRecord, Sample, digest, write_atomic
+from grader.records import Answer, GenerationRecord, Sample, digest, locked, write_atomic
 
 MAX_BATCH = {"cpu": 8, "cuda": 64}
 TOKEN_BUDGET = {"cpu": 8192, "cuda": 131072}  # (prompt width + new tokens) x rows: bounds the KV cache of a batch
@@ -146,7 +146,15 @@ class BaseCache:
             self.items = {}
 
     def save(self) -> None:
-        write_atomic(self.path, json.dumps(self.items, ensure_ascii=False, sort_keys=True).encode())
+        """Merged with what is on disk, under a lock: the shards of a run add to one cache, none loses another's."""
+        with locked(self.path.with_name(self.path.name + ".lock")):
+            try:
+                on_disk = json.loads(self.path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                on_disk = {}
+            if isinstance(on_disk, dict):
+                self.items = {**on_disk, **self.items}
+            write_atomic(self.path, json.dumps(self.items, ensure_ascii=False, sort_keys=True).encode())
 
 
 def base_key(fingerprint: str, prompt_text: str, max_new_tokens: int, prompt_format: str) -> str:

@@ -207,7 +207,7 @@ def finish(work: Work, batch: Batch, progress: Progress) -> Outcome:
         if outcome.status != "timeout":  # the first stage to run out of time is the reason
             _timed_out(outcome, stage, settings.timeout)
     work.seconds += time.monotonic() - started
-    _write_results(layout, name, outcome, batch.base_model_name())
+    _write_results(layout, name, outcome, batch.base_model_name(), batch.settings.run_id)
     return outcome
 
 
@@ -431,13 +431,14 @@ def _read_report(layout: Layout, name: str, validation: ValidationRecord | None)
     return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
-def _write_results(layout: Layout, name: str, outcome: Outcome, base_model: str) -> None:
+def _write_results(layout: Layout, name: str, outcome: Outcome, base_model: str, run_id: str | None = None) -> None:
     data = {
         "group": name,
         "status": outcome.status,
         "reason": outcome.reason,
         "base_model": base_model,
         "grader_version": __version__,
+        "run_id": run_id,  # which run wrote it: the shard coordinator tells finished groups from stale ones
         **{stage: record.model_dump(mode="json") for stage, record in outcome.records.items()},
     }
     write_atomic(layout.results(name), json.dumps(data, indent=2, ensure_ascii=False).encode())
@@ -477,6 +478,8 @@ def run(
     batch = Batch(settings=settings, layout=layout, rubric=grade.load_rubric(rubric))
     if settings.class_tests is not None:
         batch.class_tests = validate.load_class_tests(settings.class_tests)
+    if settings.shard is not None:  # one shard of a sharded run: the coordinator holds the lock and writes the book
+        return _batch(submissions, batch, roster, overrides, hooks, single)
     with exclusive(layout.out):
         sweep(layout.out)
         sweep(layout.cache)
@@ -528,7 +531,34 @@ def _batch(
             folder_note=f"its output folder is {renamed[work.name]}/" if work.name in renamed else "",
         )
         hooks.done(work.name, outcome)
+    batch_info = {
+        "groups": len(groups),
+        "graded_now": len(works),
+        "seconds": round(time.monotonic() - started, 2),
+        "model_loads": batch.loads,
+        "load_seconds": round(batch.load_seconds, 2),
+        "base_answers_seconds": round(batch.prefetch_seconds, 2),
+        "notes": batch.notes,
+    }
+    if settings.shard is not None:
+        name = f"batch-{settings.shard}.json"
+        write_atomic(layout.out / ".shards" / name, json.dumps(batch_info, indent=2).encode())
+        return [outcomes[w.name] for w in works]
     rows = [outcomes.get(g.group) or _earlier_row(g, layout) for g in groups]
+    write_book(rows, groups, batch, roster_rows, single)
+    write_atomic(layout.out / "batch.json", json.dumps(batch_info, indent=2).encode())
+    return rows
+
+
+def write_book(
+    rows: list[gradebook.Row],
+    groups: list[GroupRecord],
+    batch: Batch,
+    roster_rows: list[dict[str, str]] | None,
+    single: bool,
+) -> None:
+    """gradebook.csv/json (and classroom.csv), and the class summary, from every group's row."""
+    layout = batch.layout
     extras = gradebook.roster_extras(roster_rows or [])
     for r in rows:
         r.extra = extras.get(r.group, {})
@@ -537,17 +567,6 @@ def _batch(
         from grader import summary
 
         summary.write(rows, layout)
-    batch_info = {
-        "groups": len(rows),
-        "graded_now": len(works),
-        "seconds": round(time.monotonic() - started, 2),
-        "model_loads": batch.loads,
-        "load_seconds": round(batch.load_seconds, 2),
-        "base_answers_seconds": round(batch.prefetch_seconds, 2),
-        "notes": batch.notes,
-    }
-    write_atomic(layout.out / "batch.json", json.dumps(batch_info, indent=2).encode())
-    return rows
 
 
 def _earlier_row(group: GroupRecord, layout: Layout) -> gradebook.Row:

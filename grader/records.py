@@ -420,6 +420,23 @@ def exclusive(out: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """A blocking advisory lock on `path` (created): shards of one run that update one shared file take turns."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path, "a+", encoding="utf-8") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def save(record: BaseModel, path: Path) -> None:
     write_atomic(path, record.model_dump_json(indent=2).encode())
 

@@ -155,16 +155,13 @@ def test_generation_halves_the_batch_when_out_of_memory(runtime, monkeypatch) ->
 
 @pytest.mark.gpu
 def test_qlora_in_4bit_with_bf16_on_cuda(tmp_path: Path) -> None:
-    """The course default on a GPU: NF4 base (when bitsandbytes is installed), bf16 compute, base left unchanged."""
-    import importlib.util
-
+    """The course default on a GPU: NF4 base, bf16 compute, base left unchanged."""
     from grader import model
     from grader.prompts import prompt
 
     rt = model.load("demo", device="cuda")
     assert rt.device == "cuda" and rt.dtype == ("bfloat16" if torch.cuda.is_bf16_supported() else "float16")
-    if importlib.util.find_spec("bitsandbytes"):
-        assert rt.quantization == "nf4"
+    assert rt.quantization == "nf4"
     before = {k: v.detach().clone() for k, v in rt.model.state_dict().items()}
     record = train.run("g", example_samples(), TrainConfig(**TINY_TRAIN), rt, Layout(tmp_path))
     assert record.adapter_changed and record.device == "cuda" and record.quantization == rt.quantization

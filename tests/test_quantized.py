@@ -1,4 +1,4 @@
-"""The course's QLoRA path on CPU: NF4 4-bit base with double quantization (bitsandbytes >= 0.49 runs it without
+"""The course's QLoRA path on CPU: NF4 4-bit base with double quantization (bitsandbytes, a dependency, runs it without
 CUDA), through the same loading, training and generation code as Llama-3.1-8B on a GPU."""
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from grader.config import TrainConfig
 from grader.layout import Layout
 from grader.prompts import prompt
 from tests.conftest import example_samples
-
-pytest.importorskip("bitsandbytes")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,97 @@
+"""A class over several processes (submitit): `--executor local` on CPU here, a real Slurm where one runs."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from grader import pipeline, shards
+from grader.config import RunSettings
+from tests.conftest import EXAMPLES
+
+
+def _book(out: Path) -> dict[str, tuple[str, str]]:
+    with (out / "gradebook.csv").open(encoding="utf-8") as fh:
+        return {r["group"]: (r["status"], r["total"]) for r in csv.DictReader(fh)}
+
+
+def _class(tmp_path: Path, names: tuple[str, ...]) -> Path:
+    subs = tmp_path / "subs"
+    for name in names:
+        shutil.copytree(EXAMPLES / name, subs / name)
+    return subs
+
+
+def test_split_is_round_robin_and_drops_empty_shares() -> None:
+    assert shards.split(["a", "b", "c", "d", "e"], 2) == [["a", "c", "e"], ["b", "d"]]
+    assert shards.split(["a"], 3) == [["a"]]
+
+
+@pytest.mark.slow
+def test_two_local_shards_give_the_serial_gradebook(tmp_path: Path) -> None:
+    serial = pipeline.run(EXAMPLES, RunSettings(out=tmp_path / "serial"))
+    rows = shards.run(EXAMPLES, RunSettings(out=tmp_path / "sharded"), executor="local", shards=2)
+    assert {r.group: (r.status, r.total) for r in rows} == {r.group: (r.status, r.total) for r in serial}
+    assert _book(tmp_path / "sharded") == _book(tmp_path / "serial")
+    assert (tmp_path / "sharded" / "summary.pdf").is_file()
+    info = (tmp_path / "sharded" / "batch.json").read_text()
+    assert '"shards": 2' in info and '"model_loads": 2' in info  # one load per shard, never one per group
+
+
+def _cancel_once_started(jobs: list) -> None:
+    """Shard 1 is stopped (as scancel or a killed node would) once its process has written its log."""
+    deadline = time.monotonic() + 120
+    while not jobs[1].paths.stdout.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    jobs[1].cancel()
+
+
+@pytest.mark.slow
+def test_a_dead_shard_marks_its_groups_and_a_rerun_redoes_only_them(tmp_path: Path) -> None:
+    subs = _class(tmp_path, ("good-group", "weak-group", "course-group"))
+    out = tmp_path / "out"
+    settings = RunSettings(out=out, max_new_tokens=8)
+    # course-group and weak-group go to shard 0, good-group to shard 1, which is cancelled as soon as it starts.
+    rows = shards.run(subs, settings, executor="local", shards=2, on_submit=_cancel_once_started)
+    by = {r.group: r for r in rows}
+    assert by["course-group"].status == by["weak-group"].status == "graded"
+    dead = by["good-group"]
+    assert dead.status == "error" and "shard 1 stopped before this group was graded" in dead.reason
+    log = Path(dead.reason.rsplit("its log: ", 1)[1])
+    assert log.is_file() and log.is_relative_to(out / ".shards")
+    assert '"failed_shards": {\n    "1"' in (out / "batch.json").read_text()
+    trained = {n: (out / n / "train.json").stat().st_mtime_ns for n in ("weak-group", "course-group")}
+
+    again = {r.group: r for r in shards.run(subs, settings, executor="local", shards=2)}
+    assert all(r.status == "graded" for r in again.values())
+    assert {n: (out / n / "train.json").stat().st_mtime_ns for n in trained} == trained  # not trained again
+    assert (out / "good-group" / "train.json").is_file() and (out / "good-group" / "report.pdf").is_file()
+
+
+def test_shards_need_an_executor_and_a_known_one(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="--executor must be one of local, slurm"):
+        shards.run(EXAMPLES, RunSettings(out=tmp_path), executor="kubernetes", shards=2)
+
+
+def _slurm_up() -> bool:
+    if shutil.which("sinfo") is None:
+        return False
+    done = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20, check=False)
+    return done.returncode == 0 and any(s.startswith(("idle", "mix", "alloc")) for s in done.stdout.split())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _slurm_up(), reason="no Slurm cluster reachable here (.ci/run starts a one-node one)")
+def test_a_two_shard_grade_on_a_real_slurm(tmp_path: Path) -> None:
+    subs = _class(tmp_path, ("good-group", "weak-group", "broken-group"))
+    serial = {r.group: (r.status, r.total) for r in pipeline.run(subs, RunSettings(out=tmp_path / "serial"))}
+    options = shards.SlurmOptions(gpus=0, cpus=1, time_min=20)
+    rows = shards.run(subs, RunSettings(out=tmp_path / "slurm"), executor="slurm", shards=2, slurm=options)
+    assert {r.group: (r.status, r.total) for r in rows} == serial
+    info = (tmp_path / "slurm" / "batch.json").read_text()
+    assert '"executor": "slurm"' in info and '"failed_shards": {}' in info
