@@ -253,11 +253,6 @@ def _keep_cpu_layout(model: Any) -> None:
 
 def bnb_config(dtype: Any) -> Any:
     """The course's BitsAndBytesConfig. bitsandbytes is a dependency of grader; a broken install says so."""
-    import logging
-
-    # Its CPU backend looks for an optional hub kernel for the packed layout grader turns off (_keep_cpu_layout)
-    # and warns on every import without it: not the user's concern.
-    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
     try:
         import bitsandbytes  # noqa: F401
         from transformers import BitsAndBytesConfig

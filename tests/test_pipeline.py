@@ -205,7 +205,10 @@ def test_groups_over_their_limits_get_a_status_naming_the_limit_and_the_batch_go
     the flag that raises it; the groups within every limit are graded in the same batch."""
     names = ("fast", "slow", "many-samples", "many-tests", "big-file")
     subs = small_class(tmp_path, copy_example, dict.fromkeys(names, "good-group"))
-    (subs / "slow" / "config.yaml").write_text("num_train_epochs: 100\nper_device_train_batch_size: 1\n")
+    # one row per optimizer step: nothing to regroup, thousands of steps
+    (subs / "slow" / "config.yaml").write_text(
+        "num_train_epochs: 100\nper_device_train_batch_size: 1\ngradient_accumulation_steps: 1\n"
+    )
     for name, file in (("many-samples", "data/train.jsonl"), ("many-tests", "tests.jsonl")):
         lines = (subs / name / file).read_text(encoding="utf-8").splitlines()
         rows = [json.loads(line) for line in lines]
@@ -279,7 +282,7 @@ def test_killed_batch_resumes_where_it_stopped(tmp_path: Path, copy_example) -> 
     subs = small_class(tmp_path, copy_example, {"a1": "good-group", "b2": "good-group", "c3": "good-group"})
     for name in ("b2", "c3"):  # slow enough that the kill lands before they finish
         (subs / name / "config.yaml").write_text(
-            "num_train_epochs: 40\nper_device_train_batch_size: 2\nmax_length: 256\n"
+            "num_train_epochs: 40\nper_device_train_batch_size: 2\ngradient_accumulation_steps: 1\nmax_length: 256\n"
         )
     out = tmp_path / "out"
     command = [
