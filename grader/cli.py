@@ -29,8 +29,11 @@ QuantizeOpt = Annotated[
     str,
     typer.Option(help="auto (4-bit NF4 on CUDA as the course does, fp32 on CPU), 4bit (NF4 on CPU too) or none."),
 ]
+GroupQuantizeOpt = Annotated[
+    str | None, typer.Option(help="auto, 4bit or none (default: the group's load_in_4bit: auto, else none).")
+]
 ThreadsOpt = Annotated[
-    int | None, typer.Option(min=1, help="CPU threads for torch [default: the CPUs this process may use].")
+    int | None, typer.Option(min=1, help="CPU threads for torch (default: the CPUs this process may use).")
 ]
 BaseModelOpt = Annotated[
     str,
@@ -53,7 +56,7 @@ def _default_submissions() -> Path:
 def grade_cmd(
     submissions: Annotated[
         Path | None,
-        typer.Argument(help="Folder with one sub-folder per group [default: ./submissions or the built-in examples]"),
+        typer.Argument(help="Folder with one sub-folder per group (default: ./submissions or the built-in examples)"),
     ] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("reports"),
     base_model: BaseModelOpt = "demo",
@@ -62,7 +65,7 @@ def grade_cmd(
     threads: ThreadsOpt = None,
     max_new_tokens: Annotated[int | None, typer.Option(help="Override every group's max_new_tokens.")] = None,
     rubric: Annotated[
-        Path | None, typer.Option(help="Rubric file, TOML or YAML [default: templates/rubric.toml].")
+        Path | None, typer.Option(help="Rubric file, TOML or YAML (default: templates/rubric.toml).")
     ] = None,
     roster: Annotated[
         Path | None,
@@ -70,7 +73,7 @@ def grade_cmd(
     ] = None,
     overrides: Annotated[
         Path | None,
-        typer.Option(help="CSV group,item,points,comment: manual points that win [default: OUT/overrides.csv]."),
+        typer.Option(help="CSV group,item,points,comment: manual points that win (default: OUT/overrides.csv)."),
     ] = None,
     only: Annotated[
         list[str] | None, typer.Option("--only", help="Grade only this group (repeatable); others keep their results.")
@@ -108,7 +111,7 @@ def grade_cmd(
     time_min: Annotated[
         int | None,
         typer.Option(
-            "--time", envvar="GRADER_SLURM_TIME", help="Slurm time limit per shard, minutes [default: from --timeout]."
+            "--time", envvar="GRADER_SLURM_TIME", help="Slurm time limit per shard, minutes (default: from --timeout)."
         ),
     ] = None,
     gpus_per_shard: Annotated[
@@ -237,7 +240,7 @@ def _summary(rows, out_dir: Path, title: str = "") -> None:  # type: ignore[no-u
 
 @app.command("preview")
 def preview_cmd(
-    group_dir: Annotated[Path, typer.Argument(help="The group folder [default: the current folder].")] = Path("."),
+    group_dir: Annotated[Path, typer.Argument(help="The group folder (default: the current folder).")] = Path("."),
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("reports"),
     base_model: BaseModelOpt = "demo",
     max_new_tokens: Annotated[int | None, typer.Option(help="Override the group's max_new_tokens.")] = None,
@@ -291,7 +294,7 @@ def preview_cmd(
 
 @app.command("init-ci")
 def init_ci_cmd(
-    group_dir: Annotated[Path, typer.Argument(help="The group's repository [default: the current folder].")] = Path(
+    group_dir: Annotated[Path, typer.Argument(help="The group's repository (default: the current folder).")] = Path(
         "."
     ),
     action: Annotated[
@@ -458,9 +461,7 @@ def train_cmd(
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("reports"),
     base_model: BaseModelOpt = "demo",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    quantize: Annotated[
-        str | None, typer.Option(help="auto, 4bit or none [default: the group's load_in_4bit: auto, else none].")
-    ] = None,
+    quantize: GroupQuantizeOpt = None,
     threads: ThreadsOpt = None,
 ) -> None:
     """The course's train_lora.py done right: LoRA/QLoRA on the group's data with its Part A parameters."""
@@ -499,9 +500,7 @@ def ask_cmd(
     base_model: BaseModelOpt = "demo",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     max_new_tokens: Annotated[int | None, typer.Option(help="Override the group's max_new_tokens.")] = None,
-    quantize: Annotated[
-        str | None, typer.Option(help="auto, 4bit or none [default: the group's load_in_4bit: auto, else none].")
-    ] = None,
+    quantize: GroupQuantizeOpt = None,
     threads: ThreadsOpt = None,
 ) -> None:
     """The course's inference_lora.py: greedy answers from the base and/or fine-tuned model."""
