@@ -272,7 +272,7 @@ def report_data(
         "date": when[:10],
         "version": __version__,
         "plot_uri": data_uri(plot) if plot and plot.is_file() else None,
-        "report_html": markdown_html(_shown_report(report_md)) if report_md else None,
+        "report_html": markdown_html(_shown_report(report_md, reflections is not None, written)) if report_md else None,
         "writing": written,
         "reflections": reflections.text if reflections else "",
         "reflections_where": reflections.where if reflections else "",
@@ -304,11 +304,44 @@ def loss_scale(train: TrainRecord | None) -> list[str]:
 REPORT_SHOWN = 100_000  # characters of the group's Markdown reproduced in the PDF (a 30,000-row table is 1 MB)
 
 
-def _shown_report(text: str) -> str:
+def _shown_report(text: str, reflections_shown: bool = False, written: Any = None) -> str:
+    """The group's Markdown as it wrote it, capped, without the sections the report already quoted above
+    (its reflections and discussion appear once, in their own sections)."""
+    from grader.writing import DISCUSSION, REFLECTIONS
+
+    quoted = [REFLECTIONS] if reflections_shown else []
+    if written is not None and getattr(written, "discussion", None):
+        quoted.append(DISCUSSION)
+    text = _without_sections(text, quoted) if quoted else text
     if len(text) <= REPORT_SHOWN:
         return text
     cut = text[:REPORT_SHOWN].rsplit("\n", 1)[0]
     return f"{cut}\n\n*(the rest, {len(text) - len(cut):,} characters, is in the group's file)*"
+
+
+HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+
+
+def _without_sections(text: str, headings: list[re.Pattern[str]]) -> str:
+    """Drop each Markdown section whose heading matches, down to the next heading of its level or above, leaving
+    one line that says where it is shown instead."""
+    kept: list[str] = []
+    skipping = 0  # the level of the section being dropped, 0 when keeping
+    fenced = False
+    for line in text.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        match = None if fenced else HEADING.match(line)
+        if match and skipping and len(match.group(1)) <= skipping:
+            skipping = 0
+        if skipping:
+            continue
+        if match and any(h.search(match.group(2)) for h in headings):
+            skipping = len(match.group(1))
+            kept += [line, "", "*(quoted above, in this report's own section for it)*", ""]
+            continue
+        kept.append(line)
+    return "\n".join(kept)
 
 
 def data_uri(path: Path) -> str:

@@ -13,7 +13,7 @@ import pytest
 
 from grader import plots, render
 from grader.layout import Layout
-from tests.conftest import pdf_pages, pdf_text, report_data
+from tests.conftest import EXAMPLES, pdf_pages, pdf_text, report_data
 
 HOSTILE = (
     '<script>alert(1)</script> {{ 7*7 }} {% raw %} <img src="file:///etc/passwd"> '
@@ -196,3 +196,17 @@ def test_plots_use_the_figure_api_and_render_any_script(tmp_path: Path) -> None:
     plots.class_plot([], [], tmp_path / "c.png", "fewer than 5 graded groups")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (tmp_path / "c.png").is_file()
     assert plt.get_fignums() == []  # nothing registered with pyplot: no figure leaks across a batch
+
+
+def test_the_groups_markdown_leaves_out_the_sections_quoted_above() -> None:
+    """Reflections and discussion appear once: in their own sections, not again in the reproduced REPORT.md."""
+    text = (EXAMPLES / "good-group" / "REPORT.md").read_text(encoding="utf-8")
+    once = "building the dataset from paper chunks"
+    assert once in text
+    shown = render._shown_report(text, reflections_shown=True)
+    assert once not in shown and "## Reflections" in shown and "quoted above" in shown
+    assert "## Part B. Fine-tuning practice" in shown and "## Discussion" in shown
+    assert once in render._shown_report(text)  # nothing quoted above: nothing left out
+    nested = "# R\n## Reflections\nmine\n### detail\nalso mine\n## Next\nkept\n```\n# Reflections in code\n```\n"
+    out = render._shown_report(nested, reflections_shown=True)
+    assert "mine" not in out and "## Next\nkept" in out and "# Reflections in code" in out
