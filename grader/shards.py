@@ -276,17 +276,12 @@ def _rows(
             why = failures.get(k, "it ended without grading this group")
             reason = f"shard {k} stopped before this group was graded ({why}); its log: {logs[k]}"
             row = gradebook.Row(name, "error", reason[:500], base_model=settings.base_model)
-            _mark(layout, name, row, run_id)
+            # results.json says so too: no stale grade from an earlier run stands for the group
+            outcome = pipeline.Outcome(status=row.status, reason=row.reason)
+            pipeline._write_results(layout, name, outcome, settings.base_model, run_id)
         row.folder = layout.group_dir(name).name
         rows.append(row)
     return rows
-
-
-def _mark(layout: Layout, name: str, row: gradebook.Row, run_id: str) -> None:
-    """results.json of an unfinished group says so, so that no stale grade from an earlier run stands for it."""
-    data = {"group": name, "status": row.status, "reason": row.reason, "base_model": row.base_model, "run_id": run_id}
-    layout.group_dir(name).mkdir(parents=True, exist_ok=True)
-    write_atomic(layout.results(name), json.dumps(data, indent=2).encode())
 
 
 def _write_batch(
