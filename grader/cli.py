@@ -236,6 +236,17 @@ def _summary(rows, out_dir: Path, title: str = "") -> None:  # type: ignore[no-u
             _escape(r.group), f"[{style}]{r.status}[/]", f"{r.total:g}/{r.max_total:g}", gain, _escape(r.reason[:120])
         )
     out.print(table)
+    for note in _batch_notes(out_dir):
+        err.print(f"[yellow]note:[/] {_escape(note)}")
+
+
+def _batch_notes(out_dir: Path) -> list[str]:
+    """What the run noticed beyond the table (a font to install, a reloaded base model), from batch.json."""
+    try:
+        notes = json.loads((out_dir / "batch.json").read_text(encoding="utf-8")).get("notes", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [str(n) for n in notes] if isinstance(notes, list) else []
 
 
 @app.command("preview")

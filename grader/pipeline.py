@@ -540,12 +540,13 @@ def _batch(
         "base_answers_seconds": round(batch.prefetch_seconds, 2),
         "notes": batch.notes,
     }
-    if settings.shard is not None:
+    if settings.shard is not None:  # the coordinator adds the font note for the whole class
         name = f"batch-{settings.shard}.json"
         write_atomic(layout.out / ".shards" / name, json.dumps(batch_info, indent=2).encode())
         return [outcomes[w.name] for w in works]
     rows = [outcomes.get(g.group) or _earlier_row(g, layout) for g in groups]
     write_book(rows, groups, batch, roster_rows, single)
+    batch.notes.extend(filter(None, [font_note([w.name for w in works], layout)]))
     write_atomic(layout.out / "batch.json", json.dumps(batch_info, indent=2).encode())
     return rows
 
@@ -567,6 +568,14 @@ def write_book(
         from grader import summary
 
         summary.write(rows, layout)
+
+
+def font_note(names: list[str], layout: Layout) -> str | None:
+    """Said once per run: the groups whose reports have characters no font here draws, and the package to add."""
+    from grader import fonts
+
+    rendered = {name: load(RenderRecord, layout.record(name, "render")) for name in names}
+    return fonts.note({name: r.missing_glyphs for name, r in rendered.items() if r is not None})
 
 
 def _earlier_row(group: GroupRecord, layout: Layout) -> gradebook.Row:

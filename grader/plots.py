@@ -10,15 +10,18 @@ from typing import Any
 from grader.records import TrainRecord, write_atomic
 from grader.render import clean_text
 
-FONT = ["DejaVu Sans", "Noto Sans CJK KR", "Noto Sans KR", "NanumGothic"]
+FONT = ["DejaVu Sans", "NanumGothic", "Noto Sans CJK KR"]  # the first two ship with grader (grader.fonts)
 COLOR = {"loss": "#1f5f8b", "eval": "#c0392b", "lr": "#6c7a89"}
 
 
 def families() -> list[str]:
     """FONT, less the families this machine lacks: named families (not "sans-serif") are what lets matplotlib
-    fall back glyph by glyph, e.g. to Noto Sans CJK for Hangul; a missing one would only log a warning per plot."""
+    fall back glyph by glyph, e.g. to NanumGothic for Hangul; a missing one would only log a warning per plot."""
     from matplotlib import font_manager
 
+    from grader import fonts
+
+    fonts.register_for_plots()
     installed = {font.name for font in font_manager.fontManager.ttflist}
     return [name for name in FONT if name in installed] or ["DejaVu Sans"]
 

@@ -327,6 +327,7 @@ class RenderRecord(Record):
     report_pdf: str | None = None
     slides_pptx: str | None = None
     plots: list[str] = Field(default_factory=list)
+    missing_glyphs: str = ""  # characters of the report that no font on the rendering machine can draw
 
 
 R = TypeVar("R", bound=BaseModel)

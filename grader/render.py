@@ -2,20 +2,23 @@
 
 One data model (`report_data`) feeds both. Student text is escaped (autoescape) or, for REPORT.md, rendered as
 Markdown with raw HTML and images off and then sanitized with an allowlist. WeasyPrint may fetch nothing but
-`data:` URIs and files under the grader's own templates folder.
+`data:` URIs, files under the grader's own templates folder and the font files of `grader.fonts`.
 """
 
 from __future__ import annotations
 
 import base64
+import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from grader import __version__, scale
+from grader import __version__, fonts, scale
 from grader.grade import part_a_entries
 from grader.layout import Layout, templates_dir
 from grader.records import (
@@ -371,19 +374,22 @@ def render_html(data: dict[str, Any]) -> str:
 
 
 def safe_fetcher() -> Any:
-    """A WeasyPrint URL fetcher that serves `data:` and the grader's own assets, and refuses everything else."""
+    """A WeasyPrint URL fetcher that serves `data:`, the grader's own assets and the font files it ships, and
+    refuses everything else."""
     from urllib.parse import unquote, urlparse
 
     from weasyprint.urls import URLFetcher, URLFetchingError
 
     root = templates_dir().resolve()
+    shipped = {face.path.resolve() for face in fonts.faces()}
 
     class AssetsOnly(URLFetcher):  # type: ignore[misc]
         def fetch(self, url: str, headers: Any = None) -> Any:
             parsed = urlparse(url)
             if parsed.scheme == "data":
                 return super().fetch(url, headers)
-            if parsed.scheme == "file" and Path(unquote(parsed.path)).resolve().is_relative_to(root):
+            local = Path(unquote(parsed.path)).resolve() if parsed.scheme == "file" else None
+            if local is not None and (local.is_relative_to(root) or local in shipped):
                 return super().fetch(url, headers)
             raise URLFetchingError(f"refused by the grader's renderer: {url[:80]}")
 
@@ -391,17 +397,47 @@ def safe_fetcher() -> Any:
 
 
 def write_pdf(html: str, path: Path) -> None:
-    from weasyprint import HTML
+    from weasyprint import CSS, HTML
+    from weasyprint.text.fonts import FontConfiguration
 
-    pdf = HTML(string=html, base_url=templates_dir().as_uri() + "/", url_fetcher=safe_fetcher()).write_pdf()
+    fetcher, font_config = safe_fetcher(), FontConfiguration()
+    faces = CSS(string=fonts.face_css(), url_fetcher=fetcher, font_config=font_config)
+    # Without libharfbuzz-subset WeasyPrint subsets fonts with fontTools, which stamps each font with the time of
+    # day unless SOURCE_DATE_EPOCH is set: a fixed stamp keeps the same inputs giving the same bytes.
+    with _environ(SOURCE_DATE_EPOCH=os.environ.get("SOURCE_DATE_EPOCH", "0")):
+        pdf = HTML(string=html, base_url=templates_dir().as_uri() + "/", url_fetcher=fetcher).write_pdf(
+            stylesheets=[faces], font_config=font_config
+        )
     write_atomic(path, pdf)
+
+
+@contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def shown_text(html: str) -> str:
+    """The text a reader sees in an HTML page (tags out, entities decoded)."""
+    import html as entities
+
+    return entities.unescape(re.sub(r"<[^>]*>", " ", html))
 
 
 def run(data: dict[str, Any], layout: Layout, name: str) -> RenderRecord:
     from grader.slides import write_pptx
 
     started = time.monotonic()
-    write_pdf(render_html(data), layout.report_pdf(name))
+    html = render_html(data)
+    write_pdf(html, layout.report_pdf(name))
     write_pptx(data, layout.slides(name), layout.plot(name, "training"))
     plots = ["training.png"] if layout.plot(name, "training").is_file() else []
     return RenderRecord(
@@ -409,5 +445,6 @@ def run(data: dict[str, Any], layout: Layout, name: str) -> RenderRecord:
         report_pdf="report.pdf",
         slides_pptx="slides.pptx",
         plots=plots,
+        missing_glyphs=fonts.missing(shown_text(html))[:200],
         seconds=round(time.monotonic() - started, 2),
     )

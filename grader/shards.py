@@ -307,4 +307,5 @@ def _write_batch(
         "logs": str(folder),
         "notes": [n for p in parts for n in p.get("notes", [])],
     }
+    info["notes"].extend(filter(None, [pipeline.font_note([name for share in shares for name in share], layout)]))
     write_atomic(layout.out / "batch.json", json.dumps(info, indent=2).encode())

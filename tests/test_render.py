@@ -144,7 +144,10 @@ def test_pdf_content_and_layout(tmp_path: Path) -> None:
         for p in reader.pages
         for f in (p["/Resources"].get("/Font") or {}).values()
     }
-    assert any("CJK" in f for f in fonts), fonts  # Hangul set in a CJK font, not as missing-glyph boxes
+    # grader's own fonts whatever the machine has (a bare one has neither DejaVu nor a Hangul font): Hangul set
+    # in NanumGothic, not as missing-glyph boxes; text a reader extracts whole (no NUL-padded custom encodings)
+    assert any("DejaVu-Sans" in f for f in fonts) and any("NanumGothic" in f for f in fonts), fonts
+    assert "\x00" not in text and record.missing_glyphs == ""
     assert attachments(pdf) == [] and record.report_pdf == "report.pdf"
     overflow = [
         (n, word)
@@ -165,9 +168,12 @@ def test_hostile_text_renders_pdf(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == ["g", "report.pdf", "slides.pptx"]
 
 
-def test_same_inputs_give_the_same_bytes(tmp_path: Path) -> None:
+def test_same_inputs_give_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     outputs = []
-    for run in ("a", "b"):
+    clock = time.time
+    for run, later in (("a", 0), ("b", 3601)):
+        # the second run an hour later, by the clock zip entries and font subsetting read: stamps must not leak
+        monkeypatch.setattr(time, "time", lambda later=later: clock() + later)
         folder = tmp_path / run
         folder.mkdir()
         d = report_data(folder, reflections=f"- {KOREAN}")
@@ -176,8 +182,34 @@ def test_same_inputs_give_the_same_bytes(tmp_path: Path) -> None:
             [(folder / "training.png").read_bytes()]
             + [(folder / "out" / "g" / n).read_bytes() for n in ("report.pdf", "slides.pptx")]
         )
-        time.sleep(1.1)  # zip entries carry seconds: a re-run in a later second must not change them
     assert outputs[0] == outputs[1]
+
+
+def test_undrawable_characters_are_named_once_with_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from grader import fonts, pipeline
+
+    monkeypatch.setattr(fonts, "_system", frozenset)  # a machine with no fonts of its own: only grader's
+    layout = Layout(tmp_path / "out")
+    for name, text in (("a", "ภาษาไทย 🧪 학습"), ("b", KOREAN), ("c", "emoji 🧪🧪")):
+        folder = tmp_path / name
+        folder.mkdir()
+        layout.group_dir(name).mkdir(parents=True)
+        from grader.records import save
+
+        save(render.run(report_data(folder, reflections=text), layout, name), layout.record(name, "render"))
+    assert load_missing(layout, "b") == "" and load_missing(layout, "c") == "🧪"
+    assert set(load_missing(layout, "a")) == set("ภาษไทย🧪")
+    note = pipeline.font_note(["a", "b", "c"], layout)
+    assert note is not None and "reports of a, c;" in note and "apt-get install fonts-noto-core fonts-symbola" in note
+    assert pipeline.font_note(["b"], layout) is None
+
+
+def load_missing(layout: Layout, name: str) -> str:
+    from grader.records import RenderRecord, load
+
+    record = load(RenderRecord, layout.record(name, "render"))
+    assert record is not None
+    return record.missing_glyphs
 
 
 def test_plots_use_the_figure_api_and_render_any_script(tmp_path: Path) -> None:
@@ -186,10 +218,8 @@ def test_plots_use_the_figure_api_and_render_any_script(tmp_path: Path) -> None:
 
     from grader.records import LogEntry, TrainRecord
 
-    try:
-        font_manager.findfont("Noto Sans CJK KR", fallback_to_default=False)
-    except ValueError:
-        pytest.skip("Noto Sans CJK is not installed (Debian: fonts-noto-cjk)")
+    plots.families()  # registers the shipped Hangul font
+    assert Path(font_manager.findfont("NanumGothic", fallback_to_default=False)).name == "NanumGothic.ttf"
     record = TrainRecord(group="지질-팀 $\\frac{1}{0}$ ", log=[LogEntry(step=1, loss=2.0, learning_rate=1e-4)])
     # pytest turns warnings into errors here: a missing Hangul glyph or a mathtext parse would fail the test
     path = plots.training_plot(record, tmp_path / "t.png")

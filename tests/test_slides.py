@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import slides
+from grader import fonts, slides
 from grader.layout import templates_dir
 from tests.conftest import deck_text, pdf_pages, report_data
 
@@ -111,7 +112,16 @@ def convert(decks: list[Path], out: Path) -> list[Path]:
         pytest.skip("pdftotext (poppler-utils) is not installed")
     profile = (out / "profile").as_uri()
     cmd = [soffice, f"-env:UserInstallation={profile}", "--headless", "--convert-to", "pdf", "--outdir", str(out)]
-    subprocess.run([*cmd, *map(str, decks)], check=True, capture_output=True, timeout=180)
+    # a viewer with the deck's fonts (DejaVu Sans, which the measuring assumes, and a Hangul font): grader's own
+    # files next to the machine's, so the test needs no font package
+    folders = "".join(f"<dir>{d}</dir>" for d in sorted({str(face.path.parent) for face in fonts.faces()}))
+    config = out / "fonts.conf"
+    config.write_text(
+        f'<?xml version="1.0"?><fontconfig><include ignore_missing="yes">/etc/fonts/fonts.conf</include>'
+        f"{folders}<cachedir>{out / 'fc-cache'}</cachedir></fontconfig>"
+    )
+    env = {**os.environ, "FONTCONFIG_FILE": str(config)}
+    subprocess.run([*cmd, *map(str, decks)], check=True, capture_output=True, timeout=180, env=env)
     return [out / f"{deck.stem}.pdf" for deck in decks]
 
 
