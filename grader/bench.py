@@ -124,7 +124,7 @@ def _with_other(times: dict[str, float], wall: float) -> dict[str, float]:
 
 def naive_one(group_dir: Path, out: Path, max_new_tokens: int) -> dict[str, float]:
     """The naive way for one group: load, train, one question at a time, then the same deliverables."""
-    from grader import grade, model, plots, render, score, train, validate
+    from grader import grade, model, plots, render, report, score, train, validate
     from grader.config import TrainConfig
     from grader.layout import Layout
     from grader.prompts import prompt
@@ -156,7 +156,9 @@ def naive_one(group_dir: Path, out: Path, max_new_tokens: int) -> dict[str, floa
     graded = grade.run(name, grade.load_rubric(), grade.Inputs(validation, record, scored, None))
     group = GroupRecord(group=name, path=str(group_dir))
     plot = plots.training_plot(record, layout.plot(name, "training"))
-    data = render.report_data(group, validation, record, None, scored, graded, "graded", "", plot, None)
+    data = report.build(
+        group, status="graded", validation=validation, train=record, score=scored, grade=graded, plot=plot
+    )
     render.run(data, layout, name)
     times["render"] = time.monotonic() - started
     return times

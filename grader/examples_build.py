@@ -173,7 +173,7 @@ def build_pptx(path: Path) -> None:
     from pptx import Presentation
     from pptx.util import Emu, Inches, Pt
 
-    from grader.slides import save_reproducibly
+    from grader.deck import save_reproducibly
 
     prs = Presentation()
     prs.slide_width, prs.slide_height = Emu(12192000), Emu(6858000)

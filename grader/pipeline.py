@@ -219,7 +219,7 @@ def _templates_digest() -> str:
 
 def _render(work: Work, batch: Batch, records: tuple[Any, ...], report_md: str | None) -> RenderRecord:
     """report.pdf, slides.pptx and the plot; skipped when everything they show is unchanged."""
-    from grader import plots, render
+    from grader import plots, render, report
 
     layout, name, outcome = batch.layout, work.name, work.outcome
     validation, tr, gen, sc, grade_rec = records
@@ -243,19 +243,21 @@ def _render(work: Work, batch: Batch, records: tuple[Any, ...], report_md: str |
     if cached is not None:
         return cached
     plot = plots.training_plot(tr, layout.plot(name, "training")) if tr else None
-    data = render.report_data(
+    data = report.build(
         work.group,
-        validation,
-        tr,
-        gen,
-        sc,
-        grade_rec,
-        outcome.status,
-        outcome.reason,
-        plot,
-        report_md,
+        status=outcome.status,
+        reason=outcome.reason,
+        validation=validation,
+        train=tr,
+        generation=gen,
+        score=sc,
+        grade=grade_rec,
+        plot=plot,
+        report_md=report_md,
         base_model=batch.base_model_name(),
-        class_tests=(class_gen, class_sc) if isinstance(class_sc, ScoreRecord) else None,
+        class_tests=(class_gen, class_sc)
+        if isinstance(class_gen, GenerationRecord) and isinstance(class_sc, ScoreRecord)
+        else None,
     )
     rendered = render.run(data, layout, name).model_copy(update={"digest": key})
     save(rendered, layout.record(name, "render"))

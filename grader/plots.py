@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.records import TrainRecord, write_atomic
-from grader.render import clean_text
+from grader.text import clean_text
 
 FONT = ["DejaVu Sans", "NanumGothic", "Noto Sans CJK KR"]  # the first two ship with grader (grader.fonts)
 COLOR = {"loss": "#1f5f8b", "eval": "#c0392b", "lr": "#6c7a89"}

@@ -1,379 +1,204 @@
-"""The PPTX deck: the report's data model told in about 8 to 12 16:9 slides, built on `templates/slides.pptx`.
+"""slides: a group's `Report` told in about 8 to 12 16:9 slides, one function per slide, on grader.deck's layout.
 
-Text never runs off a slide because it is measured before it is placed: every line is wrapped with the real
-advance widths of DejaVu Sans (the template's font, shipped with matplotlib; Hangul and Han count one em), every
-paragraph has a fixed line pitch, and what does not fit continues on a next slide. Text boxes do not auto-fit,
-so what a viewer shows is what was measured. The saved zip has fixed timestamps: same inputs, same bytes.
+Every slide function takes the report and the deck and adds its slide(s); the deck measures and places the text
+(nothing runs off a slide) and saves the same bytes for the same inputs.
 """
 
 from __future__ import annotations
 
-import io
-import re
-import unicodedata
-import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
-from typing import Any
 
-from grader.layout import templates_dir
-from grader.records import write_atomic
-from grader.render import clean_text
+from grader.deck import BODY_PT, GREEN, INK, MUTED, RED, TABLE_PT, Deck, Para
+from grader.records import Answer, QuestionScore
+from grader.report import Param, Report
+from grader.text import clean_text, shorten, shorten_block
 
-TITLE_PT, BODY_PT, TABLE_PT, FOOT_PT = 28, 16, 11, 9
-PITCH = 1.25  # line pitch in em, set on every paragraph: heights are exact, whatever the font's own metrics
-INSET = 0.06 * 72  # text-box inset on every side, points
-SLACK = 0.95  # wrap at 95% of the box: room for kerning and a viewer's substitute font
-BULLET = 0.22 * 72  # hanging indent of a bulleted paragraph, points
-FOOTER = 0.45 * 72  # band at the bottom kept for the footer, points
 CELL_CHARS = 1500  # a Q&A cell longer than this is cut; the PDF report has the whole text
 FLOW_CHARS = 6000  # the same for a flowing section such as the reflections
-EMU = 12700  # per point
-ACCENT, INK, MUTED, RED, GREEN, SHADE = "1F5F8B", "1D2731", "6C7A89", "C0392B", "2E8B57", "EEF3F7"
-_IDEOGRAPH = re.compile(r"([\u2e80-\u33ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uff60])")  # breaks anywhere
 
 
-@cache
-def _font(bold: bool) -> Any:
-    import matplotlib
-    from PIL import ImageFont
-
-    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
-    return ImageFont.truetype(str(Path(matplotlib.get_data_path(), "fonts", "ttf", name)), 100)
-
-
-def _wide(char: str) -> bool:
-    return unicodedata.east_asian_width(char) in "WF"
+def write_pptx(report: Report, path: Path) -> None:
+    deck = Deck()
+    for slide in (_cover, _data, _part_a, _training, _results, _questions, _discussion, _reflections, _rubric):
+        slide(report, deck)
+    deck.footers(f"{clean_text(report.group.group)} · week 5 LoRA fine-tuning · grader")
+    deck.save(path, datetime.strptime(report.date, "%Y-%m-%d").replace(tzinfo=UTC))
 
 
-def text_width(text: str, size: float, bold: bool = False) -> float:
-    """Width in points of one line of text at `size` points."""
-    wide = sum(_wide(c) for c in text)
-    narrow = "".join(c for c in text if not _wide(c)) if wide else text
-    return (wide * 100 + float(_font(bold).getlength(narrow))) * size / 100
+def _points(report: Report) -> str:
+    grade = report.grade
+    return f"{grade.total:g} / {grade.max_total:g} points" if grade else "not graded"
 
 
-def wrap(text: str, width: float, size: float, bold: bool = False) -> list[str]:
-    """Greedy line breaking at spaces (and anywhere in Chinese/Japanese), as a text renderer does.
-
-    Each line keeps the space it broke at, so `"".join(lines)` is the text with its whitespace collapsed.
-    """
-    limit = width * SLACK
-    lines: list[str] = []
-    line = ""
-    for word in text.split():
-        for i, piece in enumerate(p for p in _IDEOGRAPH.split(word) if p):
-            joined = f"{line} {piece}" if line and i == 0 else line + piece
-            if text_width(joined, size, bold) <= limit:
-                line = joined
-                continue
-            if line:
-                lines.append(line + " " if i == 0 else line)
-            line = piece
-            while len(line) > 1 and text_width(line, size, bold) > limit:  # a word wider than the box breaks anywhere
-                cut = _fit(line, limit, size, bold)
-                lines.append(line[:cut])
-                line = line[cut:]
-    if line or not lines:
-        lines.append(line)
-    return lines
+def _cover(report: Report, deck: Deck) -> None:
+    status = f"Status: {report.status}" + (f" ({shorten(report.reason, 120)})" if report.reason else "")
+    lines = [
+        f"Week 5 · LoRA fine-tuning · {report.date}",
+        f"Base model: {report.base_model}",
+        f"Commit: {report.group.commit or 'not a git repository'}",
+        f"{status} · {_points(report)}",
+    ]
+    deck.title_slide(clean_text(report.group.group), lines, report.demo_note)
 
 
-def _fit(text: str, limit: float, size: float, bold: bool) -> int:
-    low, high = 1, len(text)
-    while low < high:
-        mid = (low + high + 1) // 2
-        if text_width(text[:mid], size, bold) <= limit:
-            low = mid
-        else:
-            high = mid - 1
-    return low
+def _data(report: Report, deck: Deck) -> None:
+    validation = report.validation
+    if not validation:
+        deck.flow("Data", [Para("Not validated.")])
+        return
+    files = ", ".join(validation.data_files) or "no file"
+    facts = [
+        Para(f"{validation.n_samples} usable training samples from {files}", bullet=True),
+        Para(f"{validation.n_tests} test questions from {validation.tests_file or 'no file'}", bullet=True),
+    ]
+    if validation.max_sample_tokens:
+        longest = f"Longest sample {validation.max_sample_tokens} tokens; {validation.n_truncated} over max_length"
+        facts.append(Para(longest, bullet=True))
+    problems = validation.problems
+    if problems:
+        facts.append(Para(f"{sum(1 + p.repeats for p in problems)} problem(s) found:", bold=True, before=10))
+        for p in problems[:12]:
+            line = f"{p.location()} {p.severity}: {shorten(p.message, 300)}"
+            facts.append(Para(line, TABLE_PT + 1, bullet=True, color=RED if p.severity == "error" else INK))
+        if len(problems) > 12:
+            facts.append(Para(f"... and {len(problems) - 12} more: see report.pdf", TABLE_PT + 1, bullet=True))
+    deck.flow("Data", facts)
 
 
-def shorten(text: str, limit: int) -> str:
-    text = " ".join(clean_text(text).split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+def _param_row(p: Param) -> list[Para]:
+    value = shorten(p.value, 40) + (" ⚑" if p.flagged else "") + (" (default)" if p.default else "")
+    said = p.own is not None and bool(p.own.where)
+    own = f"{shorten(p.own.excerpt, 220)} [{p.own.where}]" if p.own and said else "not discussed"
+    answered = sum(p.own.answered.values()) if p.own else 0
+    coverage = GREEN if p.coverage == "discussed" else RED if p.coverage == "missing" else INK
+    return [
+        Para(" / ".join(p.keys), TABLE_PT, before=0),
+        Para(value, TABLE_PT, p.flagged, color=RED if p.flagged else INK, before=0),
+        Para(f"{shorten(p.source, 80)} · usual: {shorten(p.range, 90)}", TABLE_PT, before=0),
+        Para(own, TABLE_PT, color=INK if said else RED, before=0),
+        Para(f"{answered}/4 {p.coverage}", TABLE_PT, color=coverage, before=0),
+    ]
 
 
-@dataclass(frozen=True)
-class Para:
-    text: str
-    size: float = BODY_PT
-    bold: bool = False
-    bullet: bool = False
-    color: str = INK
-    before: float = 4.0  # space before, points
-    align: str = "left"
-
-    def lines(self, width: float) -> list[str]:
-        return wrap(self.text, width - (BULLET if self.bullet else 0), self.size, self.bold)
-
-    def height(self, n_lines: int) -> float:
-        return self.before + n_lines * self.size * PITCH
+def _part_a(report: Report, deck: Deck) -> None:
+    columns = [
+        ("parameter", 2.2),
+        ("value", 1.4),
+        ("read from · usual", 2.6),
+        ("the group's answer", 4.4),
+        ("4 questions", 1.2),
+    ]
+    deck.grid("Part A: the 13 parameters, in the group's words", columns, [_param_row(p) for p in report.params])
 
 
-@dataclass(frozen=True)
-class Box:
-    left: float  # points
-    top: float
-    width: float
-    height: float
+def _training(report: Report, deck: Deck) -> None:
+    train = report.train
+    if not train or train.status != "ok":
+        deck.flow("Training", [Para(f"No training: {shorten(train.message, 400) if train else 'not reached'}.")])
+        return
+    if report.plot is None:
+        lines = [Para(line, bullet=True) for line in report.loss_scale] or [Para("No loss was reported.")]
+        notes = [Para(shorten(n, 300), TABLE_PT + 1, bullet=True) for n in train.notes[:8]]
+        if len(train.notes) > 8:
+            notes.append(Para(f"... and {len(train.notes) - 8} more notes: see report.pdf", TABLE_PT + 1, bullet=True))
+        deck.flow("Training", lines + notes)
+        return
+    caption = (
+        f"final train loss {_num(train.train_loss, 3)} · perplexity {_num(train.perplexity, 2)} · "
+        f"{train.steps} optimizer steps"
+    )
+    if train.eval_loss is not None:
+        caption += f" · held-out eval loss {train.eval_loss:.3f} ({train.n_eval} samples)"
+    caption += {
+        "loaded": " · adapter loaded from the submission",
+        "logs": " · read from the group's committed logs (nothing trained in this run)",
+    }.get(train.source, " · trained in this run")
+    caption += " · loss on answer tokens only" if not train.loss_includes_prompt else " · loss includes prompt tokens"
+    caption += "".join(f" · {line}" for line in report.loss_scale)
+    deck.picture("Training loss and learning rate", report.plot, caption)
 
-    @property
-    def inner_width(self) -> float:
-        return self.width - 2 * INSET
 
-    @property
-    def inner_height(self) -> float:
-        return self.height - 2 * INSET
+METRICS = (
+    ("ROUGE-L", "rougeL", 3),
+    ("ROUGE-1", "rouge1", 3),
+    ("ROUGE-2", "rouge2", 3),
+    ("Exact match", "exact_match", 2),
+)
 
 
-class Deck:
-    """A deck on the template: slides with a title and measured content in the area below it."""
+def _results(report: Report, deck: Deck) -> None:
+    score = report.score
+    results = [Para("No answers were scored.")]
+    if score and score.questions:
+        results = [Para(line, bold=i == 0) for i, line in enumerate(report.discussion[:1])]
+        for label, key, digits in METRICS:
+            line = (
+                f"{label}: base {score.base_mean[key]:.{digits}f} → fine-tuned "
+                f"{score.finetuned_mean[key]:.{digits}f} ({score.delta_mean[key]:+.{digits}f})"
+            )
+            results.append(Para(line, bullet=True))
+    if report.generation and report.generation.source == "recorded":
+        results.append(Para("Answers recorded by the group (answers.jsonl), not generated in this run.", color=MUTED))
+    results.append(Para(f"Points: {_points(report)}", bold=True, before=12))
+    deck.flow("Results", results)
 
-    def __init__(self, template: Path | None = None) -> None:
-        from pptx import Presentation
 
-        self.prs = Presentation(str(template or templates_dir() / "slides.pptx"))
-        layouts = {layout.name: layout for layout in self.prs.slide_layouts}
-        missing = {"Title Slide", "Title Only"} - set(layouts)
-        if missing:
-            raise ValueError(f"slide template has no layout named {', '.join(sorted(missing))}")
-        self.cover, self.titled = layouts["Title Slide"], layouts["Title Only"]
-        self.width, self.height = int(self.prs.slide_width or 0) / EMU, int(self.prs.slide_height or 0) / EMU
-        title = self.titled.placeholders[0]
-        top = (title.top + title.height) / EMU + 6
-        self.area = Box(title.left / EMU, top, title.width / EMU, self.height - FOOTER - top)
-        self.title_box = Box(title.left / EMU, title.top / EMU, title.width / EMU, title.height / EMU)
+def _answer_cell(text: str, rouge: float | None) -> Para:
+    shown = shorten(text, CELL_CHARS) or "(empty)"
+    return Para(shown if rouge is None else f"[{rouge:.2f}] {shown}", TABLE_PT, before=0)
 
-    def slide(self, title: str) -> Any:
-        slide = self.prs.slides.add_slide(self.titled)
-        size = TITLE_PT
-        while size > 18 and text_width(title, size, True) > self.title_box.inner_width * SLACK:
-            size -= 2
-        frame = slide.shapes.title.text_frame
-        self._paragraphs(
-            frame, [Para(_one_line(title, self.title_box.inner_width, size), size, True, color=ACCENT, before=0)]
+
+def _question_row(n: int, a: Answer, s: QuestionScore | None) -> list[Para]:
+    reported = f" · the group's model (reported, not measured): {shorten(a.reported, 300)}" if a.reported else ""
+    return [
+        Para(f"Q{n}. {shorten(a.instruction, 200)}", TABLE_PT, True, before=0),
+        Para(shorten(a.expected, CELL_CHARS) + reported, TABLE_PT, before=0),
+        _answer_cell(a.base, s.base["rougeL"] if s else None),
+        _answer_cell(a.finetuned, s.finetuned["rougeL"] if s else None),
+    ]
+
+
+def _questions(report: Report, deck: Deck) -> None:
+    if not report.questions:
+        return
+    deck.grid(
+        "Test questions: base vs fine-tuned [ROUGE-L]",
+        [("question", 2.2), ("expected", 3), ("base", 3), ("fine-tuned", 3)],
+        [_question_row(q.n, q.answer, q.score) for q in report.questions],
+    )
+
+
+def _discussion(report: Report, deck: Deck) -> None:
+    said = report.group_discussion
+    ours = [Para(f"The group ({said.where}):", bold=True)] if said else []
+    ours += [Para(shorten(line, 600), bullet=True) for line in (said.text.splitlines() if said else [])]
+    measured = [Para(line, bullet=True) for line in report.discussion] or [Para("Nothing was measured in this run.")]
+    deck.flow("Discussion", ours + ([Para("Measured in this run:", bold=True, before=10)] if said else []) + measured)
+
+
+def _reflections(report: Report, deck: Deck) -> None:
+    paras = list(markdown_paragraphs(shorten_block(report.reflections, FLOW_CHARS))) if report.reflections else []
+    if paras:
+        paras.append(Para(report.reflections_where, TABLE_PT, color=MUTED, before=6))
+    deck.flow("Reflections", paras or [Para("No reflections in the group's report or slides.", color=MUTED)])
+
+
+def _rubric(report: Report, deck: Deck) -> None:
+    if not report.grade:
+        return
+    rows = []
+    for item in report.grade.items:
+        color = GREEN if item.points >= item.max_points else RED if item.points == 0 else INK
+        rows.append(
+            [
+                Para(item.title, TABLE_PT, before=0),
+                Para(f"{item.points:g} / {item.max_points:g}", TABLE_PT, True, color=color, before=0),
+                Para(shorten(item.reason, 600), TABLE_PT, before=0),
+            ]
         )
-        return slide
-
-    def title_slide(self, title: str, lines: list[str], note: str = "") -> None:
-        slide = self.prs.slides.add_slide(self.cover)
-        heading, sub = slide.placeholders[0], slide.placeholders[1]
-        width = heading.width / EMU - 2 * INSET
-        self._paragraphs(heading.text_frame, [Para(_one_line(title, width, 36), 36, True, color=ACCENT, before=0)])
-        from pptx.enum.text import MSO_ANCHOR
-
-        heading.text_frame.vertical_anchor = MSO_ANCHOR.BOTTOM  # the name sits right above its subtitle
-        sub_box = Box(sub.left / EMU, sub.top / EMU, sub.width / EMU, sub.height / EMU)
-        wanted = [Para(line, 16, color=MUTED, before=2) for line in lines]
-        if note:  # smaller, so that it always fits under the facts
-            wanted.append(Para(note, 11, color=RED, before=8))
-        paras = _fill(wanted, sub_box)[0]
-        self._paragraphs(sub.text_frame, paras)
-
-    def box(self, slide: Any, box: Box, paras: list[Para], fill: str | None = None) -> None:
-        from pptx.dml.color import RGBColor
-        from pptx.util import Emu
-
-        shape = slide.shapes.add_textbox(
-            Emu(round(box.left * EMU)),
-            Emu(round(box.top * EMU)),
-            Emu(round(box.width * EMU)),
-            Emu(round(box.height * EMU)),
-        )
-        if fill:
-            shape.fill.solid()
-            shape.fill.fore_color.rgb = RGBColor.from_string(fill)
-        self._paragraphs(shape.text_frame, paras)
-
-    def _paragraphs(self, frame: Any, paras: list[Para]) -> None:
-        from pptx.dml.color import RGBColor
-        from pptx.enum.text import MSO_ANCHOR, MSO_AUTO_SIZE, PP_ALIGN
-        from pptx.util import Pt
-
-        frame.word_wrap = True
-        frame.auto_size = MSO_AUTO_SIZE.NONE
-        frame.vertical_anchor = MSO_ANCHOR.TOP
-        frame.margin_left = frame.margin_right = frame.margin_top = frame.margin_bottom = Pt(INSET)
-        for i, para in enumerate(paras):
-            paragraph = frame.paragraphs[0] if i == 0 else frame.add_paragraph()
-            paragraph.line_spacing = Pt(para.size * PITCH)
-            paragraph.space_before, paragraph.space_after = Pt(para.before), Pt(0)
-            _bullet(paragraph, para.bullet)
-            paragraph.alignment = {"left": PP_ALIGN.LEFT, "right": PP_ALIGN.RIGHT}[para.align]
-            run = paragraph.add_run()
-            run.text = para.text
-            run.font.size, run.font.bold = Pt(para.size), para.bold
-            run.font.color.rgb = RGBColor.from_string(para.color)
-
-    def flow(self, title: str, paras: list[Para]) -> None:
-        """Paragraphs under a title; what does not fit goes on continuation slides."""
-        pages = _fill(paras, self.area)
-        for n, page in enumerate(pages):
-            self.box(self.slide(_numbered(title, n, len(pages))), self.area, page)
-
-    def grid(self, title: str, columns: list[tuple[str, float]], rows: list[list[Para]]) -> None:
-        """A table of measured text cells; rows pack onto slides, a row too tall for one continues on the next."""
-        total = sum(share for _, share in columns)
-        widths = [self.area.width * share / total for _, share in columns]
-        header = [Para(name, TABLE_PT, True, color=ACCENT, before=0) for name, _ in columns]
-        header_h = _row_height(header, widths)
-        pages: list[list[tuple[list[Para], float]]] = [[]]
-        full = self.area.height - header_h
-        room, queue = full, list(rows)
-        while queue:
-            row = queue.pop(0)
-            height = _row_height(row, widths)
-            # a row that fits a slide stays whole; a taller one starts here if a third of the slide is free
-            if height > room and pages[-1] and (height <= full or room < full / 3):
-                pages.append([])
-                room = full
-            if height > room:
-                row, rest = _split_row(row, widths, room)
-                if rest:
-                    queue.insert(0, rest)
-                height = _row_height(row, widths)
-            pages[-1].append((row, height))
-            room -= height
-        for n, page in enumerate(pages):
-            slide = self.slide(_numbered(title, n, len(pages)))
-            top = self.area.top
-            for k, (cells, height) in enumerate([(header, header_h), *page]):
-                left = self.area.left
-                for cell, width in zip(cells, widths, strict=True):
-                    self.box(slide, Box(left, top, width, height), [cell], SHADE if k == 0 or k % 2 == 0 else None)
-                    left += width
-                top += height
-
-    def picture(self, title: str, image: Path, caption: str) -> None:
-        from PIL import Image
-        from pptx.util import Emu
-
-        slide = self.slide(title)
-        caption_para = Para(caption, TABLE_PT + 1, color=MUTED, before=0)
-        caption_h = 2 * INSET + caption_para.height(len(caption_para.lines(self.area.inner_width)))
-        with Image.open(image) as img:
-            aspect = img.height / img.width
-        width = min(self.area.width, (self.area.height - caption_h) / aspect)
-        left = self.area.left + (self.area.width - width) / 2
-        slide.shapes.add_picture(
-            str(image), Emu(round(left * EMU)), Emu(round(self.area.top * EMU)), width=Emu(round(width * EMU))
-        )
-        top = self.area.top + width * aspect
-        self.box(slide, Box(self.area.left, top, self.area.width, caption_h), [caption_para])
-
-    def footers(self, left_text: str) -> None:
-        """Group name and slide number on every slide but the cover, in the band kept free for them."""
-        slides = list(self.prs.slides)
-        half, top = self.area.width / 2, self.height - FOOTER + 6
-        left = Para(_one_line(left_text, half - 2 * INSET, FOOT_PT), FOOT_PT, color=MUTED, before=0)
-        for n, slide in enumerate(slides[1:], start=2):
-            self.box(slide, Box(self.area.left, top, half, FOOTER - 8), [left])
-            number = Para(f"{n} / {len(slides)}", FOOT_PT, color=MUTED, before=0, align="right")
-            self.box(slide, Box(self.area.left + half, top, half, FOOTER - 8), [number])
-
-    def save(self, path: Path, when: datetime) -> None:
-        props = self.prs.core_properties
-        props.author = props.last_modified_by = "grader"
-        props.created = props.modified = when
-        props.revision = 1
-        save_reproducibly(self.prs, path)
-
-
-def save_reproducibly(prs: Any, path: Path) -> None:
-    """Save with every zip entry stamped 1980-01-01: python-pptx stamps them with the current time."""
-    raw = io.BytesIO()
-    prs.save(raw)
-    out = io.BytesIO()
-    with zipfile.ZipFile(raw) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
-            fixed.compress_type, fixed.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
-            dst.writestr(fixed, src.read(info.filename))
-    write_atomic(path, out.getvalue())
-
-
-def _bullet(paragraph: Any, on: bool) -> None:
-    """A hanging bullet, or explicitly none (placeholders would otherwise inherit the template's)."""
-    ppr = paragraph._p.get_or_add_pPr()
-    for old in ppr.findall("{http://schemas.openxmlformats.org/drawingml/2006/main}bu*"):
-        ppr.remove(old)
-    a = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
-    if on:
-        ppr.set("marL", str(round(BULLET * EMU)))
-        ppr.set("indent", str(-round(BULLET * EMU)))
-        ppr.append(ppr.makeelement(f"{a}buChar", {"char": "•"}))
-    else:
-        ppr.set("marL", "0")
-        ppr.set("indent", "0")
-        ppr.append(ppr.makeelement(f"{a}buNone", {}))
-    # schema order: lnSpc, spcBef, spcAft come before the bullet elements
-    for tag in ("spcAft", "spcBef", "lnSpc"):
-        element = ppr.find(f"{a}{tag}")
-        if element is not None:
-            ppr.remove(element)
-            ppr.insert(0, element)
-
-
-def _one_line(text: str, width: float, size: float) -> str:
-    text = " ".join(clean_text(text).split())
-    if text_width(text, size, True) <= width * SLACK:
-        return text
-    return text[: max(1, _fit(text, width * SLACK - text_width("…", size, True), size, True))].rstrip() + "…"
-
-
-def _numbered(title: str, n: int, count: int) -> str:
-    return title if count == 1 else f"{title} ({n + 1}/{count})"
-
-
-def _fill(paras: list[Para], box: Box) -> list[list[Para]]:
-    """Paragraphs into pages of `box`; a paragraph that does not fit is split at a line and continues."""
-    pages: list[list[Para]] = [[]]
-    room = box.inner_height
-    queue = list(paras)
-    while queue:
-        para = queue.pop(0)
-        lines = para.lines(box.inner_width)
-        fits = int((room - para.before) // (para.size * PITCH))
-        if fits >= len(lines):
-            pages[-1].append(para)
-            room -= para.height(len(lines))
-            continue
-        if fits >= 2 or (fits >= 1 and not pages[-1]):
-            pages[-1].append(replace(para, text="".join(lines[:fits]).rstrip()))
-            queue.insert(0, replace(para, text="".join(lines[fits:]), bullet=False, before=0))
-        elif not pages[-1]:  # not even one line fits an empty page: the box is too small for this size
-            raise ValueError(f"text box of {box.inner_height:.0f} pt cannot hold a {para.size} pt line")
-        else:
-            queue.insert(0, para)
-        pages.append([])
-        room = box.inner_height
-    return [page for page in pages if page] or [[]]
-
-
-def _row_height(row: list[Para], widths: list[float]) -> float:
-    return max(2 * INSET + cell.height(len(cell.lines(w - 2 * INSET))) for cell, w in zip(row, widths, strict=True))
-
-
-def _split_row(row: list[Para], widths: list[float], room: float) -> tuple[list[Para], list[Para] | None]:
-    """The lines of each cell that fit in `room`, and the rest of the row (None when nothing is left)."""
-    head, rest, left = [], [], False
-    for cell, width in zip(row, widths, strict=True):
-        lines = cell.lines(width - 2 * INSET)
-        keep = int((room - 2 * INSET - cell.before) // (cell.size * PITCH))
-        if keep < 1:
-            raise ValueError(f"a table row of {room:.0f} pt cannot hold a {cell.size} pt line")
-        head.append(replace(cell, text="".join(lines[:keep]).rstrip()))
-        rest.append(replace(cell, text="".join(lines[keep:])))
-        left = left or len(lines) > keep
-    if not left:
-        return head, None
-    rest[0] = replace(rest[0], text=f"{rest[0].text} (cont.)".strip())
-    return head, rest
+    deck.grid(f"Rubric: {_points(report)}", [("item", 3), ("points", 1.2), ("reason", 7)], rows)
 
 
 def markdown_paragraphs(text: str) -> Iterator[Para]:
@@ -398,221 +223,6 @@ def markdown_paragraphs(text: str) -> Iterator[Para]:
             if content:
                 yield Para(content, 18 if kind == "heading" else BODY_PT, kind == "heading", bullet=depth > 0)
             kind = "para"
-
-
-def write_pptx(data: dict[str, Any], path: Path, plot: Path) -> None:
-    deck = Deck()
-    group, train, score, grade, validation = (data[k] for k in ("group", "train", "score", "grade", "validation"))
-    name = clean_text(group.group)
-    points = f"{grade.total:g} / {grade.max_total:g} points" if grade else "not graded"
-    deck.title_slide(
-        name,
-        [
-            f"Week 5 · LoRA fine-tuning · {data['date']}",
-            f"Base model: {data['base_model']}",
-            f"Commit: {group.commit or 'not a git repository'}",
-            f"Status: {data['status']}"
-            + (f" ({shorten(data['reason'], 120)})" if data["reason"] else "")
-            + f" · {points}",
-        ],
-        data["demo_note"],
-    )
-
-    facts = [Para("Not validated.")]
-    if validation:
-        facts = [
-            Para(
-                f"{validation.n_samples} usable training samples from {', '.join(validation.data_files) or 'no file'}",
-                bullet=True,
-            ),
-            Para(f"{validation.n_tests} test questions from {validation.tests_file or 'no file'}", bullet=True),
-        ]
-        if validation.max_sample_tokens:
-            facts.append(
-                Para(
-                    f"Longest sample {validation.max_sample_tokens} tokens; {validation.n_truncated} over max_length",
-                    bullet=True,
-                )
-            )
-        problems = validation.problems
-        if problems:
-            facts.append(Para(f"{sum(1 + p.repeats for p in problems)} problem(s) found:", bold=True, before=10))
-            facts += [
-                Para(
-                    f"{p.location()} {p.severity}: {shorten(p.message, 300)}",
-                    TABLE_PT + 1,
-                    bullet=True,
-                    color=RED if p.severity == "error" else INK,
-                )
-                for p in problems[:12]
-            ]
-            if len(problems) > 12:
-                facts.append(Para(f"... and {len(problems) - 12} more: see report.pdf", TABLE_PT + 1, bullet=True))
-    deck.flow("Data", facts)
-
-    deck.grid(
-        "Part A: the 13 parameters, in the group's words",
-        [
-            ("parameter", 2.2),
-            ("value", 1.4),
-            ("read from · usual", 2.6),
-            ("the group's answer", 4.4),
-            ("4 questions", 1.2),
-        ],
-        [
-            [
-                Para(" / ".join(p["keys"]), TABLE_PT, before=0),
-                Para(
-                    shorten(p["value"], 40) + (" ⚑" if p["flagged"] else "") + (" (default)" if p["default"] else ""),
-                    TABLE_PT,
-                    p["flagged"],
-                    color=RED if p["flagged"] else INK,
-                    before=0,
-                ),
-                Para(f"{shorten(p['source'], 80)} · usual: {shorten(p['range'], 90)}", TABLE_PT, before=0),
-                Para(
-                    f"{shorten(p['own'].excerpt, 220)} [{p['own'].where}]"
-                    if p["own"] and p["own"].where
-                    else "not discussed",
-                    TABLE_PT,
-                    color=INK if p["own"] and p["own"].where else RED,
-                    before=0,
-                ),
-                Para(
-                    f"{sum(p['own'].answered.values()) if p['own'] else 0}/4 {p['coverage']}",
-                    TABLE_PT,
-                    color=GREEN if p["coverage"] == "discussed" else RED if p["coverage"] == "missing" else INK,
-                    before=0,
-                ),
-            ]
-            for p in data["params"]
-        ],
-    )
-
-    if train and train.status == "ok" and plot.is_file():
-        caption = (
-            f"final train loss {_num(train.train_loss, 3)} · perplexity {_num(train.perplexity, 2)} · "
-            f"{train.steps} optimizer steps"
-        )
-        if train.eval_loss is not None:
-            caption += f" · held-out eval loss {train.eval_loss:.3f} ({train.n_eval} samples)"
-        caption += {
-            "loaded": " · adapter loaded from the submission",
-            "logs": " · read from the group's committed logs (nothing trained in this run)",
-        }.get(train.source, " · trained in this run")
-        caption += (
-            " · loss on answer tokens only" if not train.loss_includes_prompt else " · loss includes prompt tokens"
-        )
-        caption += "".join(f" · {line}" for line in data["loss_scale"])
-        deck.picture("Training loss and learning rate", plot, caption)
-    elif train and train.status == "ok":
-        lines = [Para(line, bullet=True) for line in data["loss_scale"]] or [Para("No loss was reported.")]
-        notes = [Para(shorten(n, 300), TABLE_PT + 1, bullet=True) for n in train.notes[:8]]
-        if len(train.notes) > 8:
-            notes.append(Para(f"... and {len(train.notes) - 8} more notes: see report.pdf", TABLE_PT + 1, bullet=True))
-        deck.flow("Training", lines + notes)
-    else:
-        deck.flow("Training", [Para(f"No training: {shorten(train.message, 400) if train else 'not reached'}.")])
-
-    results = [Para("No answers were scored.")]
-    if score and score.questions:
-        results = [Para(line, bold=i == 0) for i, line in enumerate(data["discussion"][:1])]
-        for label, key, digits in (
-            ("ROUGE-L", "rougeL", 3),
-            ("ROUGE-1", "rouge1", 3),
-            ("ROUGE-2", "rouge2", 3),
-            ("Exact match", "exact_match", 2),
-        ):
-            results.append(
-                Para(
-                    f"{label}: base {score.base_mean[key]:.{digits}f} → fine-tuned "
-                    f"{score.finetuned_mean[key]:.{digits}f} ({score.delta_mean[key]:+.{digits}f})",
-                    bullet=True,
-                )
-            )
-    generation = data["generation"]
-    if generation and generation.source == "recorded":
-        results.append(Para("Answers recorded by the group (answers.jsonl), not generated in this run.", color=MUTED))
-    results.append(Para(f"Points: {points}", bold=True, before=12))
-    deck.flow("Results", results)
-
-    if data["questions"]:
-        rows = []
-        for q in data["questions"]:
-            a, s = q["answer"], q["score"]
-            rows.append(
-                [
-                    Para(f"Q{q['n']}. {shorten(a.instruction, 200)}", TABLE_PT, True, before=0),
-                    Para(
-                        shorten(a.expected, CELL_CHARS)
-                        + (
-                            f" · the group's model (reported, not measured): {shorten(a.reported, 300)}"
-                            if a.reported
-                            else ""
-                        ),
-                        TABLE_PT,
-                        before=0,
-                    ),
-                    Para(shorten(a.base, CELL_CHARS) or "(empty)", TABLE_PT, before=0)
-                    if not s
-                    else Para(
-                        f"[{s.base['rougeL']:.2f}] {shorten(a.base, CELL_CHARS) or '(empty)'}", TABLE_PT, before=0
-                    ),
-                    Para(shorten(a.finetuned, CELL_CHARS) or "(empty)", TABLE_PT, before=0)
-                    if not s
-                    else Para(
-                        f"[{s.finetuned['rougeL']:.2f}] {shorten(a.finetuned, CELL_CHARS) or '(empty)'}",
-                        TABLE_PT,
-                        before=0,
-                    ),
-                ]
-            )
-        deck.grid(
-            "Test questions: base vs fine-tuned [ROUGE-L]",
-            [("question", 2.2), ("expected", 3), ("base", 3), ("fine-tuned", 3)],
-            rows,
-        )
-
-    said = data["group_discussion"]
-    ours = [Para(f"The group ({said.where}):", bold=True)] if said else []
-    ours += [Para(shorten(line, 600), bullet=True) for line in (said.text.splitlines() if said else [])]
-    measured = [Para(line, bullet=True) for line in data["discussion"]] or [Para("Nothing was measured in this run.")]
-    deck.flow("Discussion", ours + ([Para("Measured in this run:", bold=True, before=10)] if said else []) + measured)
-    reflections = (
-        list(markdown_paragraphs(shorten_block(data["reflections"], FLOW_CHARS))) if data["reflections"] else []
-    )
-    if reflections:
-        reflections.append(Para(data["reflections_where"], TABLE_PT, color=MUTED, before=6))
-    deck.flow("Reflections", reflections or [Para("No reflections in the group's report or slides.", color=MUTED)])
-    if grade:
-        deck.grid(
-            f"Rubric: {points}",
-            [("item", 3), ("points", 1.2), ("reason", 7)],
-            [
-                [
-                    Para(i.title, TABLE_PT, before=0),
-                    Para(
-                        f"{i.points:g} / {i.max_points:g}",
-                        TABLE_PT,
-                        True,
-                        color=GREEN if i.points >= i.max_points else RED if i.points == 0 else INK,
-                        before=0,
-                    ),
-                    Para(shorten(i.reason, 600), TABLE_PT, before=0),
-                ]
-                for i in grade.items
-            ],
-        )
-    deck.footers(f"{name} · week 5 LoRA fine-tuning · grader")
-    deck.save(path, datetime.strptime(data["date"], "%Y-%m-%d").replace(tzinfo=UTC))
-
-
-def shorten_block(text: str, limit: int) -> str:
-    """Cut Markdown at a line boundary near `limit` characters."""
-    text = clean_text(text)
-    if len(text) <= limit:
-        return text
-    return text[:limit].rsplit("\n", 1)[0] + "\n\n… (cut here; the PDF report has the whole text)"
 
 
 def _num(value: float | None, digits: int) -> str:

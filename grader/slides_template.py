@@ -95,7 +95,7 @@ def build(path: Path) -> Path:
     from pptx.opc.constants import RELATIONSHIP_TYPE as RT
     from pptx.util import Emu, Inches
 
-    from grader.slides import save_reproducibly
+    from grader.deck import save_reproducibly
 
     prs = Presentation()
     prs.slide_width, prs.slide_height = Emu(WIDTH), Emu(HEIGHT)

@@ -6,9 +6,12 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from grader.report import Report
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -95,12 +98,12 @@ def report_data(
     answer: str | None = None,
     steps: int = 3,
     reflections: str | None = None,
-) -> dict[str, Any]:
+) -> Report:
     """A group's records built by hand (no model), rendered into the report's data model.
 
     `text` goes into every student field; `answer` (default: `text`) is the fine-tuned answer of every question.
     """
-    from grader import plots, render
+    from grader import plots, report
     from grader.records import (
         Answer,
         GenerationRecord,
@@ -173,19 +176,17 @@ def report_data(
     written, _ = writing.understand(deliverable.markdown(report_md, "REPORT.md"), part_a_entries(), "system")
     validation = ValidationRecord(group=group, n_samples=24, n_tests=questions, config=config, writing=written)
     plot = plots.training_plot(train, tmp_path / "training.png")
-    data: dict[str, Any] = render.report_data(
+    return report.build(
         GroupRecord(group=group, path="."),
-        validation,
-        train,
-        GenerationRecord(group=group, answers=answers),
-        score,
-        grade,
-        "graded",
-        "",
-        plot,
-        report_md,
+        status="graded",
+        validation=validation,
+        train=train,
+        generation=GenerationRecord(group=group, answers=answers),
+        score=score,
+        grade=grade,
+        plot=plot,
+        report_md=report_md,
     )
-    return data
 
 
 Word = tuple[float, float, float, float, str]  # xMin, yMin, xMax, yMax, text

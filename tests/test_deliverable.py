@@ -210,9 +210,11 @@ def test_hostile_text_from_a_deck_stays_escaped_in_the_report(tmp_path: Path) ->
     doc, _ = _read(tmp_path, "e.pptx")
     written, _ = writing.understand(doc, part_a_entries(), "s")
     assert "<script>" in written.answer("learning_rate").excerpt
+    import dataclasses
+
     data = report_data(tmp_path)
-    data["params"][0]["own"] = written.answer("learning_rate")
-    html = render.render_html(data)
+    params = [dataclasses.replace(data.params[0], own=written.answer("learning_rate")), *data.params[1:]]
+    html = render.render_html(dataclasses.replace(data, params=params))
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "{{ 7*7 }}" in html  # student text is data, never a template
 

@@ -465,7 +465,7 @@ def test_out_of_memory_and_crash_are_recorded_and_the_batch_goes_on(tmp_path: Pa
     monkeypatch.setattr(train, "run", real)
     from grader import slides
 
-    def broken(data, path, plot):
+    def broken(report, path):
         raise ValueError("no room on the slide")
 
     monkeypatch.setattr(slides, "write_pptx", broken)

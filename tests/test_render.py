@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from grader import plots, render
+from grader import plots, render, text
 from grader.layout import Layout
 from tests.conftest import EXAMPLES, pdf_pages, pdf_text, report_data
 
@@ -49,13 +49,13 @@ def test_html_escapes_student_text(tmp_path: Path) -> None:
 
 
 def test_markdown_is_sanitized() -> None:
-    html = render.markdown_html(
+    html = text.markdown_html(
         '# T\n\n<iframe src="x"></iframe> ![a](http://evil/x.png) [l](javascript:alert(1))'
         '\n\n<a href="file:///etc/passwd">x</a> <p style="background:url(http://evil)">s</p>'
         "\n\n| a | b |\n|---|---|\n| 1 | 2 |"
     )
     tags = re.findall(r"<(/?[a-zA-Z][^>]*)>", html)
-    assert {t.strip("/") for t in tags} <= render.ALLOWED_TAGS  # allowlisted, and none carries an attribute
+    assert {t.strip("/") for t in tags} <= text.ALLOWED_TAGS  # allowlisted, and none carries an attribute
     assert "<table>" in html and "<h1>" in html and "&lt;a href" in html  # raw HTML is shown as text
 
 
@@ -190,13 +190,13 @@ def test_undrawable_characters_are_named_once_with_the_package(tmp_path: Path, m
 
     monkeypatch.setattr(fonts, "_system", frozenset)  # a machine with no fonts of its own: only grader's
     layout = Layout(tmp_path / "out")
-    for name, text in (("a", "ภาษาไทย 🧪 학습"), ("b", KOREAN), ("c", "emoji 🧪🧪")):
+    for name, words in (("a", "ภาษาไทย 🧪 학습"), ("b", KOREAN), ("c", "emoji 🧪🧪")):
         folder = tmp_path / name
         folder.mkdir()
         layout.group_dir(name).mkdir(parents=True)
         from grader.records import save
 
-        save(render.run(report_data(folder, reflections=text), layout, name), layout.record(name, "render"))
+        save(render.run(report_data(folder, reflections=words), layout, name), layout.record(name, "render"))
     assert load_missing(layout, "b") == "" and load_missing(layout, "c") == "🧪"
     assert set(load_missing(layout, "a")) == set("ภาษไทย🧪")
     note = pipeline.font_note(["a", "b", "c"], layout)
@@ -230,13 +230,15 @@ def test_plots_use_the_figure_api_and_render_any_script(tmp_path: Path) -> None:
 
 def test_the_groups_markdown_leaves_out_the_sections_quoted_above() -> None:
     """Reflections and discussion appear once: in their own sections, not again in the reproduced REPORT.md."""
-    text = (EXAMPLES / "good-group" / "REPORT.md").read_text(encoding="utf-8")
+    from grader.writing import REFLECTIONS
+
+    md = (EXAMPLES / "good-group" / "REPORT.md").read_text(encoding="utf-8")
     once = "building the dataset from paper chunks"
-    assert once in text
-    shown = render._shown_report(text, reflections_shown=True)
+    assert once in md
+    shown = text.shown_report(md, [REFLECTIONS])
     assert once not in shown and "## Reflections" in shown and "quoted above" in shown
     assert "## Part B. Fine-tuning practice" in shown and "## Discussion" in shown
-    assert once in render._shown_report(text)  # nothing quoted above: nothing left out
+    assert once in text.shown_report(md)  # nothing quoted above: nothing left out
     nested = "# R\n## Reflections\nmine\n### detail\nalso mine\n## Next\nkept\n```\n# Reflections in code\n```\n"
-    out = render._shown_report(nested, reflections_shown=True)
+    out = text.shown_report(nested, [REFLECTIONS])
     assert "mine" not in out and "## Next\nkept" in out and "# Reflections in code" in out

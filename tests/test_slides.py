@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import fonts, slides
+from grader import deck, fonts, slides, text
 from grader.layout import templates_dir
 from tests.conftest import deck_text, pdf_pages, report_data
 
@@ -26,14 +26,14 @@ def titles(path: Path) -> list[str]:
 
 def test_wrap_measures_real_widths() -> None:
     text = "Kaolinite shows a doublet near 2165 and 2205 nm " * 6 + "x" * 300 + f" {KOREAN} 高岭石的双峰吸收特征"
-    lines = slides.wrap(text, 200, 12)
+    lines = deck.wrap(text, 200, 12)
     assert "".join(lines) == " ".join(text.split())  # nothing lost, nothing added
-    assert all(slides.text_width(line.rstrip(), 12) <= 200 * slides.SLACK for line in lines)
+    assert all(deck.text_width(line.rstrip(), 12) <= 200 * deck.SLACK for line in lines)
     assert len(lines) > 10 and any(line == "x" * len(line) for line in lines)  # the long word was broken
     # bold is wider than regular, Hangul is one em per syllable, "W" is wider than "i"
-    assert slides.text_width("Mineral", 12, bold=True) > slides.text_width("Mineral", 12)
-    assert slides.text_width("학습", 10) == pytest.approx(20)
-    assert slides.text_width("WWWW", 12) > 2 * slides.text_width("iiii", 12)
+    assert deck.text_width("Mineral", 12, bold=True) > deck.text_width("Mineral", 12)
+    assert deck.text_width("학습", 10) == pytest.approx(20)
+    assert deck.text_width("WWWW", 12) > 2 * deck.text_width("iiii", 12)
 
 
 def test_markdown_becomes_plain_paragraphs() -> None:
@@ -66,7 +66,7 @@ def test_template_is_what_its_builder_makes(tmp_path: Path) -> None:
 
 def test_deck_tells_the_story_in_8_to_12_slides(tmp_path: Path) -> None:
     d = report_data(tmp_path, group="good-group", questions=6, reflections=f"- worked\n- {KOREAN}")
-    slides.write_pptx(d, tmp_path / "s.pptx", tmp_path / "training.png")
+    slides.write_pptx(d, tmp_path / "s.pptx")
     names = titles(tmp_path / "s.pptx")
     assert 8 <= len(names) <= 12, names
     assert names[0] == "good-group"
@@ -80,13 +80,13 @@ def test_deck_tells_the_story_in_8_to_12_slides(tmp_path: Path) -> None:
 def test_long_answers_continue_on_next_slides(tmp_path: Path) -> None:
     answer = " ".join(f"w{i}" for i in range(600))  # ~3,000 characters: cut to CELL_CHARS, then split over slides
     d = report_data(tmp_path, questions=2, answer=answer)
-    slides.write_pptx(d, tmp_path / "s.pptx", tmp_path / "training.png")
+    slides.write_pptx(d, tmp_path / "s.pptx")
     names = titles(tmp_path / "s.pptx")
     qa = [i for i, n in enumerate(names) if n.startswith("Test questions")]
     assert len(qa) >= 2 and all(names[i].endswith(f"/{len(qa)})") for i in qa)
     pages = deck_text(tmp_path / "s.pptx")
     shown = " ".join(pages[i] for i in qa)
-    kept = slides.shorten(answer, slides.CELL_CHARS).rstrip("…").split()
+    kept = text.shorten(answer, slides.CELL_CHARS).rstrip("…").split()
     assert all(f" {w} " in f" {shown.replace(chr(10), ' ')} " for w in kept[:-1])  # every kept word is shown
     assert "(cont.)" in shown
 
@@ -96,7 +96,7 @@ def test_control_characters_and_lone_surrogates(tmp_path: Path) -> None:
 
     nasty = "a\x00b\x0bc\x1fd\ud800e\udfff\ufffef {{ 7*7 }} <b>x</b>"
     d = report_data(tmp_path, nasty, group=nasty, reflections=nasty)
-    slides.write_pptx(d, tmp_path / "s.pptx", tmp_path / "training.png")
+    slides.write_pptx(d, tmp_path / "s.pptx")
     text = "\n".join(deck_text(tmp_path / "s.pptx"))
     assert "abcdef {{ 7*7 }} <b>x</b>" in text
     assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe]", text)
@@ -122,7 +122,7 @@ def convert(decks: list[Path], out: Path) -> list[Path]:
     )
     env = {**os.environ, "FONTCONFIG_FILE": str(config)}
     subprocess.run([*cmd, *map(str, decks)], check=True, capture_output=True, timeout=180, env=env)
-    return [out / f"{deck.stem}.pdf" for deck in decks]
+    return [out / f"{path.stem}.pdf" for path in decks]
 
 
 def misplaced_words(pdf: Path, footer: set[str]) -> list[str]:
@@ -130,7 +130,7 @@ def misplaced_words(pdf: Path, footer: set[str]) -> list[str]:
     on top of another word (text that overflowed its box into the next one)."""
     bad: list[str] = []
     for n, (width, height, boxes) in enumerate(pdf_pages(pdf), start=1):
-        band = height - slides.FOOTER
+        band = height - deck.FOOTER
         for x0, y0, x1, y1, word in boxes:
             if x0 < 0 or x1 > width - 0.5 * 72 + 2 or y0 < 0:
                 bad.append(f"slide {n}: {word!r} past the edge ({x0:.0f}-{x1:.0f} of {width:.0f})")
@@ -144,12 +144,12 @@ def misplaced_words(pdf: Path, footer: set[str]) -> list[str]:
     return bad
 
 
-def footer_words(deck: Path) -> set[str]:
+def footer_words(path: Path) -> set[str]:
     """The words of the shapes that the deck itself put in the footer band."""
     from pptx import Presentation
 
-    prs = Presentation(str(deck))
-    band = prs.slide_height / 12700 - slides.FOOTER
+    prs = Presentation(str(path))
+    band = prs.slide_height / 12700 - deck.FOOTER
     return {
         word
         for slide in prs.slides
@@ -174,7 +174,7 @@ def test_no_text_runs_off_a_slide_in_libreoffice(tmp_path: Path) -> None:
     }
     decks = []
     for name, d in cases.items():
-        slides.write_pptx(d, tmp_path / f"{name}.pptx", tmp_path / "training.png")
+        slides.write_pptx(d, tmp_path / f"{name}.pptx")
         decks.append(tmp_path / f"{name}.pptx")
     for name, pdf in zip(cases, convert(decks, tmp_path), strict=True):
         assert misplaced_words(pdf, footer_words(tmp_path / f"{name}.pptx")) == [], name
