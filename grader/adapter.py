@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from grader.files import is_lfs_pointer
-from grader.records import LogEntry, Parts, ReportedLoss, TrainRecord, replace_dir
+from grader.records import LogEntry, Parts, ReportedLoss, TrainRecord
+from grader.storage import replace_dir
 
 MAX_CONFIG_BYTES = 64 << 10
 MAX_ADAPTER_BYTES = 2 << 30

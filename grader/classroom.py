@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import __version__
-from grader.records import GradeRecord
+from grader.records import GradeRecord, GroupStatus
 
 ACTION_REF = re.compile(r"^(?:[\w.-]+/[\w.-]+(?:/[\w./-]+)?@[\w./-]+|\./[\w./-]*)$")
 WORKFLOW = Path(".github") / "workflows" / "grader.yml"
@@ -51,7 +51,7 @@ def whole_points(points: list[float], maxima: list[float]) -> list[int]:
     return whole
 
 
-def runner_result(grade: GradeRecord | None, status: str, reason: str) -> dict[str, Any]:
+def runner_result(grade: GradeRecord | None, status: GroupStatus, reason: str) -> dict[str, Any]:
     """The JSON a Classroom test runner reports (version, status, max_score, tests[]), in whole points."""
     items = grade.items if grade else []
     scores = whole_points([i.points for i in items], [i.max_points for i in items])

@@ -271,7 +271,8 @@ def preview_cmd(
     from grader import pipeline
     from grader.config import RunSettings
     from grader.layout import Layout
-    from grader.records import GradeRecord, load, write_atomic
+    from grader.records import GradeRecord
+    from grader.storage import load, write_atomic
 
     try:
         settings = RunSettings.model_validate(
@@ -317,7 +318,7 @@ def init_ci_cmd(
     """Write .github/workflows/grader.yml: on every push, validation annotations, report and deck as artifacts, and
     the points for GitHub Classroom."""
     from grader import classroom as cr
-    from grader.records import write_atomic
+    from grader.storage import write_atomic
 
     if not action:
         raise GraderError(

@@ -16,7 +16,8 @@ from grader.discover import find_parts
 from grader.errors import ConfigError, SubmissionError
 from grader.layout import Layout, safe_name
 from grader.prompts import prompt
-from grader.records import Sample, TrainRecord, exclusive, save, write_atomic
+from grader.records import Sample, TrainRecord
+from grader.storage import exclusive, save, write_atomic
 
 
 def parse_flags(args: list[str]) -> dict[str, Any]:

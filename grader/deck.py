@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.layout import templates_dir
-from grader.records import write_atomic
+from grader.storage import write_atomic
 from grader.text import clean_text
 
 TITLE_PT, BODY_PT, TABLE_PT, FOOT_PT = 28, 16, 11, 9

@@ -16,7 +16,7 @@ from typing import Any
 
 from grader import __version__
 from grader.layout import examples_dir, templates_dir
-from grader.records import digest
+from grader.storage import digest
 
 SPECIAL = [
     "<|begin_of_text|>",

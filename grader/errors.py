@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 
 class GraderError(Exception):
     """A problem the user can fix; the message says what, where and what to do."""
@@ -14,7 +16,7 @@ class ConfigError(GraderError):
 class SubmissionError(GraderError):
     """A group's submission cannot be used; the batch goes on and the group is marked."""
 
-    def __init__(self, message: str, *, status: str = "invalid") -> None:
+    def __init__(self, message: str, *, status: Literal["invalid", "over-limit"] = "invalid") -> None:
         super().__init__(message)
         self.status = status
 

@@ -314,8 +314,8 @@ def build_pdf(path: Path) -> None:
 
     from weasyprint import HTML
 
-    from grader.records import write_atomic
     from grader.render import safe_fetcher
+    from grader.storage import write_atomic
 
     image = "data:image/png;base64," + base64.b64encode(loss_screenshot()).decode()
     parts = ["<h1>Week 5 Report - Group 5</h1>", "<h2>Part A: Parameter analysis</h2>"]

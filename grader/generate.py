@@ -15,7 +15,8 @@ from typing import Any
 from grader.layout import Layout
 from grader.model import Runtime
 from grader.prompts import STOP_SEQUENCES, cut_at_stop, prompt
-from grader.records import Answer, GenerationRecord, Sample, digest, locked, write_atomic
+from grader.records import Answer, GenerationRecord, Sample
+from grader.storage import digest, locked, write_atomic
 
 MAX_BATCH = {"cpu": 8, "cuda": 64}
 TOKEN_BUDGET = {"cpu": 8192, "cuda": 131072}  # (prompt width + new tokens) x rows: bounds the KV cache of a batch

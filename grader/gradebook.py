@@ -16,13 +16,14 @@ from typing import Any
 
 from grader.config import PART_A
 from grader.layout import Layout
-from grader.records import GradeRecord, ValidationRecord, write_atomic
+from grader.records import GradeRecord, GroupStatus, Results, ValidationRecord
+from grader.storage import write_atomic
 
 
 @dataclass
 class Row:
     group: str
-    status: str
+    status: GroupStatus
     reason: str
     total: float = 0.0
     max_total: float = 0.0
@@ -42,7 +43,7 @@ class Row:
 
 def row(
     group: str,
-    status: str,
+    status: GroupStatus,
     reason: str,
     grade: GradeRecord | None,
     gain: float | None,
@@ -78,26 +79,28 @@ def row(
 
 def from_results(path: Path) -> Row | None:
     """The row of a group graded in an earlier run, from its results.json (None when there is none)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        grade = GradeRecord.model_validate(data["grade"]) if data.get("grade") else None
-        validation = ValidationRecord.model_validate(data["validate"]) if data.get("validate") else None
-    except (OSError, ValueError, KeyError, TypeError):
+    results = read_results(path)
+    if results is None:
         return None
-    gain = (data.get("score") or {}).get("delta_mean", {}).get("rougeL")
-    class_gain = (data.get("score_class") or {}).get("delta_mean", {}).get("rougeL")
-    commit = (data.get("discover") or {}).get("commit")
     return row(
-        data["group"],
-        data["status"],
-        data["reason"],
-        grade,
-        gain,
-        commit,
-        base_model=str(data.get("base_model", "")),
-        validation=validation,
-        class_gain=class_gain,
+        results.group,
+        results.status,
+        results.reason,
+        results.grade,
+        results.score.delta_mean.get("rougeL") if results.score else None,
+        results.discover.commit if results.discover else None,
+        base_model=results.base_model,
+        validation=results.validation,
+        class_gain=results.score_class.delta_mean.get("rougeL") if results.score_class else None,
     )
+
+
+def read_results(path: Path) -> Results | None:
+    """A group's results.json, or None when it is missing, unreadable or from an incompatible version."""
+    try:
+        return Results.model_validate_json(path.read_bytes())
+    except (OSError, ValueError):
+        return None
 
 
 def roster_extras(roster: list[dict[str, str]]) -> dict[str, dict[str, str]]:

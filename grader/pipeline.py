@@ -29,19 +29,16 @@ from grader.records import (
     GenerationRecord,
     GradeRecord,
     GroupRecord,
+    GroupStatus,
     Record,
     RenderRecord,
+    Results,
     Sample,
     ScoreRecord,
     TrainRecord,
     ValidationRecord,
-    digest,
-    exclusive,
-    load,
-    save,
-    sweep,
-    write_atomic,
 )
+from grader.storage import digest, exclusive, load, save, sweep, write_atomic
 
 
 class NothingToGrade(Exception):
@@ -50,7 +47,7 @@ class NothingToGrade(Exception):
 
 @dataclass
 class Outcome:
-    status: str = "graded"
+    status: GroupStatus = "graded"
     reason: str = ""
     records: dict[str, Record] = field(default_factory=dict)
     tracebacks: list[str] = field(default_factory=list)  # -> error.txt, for the instructor who asks why
@@ -434,16 +431,18 @@ def _read_report(layout: Layout, name: str, validation: ValidationRecord | None)
 
 
 def _write_results(layout: Layout, name: str, outcome: Outcome, base_model: str, run_id: str | None = None) -> None:
-    data = {
-        "group": name,
-        "status": outcome.status,
-        "reason": outcome.reason,
-        "base_model": base_model,
-        "grader_version": __version__,
-        "run_id": run_id,  # which run wrote it: the shard coordinator tells finished groups from stale ones
-        **{stage: record.model_dump(mode="json") for stage, record in outcome.records.items()},
-    }
-    write_atomic(layout.results(name), json.dumps(data, indent=2, ensure_ascii=False).encode())
+    results = Results.model_validate(
+        {
+            "group": name,
+            "status": outcome.status,
+            "reason": outcome.reason,
+            "base_model": base_model,
+            "grader_version": __version__,
+            "run_id": run_id,
+            **outcome.records,
+        }
+    )
+    write_atomic(layout.results(name), results.model_dump_json(indent=2, by_alias=True).encode())
     error_txt = layout.group_dir(name) / "error.txt"
     if outcome.tracebacks:
         write_atomic(error_txt, "\n".join(outcome.tracebacks).encode())

@@ -7,7 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from grader.records import TrainRecord, write_atomic
+from grader.records import TrainRecord
+from grader.storage import write_atomic
 from grader.text import clean_text
 
 FONT = ["DejaVu Sans", "NanumGothic", "Noto Sans CJK KR"]  # the first two ship with grader (grader.fonts)

@@ -19,8 +19,9 @@ from typing import Any
 
 from grader import fonts
 from grader.layout import Layout, templates_dir
-from grader.records import RenderRecord, write_atomic
+from grader.records import RenderRecord
 from grader.report import Report
+from grader.storage import write_atomic
 from grader.text import clean_text, shown_text
 
 

@@ -17,6 +17,7 @@ from grader.records import (
     GenerationRecord,
     GradeRecord,
     GroupRecord,
+    GroupStatus,
     ParamAnswer,
     Problem,
     QuestionScore,
@@ -70,7 +71,7 @@ class Report:
     """Everything report.html.j2 and the deck show, by name."""
 
     group: GroupRecord
-    status: str
+    status: GroupStatus
     reason: str
     date: str
     base_model: str
@@ -107,7 +108,7 @@ DEMO_NOTE = (
 def build(
     group: GroupRecord,
     *,
-    status: str,
+    status: GroupStatus,
     reason: str = "",
     validation: ValidationRecord | None = None,
     train: TrainRecord | None = None,

@@ -25,7 +25,8 @@ from grader.batch import Batch
 from grader.config import RunSettings
 from grader.errors import ConfigError
 from grader.layout import Layout
-from grader.records import GroupRecord, exclusive, sweep, write_atomic
+from grader.records import GroupRecord, Results
+from grader.storage import exclusive, sweep, write_atomic
 
 EXECUTORS = ("local", "slurm")
 POLL_SECONDS = 1.0
@@ -200,12 +201,9 @@ def _minutes(settings: RunSettings, groups: int) -> int:
     return math.ceil((per_group * (groups + 1) + 600) / 60)
 
 
-def _finished(layout: Layout, name: str, run_id: str) -> dict[str, Any] | None:
-    try:
-        data = json.loads(layout.results(name).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and data.get("run_id") == run_id else None
+def _finished(layout: Layout, name: str, run_id: str) -> Results | None:
+    results = gradebook.read_results(layout.results(name))
+    return results if results is not None and results.run_id == run_id else None
 
 
 def _wait(
@@ -219,10 +217,10 @@ def _wait(
 
     def look() -> None:
         for name in (n for share in shares for n in share if n not in seen):
-            data = _finished(layout, name, run_id)
-            if data is not None:
+            results = _finished(layout, name, run_id)
+            if results is not None:
                 seen.add(name)
-                hooks.done(name, pipeline.Outcome(status=str(data.get("status", "error"))))
+                hooks.done(name, pipeline.Outcome(status=results.status))
 
     while pending:
         look()

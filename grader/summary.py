@@ -11,11 +11,12 @@ import json
 import math
 from collections import Counter
 from statistics import fmean, median
-from typing import Any
+from typing import Any, get_args
 
 from grader.gradebook import Row
 from grader.layout import Layout
-from grader.records import write_atomic
+from grader.records import GroupStatus
+from grader.storage import write_atomic
 
 DEMO_NOTE = (
     "The answers, losses and gains in this summary are the demo model's (a tiny Llama built locally), not "
@@ -36,7 +37,7 @@ PARAMETERS = (
     "optimizer_steps",  # derived: what epochs, batch size and accumulation add up to
 )
 MIN_GROUPS = 5
-STATUSES = ("graded", "invalid", "over-limit", "missing", "error", "timeout")
+STATUSES = get_args(GroupStatus)
 
 
 def ranks(values: list[float]) -> list[float]:

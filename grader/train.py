@@ -21,7 +21,8 @@ from grader.config import TrainConfig
 from grader.layout import Layout
 from grader.model import Runtime
 from grader.prompts import answer_text, prompt
-from grader.records import LogEntry, Sample, TrainRecord, replace_dir
+from grader.records import LogEntry, Sample, TrainRecord
+from grader.storage import replace_dir
 
 ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
 MLP = ["gate_proj", "up_proj", "down_proj"]

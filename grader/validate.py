@@ -23,7 +23,8 @@ from grader.files import is_lfs_pointer, read_text, safe_file
 from grader.jsonl import Reader, read_objects
 from grader.layout import Layout
 from grader.limits import DEFAULT_LIMITS, LIMIT_CODES, DataLimits
-from grader.records import Parts, Problem, Sample, ValidationRecord, digest, file_line, write_atomic
+from grader.records import Parts, Problem, Sample, ValidationRecord, file_line
+from grader.storage import digest, write_atomic
 
 MIN_SAMPLES = 20
 MIN_TESTS = 5

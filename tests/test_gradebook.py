@@ -6,7 +6,7 @@ from pathlib import Path
 
 from grader import gradebook
 from grader.layout import Layout
-from grader.records import GradeItem, GradeRecord
+from grader.records import GradeItem, GradeRecord, ScoreRecord
 
 
 def test_one_row_per_group_with_status_reason_and_items(tmp_path: Path) -> None:
@@ -67,9 +67,14 @@ def test_row_from_earlier_results(tmp_path: Path) -> None:
         "status": "graded",
         "reason": "",
         "grade": grade.model_dump(),
-        "score": {"delta_mean": {"rougeL": 0.05}},
+        "score": ScoreRecord(group="a", delta_mean={"rougeL": 0.05}).model_dump(mode="json"),
+        "validate": None,
     }
     (tmp_path / "results.json").write_text(json.dumps(results))
     row = gradebook.from_results(tmp_path / "results.json")
     assert row is not None and row.total == 1 and row.items == {"x": 1} and row.rouge_l_gain == 0.05
     assert gradebook.from_results(tmp_path / "nope.json") is None
+    # typed on the way back in: a status outside GroupStatus or a half record is no row, not a wrong one
+    for broken in ({**results, "status": "passed"}, {**results, "score": {"delta_mean": {"rougeL": 0.05}}}):
+        (tmp_path / "results.json").write_text(json.dumps(broken))
+        assert gradebook.from_results(tmp_path / "results.json") is None

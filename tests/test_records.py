@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from grader.errors import GraderError
-from grader.records import exclusive, sweep
+from grader.storage import exclusive, sweep
 
 SIZE = 16 * 1024 * 1024  # large enough that most of the child's time is spent inside a write
 
@@ -22,7 +22,7 @@ SIZE = 16 * 1024 * 1024  # large enough that most of the child's time is spent i
 WRITER = """
 import sys
 from pathlib import Path
-from grader.records import replace_dir, write_atomic
+from grader.storage import replace_dir, write_atomic
 target, size, kind = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 i = 0
 while True:
@@ -98,7 +98,7 @@ def test_sweep_removes_leftovers_only_and_follows_no_link(tmp_path: Path) -> Non
 
 def test_one_run_per_output_folder_and_a_killed_holder_frees_it(tmp_path: Path) -> None:
     hold = (
-        "import sys, time\nfrom pathlib import Path\nfrom grader.records import exclusive\n"
+        "import sys, time\nfrom pathlib import Path\nfrom grader.storage import exclusive\n"
         "with exclusive(Path(sys.argv[1])):\n    print('held', flush=True)\n    time.sleep(60)\n"
     )
     with subprocess.Popen([sys.executable, "-c", hold, str(tmp_path)], stdout=subprocess.PIPE, text=True) as holder:
@@ -119,7 +119,7 @@ def test_outputs_follow_the_users_umask(tmp_path: Path, umask: int, file_mode: i
     code = (
         "import os, sys; os.umask(int(sys.argv[2]))\n"
         "from pathlib import Path\n"
-        "from grader.records import replace_dir, write_atomic\n"
+        "from grader.storage import replace_dir, write_atomic\n"
         "out = Path(sys.argv[1])\n"
         "write_atomic(out / 'report.pdf', b'%PDF')\n"
         "with replace_dir(out / 'adapter') as folder:\n"

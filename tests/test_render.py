@@ -194,7 +194,7 @@ def test_undrawable_characters_are_named_once_with_the_package(tmp_path: Path, m
         folder = tmp_path / name
         folder.mkdir()
         layout.group_dir(name).mkdir(parents=True)
-        from grader.records import save
+        from grader.storage import save
 
         save(render.run(report_data(folder, reflections=words), layout, name), layout.record(name, "render"))
     assert load_missing(layout, "b") == "" and load_missing(layout, "c") == "🧪"
@@ -205,7 +205,8 @@ def test_undrawable_characters_are_named_once_with_the_package(tmp_path: Path, m
 
 
 def load_missing(layout: Layout, name: str) -> str:
-    from grader.records import RenderRecord, load
+    from grader.records import RenderRecord
+    from grader.storage import load
 
     record = load(RenderRecord, layout.record(name, "render"))
     assert record is not None
