@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from grader import generate, grade, limits, validate
+from grader import dataio, generate, grade, limits
 from grader.config import RunSettings, TrainConfig, answer_tokens
 from grader.layout import Layout
 from grader.model import Runtime
@@ -113,7 +113,7 @@ class Batch:
         """
         if self._runtime is None:
             return
-        from grader.generate import free_cuda
+        from grader.model import free_cuda
 
         free_cuda()
         if any("lora_" in name for name, _ in self._runtime.model.named_modules()):
@@ -134,7 +134,7 @@ def prefetch_base_answers(groups: list[tuple[str, TrainConfig]], batch: Batch, p
         fmt = config.prompt_format
         max_new = answer_tokens(config, batch.settings.max_new_tokens)
         tokenizer = batch.tokenizer() if fmt == "chat" else None
-        for test in [*validate.load_samples(batch.layout.tests(name)), *batch.class_tests]:
+        for test in [*dataio.load_samples(batch.layout.tests(name)), *batch.class_tests]:
             text = prompt(test, fmt, tokenizer)
             wanted[generate.base_key(batch.base_key(), text, max_new, fmt)] = (text, max_new, fmt)
     cache = batch.base_cache()

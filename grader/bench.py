@@ -47,12 +47,12 @@ LLAMA_8B = {
 def make_groups(folder: Path, n: int) -> list[Path]:
     """N groups from the example data: same 24 samples in another order, 5 of a shared pool of 11 test questions
     (a class overlaps in what it asks), and per-group learning rate, rank and seed."""
-    from grader import validate
+    from grader import dataio
 
     good = examples_dir() / "good-group"
-    samples = validate.read_samples(good, ["data/train.jsonl"], [], is_test=False)
-    pool = validate.read_samples(good, ["tests.jsonl"], [], is_test=True)
-    pool += validate.read_samples(examples_dir() / "weak-group", ["tests.jsonl"], [], is_test=True)
+    samples = dataio.read_samples(good, ["data/train.jsonl"], [], is_test=False)
+    pool = dataio.read_samples(good, ["tests.jsonl"], [], is_test=True)
+    pool += dataio.read_samples(examples_dir() / "weak-group", ["tests.jsonl"], [], is_test=True)
     groups = []
     for i in range(n):
         group = folder / f"group-{i + 1:02d}"
@@ -124,7 +124,7 @@ def _with_other(times: dict[str, float], wall: float) -> dict[str, float]:
 
 def naive_one(group_dir: Path, out: Path, max_new_tokens: int) -> dict[str, float]:
     """The naive way for one group: load, train, one question at a time, then the same deliverables."""
-    from grader import grade, model, plots, render, report, score, train, validate
+    from grader import dataio, grade, model, plots, render, report, score, train, validate
     from grader.config import TrainConfig
     from grader.layout import Layout
     from grader.prompts import prompt
@@ -138,11 +138,11 @@ def naive_one(group_dir: Path, out: Path, max_new_tokens: int) -> dict[str, floa
     validation = validate.run(group_dir, name, layout)
     started = time.monotonic()
     record = train.run(
-        name, validate.load_samples(layout.samples(name)), TrainConfig(**validation.config), runtime, layout
+        name, dataio.load_samples(layout.samples(name)), TrainConfig(**validation.config), runtime, layout
     )
     times["train"] = time.monotonic() - started
     started = time.monotonic()
-    tests = validate.load_samples(layout.tests(name))
+    tests = dataio.load_samples(layout.tests(name))
     prompts = [prompt(t) for t in tests]
     base = [generate_one(runtime, p, max_new_tokens) for p in prompts]
     tuned = [generate_one(runtime, p, max_new_tokens, layout.adapter(name)) for p in prompts]
@@ -203,12 +203,12 @@ def print_ratio(result: dict[str, dict[str, float]], n_groups: int) -> str:
 def batching_speed(runtime: Any, work: Path, n_samples: int = 48, epochs: int = 2) -> dict[str, dict[str, Any]]:
     """Training tokens/s with the course's default batches (1 x 16) run literally, and as grader plans them (the
     same optimizer steps, more rows per forward pass). Real example data, the runtime's model."""
-    from grader import train, validate
+    from grader import dataio, train
     from grader.config import TrainConfig
     from grader.layout import Layout
 
     good = examples_dir() / "good-group"
-    pool = validate.read_samples(good, ["data/train.jsonl"], [], is_test=False)
+    pool = dataio.read_samples(good, ["data/train.jsonl"], [], is_test=False)
     samples = [pool[i % len(pool)] for i in range(n_samples)]
     cfg = TrainConfig.model_validate(
         {"num_train_epochs": epochs, "eval_ratio": 0, "bf16": runtime.device == "cuda", "max_length": 512}

@@ -405,17 +405,17 @@ def validate_cmd(
 
 def _validate_one(path: Path, counter: Any) -> tuple[Path, list[Any], str, int]:
     """(where messages are relative to, problems, one-line summary, number of errors) for a group folder or a file."""
-    from grader import validate
+    from grader import dataio, dataset, validate
     from grader.config import TrainConfig
 
     if path.is_dir():
         record = validate.run(path, path.resolve().name, count_tokens=counter)
         return path, record.problems, f"{record.n_samples} samples, {record.n_tests} tests", record.n_errors
     problems: list[Any] = []
-    samples = validate.read_samples(path.parent, [path.name], problems, is_test=path.name.startswith("tests"))
-    problems += validate.duplicate_problems(samples)
+    samples = dataio.read_samples(path.parent, [path.name], problems, is_test=path.name.startswith("tests"))
+    problems += dataset.duplicate_problems(samples)
     if counter and samples and not path.name.startswith("tests"):
-        problems += validate.length_problems(samples, TrainConfig.model_validate({}).max_length, counter)[0]
+        problems += dataset.length_problems(samples, TrainConfig.model_validate({}).max_length, counter)[0]
     errors = sum(1 + p.repeats for p in problems if p.severity == "error")
     return path.parent, problems, f"{len(samples)} usable records", errors
 

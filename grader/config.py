@@ -7,11 +7,13 @@ bad value is named on its own and every missing key is filled with the course de
 from __future__ import annotations
 
 import difflib
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from grader.layout import templates_dir
 from grader.limits import DEFAULT_LIMITS, DataLimits
 
 SCHEDULERS = (
@@ -255,3 +257,13 @@ class RunSettings(BaseModel):
     @property
     def limits(self) -> DataLimits:
         return DataLimits(max_samples=self.max_samples, max_tests=self.max_tests, max_file_mb=self.max_file_mb)
+
+
+@cache
+def part_a_entries() -> list[dict[str, Any]]:
+    """Part A's 13 parameters as the course describes them (templates/parameters.yaml): read by validation, the
+    rubric and the report alike."""
+    import yaml
+
+    entries: list[dict[str, Any]] = yaml.safe_load((templates_dir() / "parameters.yaml").read_text(encoding="utf-8"))
+    return entries

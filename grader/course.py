@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from grader import adapter, generate, hparams, model, train, validate
+from grader import adapter, dataio, generate, hparams, model, train, validate
 from grader.config import DEFAULT_SYSTEM, KNOWN_KEYS, TrainConfig, answer_tokens, parse_train_config
 from grader.discover import find_parts
 from grader.errors import ConfigError, SubmissionError
@@ -57,8 +57,8 @@ def group_config(
     if config is None or errors:
         listing = "\n".join(f"  {p.key}: {p.message}" + (f" ({p.hint})" if p.hint else "") for p in errors)
         raise ConfigError(f"the hyper-parameters cannot be used:\n{listing}\nknown: {', '.join(KNOWN_KEYS)}")
-    samples = validate.load_samples(layout.samples(name))
-    tests = validate.load_samples(layout.tests(name))
+    samples = dataio.load_samples(layout.samples(name))
+    tests = dataio.load_samples(layout.tests(name))
     return config, samples, tests, safe_name(name)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.layout import Layout
-from grader.model import Runtime
+from grader.model import Runtime, free_cuda, out_of_memory
 from grader.prompts import STOP_SEQUENCES, cut_at_stop, prompt
 from grader.records import Answer, GenerationRecord, Sample
 from grader.storage import digest, locked, write_atomic
@@ -70,7 +70,7 @@ def answer(
         try:
             texts = _generate(runtime, [prompts[i] for i in chunk], max_new_tokens, add_special_tokens)
         except Exception as exc:  # out of GPU memory: halve the batch and go on, down to one prompt
-            if not _out_of_memory(exc) or len(chunk) == 1:
+            if not out_of_memory(exc) or len(chunk) == 1:
                 raise
             free_cuda()
             half = len(chunk) // 2
@@ -101,17 +101,6 @@ def _generate(runtime: Runtime, prompts: list[str], max_new_tokens: int, add_spe
         )
     texts: list[str] = tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
     return texts
-
-
-def _out_of_memory(exc: BaseException) -> bool:
-    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
-
-
-def free_cuda() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def answer_with_adapter(

@@ -12,7 +12,6 @@ import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -223,12 +222,6 @@ def beats_base(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
     if gain >= item.threshold:
         return 1.0, text
     return (0.5, text + ": improved, below the threshold") if gain > 0 else (0.0, text + ": no improvement")
-
-
-@cache
-def part_a_entries() -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = yaml.safe_load((templates_dir() / "parameters.yaml").read_text(encoding="utf-8"))
-    return entries
 
 
 def part_a(item: RubricItem, inputs: Inputs) -> tuple[float, str]:

@@ -264,3 +264,15 @@ def bnb_config(dtype: Any) -> Any:
     return BitsAndBytesConfig(
         load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype
     )
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """A CUDA (or CPU allocator) out-of-memory error, whatever its class in this torch version."""
+    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+
+
+def free_cuda() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

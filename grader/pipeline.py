@@ -20,7 +20,20 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from grader import __version__, adapter, discover, generate, grade, gradebook, limits, recorded, score, train, validate
+from grader import (
+    __version__,
+    adapter,
+    dataio,
+    discover,
+    generate,
+    grade,
+    gradebook,
+    limits,
+    recorded,
+    score,
+    train,
+    validate,
+)
 from grader.batch import Batch, Progress, prefetch_base_answers
 from grader.config import RunSettings, TrainConfig, answer_tokens
 from grader.errors import ConfigError, StageError
@@ -153,7 +166,7 @@ def _validate(work: Work, batch: Batch) -> None:
     if settings.rescore:  # stored answers are used as they are: no keys, no base model needed
         return
     if settings.preview:
-        work.recorded = recorded.answers(name, Path(work.group.path), validate.load_samples(layout.tests(name)))
+        work.recorded = recorded.answers(name, Path(work.group.path), dataio.load_samples(layout.tests(name)))
         if work.recorded is not None:
             return
     work.committed = adapter.find(Path(work.group.path), work.group.parts)
@@ -359,7 +372,7 @@ def _train(work: Work, batch: Batch) -> TrainRecord:
             where = adapter.shown(work.committed, group_dir)
             refused = [f"committed adapter {where} not used: {exc}; trained instead"]
     if tr is None:
-        samples = validate.load_samples(layout.samples(name))
+        samples = dataio.load_samples(layout.samples(name))
         if not samples:
             raise NothingToGrade(
                 "no training data, and the committed adapter cannot be used"
@@ -380,7 +393,7 @@ def _generate(work: Work, batch: Batch) -> GenerationRecord:
     gen = _cached_generation(work, batch)
     if gen is not None:
         return gen
-    tests = validate.load_samples(layout.tests(name))
+    tests = dataio.load_samples(layout.tests(name))
     if not tests:
         gen = GenerationRecord(group=name, notes=["no test questions: nothing was asked"], digest=work.gen_key)
         save(gen, layout.record(name, "generate"))
@@ -478,7 +491,7 @@ def run(
     layout = Layout(settings.out)
     batch = Batch(settings=settings, layout=layout, rubric=grade.load_rubric(rubric))
     if settings.class_tests is not None:
-        batch.class_tests = validate.load_class_tests(settings.class_tests)
+        batch.class_tests = dataio.load_class_tests(settings.class_tests)
     if settings.shard is not None:  # one shard of a sharded run: the coordinator holds the lock and writes the book
         return _batch(submissions, batch, roster, overrides, hooks, single)
     with exclusive(layout.out):

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from grader import adapter, jsonl
+from grader.dataset import normalize
 from grader.files import safe_file
 from grader.records import Answer, GenerationRecord, Parts, Problem, Sample, TrainRecord
-from grader.validate import normalize
 
 ANSWER_FILES = ("answers.jsonl", "answers.json")
 FINETUNED_KEYS = ("finetuned", "fine_tuned", "finetuned_answer", "model_answer", "prediction", "generated", "output")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import __version__, scale
-from grader.grade import part_a_entries
+from grader.config import part_a_entries
 from grader.records import (
     Answer,
     GenerationRecord,

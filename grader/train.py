@@ -171,9 +171,9 @@ def run(
             fitted = _fit(data, cfg, runtime, plan, group_dir / ".trainer", layout.runs(name))
             break
         except Exception as exc:
-            from grader.generate import _out_of_memory, free_cuda
+            from grader.model import free_cuda, out_of_memory
 
-            smaller = halved(plan) if _out_of_memory(exc) else None
+            smaller = halved(plan) if out_of_memory(exc) else None
             if smaller is None:
                 raise
             free_cuda()

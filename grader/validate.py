@@ -8,338 +8,23 @@ rubric items: the group is `invalid` only when it has nothing that can be traine
 
 from __future__ import annotations
 
-import difflib
-import re
 import time
-import unicodedata
-from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 from grader import hparams
-from grader.config import ANSWER_TOKENS_CAP, DEFAULT_SYSTEM, PART_A
+from grader.config import ANSWER_TOKENS_CAP, PART_A, part_a_entries
+from grader.dataio import fold, read_samples, write_normalized
+from grader.dataset import TokenCounter, duplicate_problems, length_problems, normalize, overlap_problems, sample_keys
 from grader.discover import find_parts
 from grader.files import is_lfs_pointer, read_text, safe_file
-from grader.jsonl import Reader, read_objects
 from grader.layout import Layout
 from grader.limits import DEFAULT_LIMITS, LIMIT_CODES, DataLimits
-from grader.records import Parts, Problem, Sample, ValidationRecord, file_line
-from grader.storage import digest, write_atomic
+from grader.records import Parts, Problem, Sample, ValidationRecord, Writing, file_line
+from grader.storage import digest
 
 MIN_SAMPLES = 20
 MIN_TESTS = 5
 MAX_REPORT_BYTES = 1 << 20
-FIELDS = ("system", "instruction", "context", "answer")
-WRONG_NAMES = {
-    "input": "context",
-    "output": "answer",
-    "response": "answer",
-    "question": "instruction",
-    "prompt": "instruction",
-    "completion": "answer",
-    "target": "answer",
-    "label": "answer",
-    "system_prompt": "system",
-    "query": "instruction",
-}
-NEAR_DUPLICATE = 0.9
-SHOWN_PER_KIND = 5  # lines with a problem of one kind shown per file before "and N more like it"
-FORMAT_CODES = {"alpaca-format", "instances-format", "chat-format"}  # one message says it for the whole file
-
-TokenCounter = Callable[[list[str]], list[int]]
-Counted = dict[tuple[str, str, str], list[int | None]]  # (file, code, severity) -> the lines of problems not kept
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _sample_problems(obj: Any, line: int, reader: Reader, *, is_test: bool) -> Sample | None:
-    """Check one parsed record; return the normalized Sample, or None when it cannot be used."""
-    if not isinstance(obj, dict):
-        kind = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
-            type(obj), "null"
-        )
-        reader.add(
-            line,
-            "not-object",
-            f"line holds {kind}, not an object",
-            'each line must be {"system": ..., "instruction": ..., "context": ..., "answer": ...}',
-        )
-        return None
-    keys = {str(k) for k in obj}
-    if isinstance(obj.get("instances"), list) and "answer" not in keys:
-        reader.add(
-            line,
-            "instances-format",
-            "record holds an 'instances' list (self-instruct / Super-NaturalInstructions style), not one sample",
-            "make one sample per instance: instruction = the record's instruction, context = the instance's "
-            "'input', answer = its 'output'",
-        )
-        return None
-    if "output" in keys and "answer" not in keys and keys & {"input", "instruction"}:
-        reader.add(
-            line,
-            "alpaca-format",
-            "Alpaca-style records (instruction / input / output)",
-            "map 'input' -> 'context' and 'output' -> 'answer' (and add 'system'), e.g. jq -c "
-            "'{instruction, context: .input, answer: .output}' data.jsonl",
-        )
-        return None
-    if keys & {"messages", "message", "conversations"}:
-        key = next(iter(keys & {"messages", "message", "conversations"}))
-        reader.add(
-            line,
-            "chat-format",
-            f"chat format ('{key}' list) instead of the course fields",
-            "the course script reads system/instruction/context/answer: turn the system, user and assistant "
-            "messages into those four fields",
-        )
-        return None
-    ok = True
-    for key in ("instruction", "answer"):
-        value = obj.get(key)
-        if key not in obj:
-            wrong = [w for w, right in WRONG_NAMES.items() if right == key and w in obj]
-            hint = f"rename '{wrong[0]}' to '{key}'" if wrong else f'add "{key}": "..."'
-            reader.add(line, "missing-field", f"field '{key}' is missing", hint)
-            ok = False
-        elif not isinstance(value, str):
-            reader.add(
-                line,
-                "wrong-type",
-                f"field '{key}' is {type(value).__name__}, expected a string",
-                f"put the {key} in quotes",
-            )
-            ok = False
-        elif not value.strip():
-            reader.add(line, "empty-field", f"field '{key}' is empty", f"write the {key}, or remove the sample")
-            ok = False
-    context = obj.get("context", "")
-    if "context" not in obj and "input" in obj:
-        reader.add(line, "missing-field", "field 'context' is missing", "rename 'input' to 'context'")
-        ok = False
-    elif not isinstance(context, str):
-        reader.add(line, "wrong-type", f"field 'context' is {type(context).__name__}, expected a string", "")
-        ok = False
-    elif not context.strip() and not is_test:
-        reader.add(
-            line,
-            "empty-context",
-            "field 'context' is empty or missing; the grader accepts it, but the "
-            "course's train_lora.py refuses such samples",
-            "add the source passage as context",
-            severity="warning",
-        )
-    system = obj.get("system")
-    if system is not None and not isinstance(system, str):
-        reader.add(line, "wrong-type", f"field 'system' is {type(system).__name__}, expected a string", "")
-        ok = False
-    if not ok:
-        return None
-    return Sample(
-        system=_text(system).strip() or DEFAULT_SYSTEM,
-        instruction=_text(obj["instruction"]).strip(),
-        context=_text(context).strip(),
-        answer=_text(obj["answer"]).strip(),
-        source=f"{reader.shown}:{line}",
-    )
-
-
-def read_samples(
-    group_dir: Path,
-    files: Iterable[str],
-    problems: list[Problem],
-    *,
-    is_test: bool,
-    limits: DataLimits = DEFAULT_LIMITS,
-) -> list[Sample]:
-    samples: list[Sample] = []
-    most, code, what, flag = (
-        (limits.max_tests, "over-test-limit", "test questions", "--max-tests")
-        if is_test
-        else (limits.max_samples, "over-sample-limit", "samples", "--max-samples")
-    )
-    for relative in files:
-        path = safe_file(group_dir, relative, problems)
-        if path is None:
-            if not any(p.file == relative for p in problems):
-                problems.append(
-                    Problem(
-                        file=relative, code="not-found", message="file not found", hint="check the path in grader.toml"
-                    )
-                )
-            continue
-        reader = Reader(relative)
-        no_system: list[int] = []
-        extra: set[str] = set()
-        for line, obj in read_objects(path, reader, limits.max_file_mb):
-            if len(samples) >= most:
-                reader.add(
-                    line,
-                    code,
-                    f"more than {most} {what}, the limit per group ({flag}); the rest was not read",
-                    f"keep the {what} you need, or ask the instructor to raise the limit",
-                )
-                break
-            sample = _sample_problems(obj, line, reader, is_test=is_test)
-            if isinstance(obj, dict):
-                extra |= {str(k) for k in obj} - set(FIELDS) - set(WRONG_NAMES)
-                if sample and not _text(obj.get("system")).strip():
-                    no_system.append(line)
-            if sample:
-                samples.append(sample)
-        if no_system and not is_test:
-            reader.add(
-                no_system[0],
-                "system-filled",
-                f"{len(no_system)} sample(s) have no 'system'; filled with the course default \"{DEFAULT_SYSTEM}\"",
-                severity="info",
-            )
-        if extra:
-            names = sorted(extra)
-            more = f" and {len(names) - 12} more" if len(names) > 12 else ""
-            reader.add(None, "extra-keys", f"extra keys ignored: {', '.join(names[:12])}{more}", severity="info")
-        problems.extend(fold(reader.problems, dropped=_dropped(reader)))
-    return samples
-
-
-def _dropped(reader: Reader) -> Counted:
-    """The problems a Reader only counted, as fold() takes them: their first lines, then None for the rest."""
-    return {
-        (reader.shown, code, severity): lines + [None] * (reader.n_dropped[(code, severity)] - len(lines))
-        for (code, severity), lines in reader.dropped.items()
-    }
-
-
-def fold(
-    problems: list[Problem],
-    keep: int = SHOWN_PER_KIND,
-    dropped: dict[tuple[str, str, str], list[int | None]] | None = None,
-) -> list[Problem]:
-    """The problems of each kind (file, code, severity) on its first `keep` lines; the last one shown says how many
-    more there are and on which lines, so that a file of 2,000 bad lines gives a readable list, and nothing is
-    silently lost. `dropped`: problems a reader only counted, folded in the same way."""
-    kept: list[Problem] = []
-    shown_lines: Counted = {}
-    hidden: Counted = {}
-    last: dict[tuple[str, str, str], int] = {}
-    for p in problems:
-        key: tuple[str, str, str] = (p.file, p.code, p.severity)
-        lines = shown_lines.setdefault(key, [])
-        if p.line in lines or len(lines) < _keep(p.code, keep):
-            if p.line not in lines:
-                lines.append(p.line)
-            last[key] = len(kept)
-            kept.append(p)
-        else:
-            hidden.setdefault(key, []).append(p.line)
-    for key, more in (dropped or {}).items():
-        hidden.setdefault(key, []).extend(more)
-    for kind, more in hidden.items():
-        if kind not in last:
-            continue
-        numbers = [str(n) for n in more if n is not None]
-        listed = ", ".join(numbers[:8]) + (", ..." if len(more) > 8 else "")
-        where = f" (lines {listed})" if listed else ""
-        shown = kept[last[kind]]
-        kept[last[kind]] = shown.model_copy(
-            update={
-                "repeats": shown.repeats + len(more),
-                "message": f"{shown.message}; and {len(more)} more like it{where}",
-            }
-        )
-    return kept
-
-
-def _keep(code: str, keep: int) -> int:
-    return 1 if code in FORMAT_CODES else keep
-
-
-def normalize(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).lower()
-    return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", text)).strip()
-
-
-def duplicate_problems(samples: list[Sample]) -> list[Problem]:
-    problems: list[Problem] = []
-    seen: dict[tuple[str, str], Sample] = {}
-    for sample in samples:
-        key = (normalize(sample.instruction), normalize(sample.context))
-        if key in seen:
-            first = seen[key]
-            same = normalize(first.answer) == normalize(sample.answer)
-            file, line = file_line(sample.source)
-            problems.append(
-                Problem(
-                    file=file,
-                    line=line,
-                    severity="warning",
-                    code="duplicate",
-                    message=f"{'duplicate of' if same else 'same question and context as'} {first.source}"
-                    + ("" if same else " with a different answer"),
-                    hint="remove the repeat: it weighs this sample double in training",
-                )
-            )
-        else:
-            seen[key] = sample
-    return problems
-
-
-def overlap_problems(samples: list[Sample], tests: list[Sample]) -> list[Problem]:
-    """Test questions that also appear, exactly or nearly, in the training data make the test meaningless."""
-    problems: list[Problem] = []
-    train = [(normalize(s.instruction), s) for s in samples]
-    for test in tests:
-        question = normalize(test.instruction)
-        matcher = difflib.SequenceMatcher(None, question, autojunk=False)
-        for text, sample in train:
-            matcher.set_seq2(text)
-            if matcher.real_quick_ratio() < NEAR_DUPLICATE or matcher.quick_ratio() < NEAR_DUPLICATE:
-                continue
-            ratio = 1.0 if text == question else matcher.ratio()
-            if ratio >= NEAR_DUPLICATE:
-                file, line = file_line(test.source)
-                how = "also appears" if ratio == 1.0 else f"nearly appears ({ratio:.0%} similar)"
-                problems.append(
-                    Problem(
-                        file=file,
-                        line=line,
-                        severity="warning",
-                        code="test-in-train",
-                        message=f"test question {how} in the training data at {sample.source}",
-                        hint="test on questions the model has not been trained on",
-                    )
-                )
-                break
-    return problems
-
-
-def length_problems(samples: list[Sample], max_length: int, count: TokenCounter) -> tuple[list[Problem], int, int]:
-    """Samples over max_length tokens (prompt + answer) are cut in training: say which, and by how much."""
-    from grader.prompts import training_text
-
-    lengths = count([training_text(s) for s in samples])
-    over = [(n, s) for n, s in zip(lengths, samples, strict=True) if n > max_length]
-    problems = []
-    for n, sample in over:
-        file, line = file_line(sample.source)
-        problems.append(
-            Problem(
-                file=file,
-                line=line,
-                severity="warning",
-                code="too-long",
-                message=f"sample is {n} tokens, over max_length {max_length}: its context is cut by "
-                f"{n - max_length} tokens in training",
-                hint="shorten the context, or raise max_length",
-            )
-        )
-    return fold(problems, 10), len(over), max(lengths, default=0)
-
-
-def _sample_keys(samples: list[Sample]) -> set[tuple[str, str]]:
-    return {(normalize(s.instruction), normalize(s.answer)) for s in samples}
 
 
 def choose_data(
@@ -376,7 +61,7 @@ def choose_data(
                 )
             )
     if not chosen:
-        keys = {f: _sample_keys(samples) for f, (samples, _) in read.items()}
+        keys = {f: sample_keys(samples) for f, (samples, _) in read.items()}
         for f in read:  # a file whose samples all appear in a larger (or equal, earlier) one is a source of a merge
             inside = [
                 g
@@ -388,8 +73,8 @@ def choose_data(
             ]
             if not inside:
                 chosen.append(f)
-    used_keys = set().union(*(_sample_keys(read[f][0]) for f in chosen)) if chosen else set()
-    merged = [f for f in read if f not in chosen and _sample_keys(read[f][0]) and _sample_keys(read[f][0]) <= used_keys]
+    used_keys = set().union(*(sample_keys(read[f][0]) for f in chosen)) if chosen else set()
+    merged = [f for f in read if f not in chosen and sample_keys(read[f][0]) and sample_keys(read[f][0]) <= used_keys]
     notes = []
     if merged:
         notes.append(f"{', '.join(merged)}: every sample is also in {', '.join(chosen)}, so each is counted once")
@@ -446,25 +131,91 @@ def run(
     """Validate one group folder; write normalized samples, tests and REPORT.md into its output folder."""
     started = time.monotonic()
     parts = parts if parts is not None else find_parts(group_dir)
-    problems: list[Problem] = [
-        Problem(file=r, severity="warning", code="refused", message="is a link or not a regular file; not read")
-        for r in parts.refused
-        if r not in [*parts.data, *parts.tests, *parts.configs, *parts.scripts, *parts.logs, *parts.deliverables]
-    ]
-    problems += [Problem(file=".", severity="warning", code="discovery", message=n) for n in parts.notes]
+    problems = _discovery_problems(parts)
     collected = hparams.collect(group_dir, parts, problems)
     config = collected.config
     data_files, samples, data_note = choose_data(group_dir, parts, collected, problems, limits)
+    wrote, tests, tests_file = _tests(group_dir, parts, collected, problems, limits)
+    adapter_only = has_adapter_weights(group_dir, parts)
+    missing = _missing_parts(data_files, tests_file, wrote, adapter_only, problems)
+    problems += _count_problems(data_files, samples, tests_file, tests)
+    problems += fold(duplicate_problems(samples) + overlap_problems(samples, tests), 10)
+    if config is not None and config.max_new_tokens > ANSWER_TOKENS_CAP:
+        problems.append(_answer_cap(config.max_new_tokens, collected.sources.get("max_new_tokens", "")))
+    n_truncated = max_tokens = 0
+    if count_tokens and config and samples:
+        found, n_truncated, max_tokens = length_problems(samples, config.max_length, count_tokens)
+        problems += found
+    report_md = _report_md(group_dir, wrote)
+    if not samples and not adapter_only and not any(p.code == "no-data" for p in problems):
+        problems.append(
+            Problem(
+                file=data_files[0] if data_files else "data/",
+                code="no-usable-data",
+                message="no usable training sample and no committed adapter: nothing can be trained or loaded",
+                hint="fix the errors above",
+            )
+        )
+    problems.sort(key=lambda p: (p.file, p.line or 0, p.column or 0))
+    record = ValidationRecord(
+        group=name,
+        status="ok" if not any(p.severity == "error" for p in problems) else "failed",
+        message=_summary(problems),
+        digest=digest(
+            [s.model_dump() for s in samples],
+            [t.model_dump() for t in tests],
+            config.model_dump() if config else None,
+            collected.sources,
+            report_md,
+            wrote.model_dump(),
+        ),
+        problems=problems,
+        data_files=data_files,
+        tests_file=str(tests_file) if tests_file else None,
+        config_file=collected.config_file,
+        n_samples=len(samples),
+        n_tests=len(tests),
+        config=config.model_dump() if config else {},
+        defaults_filled=[k for k in collected.filled if k in PART_A],
+        n_truncated=n_truncated,
+        max_sample_tokens=max_tokens,
+        report_md="REPORT.md" if report_md is not None else None,
+        config_sources=collected.sources if config else {},
+        script=collected.script,
+        data_note=data_note,
+        missing=missing,
+        writing=wrote,
+        seconds=round(time.monotonic() - started, 3),
+    )
+    if layout is not None:
+        write_normalized(layout, name, samples, tests, report_md)
+    return record
+
+
+def _discovery_problems(parts: Parts) -> list[Problem]:
+    read = [*parts.data, *parts.tests, *parts.configs, *parts.scripts, *parts.logs, *parts.deliverables]
+    problems = [
+        Problem(file=r, severity="warning", code="refused", message="is a link or not a regular file; not read")
+        for r in parts.refused
+        if r not in read
+    ]
+    return problems + [Problem(file=".", severity="warning", code="discovery", message=n) for n in parts.notes]
+
+
+def _tests(
+    group_dir: Path, parts: Parts, collected: hparams.Collected, problems: list[Problem], limits: DataLimits
+) -> tuple[Writing, list[Sample], str | None]:
+    """The deliverable as read, the test questions and where they came from: the tests file (with the answers the
+    group showed for them), else the Q&A of its slides or report."""
+    from grader import writing
+
     tests_file = collected.toml.get("tests") or (parts.tests[0] if parts.tests else None)
     tests = read_samples(group_dir, [str(tests_file)], problems, is_test=True, limits=limits) if tests_file else []
-    from grader import writing
-    from grader.grade import part_a_entries
-
     wrote, shown = writing.read(group_dir, parts.deliverables, part_a_entries(), problems)
-    if tests_file is not None and shown:  # the answers the group showed, for the questions of its tests file
+    if tests_file is not None and shown:
         reported = {normalize(t.instruction): t.reported for t in shown if t.reported}
         tests = [t.model_copy(update={"reported": reported.get(normalize(t.instruction), "")}) for t in tests]
-    if tests_file is None and shown:  # the Q&A of the group's slides or report are its test questions
+    if tests_file is None and shown:
         tests, tests_file = shown[: limits.max_tests], f"{wrote.file} (extracted)"
         problems.append(
             Problem(
@@ -476,8 +227,14 @@ def run(
                 "tests.extracted.jsonl",
             )
         )
+    return wrote, tests, str(tests_file) if tests_file else None
+
+
+def _missing_parts(
+    data_files: list[str], tests_file: str | None, wrote: Writing, adapter_only: bool, problems: list[Problem]
+) -> list[str]:
+    """The parts of the assignment the group did not hand in, each with its problem."""
     missing = []
-    adapter_only = has_adapter_weights(group_dir, parts)
     if not data_files:
         missing.append("training data")
         problems.append(
@@ -517,6 +274,13 @@ def run(
                 "reflections are graded from it",
             )
         )
+    return missing
+
+
+def _count_problems(
+    data_files: list[str], samples: list[Sample], tests_file: str | None, tests: list[Sample]
+) -> list[Problem]:
+    problems = []
     if data_files and len(samples) < MIN_SAMPLES:
         problems.append(
             Problem(
@@ -530,78 +294,34 @@ def run(
     if tests_file and len(tests) < MIN_TESTS:
         problems.append(
             Problem(
-                file=str(tests_file),
+                file=tests_file,
                 severity="warning",
                 code="too-few-tests",
                 message=f"{len(tests)} < {MIN_TESTS} test questions",
                 hint=f"the assignment asks for at least {MIN_TESTS}",
             )
         )
-    problems += fold(duplicate_problems(samples) + overlap_problems(samples, tests), 10)
-    if config is not None and config.max_new_tokens > ANSWER_TOKENS_CAP:
-        file, line = file_line(collected.sources.get("max_new_tokens", ""))
-        problems.append(
-            Problem(
-                file=file,
-                line=line,
-                severity="warning",
-                code="answer-cap",
-                message=f"max_new_tokens {config.max_new_tokens} is over grader's cap of {ANSWER_TOKENS_CAP}: "
-                f"answers are cut at {ANSWER_TOKENS_CAP} tokens",
-                hint="the course answers in 200 tokens; the instructor can set --max-new-tokens for everyone",
-            )
-        )
-    n_truncated = max_tokens = 0
-    if count_tokens and config and samples:
-        found, n_truncated, max_tokens = length_problems(samples, config.max_length, count_tokens)
-        problems += found
-    report_md = None
-    if wrote.file is not None and wrote.format == "md":  # shown in the report as the group wrote it
-        report_md = read_text(group_dir, wrote.file, MAX_REPORT_BYTES, [], truncate=True)
-    if not samples and not adapter_only and not any(p.code == "no-data" for p in problems):
-        problems.append(
-            Problem(
-                file=data_files[0] if data_files else "data/",
-                code="no-usable-data",
-                message="no usable training sample and no committed adapter: nothing can be trained or loaded",
-                hint="fix the errors above",
-            )
-        )
-    problems.sort(key=lambda p: (p.file, p.line or 0, p.column or 0))
-    content = digest(
-        [s.model_dump() for s in samples],
-        [t.model_dump() for t in tests],
-        config.model_dump() if config else None,
-        collected.sources,
-        report_md,
-        wrote.model_dump(),
+    return problems
+
+
+def _answer_cap(max_new_tokens: int, source: str) -> Problem:
+    file, line = file_line(source)
+    return Problem(
+        file=file,
+        line=line,
+        severity="warning",
+        code="answer-cap",
+        message=f"max_new_tokens {max_new_tokens} is over grader's cap of {ANSWER_TOKENS_CAP}: "
+        f"answers are cut at {ANSWER_TOKENS_CAP} tokens",
+        hint="the course answers in 200 tokens; the instructor can set --max-new-tokens for everyone",
     )
-    record = ValidationRecord(
-        group=name,
-        status="ok" if not any(p.severity == "error" for p in problems) else "failed",
-        message=_summary(problems),
-        digest=content,
-        problems=problems,
-        data_files=data_files,
-        tests_file=str(tests_file) if tests_file else None,
-        config_file=collected.config_file,
-        n_samples=len(samples),
-        n_tests=len(tests),
-        config=config.model_dump() if config else {},
-        defaults_filled=[k for k in collected.filled if k in PART_A],
-        n_truncated=n_truncated,
-        max_sample_tokens=max_tokens,
-        report_md="REPORT.md" if report_md is not None else None,
-        config_sources=collected.sources if config else {},
-        script=collected.script,
-        data_note=data_note,
-        missing=missing,
-        writing=wrote,
-        seconds=round(time.monotonic() - started, 3),
-    )
-    if layout is not None:
-        _write_normalized(layout, name, samples, tests, report_md)
-    return record
+
+
+def _report_md(group_dir: Path, wrote: Writing) -> str | None:
+    """The group's Markdown report, as it wrote it (capped): the PDF reproduces it."""
+    if wrote.file is None or wrote.format != "md":
+        return None
+    return read_text(group_dir, wrote.file, MAX_REPORT_BYTES, [], truncate=True)
 
 
 def over_limit(problems: list[Problem]) -> Problem | None:
@@ -619,45 +339,3 @@ def _summary(problems: list[Problem]) -> str:
     count = sum(1 + p.repeats for p in errors)
     more = f" (and {count - 1} more)" if count > 1 else ""
     return f"{first.location()}: {first.message}{more}"
-
-
-def _write_normalized(
-    layout: Layout, name: str, samples: list[Sample], tests: list[Sample], report_md: str | None
-) -> None:
-    def lines(items: list[Sample]) -> bytes:
-        return "".join(item.model_dump_json() + "\n" for item in items).encode()
-
-    write_atomic(layout.samples(name), lines(samples))
-    write_atomic(layout.tests(name), lines(tests))
-    extracted = layout.group_dir(name) / "tests.extracted.jsonl"
-    if any(t.source and not re.search(r":\d+$", t.source) for t in tests):  # read from the deliverable
-        write_atomic(extracted, lines(tests))
-    else:
-        extracted.unlink(missing_ok=True)
-    target = layout.group_dir(name) / "REPORT.md"
-    if report_md is not None:
-        write_atomic(target, report_md.encode())
-    else:
-        target.unlink(missing_ok=True)
-
-
-def load_class_tests(path: Path) -> list[Sample]:
-    """The instructor's class-wide test set (--tests), checked like a group's tests file: any error stops the run
-    before anything is graded, since every group would be measured on it."""
-    from grader.errors import ConfigError
-
-    if not path.is_file():
-        raise ConfigError(f"--tests {path}: no such file")
-    problems: list[Problem] = []
-    tests = read_samples(path.parent, [path.name], problems, is_test=True)
-    errors = [p for p in problems if p.severity == "error"]
-    if errors or not tests:
-        listing = "; ".join(f"{p.location()}: {p.message}" for p in errors[:5]) or "no test questions in it"
-        raise ConfigError(f"--tests {path} cannot be used: {listing}")
-    return tests
-
-
-def load_samples(path: Path) -> list[Sample]:
-    if not path.is_file():
-        return []
-    return [Sample.model_validate_json(line) for line in path.read_text(encoding="utf-8").splitlines() if line]

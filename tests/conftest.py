@@ -74,9 +74,9 @@ TINY_TRAIN = {
 
 def example_samples(file: str = "data/train.jsonl", group: str = "good-group") -> list[Any]:
     """Normalized samples of an example group, read by the validator as the pipeline reads them."""
-    from grader import validate
+    from grader import dataio
 
-    return validate.read_samples(EXAMPLES / group, [file], [], is_test=file.startswith("tests"))
+    return dataio.read_samples(EXAMPLES / group, [file], [], is_test=file.startswith("tests"))
 
 
 @pytest.fixture
@@ -171,7 +171,7 @@ def report_data(
     body = text if reflections is None else reflections
     report_md = f"# Report\n\n## Reflections\n\n{body}\n\n![x](file:///etc/passwd) <b>raw</b>"
     from grader import deliverable, writing
-    from grader.grade import part_a_entries
+    from grader.config import part_a_entries
 
     written, _ = writing.understand(deliverable.markdown(report_md, "REPORT.md"), part_a_entries(), "system")
     validation = ValidationRecord(group=group, n_samples=24, n_tests=questions, config=config, writing=written)
@@ -224,3 +224,18 @@ def pdf_pages(pdf: Path) -> list[tuple[float, float, list[Word]]]:
         boxes = [(float(a), float(b), float(c), float(d), w) for a, b, c, d, w in found]
         pages.append((float(size.group(1)), float(size.group(2)), boxes))
     return pages
+
+
+def viewer_env(folder: Path) -> dict[str, str]:
+    """The environment of a LibreOffice that sees grader's fonts (DejaVu Sans, which the deck's measuring assumes,
+    and NanumGothic for Hangul) beside the machine's own, as a viewer with the deck's fonts does: the tests then
+    need no font package."""
+    from grader import fonts
+
+    folders = "".join(f"<dir>{d}</dir>" for d in sorted({str(face.path.parent) for face in fonts.faces()}))
+    config = folder / "fonts.conf"
+    config.write_text(
+        '<?xml version="1.0"?><fontconfig><include ignore_missing="yes">/etc/fonts/fonts.conf</include>'
+        f"{folders}<cachedir>{folder / 'fc-cache'}</cachedir></fontconfig>"
+    )
+    return {**os.environ, "FONTCONFIG_FILE": str(config)}

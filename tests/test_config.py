@@ -33,7 +33,7 @@ def test_defaults_are_the_course_defaults() -> None:
 
 def test_parameter_texts_state_the_course_defaults() -> None:
     """templates/parameters.yaml tells each group the course default; it must be the one TrainConfig uses."""
-    from grader.grade import part_a_entries
+    from grader.config import part_a_entries
 
     said = {entry["name"]: entry["range"] for entry in part_a_entries()}
     assert "course default: INCLUDE_MLP = True" in said["include_mlp"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import discover, hparams, validate
+from grader import dataio, discover, hparams, validate
 from grader.records import Problem
 from tests.conftest import EXAMPLES, sample, write_jsonl
 
@@ -217,7 +217,7 @@ def test_the_course_shaped_groups_are_graded_end_to_end(tmp_path: Path) -> None:
 
 def test_problem_messages_fold_repeats() -> None:
     problems = [Problem(file="a.jsonl", line=i, code="invalid-json", message="bad") for i in range(1, 101)]
-    folded = validate.fold(problems)
+    folded = dataio.fold(problems)
     assert len(folded) == 5 and folded[-1].repeats == 95
     assert "and 95 more like it (lines 6, 7, 8, 9, 10, 11, 12, 13, ...)" in folded[-1].message
     assert hparams.DEFAULT == "course default"

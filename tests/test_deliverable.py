@@ -202,7 +202,7 @@ def test_macros_embedded_objects_and_external_links_are_never_followed(tmp_path:
 
 def test_hostile_text_from_a_deck_stays_escaped_in_the_report(tmp_path: Path) -> None:
     from grader import render, writing
-    from grader.grade import part_a_entries
+    from grader.config import part_a_entries
     from tests.conftest import report_data
 
     evil = "<script>alert(1)</script> {{ 7*7 }} learning_rate controls the step <b>size</b>"

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from grader import grade
+from grader.config import part_a_entries
 from grader.records import LogEntry, ReportedLoss, TrainRecord, ValidationRecord, Writing
 from tests.conftest import EXAMPLES
 
@@ -53,7 +54,7 @@ def _written(path: Path) -> Writing:
     from grader import deliverable, writing
 
     document = deliverable.markdown(path.read_text(encoding="utf-8"), "REPORT.md")
-    return writing.understand(document, grade.part_a_entries(), "system")[0]
+    return writing.understand(document, part_a_entries(), "system")[0]
 
 
 def test_part_a_is_graded_on_the_four_questions_per_parameter() -> None:
@@ -74,7 +75,7 @@ def test_reflections_section() -> None:
     from grader import deliverable, writing
 
     md = "# R\n\n## Reflections\n\n학습률이 중요했다. The training loss fell. " + "word " * 40 + "\n\n## Next\nother"
-    written, _ = writing.understand(deliverable.markdown(md, "REPORT.md"), grade.part_a_entries(), "s")
+    written, _ = writing.understand(deliverable.markdown(md, "REPORT.md"), part_a_entries(), "s")
     assert written.reflections is not None and written.reflections.where == "REPORT.md, line 3"
     assert written.reflections.text.startswith("학습률") and "other" not in written.reflections.text
     item = next(i for i in grade.load_rubric() if i.check == "reflections")

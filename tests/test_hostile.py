@@ -168,7 +168,7 @@ i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
 
 def _lorem() -> str:
     """Lorem ipsum that names the 13 parameters and has a long "Reflections" section: it must earn nothing."""
-    from grader.grade import part_a_entries
+    from grader.config import part_a_entries
 
     names = [e["name"] for e in part_a_entries()]
     listed = "".join(f"- {name}: lorem ipsum dolor sit amet, consectetur adipiscing elit.\n" for name in names)

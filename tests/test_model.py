@@ -10,10 +10,10 @@ import torch
 
 from grader import generate, train
 from grader.config import TrainConfig
+from grader.dataio import load_samples
 from grader.demo import demo_model_dir
 from grader.layout import Layout
 from grader.prompts import cut_at_stop, plain_prompt
-from grader.validate import load_samples
 from tests.conftest import TINY_TRAIN, example_samples
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -11,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import deck, fonts, slides, text
+from grader import deck, slides, text
 from grader.layout import templates_dir
-from tests.conftest import deck_text, pdf_pages, report_data
+from tests.conftest import deck_text, pdf_pages, report_data, viewer_env
 
 KOREAN = "학습률을 조정하는 것이 가장 중요했습니다"
 
@@ -112,16 +111,7 @@ def convert(decks: list[Path], out: Path) -> list[Path]:
         pytest.skip("pdftotext (poppler-utils) is not installed")
     profile = (out / "profile").as_uri()
     cmd = [soffice, f"-env:UserInstallation={profile}", "--headless", "--convert-to", "pdf", "--outdir", str(out)]
-    # a viewer with the deck's fonts (DejaVu Sans, which the measuring assumes, and a Hangul font): grader's own
-    # files next to the machine's, so the test needs no font package
-    folders = "".join(f"<dir>{d}</dir>" for d in sorted({str(face.path.parent) for face in fonts.faces()}))
-    config = out / "fonts.conf"
-    config.write_text(
-        f'<?xml version="1.0"?><fontconfig><include ignore_missing="yes">/etc/fonts/fonts.conf</include>'
-        f"{folders}<cachedir>{out / 'fc-cache'}</cachedir></fontconfig>"
-    )
-    env = {**os.environ, "FONTCONFIG_FILE": str(config)}
-    subprocess.run([*cmd, *map(str, decks)], check=True, capture_output=True, timeout=180, env=env)
+    subprocess.run([*cmd, *map(str, decks)], check=True, capture_output=True, timeout=180, env=viewer_env(out))
     return [out / f"{path.stem}.pdf" for path in decks]
 
 

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from grader import deliverable, grade, writing
+from grader import deliverable, writing
+from grader.config import part_a_entries
 from grader.discover import find_parts
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, viewer_env
 
 
 def _written(group: Path) -> tuple[object, list]:
-    return writing.read(group, find_parts(group).deliverables, grade.part_a_entries(), [])
+    return writing.read(group, find_parts(group).deliverables, part_a_entries(), [])
 
 
 def test_part_a_from_the_example_deck() -> None:
@@ -77,10 +78,10 @@ def test_korean_headers_and_nothing_found(tmp_path: Path) -> None:
             table.cell(i, j).text = text
     prs.save(str(tmp_path / "발표.pptx"))
     document = deliverable.read(tmp_path, "발표.pptx", [])
-    written, tests = writing.understand(document, grade.part_a_entries(), "s")
+    written, tests = writing.understand(document, part_a_entries(), "s")
     assert len(tests) == 1 and tests[0].context == "점토 광물" and tests[0].reported == "2200 nm 부근"
     (tmp_path / "notes.md").write_text("# Notes\n\nWe trained the model.\n")
-    written, tests = writing.understand(deliverable.read(tmp_path, "notes.md", []), grade.part_a_entries(), "s")
+    written, tests = writing.understand(deliverable.read(tmp_path, "notes.md", []), part_a_entries(), "s")
     assert tests == [] and "looked for a table headed question / expected answer / model answer" in written.looked_for
 
 
@@ -96,9 +97,10 @@ def test_the_same_deck_exported_as_pdf_reads_the_same(tmp_path: Path) -> None:
         check=True,
         capture_output=True,
         timeout=180,
+        env=viewer_env(tmp_path),
     )
     document = deliverable.read(tmp_path, "Week5_Group3_report.pdf", [])
-    written, tests = writing.understand(document, grade.part_a_entries(), "s")
+    written, tests = writing.understand(document, part_a_entries(), "s")
     from_deck, deck_tests = _written(EXAMPLES / "course-group")
     assert [t.instruction for t in tests] == [t.instruction for t in deck_tests]
     assert [t.reported for t in tests] == [t.reported for t in deck_tests]
@@ -109,7 +111,7 @@ def test_the_same_deck_exported_as_pdf_reads_the_same(tmp_path: Path) -> None:
 
 
 def test_a_tests_file_keeps_its_questions_and_gains_the_answers_the_deliverable_showed(tmp_path: Path) -> None:
-    from grader import validate
+    from grader import dataio, validate
     from grader.layout import Layout
     from tests.conftest import write_jsonl
 
@@ -121,6 +123,6 @@ def test_a_tests_file_keeps_its_questions_and_gains_the_answers_the_deliverable_
     write_jsonl(group / "tests.jsonl", rows)
     layout = Layout(tmp_path / "out")
     record = validate.run(group, "g", layout)
-    tests = validate.load_samples(layout.tests("g"))
+    tests = dataio.load_samples(layout.tests("g"))
     assert record.tests_file == "tests.jsonl" and len(tests) == 4
     assert [t.reported for t in tests[:3]] == [t.reported for t in shown[:3]] and tests[3].reported == ""
