@@ -14,6 +14,7 @@ import json
 import math
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -206,79 +207,107 @@ def _ordered(logs: list[str], name: str, prefer: str | None) -> list[str]:
     return sorted(found, key=lambda f: (prefer is None or not f.startswith(prefer + "/"), f.count("/"), f))
 
 
-def group_logs(group_dir: Path, prefer: str | None = None, parts: Parts | None = None) -> ReportedLoss:
-    """The loss the group reported, read from its own files wherever they are; every number says which file."""
-    from grader.train import log_entries
+@dataclass
+class _StateLog:
+    log: list[LogEntry]
+    train_loss: float | None  # the Trainer's closing entry in log_history carries the run's train_loss
+    steps: int | None
+    logging_steps: int | None
 
+
+def group_logs(group_dir: Path, prefer: str | None = None, parts: Parts | None = None) -> ReportedLoss:
+    """The loss the group reported, read from its own files wherever they are; every number says which file.
+
+    Per-step loss: trainer_state.json, else loss_log.csv, else TensorBoard events. Final loss: train_results.json or
+    all_results.json, else trainer_state.json's closing entry, else the events' train_loss, else the last step."""
     logs = _parts(group_dir, parts).logs
     sources: list[str] = []
-    log: list[LogEntry] = []
-    from_state: float | None = None  # the Trainer's closing entry in log_history carries the run's train_loss
-    steps = logging_steps = None
+    state = _StateLog([], None, None, None)
     for name in _ordered(logs, "trainer_state.json", prefer)[:1]:
         try:
-            state = json.loads(_read(group_dir / name, group_dir) or "null")
-            history = [r for r in state.get("log_history", []) if isinstance(r, dict)]
-            log = _finite(log_entries(history))
-            closing = [r["train_loss"] for r in history if isinstance(r.get("train_loss"), int | float)]
-            from_state = float(closing[-1]) if closing and math.isfinite(closing[-1]) else None
-            steps = _int(state.get("global_step"))
-            logging_steps = _int(state.get("logging_steps"))
-            if log:
-                sources.append(f"per-step loss read from {name}")
+            state = _trainer_state(group_dir, name)
         except (ValueError, AttributeError, TypeError, RecursionError):
             sources.append(f"{name} could not be read")
-    for name in _ordered(logs, "loss_log.csv", prefer)[:1]:
-        if log:
-            break
-        rows = list(csv.DictReader(io.StringIO(_read(group_dir / name, group_dir) or "")))
-        log = [
-            LogEntry(
-                step=step,
-                epoch=_num(r.get("epoch")),
-                loss=_num(r.get("loss")),
-                learning_rate=_num(r.get("learning_rate")),
-            )
-            for r in rows[:100_000]
-            if (step := _int(_num(r.get("step")))) is not None
-        ]
-        if log:
+            continue
+        if state.log:
             sources.append(f"per-step loss read from {name}")
+    log = state.log
+    for name in _ordered(logs, "loss_log.csv", prefer)[:1]:
+        if not log:
+            log = _csv_log(group_dir, name)
+            sources += [f"per-step loss read from {name}"] if log else []
     events: dict[str, list[tuple[int, float]]] = {}
     for name in _ordered(logs, "tfevents", prefer)[:1]:
         events = tfevents_scalars(group_dir / name, group_dir)
         if events.get("train/loss") and not log:
             log = [LogEntry(step=step, loss=value) for step, value in events["train/loss"]]
             sources.append(f"per-step loss read from TensorBoard events {name}")
-    final = None
-    for name in ("train_results.json", "all_results.json"):
-        for path in _ordered(logs, name, prefer)[:1]:
-            text = _read(group_dir / path, group_dir)
-            if final is None and text:
-                try:
-                    value = json.loads(text).get("train_loss")
-                except (ValueError, AttributeError, RecursionError):
-                    continue
-                if isinstance(value, int | float) and math.isfinite(value):
-                    final = float(value)
-                    sources.append(f"final train loss read from {path}")
-    if final is None and from_state is not None:
-        final = from_state
-        sources.append("final train loss read from trainer_state.json")
-    if final is None and events.get("train/train_loss"):
-        final = events["train/train_loss"][-1][1]
-        sources.append("final train loss read from the TensorBoard events")
-    if final is None and log and log[-1].loss is not None:
-        final = log[-1].loss
-        sources.append("final train loss: the last logged step")
+    final = _results_loss(group_dir, logs, prefer, sources)
+    candidates = (
+        (state.train_loss, "final train loss read from trainer_state.json"),
+        (
+            events["train/train_loss"][-1][1] if events.get("train/train_loss") else None,
+            "final train loss read from the TensorBoard events",
+        ),
+        (log[-1].loss if log else None, "final train loss: the last logged step"),
+    )
+    for value, said in candidates:
+        if final is None and value is not None:
+            final = value
+            sources.append(said)
     return ReportedLoss(
         train_loss=final,
         perplexity=math.exp(final) if final is not None and final < 50 else None,
         log=log,
-        steps=steps,
-        logging_steps=logging_steps,
+        steps=state.steps,
+        logging_steps=state.logging_steps,
         sources=sources,
     )
+
+
+def _trainer_state(group_dir: Path, name: str) -> _StateLog:
+    from grader.train import log_entries
+
+    state = json.loads(_read(group_dir / name, group_dir) or "null")
+    history = [r for r in state.get("log_history", []) if isinstance(r, dict)]
+    closing = [r["train_loss"] for r in history if isinstance(r.get("train_loss"), int | float)]
+    return _StateLog(
+        log=_finite(log_entries(history)),
+        train_loss=float(closing[-1]) if closing and math.isfinite(closing[-1]) else None,
+        steps=_int(state.get("global_step")),
+        logging_steps=_int(state.get("logging_steps")),
+    )
+
+
+def _csv_log(group_dir: Path, name: str) -> list[LogEntry]:
+    rows = list(csv.DictReader(io.StringIO(_read(group_dir / name, group_dir) or "")))
+    return [
+        LogEntry(
+            step=step,
+            epoch=_num(r.get("epoch")),
+            loss=_num(r.get("loss")),
+            learning_rate=_num(r.get("learning_rate")),
+        )
+        for r in rows[:100_000]
+        if (step := _int(_num(r.get("step")))) is not None
+    ]
+
+
+def _results_loss(group_dir: Path, logs: list[str], prefer: str | None, sources: list[str]) -> float | None:
+    """The final train loss of train_results.json or all_results.json (the Trainer's own summary files)."""
+    for name in ("train_results.json", "all_results.json"):
+        for path in _ordered(logs, name, prefer)[:1]:
+            text = _read(group_dir / path, group_dir)
+            if not text:
+                continue
+            try:
+                value = json.loads(text).get("train_loss")
+            except (ValueError, AttributeError, RecursionError):
+                continue
+            if isinstance(value, int | float) and math.isfinite(value):
+                sources.append(f"final train loss read from {path}")
+                return float(value)
+    return None
 
 
 def _finite(log: list[LogEntry]) -> list[LogEntry]:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import base64
 import json
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any
 
 from grader import __version__
 from grader.records import GradeRecord, GroupStatus
+from grader.storage import write_atomic
 
 ACTION_REF = re.compile(r"^(?:[\w.-]+/[\w.-]+(?:/[\w./-]+)?@[\w./-]+|\./[\w./-]*)$")
 WORKFLOW = Path(".github") / "workflows" / "grader.yml"
@@ -166,3 +168,33 @@ def workflow(action: str) -> str:
         raise ValueError(f"'{action}' is not an action reference such as OWNER/grader@v1 or ./path")
     text = (templates_dir() / "classroom" / "grader.yml").read_text(encoding="utf-8")
     return text.replace("__GRADER_ACTION__", action).replace("__GRADER_VERSION__", __version__)
+
+
+def write_outputs(
+    group: str,
+    status: GroupStatus,
+    reason: str,
+    grade: GradeRecord | None,
+    report: Path,
+    slides: Path,
+    runner: Path | None = None,
+    gradescope_file: Path | None = None,
+    summary: Path | None = None,
+) -> None:
+    """What a preview hands to CI: the Classroom runner result (and, in GitHub Actions, its notices on stdout), a
+    Gradescope results.json, the job summary, and the step outputs (points, report and deck paths)."""
+    result = runner_result(grade, status, reason)
+    if runner:
+        write_atomic(runner, json.dumps(result, indent=2, ensure_ascii=False).encode())
+    if runner or os.environ.get("GITHUB_ACTIONS") == "true":
+        for line in notices(result):
+            print(line)
+    if gradescope_file:
+        write_atomic(gradescope_file, json.dumps(gradescope(result), indent=2, ensure_ascii=False).encode())
+    if summary:
+        with summary.open("a", encoding="utf-8") as fh:
+            fh.write(summary_markdown(group, result, str(report), str(slides)))
+    if os.environ.get("GITHUB_OUTPUT"):
+        with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as fh:
+            fh.write(f"points={total(result):g}\nmax-points={result['max_score']}\nresult={encoded(result)}\n")
+            fh.write(f"report={report}\nslides={slides}\n")

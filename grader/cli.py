@@ -52,6 +52,8 @@ def _default_submissions() -> Path:
     return local if local.is_dir() else examples_dir()
 
 
+# Long by its options: typer reads the CLI from this signature, one option per parameter; the body only maps
+# them to RunSettings and calls the pipeline (or the shards).
 @app.command("grade")
 def grade_cmd(
     submissions: Annotated[
@@ -272,7 +274,7 @@ def preview_cmd(
     from grader.config import RunSettings
     from grader.layout import Layout
     from grader.records import GradeRecord
-    from grader.storage import load, write_atomic
+    from grader.storage import load
 
     try:
         settings = RunSettings.model_validate(
@@ -283,22 +285,9 @@ def preview_cmd(
     with _progress(quiet) as hooks:
         row = pipeline.run(group_dir, settings, hooks=hooks, single=True)[0]
     layout = Layout(out_dir)
-    result = cr.runner_result(load(GradeRecord, layout.record(row.group, "grade")), row.status, row.reason)
     report, slides = layout.report_pdf(row.group), layout.slides(row.group)
-    if classroom:
-        write_atomic(classroom, json.dumps(result, indent=2, ensure_ascii=False).encode())
-    if classroom or os.environ.get("GITHUB_ACTIONS") == "true":
-        for line in cr.notices(result):
-            print(line)
-    if gradescope:
-        write_atomic(gradescope, json.dumps(cr.gradescope(result), indent=2, ensure_ascii=False).encode())
-    if summary:
-        with summary.open("a", encoding="utf-8") as fh:
-            fh.write(cr.summary_markdown(row.group, result, str(report), str(slides)))
-    if os.environ.get("GITHUB_OUTPUT"):
-        with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as fh:
-            fh.write(f"points={cr.total(result):g}\nmax-points={result['max_score']}\nresult={cr.encoded(result)}\n")
-            fh.write(f"report={report}\nslides={slides}\n")
+    grade_record = load(GradeRecord, layout.record(row.group, "grade"))
+    cr.write_outputs(row.group, row.status, row.reason, grade_record, report, slides, classroom, gradescope, summary)
     _summary([row], out_dir, f"preview of {row.group}")
     out.print(f"report: {_escape(str(report))}\nslides: {_escape(str(slides))}", highlight=False, soft_wrap=True)
     raise typer.Exit(0 if row.status in ("graded", "missing") else 1)

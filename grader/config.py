@@ -29,7 +29,6 @@ SCHEDULERS = (
     "warmup_stable_decay",
 )
 DEFAULT_SYSTEM = "You are a geology and hyperspectral remote sensing assistant."
-DEFAULT_BASE_MODEL = "meta-llama/Meta-Llama-3.1-8B"
 PromptFormat = Literal["plain", "chat"]
 
 
@@ -153,44 +152,8 @@ def flatten(raw: dict[str, Any]) -> dict[str, Any]:
 def parse_train_config(raw: dict[str, Any]) -> tuple[TrainConfig | None, list[ConfigProblem], list[str]]:
     """Parse a group's hyper-parameters; returns (config or None, problems key by key, keys filled by default)."""
     problems: list[ConfigProblem] = []
-    values: dict[str, Any] = {}
-    flat = flatten(raw)
-    for key, value in sorted(flat.items(), key=lambda kv: kv[0] not in KNOWN_KEYS):  # canonical names first
-        name = ALIASES.get(key, key)
-        if name in KNOWN_KEYS:
-            if name != key and name in values:
-                problems.append(
-                    ConfigProblem(
-                        key=key,
-                        severity="warning",
-                        message=f"'{key}' ignored: '{name}' is also set and wins",
-                        hint=f"remove '{key}'",
-                    )
-                )
-                continue
-            if name != key:
-                problems.append(ConfigProblem(key=key, severity="info", message=f"'{key}' read as '{name}'"))
-            values[name] = value
-        elif key in IGNORED_KEYS:
-            continue
-        else:
-            near = difflib.get_close_matches(key, KNOWN_KEYS, n=1, cutoff=0.6)
-            hint = f"did you mean '{near[0]}'?" if near else f"known keys: {', '.join(PART_A)}"
-            problems.append(
-                ConfigProblem(key=key, severity="warning", message=f"unknown key '{key}' ignored", hint=hint)
-            )
-    good: dict[str, Any] = {}
-    for name, value in values.items():
-        try:
-            TrainConfig.model_validate({name: value})
-            good[name] = value
-        except ValidationError as exc:
-            for err in exc.errors():
-                if err["loc"] and err["loc"][0] == name:
-                    problems.append(_value_problem(name, value, err["msg"]))
-                    break
-            else:
-                good[name] = value  # the error is about the combination (bf16 + fp16), reported below
+    values = known_values(flatten(raw), problems)
+    good = valid_values(values, problems)
     try:
         config: TrainConfig | None = TrainConfig.model_validate(good)
     except ValidationError as exc:
@@ -208,6 +171,51 @@ def parse_train_config(raw: dict[str, Any]) -> tuple[TrainConfig | None, list[Co
         config = None
     filled = [name for name in PART_A if name not in values]
     return config, problems, filled
+
+
+def known_values(flat: dict[str, Any], problems: list[ConfigProblem]) -> dict[str, Any]:
+    """The values under their canonical names; an alias is said, an unknown key is named with the nearest known."""
+    values: dict[str, Any] = {}
+    for key, value in sorted(flat.items(), key=lambda kv: kv[0] not in KNOWN_KEYS):  # canonical names first
+        name = ALIASES.get(key, key)
+        if name in KNOWN_KEYS:
+            if name != key and name in values:
+                problems.append(
+                    ConfigProblem(
+                        key=key,
+                        severity="warning",
+                        message=f"'{key}' ignored: '{name}' is also set and wins",
+                        hint=f"remove '{key}'",
+                    )
+                )
+                continue
+            if name != key:
+                problems.append(ConfigProblem(key=key, severity="info", message=f"'{key}' read as '{name}'"))
+            values[name] = value
+        elif key not in IGNORED_KEYS:
+            near = difflib.get_close_matches(key, KNOWN_KEYS, n=1, cutoff=0.6)
+            hint = f"did you mean '{near[0]}'?" if near else f"known keys: {', '.join(PART_A)}"
+            problems.append(
+                ConfigProblem(key=key, severity="warning", message=f"unknown key '{key}' ignored", hint=hint)
+            )
+    return values
+
+
+def valid_values(values: dict[str, Any], problems: list[ConfigProblem]) -> dict[str, Any]:
+    """The values TrainConfig accepts one by one; each refused one is a problem with its valid range."""
+    good: dict[str, Any] = {}
+    for name, value in values.items():
+        try:
+            TrainConfig.model_validate({name: value})
+            good[name] = value
+        except ValidationError as exc:
+            for err in exc.errors():
+                if err["loc"] and err["loc"][0] == name:
+                    problems.append(_value_problem(name, value, err["msg"]))
+                    break
+            else:
+                good[name] = value  # the error is about the combination (bf16 + fp16), reported below
+    return good
 
 
 def _value_problem(name: str, value: Any, msg: str) -> ConfigProblem:

@@ -41,19 +41,8 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _sample_problems(obj: Any, line: int, reader: Reader, *, is_test: bool) -> Sample | None:
-    """Check one parsed record; return the normalized Sample, or None when it cannot be used."""
-    if not isinstance(obj, dict):
-        kind = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
-            type(obj), "null"
-        )
-        reader.add(
-            line,
-            "not-object",
-            f"line holds {kind}, not an object",
-            'each line must be {"system": ..., "instruction": ..., "context": ..., "answer": ...}',
-        )
-        return None
+def _other_format(obj: dict[Any, Any], line: int, reader: Reader) -> bool:
+    """True (and a problem said) when the record is another dataset format, not one course sample."""
     keys = {str(k) for k in obj}
     if isinstance(obj.get("instances"), list) and "answer" not in keys:
         reader.add(
@@ -63,7 +52,7 @@ def _sample_problems(obj: Any, line: int, reader: Reader, *, is_test: bool) -> S
             "make one sample per instance: instruction = the record's instruction, context = the instance's "
             "'input', answer = its 'output'",
         )
-        return None
+        return True
     if "output" in keys and "answer" not in keys and keys & {"input", "instruction"}:
         reader.add(
             line,
@@ -72,7 +61,7 @@ def _sample_problems(obj: Any, line: int, reader: Reader, *, is_test: bool) -> S
             "map 'input' -> 'context' and 'output' -> 'answer' (and add 'system'), e.g. jq -c "
             "'{instruction, context: .input, answer: .output}' data.jsonl",
         )
-        return None
+        return True
     if keys & {"messages", "message", "conversations"}:
         key = next(iter(keys & {"messages", "message", "conversations"}))
         reader.add(
@@ -82,7 +71,12 @@ def _sample_problems(obj: Any, line: int, reader: Reader, *, is_test: bool) -> S
             "the course script reads system/instruction/context/answer: turn the system, user and assistant "
             "messages into those four fields",
         )
-        return None
+        return True
+    return False
+
+
+def _required_fields(obj: dict[Any, Any], line: int, reader: Reader) -> bool:
+    """instruction and answer: present, strings, not empty (a misnamed field is named)."""
     ok = True
     for key in ("instruction", "answer"):
         value = obj.get(key)
@@ -102,6 +96,25 @@ def _sample_problems(obj: Any, line: int, reader: Reader, *, is_test: bool) -> S
         elif not value.strip():
             reader.add(line, "empty-field", f"field '{key}' is empty", f"write the {key}, or remove the sample")
             ok = False
+    return ok
+
+
+def _sample_problems(obj: Any, line: int, reader: Reader, *, is_test: bool) -> Sample | None:
+    """Check one parsed record; return the normalized Sample, or None when it cannot be used."""
+    if not isinstance(obj, dict):
+        kind = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
+            type(obj), "null"
+        )
+        reader.add(
+            line,
+            "not-object",
+            f"line holds {kind}, not an object",
+            'each line must be {"system": ..., "instruction": ..., "context": ..., "answer": ...}',
+        )
+        return None
+    if _other_format(obj, line, reader):
+        return None
+    ok = _required_fields(obj, line, reader)
     context = obj.get("context", "")
     if "context" not in obj and "input" in obj:
         reader.add(line, "missing-field", "field 'context' is missing", "rename 'input' to 'context'")

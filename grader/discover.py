@@ -57,6 +57,8 @@ def _script_rank(relative: str) -> tuple[int, int, str]:
     return known, relative.count("/"), relative.lower()
 
 
+# One bounded walk of the tree, kept whole: the entry cap, depth and adapter-folder state are shared by its
+# loop.
 def find_parts(group_dir: Path) -> Parts:
     """Every part of a group's work, found by name at any depth (capped), links and special files named, not read."""
     found: dict[str, list[str]] = {k: [] for k in Parts.model_fields}

@@ -167,6 +167,7 @@ def loss_screenshot() -> bytes:
     return buffer.getvalue()
 
 
+# Writes one example deck top to bottom, slide by slide, as a student's own script would; test data, not product.
 def build_pptx(path: Path) -> None:
     from datetime import datetime
 

@@ -40,6 +40,32 @@ class Collected:
     values: dict[str, Any] = field(default_factory=dict)  # the raw values before parsing (`grader train` adds flags)
 
 
+def _config_text(group_dir: Path, name: str, problems: list[Problem]) -> str | None:
+    """The config file's text, or None (and a problem) when it is unreadable, too large or a YAML alias bomb."""
+    path = safe_file(group_dir, name, problems)
+    if path is None:
+        if not any(p.file == name for p in problems):
+            problems.append(Problem(file=name, code="unreadable", message="cannot be read"))
+        return None
+    if path.stat().st_size > MAX_FILE_BYTES:
+        problems.append(Problem(file=name, code="file-too-large", message="config file is too large; not read"))
+        return None
+    text = path.read_bytes().decode("utf-8", errors="replace").lstrip("\ufeff")
+    aliases = _yaml_aliases(text) if name.endswith((".yaml", ".yml")) else 0
+    if aliases > MAX_YAML_ALIASES:
+        problems.append(
+            Problem(
+                file=name,
+                code="config-syntax",
+                message=f"uses {aliases} YAML aliases (*name): refused unread, since expanding them can take any "
+                "amount of memory (a 'billion laughs' file)",
+                hint="write each value out; a config needs no anchors",
+            )
+        )
+        return None
+    return text
+
+
 def read_config(
     group_dir: Path, configs: list[str], problems: list[Problem]
 ) -> tuple[str | None, dict[str, Any] | None, dict[str, Any], str]:
@@ -58,26 +84,8 @@ def read_config(
                 hint="keep one config file",
             )
         )
-    path = safe_file(group_dir, name, problems)
-    if path is None:
-        if not any(p.file == name for p in problems):
-            problems.append(Problem(file=name, code="unreadable", message="cannot be read"))
-        return name, None, toml, ""
-    if path.stat().st_size > MAX_FILE_BYTES:
-        problems.append(Problem(file=name, code="file-too-large", message="config file is too large; not read"))
-        return name, None, toml, ""
-    text = path.read_bytes().decode("utf-8", errors="replace").lstrip("\ufeff")
-    aliases = _yaml_aliases(text) if name.endswith((".yaml", ".yml")) else 0
-    if aliases > MAX_YAML_ALIASES:
-        problems.append(
-            Problem(
-                file=name,
-                code="config-syntax",
-                message=f"uses {aliases} YAML aliases (*name): refused unread, since expanding them can take any "
-                "amount of memory (a 'billion laughs' file)",
-                hint="write each value out; a config needs no anchors",
-            )
-        )
+    text = _config_text(group_dir, name, problems)
+    if text is None:
         return name, None, toml, ""
     try:
         if name.endswith(".toml"):
@@ -200,6 +208,29 @@ def collect(group_dir: Path, parts: Parts, problems: list[Problem]) -> Collected
         problems.append(Problem(file=script_file or "", line=line, severity="warning", code="script", message=message))
     if raw is None:  # a config file that cannot be read: no guessing with defaults
         return Collected(None, toml=toml, config_file=config_file, script=script_file)
+    values, sources = _script_values(found, script_file)
+    _merge_config_file(flatten(raw), text, config_file, values, sources, problems)
+    _merge_artifacts(_artifact_values(group_dir, parts, problems), values, sources, problems)
+    config, filled = _parsed(values, sources, config_file, script_file, problems)
+    for key in PART_A:
+        sources.setdefault(key, DEFAULT)
+    data_path = None
+    if "DATA_PATH" in found.paths:
+        name, line = found.paths["DATA_PATH"]
+        data_path = (name, f"{script_file}:{line}")
+    return Collected(
+        config,
+        values=values,
+        sources={k: sources[k] for k in PART_A},
+        filled=filled,
+        toml=toml,
+        config_file=config_file,
+        script=script_file,
+        data_path=data_path,
+    )
+
+
+def _script_values(found: script.ScriptValues, script_file: str | None) -> tuple[dict[str, Any], dict[str, str]]:
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for key, value in found.values.items():
@@ -207,7 +238,19 @@ def collect(group_dir: Path, parts: Parts, problems: list[Problem]) -> Collected
     if "include_mlp" not in values and found.target_modules:
         modules, line = found.target_modules
         values["include_mlp"], sources["include_mlp"] = any(m in MLP for m in modules), f"{script_file}:{line}"
-    for key, value in flatten(raw).items():
+    return values, sources
+
+
+def _merge_config_file(
+    flat: dict[str, Any],
+    text: str,
+    config_file: str | None,
+    values: dict[str, Any],
+    sources: dict[str, str],
+    problems: list[Problem],
+) -> None:
+    """The config file's values over the script's, each disagreement said."""
+    for key, value in flat.items():
         name = ALIASES.get(str(key), str(key))
         where = f"{config_file}:{_key_line(text, str(key))}" if _key_line(text, str(key)) else str(config_file)
         if name in values and name in sources and not _agree(name, value, values[name]):
@@ -224,7 +267,13 @@ def collect(group_dir: Path, parts: Parts, problems: list[Problem]) -> Collected
         values.pop(name, None)
         values[str(key)] = value
         sources[name] = where
-    for name, (value, where) in _artifact_values(group_dir, parts, problems).items():
+
+
+def _merge_artifacts(
+    found: dict[str, tuple[Any, str]], values: dict[str, Any], sources: dict[str, str], problems: list[Problem]
+) -> None:
+    """What the run's artifacts show, where nothing stated it; a disagreement with a stated value is said."""
+    for name, (value, where) in found.items():
         stated = next((v for k, v in values.items() if ALIASES.get(k, k) == name), value)
         if name not in sources:
             values[name], sources[name] = value, where
@@ -239,6 +288,16 @@ def collect(group_dir: Path, parts: Parts, problems: list[Problem]) -> Collected
                     hint="commit the script, config and logs of the same run",
                 )
             )
+
+
+def _parsed(
+    values: dict[str, Any],
+    sources: dict[str, str],
+    config_file: str | None,
+    script_file: str | None,
+    problems: list[Problem],
+) -> tuple[TrainConfig | None, list[str]]:
+    """The values checked as a TrainConfig (each problem at the line that set the value), and the defaults used."""
     config, config_problems, filled = parse_train_config(values)
     if "bf16" in sources and "fp16" not in sources:  # one precision named: the other is implied off, not defaulted
         sources["fp16"] = sources["bf16"]
@@ -247,14 +306,7 @@ def collect(group_dir: Path, parts: Parts, problems: list[Problem]) -> Collected
         where = sources.get(ALIASES.get(cp.key, cp.key), config_file or script_file or "config.yaml")
         file, line = file_line(where)
         problems.append(
-            Problem(
-                file=file,
-                line=line,
-                severity=cp.severity,
-                code="config",
-                message=cp.message,
-                hint=cp.hint,
-            )
+            Problem(file=file, line=line, severity=cp.severity, code="config", message=cp.message, hint=cp.hint)
         )
     if config_file is None and script_file is None:
         problems.append(
@@ -275,19 +327,4 @@ def collect(group_dir: Path, parts: Parts, problems: list[Problem]) -> Collected
                 message=f"not set, course defaults used: {', '.join(filled)}",
             )
         )
-    for key in PART_A:
-        sources.setdefault(key, DEFAULT)
-    data_path = None
-    if "DATA_PATH" in found.paths:
-        name, line = found.paths["DATA_PATH"]
-        data_path = (name, f"{script_file}:{line}")
-    return Collected(
-        config,
-        values=values,
-        sources={k: sources[k] for k in PART_A},
-        filled=filled,
-        toml=toml,
-        config_file=config_file,
-        script=script_file,
-        data_path=data_path,
-    )
+    return config, filled

@@ -67,6 +67,8 @@ class Reader:
         )
 
 
+# One pass over the file, kept whole: the order of its checks (size, encoding, BOM, array or lines) is the
+# contract that a malformed file gets the most useful one message.
 def read_objects(path: Path, reader: Reader, max_mb: int = MAX_FILE_BYTES >> 20) -> Iterator[tuple[int, Any]]:
     """Yield (line number, parsed JSON value) for each record in a `.jsonl` or `.json` file."""
     size = path.stat().st_size
@@ -432,6 +434,7 @@ def _line_of(joined: str, numbers: list[int], pos: int) -> int:
     return numbers[min(joined.count("\n", 0, pos), len(numbers) - 1)]
 
 
+# One scanner loop over a broken JSON array, kept whole: its position state is what the loop shares.
 def _recover_array(joined: str, numbers: list[int], reader: Reader) -> Iterator[tuple[int, Any]]:
     decoder = json.JSONDecoder()
     pos, size, want_separator = joined.index("[") + 1, len(joined), False

@@ -174,32 +174,10 @@ def quantization_for(quantize: str, where: str) -> str:
     return "nf4" if quantize == "4bit" or (quantize == "auto" and where == "cuda") else "none"
 
 
-def load(
-    name: str,
-    *,
-    device: str = "auto",
-    quantize: str = "auto",
-    threads: int | None = None,
-    cache_dir: Path | None = None,
-) -> Runtime:
-    """Load the base model once. CUDA: bf16 (fp16 without bf16), NF4 4-bit with double quantization unless
-    `quantize` is 'none'. CPU: fp32, or NF4 with bf16 compute when `quantize` is '4bit'."""
+def _load_options(where: str, quantization: str, notes: list[str]) -> tuple[Any, dict[str, Any]]:
+    """The dtype and from_pretrained options for a device and quantization, each choice said in `notes`."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # the batch has one progress display: ours
-    path = resolve(name, cache_dir)
-    where = pick_device(device)
-    quantization = quantization_for(quantize, where)
-    notes: list[str] = []
-    n_threads, source = set_threads(threads)
-    if where == "cpu":
-        notes.append(f"{n_threads} CPU thread(s): {source}")
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
-    pad_note = ensure_pad(tokenizer)
-    if pad_note:
-        notes.append(pad_note)
     kwargs: dict[str, Any] = {"local_files_only": True, "use_safetensors": True}
     if where == "cuda":
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -217,6 +195,35 @@ def load(
         )
     elif where == "cpu":
         notes.append("CPU run: fp32 base model, not quantized (--quantize 4bit loads it in NF4 as the course does)")
+    return dtype, kwargs
+
+
+def load(
+    name: str,
+    *,
+    device: str = "auto",
+    quantize: str = "auto",
+    threads: int | None = None,
+    cache_dir: Path | None = None,
+) -> Runtime:
+    """Load the base model once. CUDA: bf16 (fp16 without bf16), NF4 4-bit with double quantization unless
+    `quantize` is 'none'. CPU: fp32, or NF4 with bf16 compute when `quantize` is '4bit'."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the batch has one progress display: ours
+    path = resolve(name, cache_dir)
+    where = pick_device(device)
+    quantization = quantization_for(quantize, where)
+    notes: list[str] = []
+    n_threads, source = set_threads(threads)
+    if where == "cpu":
+        notes.append(f"{n_threads} CPU thread(s): {source}")
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
+    pad_note = ensure_pad(tokenizer)
+    if pad_note:
+        notes.append(pad_note)
+    dtype, kwargs = _load_options(where, quantization, notes)
     model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=False, **kwargs)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))

@@ -455,7 +455,8 @@ def _write_results(layout: Layout, name: str, outcome: Outcome, base_model: str,
             **outcome.records,
         }
     )
-    write_atomic(layout.results(name), results.model_dump_json(indent=2, by_alias=True).encode())
+    absent = {stage for stage in Results.STAGES if getattr(results, stage) is None}  # a stage not run is not there
+    write_atomic(layout.results(name), results.model_dump_json(indent=2, by_alias=True, exclude=absent).encode())
     error_txt = layout.group_dir(name) / "error.txt"
     if outcome.tracebacks:
         write_atomic(error_txt, "\n".join(outcome.tracebacks).encode())
@@ -524,26 +525,7 @@ def _batch(
     outcomes: dict[str, gradebook.Row] = {}
     for work in works:
         outcome = finish(work, batch, hooks.stage)
-        grade_rec, sc = outcome.records.get("grade"), outcome.records.get("score")
-        gain = sc.delta_mean.get("rougeL") if isinstance(sc, ScoreRecord) and sc.delta_mean else None
-        class_sc = outcome.records.get("score_class")
-        class_gain = (
-            class_sc.delta_mean.get("rougeL") if isinstance(class_sc, ScoreRecord) and class_sc.delta_mean else None
-        )
-        grade_rec = grade_rec if isinstance(grade_rec, GradeRecord) else None
-        outcomes[work.name] = gradebook.row(
-            work.name,
-            outcome.status,
-            outcome.reason,
-            grade_rec,
-            gain,
-            work.group.commit,
-            base_model=batch.base_model_name(),
-            validation=work.validation,
-            class_gain=class_gain,
-            folder=layout.group_dir(work.name).name,
-            folder_note=f"its output folder is {renamed[work.name]}/" if work.name in renamed else "",
-        )
+        outcomes[work.name] = _row(work, outcome, batch, renamed)
         hooks.done(work.name, outcome)
     batch_info = {
         "groups": len(groups),
@@ -563,6 +545,30 @@ def _batch(
     batch.notes.extend(filter(None, [font_note([w.name for w in works], layout)]))
     write_atomic(layout.out / "batch.json", json.dumps(batch_info, indent=2).encode())
     return rows
+
+
+def _row(work: Work, outcome: Outcome, batch: Batch, renamed: dict[str, str]) -> gradebook.Row:
+    """The gradebook row of a group graded in this run."""
+    grade_rec, sc = outcome.records.get("grade"), outcome.records.get("score")
+    gain = sc.delta_mean.get("rougeL") if isinstance(sc, ScoreRecord) and sc.delta_mean else None
+    class_sc = outcome.records.get("score_class")
+    class_gain = (
+        class_sc.delta_mean.get("rougeL") if isinstance(class_sc, ScoreRecord) and class_sc.delta_mean else None
+    )
+    grade_rec = grade_rec if isinstance(grade_rec, GradeRecord) else None
+    return gradebook.row(
+        work.name,
+        outcome.status,
+        outcome.reason,
+        grade_rec,
+        gain,
+        work.group.commit,
+        base_model=batch.base_model_name(),
+        validation=work.validation,
+        class_gain=class_gain,
+        folder=batch.layout.group_dir(work.name).name,
+        folder_note=f"its output folder is {renamed[work.name]}/" if work.name in renamed else "",
+    )
 
 
 def write_book(

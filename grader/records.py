@@ -7,7 +7,7 @@ re-scoring. A stage is skipped when its stored record is ok and its `digest` (in
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
@@ -342,3 +342,15 @@ class Results(BaseModel):
     score_class: ScoreRecord | None = None
     grade: GradeRecord | None = None
     render: RenderRecord | None = None
+
+    STAGES: ClassVar[tuple[str, ...]] = (
+        "discover",
+        "validation",
+        "train",
+        "generate",
+        "generate_class",
+        "score",
+        "score_class",
+        "grade",
+        "render",
+    )

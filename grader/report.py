@@ -220,23 +220,36 @@ def _value(entry: dict[str, Any], config: dict[str, Any]) -> tuple[str, bool]:
 
 def discussion(score: ScoreRecord | None, flagged: list[str], train: TrainRecord | None) -> list[str]:
     """An automatic discussion of the run, built only from measured numbers."""
+    lines = _score_lines(score) + _training_lines(train)
+    if score and score.questions and all(q.delta["rougeL"] == 0 for q in score.questions):
+        lines.append("Every fine-tuned answer scored as the base answer did: the adapter barely changed the model.")
+    if flagged:
+        lines.append(f"Values outside the usual range, likely critical here: {', '.join(flagged)}.")
+    return lines
+
+
+def _score_lines(score: ScoreRecord | None) -> list[str]:
+    if not score or not score.questions:
+        return []
+    better = [i + 1 for i, q in enumerate(score.questions) if q.delta["rougeL"] > 0]
+    worse = [i + 1 for i, q in enumerate(score.questions) if q.delta["rougeL"] < 0]
+    gain = score.delta_mean["rougeL"]
+    verdict = "helped" if gain > 0.02 else "changed little" if gain > -0.02 else "hurt"
+    return [
+        f"Fine-tuning {verdict}: mean ROUGE-L {score.base_mean['rougeL']:.3f} (base) vs "
+        f"{score.finetuned_mean['rougeL']:.3f} (fine-tuned), {gain:+.3f}.",
+        f"Better on question(s) {', '.join(map(str, better)) or 'none'}; "
+        f"worse on {', '.join(map(str, worse)) or 'none'}; "
+        f"{len(score.questions) - len(better) - len(worse)} unchanged.",
+    ]
+
+
+def _training_lines(train: TrainRecord | None) -> list[str]:
+    if not train:
+        return []
     lines = []
-    if score and score.questions:
-        better = [i + 1 for i, q in enumerate(score.questions) if q.delta["rougeL"] > 0]
-        worse = [i + 1 for i, q in enumerate(score.questions) if q.delta["rougeL"] < 0]
-        gain = score.delta_mean["rougeL"]
-        verdict = "helped" if gain > 0.02 else "changed little" if gain > -0.02 else "hurt"
-        lines.append(
-            f"Fine-tuning {verdict}: mean ROUGE-L {score.base_mean['rougeL']:.3f} (base) vs "
-            f"{score.finetuned_mean['rougeL']:.3f} (fine-tuned), {gain:+.3f}."
-        )
-        lines.append(
-            f"Better on question(s) {', '.join(map(str, better)) or 'none'}; "
-            f"worse on {', '.join(map(str, worse)) or 'none'}; "
-            f"{len(score.questions) - len(better) - len(worse)} unchanged."
-        )
-    if train and train.log:
-        losses = [e.loss for e in train.log if e.loss is not None]
+    losses = [e.loss for e in train.log if e.loss is not None]
+    if train.log:
         if losses:
             lines.append(
                 f"Training ran {train.steps} optimizer steps; logged loss went from {losses[0]:.3f} to "
@@ -247,30 +260,19 @@ def discussion(score: ScoreRecord | None, flagged: list[str], train: TrainRecord
                 "So few optimizer steps leave the adapter close to its start: epochs, batch size and "
                 "gradient accumulation decide how many updates a small dataset gets."
             )
-    if (
-        train
-        and train.eval_loss is not None
-        and train.train_loss is not None
-        and train.eval_loss > 1.3 * train.train_loss
-    ):
+    if train.eval_loss is not None and train.train_loss is not None and train.eval_loss > 1.3 * train.train_loss:
         lines.append(
             f"The held-out loss ({train.eval_loss:.3f}) is well above the train loss ({train.train_loss:.3f}): the "
             "adapter fits its training answers better than new ones. Fewer epochs, more lora_dropout or more data "
             "are the first things to try."
         )
-    if train and train.log:
-        losses = [e.loss for e in train.log if e.loss is not None]
-        if len(losses) >= 2 and losses[-1] >= losses[0]:
-            rate = train.config.get("learning_rate") if train.config else None
-            lines.append(
-                "The logged loss did not fall: learning_rate"
-                + (f" ({rate:g})" if isinstance(rate, int | float) else "")
-                + " and the number of optimizer steps are the parameters to look at first."
-            )
-    if score and score.questions and all(q.delta["rougeL"] == 0 for q in score.questions):
-        lines.append("Every fine-tuned answer scored as the base answer did: the adapter barely changed the model.")
-    if flagged:
-        lines.append(f"Values outside the usual range, likely critical here: {', '.join(flagged)}.")
+    if len(losses) >= 2 and losses[-1] >= losses[0]:
+        rate = train.config.get("learning_rate") if train.config else None
+        lines.append(
+            "The logged loss did not fall: learning_rate"
+            + (f" ({rate:g})" if isinstance(rate, int | float) else "")
+            + " and the number of optimizer steps are the parameters to look at first."
+        )
     return lines
 
 

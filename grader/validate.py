@@ -41,38 +41,8 @@ def choose_data(
     for relative in parts.data:
         found: list[Problem] = []
         read[relative] = (read_samples(group_dir, [relative], found, is_test=False, limits=limits), found)
-    chosen: list[str] = []
-    why = ""
-    if collected.data_path:
-        name, where = collected.data_path
-        named = [f for f in read if f.rsplit("/", 1)[-1].lower() == name.lower()]
-        if named:
-            chosen, why = named[:1], f"named by DATA_PATH ({where})"
-        elif read:
-            file, line = file_line(where)
-            problems.append(
-                Problem(
-                    file=file,
-                    line=line,
-                    severity="warning",
-                    code="data-path",
-                    message=f"DATA_PATH names {name}, which is not in the repository",
-                    hint=f"commit {name}, or point DATA_PATH at the file you trained on",
-                )
-            )
-    if not chosen:
-        keys = {f: sample_keys(samples) for f, (samples, _) in read.items()}
-        for f in read:  # a file whose samples all appear in a larger (or equal, earlier) one is a source of a merge
-            inside = [
-                g
-                for g in read
-                if g != f
-                and keys[f]
-                and keys[f] <= keys[g]
-                and (len(keys[g]) > len(keys[f]) or list(read).index(g) < list(read).index(f))
-            ]
-            if not inside:
-                chosen.append(f)
+    chosen, why = _named_by_data_path(read, collected.data_path, problems)
+    chosen = chosen or _not_merged_sources(read)
     used_keys = set().union(*(sample_keys(read[f][0]) for f in chosen)) if chosen else set()
     merged = [f for f in read if f not in chosen and sample_keys(read[f][0]) and sample_keys(read[f][0]) <= used_keys]
     notes = []
@@ -111,6 +81,49 @@ def choose_data(
     return chosen, samples, note
 
 
+def _named_by_data_path(
+    read: dict[str, tuple[list[Sample], list[Problem]]], data_path: tuple[str, str] | None, problems: list[Problem]
+) -> tuple[list[str], str]:
+    """The file the script's DATA_PATH ends in, when the repository has it (else a warning, when it has others)."""
+    if not data_path:
+        return [], ""
+    name, where = data_path
+    named = [f for f in read if f.rsplit("/", 1)[-1].lower() == name.lower()]
+    if named:
+        return named[:1], f"named by DATA_PATH ({where})"
+    if read:
+        file, line = file_line(where)
+        problems.append(
+            Problem(
+                file=file,
+                line=line,
+                severity="warning",
+                code="data-path",
+                message=f"DATA_PATH names {name}, which is not in the repository",
+                hint=f"commit {name}, or point DATA_PATH at the file you trained on",
+            )
+        )
+    return [], ""
+
+
+def _not_merged_sources(read: dict[str, tuple[list[Sample], list[Problem]]]) -> list[str]:
+    """Every candidate but those whose samples all appear in a larger (or equal, earlier) one: the sources of a
+    merge, such as the per-paper files of an all.jsonl."""
+    keys = {f: sample_keys(samples) for f, (samples, _) in read.items()}
+    order = list(read)
+    return [
+        f
+        for f in read
+        if not any(
+            g != f
+            and keys[f]
+            and keys[f] <= keys[g]
+            and (len(keys[g]) > len(keys[f]) or order.index(g) < order.index(f))
+            for g in read
+        )
+    ]
+
+
 def has_adapter_weights(group_dir: Path, parts: Parts) -> bool:
     """A committed adapter with real safetensors weights (not missing, not a Git LFS pointer), before any check."""
     for folder in parts.adapters:
@@ -120,6 +133,7 @@ def has_adapter_weights(group_dir: Path, parts: Parts) -> bool:
     return False
 
 
+# Long by one constructor: every field of the ValidationRecord is set in one place; the checks are the steps.
 def run(
     group_dir: Path,
     name: str,
@@ -148,14 +162,7 @@ def run(
         problems += found
     report_md = _report_md(group_dir, wrote)
     if not samples and not adapter_only and not any(p.code == "no-data" for p in problems):
-        problems.append(
-            Problem(
-                file=data_files[0] if data_files else "data/",
-                code="no-usable-data",
-                message="no usable training sample and no committed adapter: nothing can be trained or loaded",
-                hint="fix the errors above",
-            )
-        )
+        problems.append(_nothing_usable(data_files))
     problems.sort(key=lambda p: (p.file, p.line or 0, p.column or 0))
     record = ValidationRecord(
         group=name,
@@ -275,6 +282,15 @@ def _missing_parts(
             )
         )
     return missing
+
+
+def _nothing_usable(data_files: list[str]) -> Problem:
+    return Problem(
+        file=data_files[0] if data_files else "data/",
+        code="no-usable-data",
+        message="no usable training sample and no committed adapter: nothing can be trained or loaded",
+        hint="fix the errors above",
+    )
 
 
 def _count_problems(
