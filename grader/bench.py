@@ -172,13 +172,13 @@ def generate_one(runtime: Any, text: str, max_new_tokens: int, adapter_dir: Path
     return generate.answer_with_adapter(runtime, adapter_dir, [text], max_new_tokens, batch_size=1)[0]
 
 
-def cpu_benchmark(n_groups: int, max_new_tokens: int, work: Path) -> dict[str, dict[str, float]]:
+def cpu_benchmark(n_groups: int, max_new_tokens: int, work: Path) -> dict[str, dict[str, Any]]:
     groups = make_groups(work / "class", n_groups)
     _demo_model()  # built before the clocks start, so neither path pays for it
-    return {
-        "batch": batch_path(work / "class", work / "batch", max_new_tokens),
-        "naive": naive_path(groups, work / "naive", max_new_tokens),
-    }
+    batch = batch_path(work / "class", work / "batch", max_new_tokens)
+    loads = json.loads((work / "batch" / "batch.json").read_text())["model_loads"]
+    naive = naive_path(groups, work / "naive", max_new_tokens)
+    return {"batch": batch, "naive": naive, "model_loads": {"batch": loads, "naive": len(groups)}}
 
 
 def _demo_model() -> Path:
@@ -187,7 +187,7 @@ def _demo_model() -> Path:
     return demo_model_dir()
 
 
-def print_ratio(result: dict[str, dict[str, float]], n_groups: int) -> str:
+def print_ratio(result: dict[str, dict[str, Any]], n_groups: int) -> str:
     lines = [f"{n_groups} groups, seconds per stage (summed over groups)", f"{'stage':<10}{'batch':>10}{'naive':>10}"]
     for stage in STAGES:
         batch, naive = result["batch"][stage], result["naive"][stage]

@@ -31,7 +31,7 @@ def test_bench_compares_the_batch_and_naive_paths(tmp_path: Path, capsys: pytest
         times = report["cpu"][path]
         assert set(times) == set(bench.STAGES) and times["train"] > 0 and times["generate"] > 0
         assert times["total"] >= sum(v for k, v in times.items() if k != "total") - 1e-6
-    assert report["cpu"]["naive"]["load"] > report["cpu"]["batch"]["load"]  # two loads against one
+    assert report["cpu"]["model_loads"] == {"batch": 1, "naive": 2}  # counted, not timed: holds on a loaded machine
 
 
 def test_gpu_benchmark_code_runs_on_a_tiny_shape(tmp_path: Path, runtime) -> None:

@@ -223,6 +223,7 @@ def test_problem_messages_fold_repeats() -> None:
     assert hparams.DEFAULT == "course default"
 
 
+@pytest.mark.slow
 def test_a_class_wide_test_set_is_asked_of_every_group(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import random
 import signal
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -39,14 +37,19 @@ while True:
 """
 
 
-def _kill_at_random_moments(target: Path, kind: str, seed: int, check) -> int:
-    """SIGKILL the writer at 8 random moments; `check` the target after each. Returns how many kills left a temp."""
-    rng, caught = random.Random(seed), 0
-    for _ in range(8):
+def _kill_on_events(target: Path, kind: str, check) -> int:
+    """SIGKILL the writer 8 times, each at an event, not after a sleep: 4 times as soon as a write is seen in flight
+    (its temporary file or folder exists), 4 times right after a write was renamed into place; `check` the target
+    after each. Returns how many kills left a temp."""
+    caught = 0
+    for n in range(8):
         command = [sys.executable, "-c", WRITER, str(target), str(SIZE), kind]
         with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as child:
             assert child.stdout is not None and child.stdout.readline() == "ready\n"
-            time.sleep(rng.uniform(0.0, 0.4))
+            stamp = _stamp(target)
+            while child.poll() is None and not (_in_flight(target) if n % 2 == 0 else _stamp(target) != stamp):
+                pass  # busy-waits for the event: a sleep here could step over a whole write
+            child.send_signal(signal.SIGSTOP)  # frozen as soon as the event is seen
             assert child.poll() is None
             os.kill(child.pid, signal.SIGKILL)
         check(target)
@@ -57,6 +60,17 @@ def _kill_at_random_moments(target: Path, kind: str, seed: int, check) -> int:
     return caught
 
 
+def _in_flight(target: Path) -> bool:
+    return any(p.name.startswith(f".{target.name}") for p in target.parent.iterdir())
+
+
+def _stamp(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return 0
+
+
 def _one_generation(data: bytes, size: int) -> None:
     assert len(data) == size, f"{len(data)} bytes of {size}: a half-written file"
     assert data[:1] in (b"A", b"B") and data.count(data[:1]) == size, "two generations mixed in one file"
@@ -64,7 +78,7 @@ def _one_generation(data: bytes, size: int) -> None:
 
 def test_a_file_killed_mid_write_is_the_old_or_the_new_one(tmp_path: Path) -> None:
     target = tmp_path / "out" / "report.pdf"
-    caught = _kill_at_random_moments(target, "file", 1, lambda t: _one_generation(t.read_bytes(), SIZE))
+    caught = _kill_on_events(target, "file", lambda t: _one_generation(t.read_bytes(), SIZE))
     assert caught >= 1  # at least one kill landed inside a write (its temp file was left), so the test bites
 
 
@@ -77,7 +91,7 @@ def test_a_folder_killed_mid_build_is_the_old_or_the_new_one(tmp_path: Path) -> 
         _one_generation(b"".join(p.read_bytes() for p in parts), SIZE)
         assert len({p.read_bytes()[:1] for p in parts}) == 1  # one generation, not two mixed
 
-    assert _kill_at_random_moments(tmp_path / "out" / "adapter", "folder", 2, check) >= 1
+    assert _kill_on_events(tmp_path / "out" / "adapter", "folder", check) >= 1
 
 
 def test_sweep_removes_leftovers_only_and_follows_no_link(tmp_path: Path) -> None:
