@@ -123,9 +123,15 @@ def grade_cmd(
         list[str] | None,
         typer.Option(envvar="GRADER_SLURM_OPTIONS", help="Any other sbatch option as KEY=VALUE (repeatable)."),
     ] = None,
+    sweep_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--sweep", help="A sweep plan (TOML/YAML: vary = {name = [values]}, seeds, grid) run on every group."
+        ),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Start a sweep whose estimate is over 15 minutes.")] = False,
 ) -> None:
     """Grade every group: validate, train or load, answer, score, grade, render; then the gradebook and summary."""
-    from grader import pipeline
     from grader.config import RunSettings
 
     try:
@@ -153,35 +159,61 @@ def grade_cmd(
     if rescore and force:
         raise GraderError("--rescore uses the stored answers and --force recomputes them; choose one")
     folder = submissions or _default_submissions()
-    with _progress(quiet) as hooks:
-        if executor is None:
-            if shards > 1:
-                raise GraderError("--shards needs --executor local or --executor slurm")
-            rows = pipeline.run(folder, settings, rubric=rubric, roster=roster, overrides=overrides, hooks=hooks)
-        else:
-            from grader import shards as sharding
+    if shards > 1 and executor is None:
+        raise GraderError("--shards needs --executor local or --executor slurm")
+    from grader import shards as sharding
 
-            slurm = sharding.SlurmOptions(
-                partition=partition,
-                account=account,
-                time_min=time_min,
-                gpus=gpus_per_shard,
-                extra=_key_values(slurm_option or []),
-            )
-            rows = sharding.run(
-                folder,
-                settings,
-                executor=executor,
-                shards=shards,
-                rubric=rubric,
-                roster=roster,
-                overrides=overrides,
-                slurm=slurm,
-                hooks=hooks,
-            )
+    slurm = sharding.SlurmOptions(
+        partition=partition,
+        account=account,
+        time_min=time_min,
+        gpus=gpus_per_shard,
+        extra=_key_values(slurm_option or []),
+    )
+    plan = None
+    if sweep_file is not None:
+        from grader import sweep
+
+        plan = sweep.load_plan(sweep_file)  # a bad plan is refused before anything is graded
+    files = (rubric, roster, overrides)
+    rows = _grade(folder, settings, executor, shards, slurm, files, quiet)
+    if plan is not None:
+        sweep.run(
+            folder, settings, plan, single=False, yes=yes, say=err.print, executor=executor, shards=shards, slurm=slurm
+        )
+        rows = _grade(folder, settings, None, 1, slurm, files, quiet)  # cached: re-renders with the sweeps
     _summary(rows, out_dir)
     failed = [r for r in rows if r.status not in ("graded", "missing")]
     raise typer.Exit(1 if failed else 0)
+
+
+def _grade(
+    folder: Path,
+    settings: Any,
+    executor: str | None,
+    shards: int,
+    slurm: Any,
+    files: tuple[Path | None, Path | None, Path | None],
+    quiet: bool,
+) -> list[Any]:
+    from grader import pipeline
+    from grader import shards as sharding
+
+    rubric, roster, overrides = files
+    with _progress(quiet) as hooks:
+        if executor is None:
+            return pipeline.run(folder, settings, rubric=rubric, roster=roster, overrides=overrides, hooks=hooks)
+        return sharding.run(
+            folder,
+            settings,
+            executor=executor,
+            shards=shards,
+            rubric=rubric,
+            roster=roster,
+            overrides=overrides,
+            slurm=slurm,
+            hooks=hooks,
+        )
 
 
 def _key_values(items: list[str]) -> dict[str, str]:
@@ -249,6 +281,72 @@ def _batch_notes(out_dir: Path) -> list[str]:
     except (OSError, ValueError, AttributeError):
         return []
     return [str(n) for n in notes] if isinstance(notes, list) else []
+
+
+@app.command("sweep")
+def sweep_cmd(
+    group_dir: Annotated[Path, typer.Argument(help="The group's folder.")],
+    vary: Annotated[
+        list[str],
+        typer.Option("--vary", help="NAME=V1,V2,... a parameter and its values (repeatable): learning_rate=1e-4,2e-4"),
+    ],
+    seeds: Annotated[int, typer.Option(min=1, max=10, help="Seeds per value; with 2+ the seeds' spread is noise.")] = 1,
+    grid: Annotated[bool, typer.Option("--grid", help="Every combination, not one parameter at a time.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Start even when the estimate is over 15 minutes.")] = False,
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder (the group's report is updated there).")] = Path(
+        "reports"
+    ),
+    base_model: BaseModelOpt = "demo",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    quantize: QuantizeOpt = "auto",
+    threads: ThreadsOpt = None,
+    max_new_tokens: Annotated[int | None, typer.Option(help="Override the group's max_new_tokens.")] = None,
+    class_tests: Annotated[
+        Path | None, typer.Option("--tests", help="Class-wide held-out questions (JSONL) each variant answers too.")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Wall-clock limit per run, seconds.")] = 3600.0,
+    executor: Annotated[
+        str | None, typer.Option(help="Spread the runs over --shards processes: local or slurm.")
+    ] = None,
+    shards: Annotated[int, typer.Option(min=1, help="With --executor: how many processes share the runs.")] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+) -> None:
+    """Which parameters mattered, measured: train the group's run again with one parameter changed at a time (or
+    the --grid), on its data, and measure the held-out eval loss and its test questions (ROUGE-L, exact match).
+    Cached by content: a re-run trains nothing already trained. Writes sweep.json, a plot per parameter, and the
+    group's report and deck with the result."""
+    from grader import pipeline, sweep
+    from grader.config import RunSettings
+
+    plan = sweep.Plan(sweep.parse_vary(vary), grid=grid, seeds=seeds)  # refused before anything runs
+    if shards > 1 and executor is None:
+        raise GraderError("--shards needs --executor local or --executor slurm")
+    try:
+        settings = RunSettings.model_validate(
+            {
+                "base_model": base_model,
+                "out": out_dir,
+                "device": device,
+                "quantize": quantize,
+                "threads": threads,
+                "max_new_tokens": max_new_tokens,
+                "timeout": timeout,
+                "class_tests": class_tests,
+            }
+        )
+    except ValueError as exc:
+        raise GraderError(str(exc)) from exc
+    with _progress(quiet) as hooks:  # the group's own graded run first: the sweep's own point and its cost
+        pipeline.run(group_dir, settings, hooks=hooks, single=True)
+    records = sweep.run(
+        group_dir, settings, plan, single=True, yes=yes, say=err.print, executor=executor, shards=shards
+    )
+    with _progress(quiet) as hooks:
+        row = pipeline.run(group_dir, settings, hooks=hooks, single=True)[0]  # re-rendered with the sweep
+    for effect in records[0].effects:
+        out.print(_escape(effect.sentence), highlight=False, soft_wrap=True)
+    layout_dir = out_dir / row.folder if row.folder else out_dir / row.group
+    out.print(f"sweep: {_escape(str(layout_dir / 'sweep.json'))}; report: {_escape(str(layout_dir / 'report.pdf'))}")
 
 
 @app.command("preview")

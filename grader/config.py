@@ -225,8 +225,30 @@ def _value_problem(name: str, value: Any, msg: str) -> ConfigProblem:
         key=name,
         severity="error",
         message=f"{name} = {value!r}: {msg.lower()}",
-        hint=f"{field.description} The course default is {default!r}.",
+        hint=f"{field.description} Valid: {valid_range(name)}; the course default is {default!r}.",
     )
+
+
+def valid_range(name: str) -> str:
+    """The values TrainConfig accepts for `name`, in words ('> 0 and <= 1', 'true or false', 'one of ...')."""
+    import annotated_types as at
+
+    field = TrainConfig.model_fields[name]
+    if field.annotation is bool:
+        return "true or false"
+    choices = getattr(field.annotation, "__args__", None)
+    if choices and all(isinstance(c, str) for c in choices):
+        return "one of " + ", ".join(choices)
+    bounds = {at.Gt: ">", at.Ge: ">=", at.Lt: "<", at.Le: "<="}
+    words = [
+        f"{sign} {getattr(m, sign_attr)}"
+        for m in field.metadata
+        for kind, sign in bounds.items()
+        if isinstance(m, kind)
+        for sign_attr in (kind.__name__.lower(),)
+    ]
+    kind = "an integer" if field.annotation is int else "a number"
+    return f"{kind} " + " and ".join(words) if words else kind
 
 
 class RunSettings(BaseModel):

@@ -48,6 +48,7 @@ from grader.records import (
     Results,
     Sample,
     ScoreRecord,
+    SweepRecord,
     TrainRecord,
     ValidationRecord,
 )
@@ -234,7 +235,8 @@ def _render(work: Work, batch: Batch, records: tuple[Any, ...], report_md: str |
     layout, name, outcome = batch.layout, work.name, work.outcome
     validation, tr, gen, sc, grade_rec = records
     class_gen, class_sc = outcome.records.get("generate_class"), outcome.records.get("score_class")
-    everything = (work.group, *records, class_gen, class_sc)
+    swept = load(SweepRecord, layout.group_dir(name) / "sweep.json")  # written by `grader sweep`
+    everything = (work.group, *records, class_gen, class_sc, swept)
     shown = [r.model_dump(mode="json", exclude={"seconds"}) for r in everything if r is not None]
     key = digest(
         "render",
@@ -267,6 +269,10 @@ def _render(work: Work, batch: Batch, records: tuple[Any, ...], report_md: str |
         base_model=batch.base_model_name(),
         class_tests=(class_gen, class_sc)
         if isinstance(class_gen, GenerationRecord) and isinstance(class_sc, ScoreRecord)
+        else None,
+        sweep=swept,
+        sweep_plots={e.parameter: layout.group_dir(name) / f"sweep-{e.parameter}.png" for e in swept.effects}
+        if swept
         else None,
     )
     rendered = render.run(data, layout, name).model_copy(update={"digest": key})

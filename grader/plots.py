@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from grader.records import TrainRecord
+from grader.records import SweepEffect, TrainRecord
 from grader.storage import write_atomic
 from grader.text import clean_text
 
@@ -108,4 +108,36 @@ def class_plot(rows: list[Any], parameters: list[dict[str, Any]], path: Path, em
         else:
             rho_ax.text(0.5, 0.5, empty_note, ha="center", va="center", transform=rho_ax.transAxes, wrap=True)
         rho_ax.set(xlabel="Spearman rho with ROUGE-L gain")
+    return path
+
+
+def sweep_plot(effect: SweepEffect, path: Path) -> Path:
+    """Eval loss and ROUGE-L against the varied parameter's values: the group's value marked, and the seeds' range
+    as error bars when there were several."""
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in effect.values)
+    xs: list[Any] = list(effect.values) if numeric else list(range(len(effect.values)))
+    with _two_panels(path) as (fig, loss_ax, rouge_ax):
+        for ax, means, seeds, label, color in (
+            (loss_ax, effect.eval_loss, effect.eval_loss_seed, "held-out eval loss", COLOR["eval"]),
+            (rouge_ax, effect.rouge_l, effect.rouge_l_seed, "ROUGE-L (fine-tuned)", COLOR["loss"]),
+        ):
+            shown = [(x, m, s) for x, m, s in zip(xs, means, seeds, strict=True) if m is not None]
+            if shown:
+                x, m, s = zip(*shown, strict=True)
+                errors = [v / 2 for v in s] if effect.seeds > 1 else None
+                ax.errorbar(x, m, yerr=errors, marker="o", capsize=4, color=color)
+            else:
+                ax.text(0.5, 0.5, "not measured", transform=ax.transAxes, ha="center", color=COLOR["lr"])
+            own = xs[effect.values.index(effect.group_value)] if effect.group_value in effect.values else None
+            if own is not None:
+                ax.axvline(own, linestyle="--", color=COLOR["lr"], label=f"the group's value ({effect.group_value})")
+                ax.legend(frameon=False, fontsize="small")
+            ax.set_ylabel(label)
+            ax.set_xlabel(effect.parameter)
+            if numeric and effect.parameter == "learning_rate":
+                ax.set_xscale("log")
+            if not numeric:
+                ax.set_xticks(xs, [str(v).lower() for v in effect.values])
+        how = f"{effect.seeds} seeds, error bars: their range" if effect.seeds > 1 else "one seed per value"
+        fig.suptitle(f"sweep of {effect.parameter} ({how})", fontsize="medium", color=COLOR["lr"])
     return path

@@ -354,3 +354,50 @@ class Results(BaseModel):
         "grade",
         "render",
     )
+
+
+class SweepPoint(Record):
+    """One measured variant of a group's run: the values it changed, its seed, and what it measured."""
+
+    params: dict[str, Any] = Field(default_factory=dict)  # the varied parameters' values (all of them, in a grid)
+    seed: int = 42
+    eval_loss: float | None = None  # on the held-out slice (None: too few samples to hold any out)
+    rouge_l: float | None = None  # mean ROUGE-L F1 of the fine-tuned answers to the group's test questions
+    exact_match: float | None = None
+    class_rouge_l: float | None = None  # on the class-wide test set, when one was given
+    train_seconds: float = 0.0
+    source: str = "trained in this sweep"  # or "the group's graded run" / "trained in an earlier sweep"
+
+
+class SweepEffect(BaseModel):
+    """One varied parameter: the means at each value, the spread between them, and the seeds' own spread."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    parameter: str
+    values: list[Any]
+    group_value: Any
+    eval_loss: list[float | None]
+    rouge_l: list[float | None]
+    eval_loss_seed: list[float]  # per value: max - min over seeds (0 with one seed)
+    rouge_l_seed: list[float]
+    eval_loss_spread: float | None  # max - min of the means over the values
+    rouge_l_spread: float | None
+    seeds: int
+    noise: bool  # the spread is no larger than the seed spread (or there was one seed: not measured)
+    sentence: str
+
+
+class SweepRecord(Record):
+    """sweep.json: the plan, every measured point and, per varied parameter, its measured effect."""
+
+    base_model: str = ""
+    device: str = ""
+    grid: bool = False
+    seeds: int = 1
+    vary: dict[str, list[Any]] = Field(default_factory=dict)
+    group_config: dict[str, Any] = Field(default_factory=dict)
+    points: list[SweepPoint] = Field(default_factory=list)
+    effects: list[SweepEffect] = Field(default_factory=list)
+    ranking: list[str] = Field(default_factory=list)  # parameters, the largest measured effect on ROUGE-L first
+    notes: list[str] = Field(default_factory=list)

@@ -50,6 +50,7 @@ def render_template(name: str, data: dict[str, Any]) -> str:
 def render_html(report: Report) -> str:
     context = {f.name: getattr(report, f.name) for f in dataclasses.fields(report)}
     context["plot_uri"] = data_uri(report.plot) if report.plot else None
+    context["sweep_uris"] = {name: data_uri(path) for name, path in report.sweep_plots.items()}
     return render_template("report.html.j2", context)
 
 

@@ -23,6 +23,7 @@ from grader.records import (
     QuestionScore,
     Quote,
     ScoreRecord,
+    SweepRecord,
     TrainRecord,
     ValidationRecord,
     Writing,
@@ -95,6 +96,9 @@ class Report:
     errors: list[Problem]
     class_questions: list[ClassQuestion] = field(default_factory=list)
     class_score: ScoreRecord | None = None
+    sweep: SweepRecord | None = None  # `grader sweep`: measured effects of the varied parameters
+    critical: str = ""  # "which parameters seemed most critical", from the sweep
+    sweep_plots: dict[str, Path] = field(default_factory=dict)  # parameter -> its plot
     version: str = __version__
     questions_text: dict[str, str] = field(default_factory=lambda: dict(QUESTION_TEXT))
 
@@ -119,6 +123,8 @@ def build(
     report_md: str | None = None,
     base_model: str = "",
     class_tests: tuple[GenerationRecord, ScoreRecord] | None = None,
+    sweep: SweepRecord | None = None,
+    sweep_plots: dict[str, Path] | None = None,
 ) -> Report:
     written = validation.writing if validation else None
     params = _params(validation, train)
@@ -140,6 +146,7 @@ def build(
         params=params,
         questions=_questions(generation, score),
         discussion=discussion(score, [p.name for p in params if p.flagged], train),
+        critical=_measured_by_sweep(sweep),
         loss_scale=loss_scale(train),
         plot=plot if plot and plot.is_file() else None,
         report_html=markdown_html(shown_report(report_md, quoted)) if report_md else None,
@@ -156,7 +163,16 @@ def build(
         if class_tests
         else [],
         class_score=class_tests[1] if class_tests else None,
+        sweep=sweep,
+        sweep_plots={k: v for k, v in (sweep_plots or {}).items() if v.is_file()},
     )
+
+
+def _measured_by_sweep(sweep: SweepRecord | None) -> str:
+    """Which parameters seemed most critical, answered from the sweep when the group has one."""
+    from grader.sweep import critical_sentence
+
+    return critical_sentence(sweep) if sweep and sweep.effects else ""
 
 
 def _params(validation: ValidationRecord | None, train: TrainRecord | None) -> list[Param]:

@@ -124,29 +124,44 @@ def _submit(
     slurm: SlurmOptions | None,
     files: tuple[Path | None, Path | None, Path | None],  # rubric, roster, overrides
 ) -> list[Any]:
+    per_shard_min = _minutes(settings, max((len(s) for s in shares), default=1))
+    calls = [(submissions, share, *files) for share in shares]
+    return submit(grade_shard, calls, settings, run_id, folder, executor, slurm, per_shard_min)
+
+
+def submit(
+    fn: Callable[..., Any],
+    calls: list[tuple[Any, ...]],
+    settings: RunSettings,
+    run_id: str,
+    folder: Path,
+    executor: str,
+    slurm: SlurmOptions | None,
+    minutes: int,
+) -> list[Any]:
+    """One process per call, `fn(call[0], the shard's RunSettings, *call[1:])`: local processes (one per visible GPU,
+    or the CPUs split between them) or one Slurm job array. Grading and sweeps both run through here."""
     import submitit
 
-    per_shard_min = _minutes(settings, max((len(s) for s in shares), default=1))
-    jobs = []
     if executor == "local":
         gpus = _visible_gpus()
-        cpus = _cpus_per_shard(len(shares)) if not gpus else None
+        cpus = _cpus_per_shard(len(calls)) if not gpus else None
         local = submitit.LocalExecutor(folder=str(folder))
-        for k, share in enumerate(shares):
+        jobs = []
+        for k, (first, *rest) in enumerate(calls):
             on_gpu = (gpus[k % len(gpus)],) if gpus else ()
-            local.update_parameters(timeout_min=per_shard_min, visible_gpus=on_gpu, gpus_per_node=len(on_gpu))
-            shard_settings = _for_shard(settings, run_id, k, cpus)
-            jobs.append(local.submit(grade_shard, submissions, shard_settings, share, *files))
+            local.update_parameters(timeout_min=minutes, visible_gpus=on_gpu, gpus_per_node=len(on_gpu))
+            jobs.append(local.submit(fn, first, _for_shard(settings, run_id, k, cpus), *rest))
         return jobs
     options = slurm or SlurmOptions()
     cluster = submitit.SlurmExecutor(folder=str(folder))
     params: dict[str, Any] = {
-        "time": options.time_min or per_shard_min,
+        "time": options.time_min or minutes,
         "gpus_per_node": options.gpus,
         "ntasks_per_node": 1,
         "nodes": 1,
         "job_name": f"grader-{run_id}",
-        "array_parallelism": len(shares),
+        "array_parallelism": len(calls),
         "additional_parameters": dict(options.extra),
     }
     if options.partition:
@@ -156,18 +171,10 @@ def _submit(
     if options.cpus:
         params["cpus_per_task"] = options.cpus
     cluster.update_parameters(**params)
-    settings_list = [
-        _for_shard(settings, run_id, k, options.cpus if not options.gpus else None) for k in range(len(shares))
-    ]
-    return list(
-        cluster.map_array(
-            grade_shard,
-            [submissions] * len(shares),
-            settings_list,
-            shares,
-            *([file] * len(shares) for file in files),
-        )
-    )
+    cpus = options.cpus if not options.gpus else None
+    columns = list(zip(*calls, strict=True))
+    settings_list = [_for_shard(settings, run_id, k, cpus) for k in range(len(calls))]
+    return list(cluster.map_array(fn, list(columns[0]), settings_list, *(list(c) for c in columns[1:])))
 
 
 def _for_shard(settings: RunSettings, run_id: str, k: int, cpus: int | None) -> RunSettings:

@@ -21,7 +21,8 @@ FLOW_CHARS = 6000  # the same for a flowing section such as the reflections
 
 def write_pptx(report: Report, path: Path) -> None:
     deck = Deck()
-    for slide in (_cover, _data, _part_a, _training, _results, _questions, _discussion, _reflections, _rubric):
+    slides = (_cover, _data, _part_a, _training, _results, _questions, _sweep, _discussion, _reflections, _rubric)
+    for slide in slides:
         slide(report, deck)
     deck.footers(f"{clean_text(report.group.group)} · week 5 LoRA fine-tuning · grader")
     deck.save(path, datetime.strptime(report.date, "%Y-%m-%d").replace(tzinfo=UTC))
@@ -170,12 +171,28 @@ def _questions(report: Report, deck: Deck) -> None:
     )
 
 
+def _sweep(report: Report, deck: Deck) -> None:
+    """One slide per varied parameter: its plot, and the sentence with the measured spread against the seeds'."""
+    if not report.sweep:
+        return
+    for effect in report.sweep.effects:
+        plot = report.sweep_plots.get(effect.parameter)
+        if plot is not None:
+            deck.picture(f"Sweep: {effect.parameter}", plot, effect.sentence)
+        else:
+            deck.flow(f"Sweep: {effect.parameter}", [Para(effect.sentence)])
+
+
 def _discussion(report: Report, deck: Deck) -> None:
     said = report.group_discussion
     ours = [Para(f"The group ({said.where}):", bold=True)] if said else []
     ours += [Para(shorten(line, 600), bullet=True) for line in (said.text.splitlines() if said else [])]
     measured = [Para(line, bullet=True) for line in report.discussion] or [Para("Nothing was measured in this run.")]
-    deck.flow("Discussion", ours + ([Para("Measured in this run:", bold=True, before=10)] if said else []) + measured)
+    swept = (
+        [Para("Which parameters mattered (the sweep):", bold=True), Para(report.critical)] if report.critical else []
+    )
+    heading = [Para("Measured in this run:", bold=True, before=10)] if said or swept else []
+    deck.flow("Discussion", swept + ours + heading + measured)
 
 
 def _reflections(report: Report, deck: Deck) -> None:

@@ -173,12 +173,43 @@ def class_data(rows: list[Row], layout: Layout) -> dict[str, Any]:
             )
         ],
         "groups_with_gain": len(points),
+        "swept": swept_effects(graded, layout),
         "parameters": found,
         "answer": answer(found, len(points), confounded(points, [r["parameter"] for r in found[:3]])),
         "not_graded": [
             {"group": r.group, "status": r.status, "reason": r.reason} for r in rows if r.status != "graded"
         ],
     }
+
+
+def swept_effects(graded: list[Row], layout: Layout) -> list[dict[str, Any]]:
+    """The parameters ranked by their measured effect across the groups that were swept (`grade --sweep`): the
+    median and range of each one's ROUGE-L spread, and in how many groups it moved more than the seeds."""
+    from grader.records import SweepRecord
+    from grader.storage import load
+
+    by_parameter: dict[str, list[Any]] = {}
+    for r in graded:
+        record = load(SweepRecord, layout.group_dir(r.group) / "sweep.json")
+        for effect in record.effects if record else []:
+            by_parameter.setdefault(effect.parameter, []).append(effect)
+    ranked = []
+    for name, found in by_parameter.items():
+        spreads = [e.rouge_l_spread for e in found if e.rouge_l_spread is not None]
+        losses = [e.eval_loss_spread for e in found if e.eval_loss_spread is not None]
+        ranked.append(
+            {
+                "parameter": name,
+                "groups": len(found),
+                "rouge_l_median": round(median(spreads), 4) if spreads else None,
+                "rouge_l_low": min(spreads, default=None),
+                "rouge_l_high": max(spreads, default=None),
+                "eval_loss_median": round(median(losses), 4) if losses else None,
+                "beyond_seeds": sum(not e.noise for e in found),
+                "seeds": max(e.seeds for e in found),
+            }
+        )
+    return sorted(ranked, key=lambda x: -(x["rouge_l_median"] or 0))
 
 
 def write(rows: list[Row], layout: Layout) -> dict[str, Any]:

@@ -1,0 +1,152 @@
+"""grader sweep: plans checked before anything trains, effects against the seeds' spread, and a real sweep on the
+demo model that renders its plots, table and sentences and, run again, trains nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from grader import sweep
+from grader.cli import app
+from grader.config import TrainConfig
+from grader.errors import ConfigError
+from grader.records import SweepPoint
+from tests.conftest import deck_text, pdf_text
+from tests.test_pipeline import small_class
+
+
+def test_a_bad_vary_is_refused_with_the_nearest_name_or_the_valid_range() -> None:
+    with pytest.raises(ConfigError, match=r"no parameter 'learning_rat'.*did you mean 'learning_rate'"):
+        sweep.parse_vary(["learning_rat=1e-4,2e-4"])
+    with pytest.raises(ConfigError, match=r"learning_rate=5: .*valid: a number > 0 and <= 1"):
+        sweep.parse_vary(["learning_rate=1e-4,5"])
+    with pytest.raises(ConfigError, match=r"lora_r=eight: .*valid: an integer >= 1 and <= 1024"):
+        sweep.parse_vary(["lora_r=8,eight"])
+    with pytest.raises(ConfigError, match="one of linear, cosine"):
+        sweep.parse_vary(["lr_scheduler_type=cosine,cosinus"])
+    with pytest.raises(ConfigError, match="NAME=V1,V2"):
+        sweep.parse_vary(["lora_r"])
+    assert sweep.parse_vary(["learning_rate=1e-4,2e-4,1e-4", "include_mlp=true,false"]) == {
+        "learning_rate": [1e-4, 2e-4],
+        "include_mlp": [True, False],
+    }
+
+
+def test_the_cli_refuses_a_bad_plan_before_anything_runs(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "grader", "sweep", str(tmp_path), "--vary", "lora_rank=8", "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "did you mean 'lora_r'" in result.stderr
+    assert not out.exists()  # nothing graded, nothing trained
+
+
+def test_one_at_a_time_keeps_the_groups_value_and_shares_its_point() -> None:
+    config = TrainConfig(learning_rate=2e-4, lora_r=16, seed=7)
+    plan = sweep.Plan({"learning_rate": [1e-4, 4e-4], "lora_r": [8]}, seeds=2)
+    runs = sweep.variants(config, plan)
+    changes = [r.params for r in runs[::2]]
+    assert changes == [{}, {"learning_rate": 1e-4}, {"learning_rate": 4e-4}, {"lora_r": 8}]
+    assert [r.seed for r in runs[:2]] == [7, 8]  # seeds from the group's own
+    grid = sweep.variants(config, sweep.Plan({"learning_rate": [1e-4], "lora_r": [8, 32]}, grid=True))
+    assert len(grid) == 2 * 3 and {} in [r.params for r in grid]  # (1e-4, 2e-4) x (8, 16, 32)
+
+
+def point(lr: float, seed: int, loss: float, rouge: float) -> SweepPoint:
+    return SweepPoint(group="g", params={"learning_rate": lr, "lora_r": 16}, seed=seed, eval_loss=loss, rouge_l=rouge)
+
+
+def test_a_difference_within_the_seeds_spread_is_called_noise() -> None:
+    config = TrainConfig(learning_rate=2e-4)
+    plan = sweep.Plan({"learning_rate": [1e-4, 2e-4]}, seeds=2)
+    real = [
+        point(1e-4, 42, 2.0, 0.10),
+        point(1e-4, 43, 2.02, 0.11),
+        point(2e-4, 42, 1.5, 0.30),
+        point(2e-4, 43, 1.52, 0.31),
+    ]
+    (effect,) = sweep.effects(real, config, plan)
+    assert effect.rouge_l == [0.105, 0.305] and effect.rouge_l_spread == pytest.approx(0.2)
+    assert not effect.noise and "a measured effect" in effect.sentence and "between 2 seeds" in effect.sentence
+    noisy = [
+        point(1e-4, 42, 2.0, 0.10),
+        point(1e-4, 43, 1.5, 0.30),
+        point(2e-4, 42, 1.9, 0.12),
+        point(2e-4, 43, 1.7, 0.2),
+    ]
+    (effect,) = sweep.effects(noisy, config, plan)
+    assert effect.noise and "so it is noise" in effect.sentence
+    (one,) = sweep.effects(real[::2], config, sweep.Plan(plan.vary, seeds=1))
+    assert one.noise and "may be noise" in one.sentence  # one seed: no noise estimate, said so
+
+
+@pytest.mark.slow
+def test_a_two_by_two_sweep_on_the_demo_model(tmp_path: Path, copy_example, monkeypatch: pytest.MonkeyPatch) -> None:
+    group = small_class(tmp_path, copy_example, {"g": "good-group"}) / "g"
+    out = tmp_path / "out"
+    args = ["sweep", str(group), "--vary", "learning_rate=1e-3", "--vary", "lora_r=4", "--seeds", "2"]
+    args += ["--out", str(out), "--max-new-tokens", "8", "-q"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    # the plan and its cost, before anything trained: 3 configurations x 2 seeds, one of them the graded run
+    assert "g: 6 runs (one parameter at a time, 2 seed(s) each)" in first.output
+    assert "the group's own config · seed 42 · the group's graded run" in first.output
+    assert "estimate: 5 run(s) x" in first.output and "measured (the graded run) on this machine" in first.output
+    record = json.loads((out / "g" / "sweep.json").read_text())
+    assert [e["parameter"] for e in record["effects"]] == ["learning_rate", "lora_r"]
+    assert len(record["points"]) == 6 and all(p["rouge_l"] is not None for p in record["points"])
+    sources = [p["source"] for p in record["points"]]
+    assert sources.count("the group's graded run") == 1 and sources.count("trained in this sweep") == 5
+    for effect in record["effects"]:
+        assert len(effect["values"]) == 2 and effect["group_value"] in effect["values"]
+        assert ("a measured effect" in effect["sentence"]) != effect["noise"]
+        assert (out / "g" / f"sweep-{effect['parameter']}.png").read_bytes()[:4] == b"\x89PNG"
+    text = pdf_text(out / "g" / "report.pdf")
+    assert "Sweep · which parameters mattered, measured" in text and "measured by the sweep" in text
+    assert "run seed eval loss ROUGE-L exact match" in text
+    deck = deck_text(out / "g" / "slides.pptx")
+    assert any("Sweep: learning_rate" in s for s in deck) and any("Sweep: lora_r" in s for s in deck)
+
+    # again: nothing trains; one point lost (a killed sweep) and only that one is trained
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "g" / "sweep").glob("*/point.json")}
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and "nothing to train: every point is measured already" in again.output
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    lost = sorted(stamps)[0]
+    lost.unlink()
+    resumed = CliRunner().invoke(app, args)
+    assert "estimate: 1 run(s) x" in resumed.output and lost.is_file()
+    assert {p: p.stat().st_mtime_ns for p in stamps if p != lost} == {p: s for p, s in stamps.items() if p != lost}
+
+    # above the threshold a sweep needs --yes, and refuses before training anything
+    monkeypatch.setattr(sweep, "CONFIRM_SECONDS", 0)
+    wider = CliRunner().invoke(app, [*args, "--vary", "lora_dropout=0.2"])
+    assert isinstance(wider.exception, ConfigError) and "add --yes to start" in str(wider.exception)
+    assert len(list((out / "g" / "sweep").glob("*/point.json"))) == 5  # the graded run needs no folder
+
+
+@pytest.mark.slow
+def test_grade_sweep_ranks_the_parameters_across_the_class(tmp_path: Path, copy_example) -> None:
+    subs = small_class(tmp_path, copy_example, {"a": "good-group", "b": "weak-group"})
+    plan = tmp_path / "sweep.toml"
+    plan.write_text("seeds = 1\n[vary]\nlearning_rate = [1e-3]\ninclude_mlp = [false]\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["grade", str(subs), "--out", str(out), "--sweep", str(plan), "--max-new-tokens", "8", "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    ranked = summary["swept"]
+    assert {p["parameter"] for p in ranked} == {"learning_rate", "include_mlp"} and all(
+        p["groups"] == 2 for p in ranked
+    )
+    medians = [p["rouge_l_median"] for p in ranked]
+    assert medians == sorted(medians, reverse=True)
+    assert "Measured by sweeps" in pdf_text(out / "summary.pdf")
+    for name in ("a", "b"):
+        assert "Sweep · which parameters mattered" in pdf_text(out / name / "report.pdf")
