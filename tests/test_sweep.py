@@ -129,6 +129,16 @@ def test_a_two_by_two_sweep_on_the_demo_model(tmp_path: Path, copy_example, monk
     assert isinstance(wider.exception, ConfigError) and "add --yes to start" in str(wider.exception)
     assert len(list((out / "g" / "sweep").glob("*/point.json"))) == 5  # the graded run needs no folder
 
+    # with --yes, on two local shards (the executor `grader grade` uses): only the two new runs train, one each
+    spread = CliRunner().invoke(
+        app, [*args, "--vary", "lora_dropout=0.2", "--yes", "--executor", "local", "--shards", "2"]
+    )
+    assert spread.exit_code == 0, spread.output
+    assert "2 run(s) on 2 local shard(s)" in spread.output
+    assert len(list((out / "g" / "sweep").glob("*/point.json"))) == 7
+    record = json.loads((out / "g" / "sweep.json").read_text())
+    assert [e["parameter"] for e in record["effects"]] == ["learning_rate", "lora_r", "lora_dropout"]
+
 
 @pytest.mark.slow
 def test_grade_sweep_ranks_the_parameters_across_the_class(tmp_path: Path, copy_example) -> None:
