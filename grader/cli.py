@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +20,9 @@ from rich.console import Console
 from grader import __version__
 from grader.errors import GraderError
 from grader.limits import DEFAULT_LIMITS
+
+if TYPE_CHECKING:
+    from grader.config import RunSettings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Grade the week-5 LoRA fine-tuning assignment.")
 err = Console(stderr=True)
@@ -132,30 +135,26 @@ def grade_cmd(
     yes: Annotated[bool, typer.Option("--yes", help="Start a sweep whose estimate is over 15 minutes.")] = False,
 ) -> None:
     """Grade every group: validate, train or load, answer, score, grade, render; then the gradebook and summary."""
-    from grader.config import RunSettings
 
-    try:
-        settings = RunSettings.model_validate(
-            {
-                "base_model": base_model,
-                "out": out_dir,
-                "device": device,
-                "quantize": quantize,
-                "threads": threads,
-                "max_new_tokens": max_new_tokens,
-                "force": force,
-                "rescore": rescore,
-                "timeout": timeout,
-                "max_samples": max_samples,
-                "max_tests": max_tests,
-                "max_file_mb": max_file_mb,
-                "only": tuple(only or ()),
-                "fail_fast": fail_fast,
-                "class_tests": class_tests,
-            }
-        )
-    except ValueError as exc:
-        raise GraderError(str(exc)) from exc
+    settings = _settings(
+        {
+            "base_model": base_model,
+            "out": out_dir,
+            "device": device,
+            "quantize": quantize,
+            "threads": threads,
+            "max_new_tokens": max_new_tokens,
+            "force": force,
+            "rescore": rescore,
+            "timeout": timeout,
+            "max_samples": max_samples,
+            "max_tests": max_tests,
+            "max_file_mb": max_file_mb,
+            "only": tuple(only or ()),
+            "fail_fast": fail_fast,
+            "class_tests": class_tests,
+        }
+    )
     if rescore and force:
         raise GraderError("--rescore uses the stored answers and --force recomputes them; choose one")
     folder = submissions or _default_submissions()
@@ -185,6 +184,16 @@ def grade_cmd(
     _summary(rows, out_dir)
     failed = [r for r in rows if r.status not in ("graded", "missing")]
     raise typer.Exit(1 if failed else 0)
+
+
+def _settings(values: dict[str, Any]) -> RunSettings:
+    """RunSettings from the flags; a value it refuses is a usage error (exit 2), said in its words."""
+    from grader.config import RunSettings as Settings
+
+    try:
+        return Settings.model_validate(values)
+    except ValueError as exc:
+        raise GraderError(str(exc)) from exc
 
 
 def _grade(
@@ -316,26 +325,22 @@ def sweep_cmd(
     Cached by content: a re-run trains nothing already trained. Writes sweep.json, a plot per parameter, and the
     group's report and deck with the result."""
     from grader import pipeline, sweep
-    from grader.config import RunSettings
 
     plan = sweep.Plan(sweep.parse_vary(vary), grid=grid, seeds=seeds)  # refused before anything runs
     if shards > 1 and executor is None:
         raise GraderError("--shards needs --executor local or --executor slurm")
-    try:
-        settings = RunSettings.model_validate(
-            {
-                "base_model": base_model,
-                "out": out_dir,
-                "device": device,
-                "quantize": quantize,
-                "threads": threads,
-                "max_new_tokens": max_new_tokens,
-                "timeout": timeout,
-                "class_tests": class_tests,
-            }
-        )
-    except ValueError as exc:
-        raise GraderError(str(exc)) from exc
+    settings = _settings(
+        {
+            "base_model": base_model,
+            "out": out_dir,
+            "device": device,
+            "quantize": quantize,
+            "threads": threads,
+            "max_new_tokens": max_new_tokens,
+            "timeout": timeout,
+            "class_tests": class_tests,
+        }
+    )
     with _progress(quiet) as hooks:  # the group's own graded run first: the sweep's own point and its cost
         pipeline.run(group_dir, settings, hooks=hooks, single=True)
     records = sweep.run(
@@ -369,17 +374,11 @@ def preview_cmd(
     logs when it committed them, else from the demo model trained on its data. Never trains the 8B model."""
     from grader import classroom as cr
     from grader import pipeline
-    from grader.config import RunSettings
     from grader.layout import Layout
     from grader.records import GradeRecord
     from grader.storage import load
 
-    try:
-        settings = RunSettings.model_validate(
-            {"base_model": base_model, "out": out_dir, "max_new_tokens": max_new_tokens, "preview": True}
-        )
-    except ValueError as exc:
-        raise GraderError(str(exc)) from exc
+    settings = _settings({"base_model": base_model, "out": out_dir, "max_new_tokens": max_new_tokens, "preview": True})
     with _progress(quiet) as hooks:
         row = pipeline.run(group_dir, settings, hooks=hooks, single=True)[0]
     layout = Layout(out_dir)

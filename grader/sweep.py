@@ -131,7 +131,10 @@ def configured(config: TrainConfig, variant: Variant) -> TrainConfig:
 
 
 def key(train_key: str, variant: Variant, max_new_tokens: int, class_tests: str) -> str:
-    return digest("sweep", train_key, sorted(variant.params.items()), variant.seed, max_new_tokens, class_tests)
+    held_out = "the group's seed"  # every point measured on the group's held-out slice (see measure)
+    return digest(
+        "sweep", train_key, sorted(variant.params.items()), variant.seed, max_new_tokens, class_tests, held_out
+    )
 
 
 def point_path(layout: Layout, group: str, point_key: str) -> Path:
@@ -179,7 +182,8 @@ def measure(work: Any, batch: Any, variant: Variant, point_key: str, vary: dict[
     config = configured(work.config, variant)
     folder = Layout(layout.group_dir(name) / "sweep")  # the variant's adapter, logs and records, by its key
     samples = dataio.load_samples(layout.samples(name))
-    tr = train.run(point_key, samples, config, batch.runtime(), folder)
+    # the held-out slice of the group's own seed for every point: seeds then vary the training, not the test
+    tr = train.run(point_key, samples, config, batch.runtime(), folder, held_out_seed=work.config.seed)
     max_new = answer_tokens(config, batch.settings.max_new_tokens)
     rouge_l = exact = class_rouge = None
     tests = dataio.load_samples(layout.tests(name))
@@ -259,26 +263,40 @@ def _range(values: list[float | None]) -> float:
     return round(max(known) - min(known), 4) if len(known) >= 2 else 0.0
 
 
-def _verdict(e: SweepEffect) -> tuple[bool, str]:
-    """Noise when neither metric moves more between values than between seeds; with one seed, not measured."""
-    shown = ", ".join(_show(v) for v in e.values)
-    parts = []
-    if e.rouge_l_spread is not None and any(r is not None for r in e.rouge_l):
-        parts.append(f"ROUGE-L moved by {e.rouge_l_spread:.3f}")
+def _measured(e: SweepEffect) -> list[tuple[str, float, float]]:
+    """(metric, spread over the values, largest spread over seeds) for each metric the sweep measured."""
+    found = []
+    if any(r is not None for r in e.rouge_l):
+        found.append(("ROUGE-L", e.rouge_l_spread or 0.0, max(e.rouge_l_seed, default=0.0)))
     if any(v is not None for v in e.eval_loss):
-        parts.append(f"the held-out eval loss by {e.eval_loss_spread:.3f}")
-    moved = " and ".join(parts) or "nothing was measured"
+        found.append(("the held-out eval loss", e.eval_loss_spread or 0.0, max(e.eval_loss_seed, default=0.0)))
+    return found
+
+
+def _verdict(e: SweepEffect) -> tuple[bool, str]:
+    """Per metric: beyond the seeds' spread (a measured effect) or within it (noise); one seed: not measured."""
+    shown = ", ".join(_show(v) for v in e.values)
+    measured = _measured(e)
+    moved = " and ".join(f"{name} moved by {spread:.3f}" for name, spread, _ in measured) or "nothing was measured"
     head = f"{e.parameter} ({shown}; the group's {_show(e.group_value)}): {moved}"
     if e.seeds < 2:
         return True, f"{head}. One seed per value: the seeds' own spread was not measured, so this may be noise."
-    seed_rouge, seed_loss = max(e.rouge_l_seed, default=0.0), max(e.eval_loss_seed, default=0.0)
-    beyond = (e.rouge_l_spread or 0) > seed_rouge or (
-        any(v is not None for v in e.eval_loss) and (e.eval_loss_spread or 0) > seed_loss
-    )
-    seeds = f"between {e.seeds} seeds ROUGE-L varied by up to {seed_rouge:.3f}, the eval loss by {seed_loss:.3f}"
-    if beyond:
-        return False, f"{head}; {seeds}: more than the seeds, a measured effect."
-    return True, f"{head}; {seeds}: no more than the seeds, so it is noise."
+    judged = [
+        f"{name} {'more' if spread > seed else 'no more'} than between {e.seeds} seeds ({seed:.3f})"
+        for name, spread, seed in measured
+    ]
+    real = [name for name, spread, seed in measured if spread > seed]
+    if real:
+        return False, f"{head}; {'; '.join(judged)}: a measured effect on {' and '.join(real)}."
+    return True, f"{head}; {'; '.join(judged)}: so it is noise."
+
+
+def strength(e: SweepEffect) -> float:
+    """How far the effect stands out: the largest ratio of a metric's spread to its seeds' spread (one seed: the
+    ROUGE-L spread itself, nothing to compare it with)."""
+    if e.seeds < 2:
+        return e.rouge_l_spread or 0.0
+    return max((spread / max(seed, 1e-6) for _, spread, seed in _measured(e)), default=0.0)
 
 
 def _show(value: Any) -> str:
@@ -286,11 +304,8 @@ def _show(value: Any) -> str:
 
 
 def ranking(found: list[SweepEffect]) -> list[str]:
-    """Parameters with a measured (not noise) effect first, each group by its ROUGE-L spread, then eval loss."""
-    return [
-        e.parameter
-        for e in sorted(found, key=lambda e: (e.noise, -(e.rouge_l_spread or 0), -(e.eval_loss_spread or 0)))
-    ]
+    """Parameters with a measured effect first, by how far it stands out from the seeds (`strength`)."""
+    return [e.parameter for e in sorted(found, key=lambda e: (e.noise, -strength(e)))]
 
 
 def critical_sentence(record: SweepRecord) -> str:
@@ -299,7 +314,9 @@ def critical_sentence(record: SweepRecord) -> str:
     if real:
         top = next(e for e in record.effects if e.parameter == record.ranking[0])
         rest = [p for p in record.ranking[1:] if p in {e.parameter for e in real}]
-        said = f"Measured by the sweep, {top.parameter} mattered most (ROUGE-L moved by {top.rouge_l_spread:.3f})"
+        name, spread, seed = max(_measured(top), key=lambda m: m[1] / max(m[2], 1e-6))
+        said = f"Measured by the sweep, {top.parameter} mattered most ({name} moved by {spread:.3f}, {seed:.3f} "
+        said += "between seeds)"
         said += f", then {', '.join(rest)}" if rest else ""
         noise = [e.parameter for e in record.effects if e.noise]
         return said + (f"; {', '.join(noise)} changed no more than the seeds (noise)." if noise else ".")

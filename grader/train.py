@@ -66,12 +66,13 @@ def encode(sample: Sample, tokenizer: Any, cfg: TrainConfig, eos_id: int) -> Enc
     return Encoded(ids, labels, cut)
 
 
-def split(samples: list[Sample], cfg: TrainConfig) -> tuple[list[Sample], list[Sample]]:
-    """(train, held out): a seeded `eval_ratio` slice when at least MIN_TRAIN samples remain, else no eval set."""
+def split(samples: list[Sample], cfg: TrainConfig, seed: int | None = None) -> tuple[list[Sample], list[Sample]]:
+    """(train, held out): a seeded `eval_ratio` slice when at least MIN_TRAIN samples remain, else no eval set.
+    `seed` (default: the config's) picks the slice: a sweep keeps the group's, so every point is measured on it."""
     n_eval = round(len(samples) * cfg.eval_ratio)
     if n_eval < MIN_EVAL or len(samples) - n_eval < MIN_TRAIN:
         return samples, []
-    held = set(random.Random(cfg.seed).sample(range(len(samples)), n_eval))
+    held = set(random.Random(cfg.seed if seed is None else seed).sample(range(len(samples)), n_eval))
     return [s for i, s in enumerate(samples) if i not in held], [s for i, s in enumerate(samples) if i in held]
 
 
@@ -158,11 +159,13 @@ def run(
     layout: Layout,
     *,
     plan: Plan | None = None,
+    held_out_seed: int | None = None,
 ) -> TrainRecord:
     """Train a LoRA adapter with the group's own hyper-parameters; return what was measured. `plan` fixes how
-    micro-batches are formed (tests and the benchmark); by default grader chooses it (plan_batches)."""
+    micro-batches are formed (tests and the benchmark); by default grader chooses it (plan_batches).
+    `held_out_seed` picks the held-out slice (default: cfg.seed)."""
     started = time.monotonic()
-    data = _prepare(samples, cfg, runtime)
+    data = _prepare(samples, cfg, runtime, held_out_seed)
     plan = plan or plan_batches(cfg, [len(e.input_ids) for e in data.train], runtime.device)
     group_dir = layout.group_dir(name)
     shutil.rmtree(layout.runs(name), ignore_errors=True)  # this run's events only; the old adapter stays
@@ -194,14 +197,14 @@ class Prepared:
     fp16: bool
 
 
-def _prepare(samples: list[Sample], cfg: TrainConfig, runtime: Runtime) -> Prepared:
+def _prepare(samples: list[Sample], cfg: TrainConfig, runtime: Runtime, held_out_seed: int | None = None) -> Prepared:
     """Split off the held-out slice, encode both, decide the precision; every decision becomes a note."""
     tokenizer = runtime.tokenizer
     tokenizer.padding_side = "right"
     eos_id = (
         runtime.eos_ids()[1] if cfg.prompt_format == "chat" and len(runtime.eos_ids()) > 1 else runtime.eos_ids()[0]
     )
-    train_samples, held_out = split(samples, cfg)
+    train_samples, held_out = split(samples, cfg, held_out_seed)
     encoded = [e for e in (encode(s, tokenizer, cfg, eos_id) for s in train_samples) if e is not None]
     evaluated = [e for e in (encode(s, tokenizer, cfg, eos_id) for s in held_out) if e is not None]
     if not encoded:
@@ -209,7 +212,8 @@ def _prepare(samples: list[Sample], cfg: TrainConfig, runtime: Runtime) -> Prepa
     bf16, fp16, notes = precision(cfg, runtime)
     if evaluated:
         notes.append(
-            f"{len(evaluated)} of {len(samples)} samples held out (eval_ratio {cfg.eval_ratio}, seed {cfg.seed}) "
+            f"{len(evaluated)} of {len(samples)} samples held out (eval_ratio {cfg.eval_ratio}, "
+            f"seed {cfg.seed if held_out_seed is None else held_out_seed}) "
             f"for an eval loss; trained on the other {len(encoded)}"
         )
     else:

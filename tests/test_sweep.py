@@ -57,6 +57,16 @@ def test_one_at_a_time_keeps_the_groups_value_and_shares_its_point() -> None:
     assert len(grid) == 2 * 3 and {} in [r.params for r in grid]  # (1e-4, 2e-4) x (8, 16, 32)
 
 
+def test_every_seed_is_measured_on_the_groups_held_out_slice() -> None:
+    from grader import train
+    from grader.records import Sample
+
+    samples = [Sample(system="s", instruction=f"q{i}", context="c", answer=f"a{i}", source=f"d:{i}") for i in range(40)]
+    own = train.split(samples, TrainConfig(seed=42))
+    assert train.split(samples, TrainConfig(seed=43), seed=42) == own  # the sweep's other seeds: the same test
+    assert train.split(samples, TrainConfig(seed=43)) != own  # (a plain run with another seed holds out others)
+
+
 def point(lr: float, seed: int, loss: float, rouge: float) -> SweepPoint:
     return SweepPoint(group="g", params={"learning_rate": lr, "lora_r": 16}, seed=seed, eval_loss=loss, rouge_l=rouge)
 
