@@ -292,6 +292,7 @@ def _batch_notes(out_dir: Path) -> list[str]:
     return [str(n) for n in notes] if isinstance(notes, list) else []
 
 
+# Long by its options, as grade_cmd: typer reads the CLI from this signature.
 @app.command("sweep")
 def sweep_cmd(
     group_dir: Annotated[Path, typer.Argument(help="The group's folder.")],
@@ -325,8 +326,9 @@ def sweep_cmd(
     Cached by content: a re-run trains nothing already trained. Writes sweep.json, a plot per parameter, and the
     group's report and deck with the result."""
     from grader import pipeline, sweep
+    from grader.sweep_stats import Plan
 
-    plan = sweep.Plan(sweep.parse_vary(vary), grid=grid, seeds=seeds)  # refused before anything runs
+    plan = Plan(sweep.parse_vary(vary), grid=grid, seeds=seeds)  # refused before anything runs
     if shards > 1 and executor is None:
         raise GraderError("--shards needs --executor local or --executor slurm")
     settings = _settings(

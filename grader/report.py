@@ -109,6 +109,7 @@ DEMO_NOTE = (
 )
 
 
+# Long by one constructor: every field of the Report is set in one place, each from one helper or record.
 def build(
     group: GroupRecord,
     *,
@@ -170,7 +171,7 @@ def build(
 
 def _measured_by_sweep(sweep: SweepRecord | None) -> str:
     """Which parameters seemed most critical, answered from the sweep when the group has one."""
-    from grader.sweep import critical_sentence
+    from grader.sweep_stats import critical_sentence
 
     return critical_sentence(sweep) if sweep and sweep.effects else ""
 

@@ -22,19 +22,13 @@ from typing import Any
 from grader.config import PART_A, TrainConfig, answer_tokens, valid_range, valid_values
 from grader.errors import ConfigError
 from grader.layout import Layout
-from grader.records import GenerationRecord, ScoreRecord, SweepEffect, SweepPoint, SweepRecord, TrainRecord
+from grader.records import GenerationRecord, ScoreRecord, SweepPoint, SweepRecord, TrainRecord
 from grader.storage import digest, load, save
+from grader.sweep_stats import Plan, effects, ranking, show, with_own
 
 SWEEPABLE = tuple(name for name in PART_A if name not in ("bf16", "fp16"))  # the precision is the device's choice
 CONFIRM_SECONDS = 15 * 60  # above this estimate a sweep needs --yes
 MAX_RUNS = 200
-
-
-@dataclass(frozen=True)
-class Plan:
-    vary: dict[str, list[Any]]
-    grid: bool = False
-    seeds: int = 1
 
 
 @dataclass(frozen=True)
@@ -103,7 +97,7 @@ def _seeds(value: Any) -> int:
 def variants(config: TrainConfig, plan: Plan) -> list[Variant]:
     """One parameter at a time around the group's configuration (or the full grid), the group's value always one
     of the points, each with `plan.seeds` seeds from the group's own."""
-    axes = {name: _with_own(values, getattr(config, name)) for name, values in plan.vary.items()}
+    axes = {name: with_own(values, getattr(config, name)) for name, values in plan.vary.items()}
     if plan.grid:
         changes = [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
     else:
@@ -115,11 +109,6 @@ def variants(config: TrainConfig, plan: Plan) -> list[Variant]:
     if len(runs) > MAX_RUNS:
         raise ConfigError(f"the sweep would train {len(runs)} models, over the limit of {MAX_RUNS}: vary fewer values")
     return runs
-
-
-def _with_own(values: list[Any], own: Any) -> list[Any]:
-    out = list(values) if own in values else [*values, own]
-    return sorted(out, key=lambda v: (str(type(v)), v)) if all(isinstance(v, int | float) for v in out) else out
 
 
 def configured(config: TrainConfig, variant: Variant) -> TrainConfig:
@@ -221,115 +210,6 @@ def measure(work: Any, batch: Any, variant: Variant, point_key: str, vary: dict[
     return point
 
 
-def effects(points: list[SweepPoint], config: TrainConfig, plan: Plan) -> list[SweepEffect]:
-    """Per varied parameter: the mean of each metric at each value (the other parameters at the group's values, in
-    a grid too), the spread between those means and the spread between seeds; one sentence that says which."""
-    found = []
-    for name in plan.vary:
-        others = [p for p in plan.vary if p != name]
-        on_axis = [p for p in points if all(p.params.get(o) == getattr(config, o) for o in others)]
-        values = _with_own(plan.vary[name], getattr(config, name))
-        at = {v: [p for p in on_axis if p.params.get(name) == v] for v in values}
-        loss = [_mean([p.eval_loss for p in at[v]]) for v in values]
-        rouge = [_mean([p.rouge_l for p in at[v]]) for v in values]
-        loss_seed = [_range([p.eval_loss for p in at[v]]) for v in values]
-        rouge_seed = [_range([p.rouge_l for p in at[v]]) for v in values]
-        effect = SweepEffect(
-            parameter=name,
-            values=values,
-            group_value=getattr(config, name),
-            eval_loss=loss,
-            rouge_l=rouge,
-            eval_loss_seed=loss_seed,
-            rouge_l_seed=rouge_seed,
-            eval_loss_spread=_range(loss),
-            rouge_l_spread=_range(rouge),
-            seeds=plan.seeds,
-            noise=False,
-            sentence="",
-        )
-        noise, sentence = _verdict(effect)
-        found.append(effect.model_copy(update={"noise": noise, "sentence": sentence}))
-    return found
-
-
-def _mean(values: list[float | None]) -> float | None:
-    known = [v for v in values if v is not None and math.isfinite(v)]
-    return round(fmean(known), 4) if known else None
-
-
-def _range(values: list[float | None]) -> float:
-    known = [v for v in values if v is not None and math.isfinite(v)]
-    return round(max(known) - min(known), 4) if len(known) >= 2 else 0.0
-
-
-def _measured(e: SweepEffect) -> list[tuple[str, float, float]]:
-    """(metric, spread over the values, largest spread over seeds) for each metric the sweep measured."""
-    found = []
-    if any(r is not None for r in e.rouge_l):
-        found.append(("ROUGE-L", e.rouge_l_spread or 0.0, max(e.rouge_l_seed, default=0.0)))
-    if any(v is not None for v in e.eval_loss):
-        found.append(("the held-out eval loss", e.eval_loss_spread or 0.0, max(e.eval_loss_seed, default=0.0)))
-    return found
-
-
-def _verdict(e: SweepEffect) -> tuple[bool, str]:
-    """Per metric: beyond the seeds' spread (a measured effect) or within it (noise); one seed: not measured."""
-    shown = ", ".join(_show(v) for v in e.values)
-    measured = _measured(e)
-    moved = " and ".join(f"{name} moved by {spread:.3f}" for name, spread, _ in measured) or "nothing was measured"
-    head = f"{e.parameter} ({shown}; the group's {_show(e.group_value)}): {moved}"
-    if e.seeds < 2:
-        return True, f"{head}. One seed per value: the seeds' own spread was not measured, so this may be noise."
-    judged = [
-        f"{name} {'more' if spread > seed else 'no more'} than between {e.seeds} seeds ({seed:.3f})"
-        for name, spread, seed in measured
-    ]
-    real = [name for name, spread, seed in measured if spread > seed]
-    if real:
-        return False, f"{head}; {'; '.join(judged)}: a measured effect on {' and '.join(real)}."
-    return True, f"{head}; {'; '.join(judged)}: so it is noise."
-
-
-def strength(e: SweepEffect) -> float:
-    """How far the effect stands out: the largest ratio of a metric's spread to its seeds' spread (one seed: the
-    ROUGE-L spread itself, nothing to compare it with)."""
-    if e.seeds < 2:
-        return e.rouge_l_spread or 0.0
-    return max((spread / max(seed, 1e-6) for _, spread, seed in _measured(e)), default=0.0)
-
-
-def _show(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def ranking(found: list[SweepEffect]) -> list[str]:
-    """Parameters with a measured effect first, by how far it stands out from the seeds (`strength`)."""
-    return [e.parameter for e in sorted(found, key=lambda e: (e.noise, -strength(e)))]
-
-
-def critical_sentence(record: SweepRecord) -> str:
-    """The discussion's answer to "which parameters seemed most critical", from what the sweep measured."""
-    real = [e for e in record.effects if not e.noise]
-    if real:
-        top = next(e for e in record.effects if e.parameter == record.ranking[0])
-        rest = [p for p in record.ranking[1:] if p in {e.parameter for e in real}]
-        name, spread, seed = max(_measured(top), key=lambda m: m[1] / max(m[2], 1e-6))
-        said = f"Measured by the sweep, {top.parameter} mattered most ({name} moved by {spread:.3f}, {seed:.3f} "
-        said += "between seeds)"
-        said += f", then {', '.join(rest)}" if rest else ""
-        noise = [e.parameter for e in record.effects if e.noise]
-        return said + (f"; {', '.join(noise)} changed no more than the seeds (noise)." if noise else ".")
-    if record.seeds < 2:
-        return (
-            "The sweep ran one seed per value: it cannot tell an effect from noise; "
-            f"the largest ROUGE-L change came with {record.ranking[0]}."
-            if record.ranking
-            else ""
-        )
-    return "Measured by the sweep, no varied parameter changed the results more than the seeds did."
-
-
 # ---- running a sweep: one group (`grader sweep`) or every graded group of a class (`grader grade --sweep`) ------
 
 
@@ -392,7 +272,7 @@ def describe(jobs: list[Job], plan: Plan) -> list[str]:
     for job in jobs:
         lines.append(f"{job.work.name}: {len(job.runs)} runs ({mode}, {plan.seeds} seed(s) each)")
         for variant, k in zip(job.runs, job.keys, strict=True):
-            changed = ", ".join(f"{n}={_show(v)}" for n, v in variant.params.items()) or "the group's own config"
+            changed = ", ".join(f"{n}={show(v)}" for n, v in variant.params.items()) or "the group's own config"
             state = job.points[k].source if k in job.points else "to train"
             lines.append(f"  {changed} · seed {variant.seed} · {state}")
     return lines
@@ -423,7 +303,7 @@ def measure_pending(batch: Any, jobs: list[Job], plan: Plan, say: Any) -> None:
     for job in jobs:
         pending = job.pending
         for n, (variant, k) in enumerate(pending, start=1):
-            changed = ", ".join(f"{p}={_show(v)}" for p, v in variant.params.items()) or "own config"
+            changed = ", ".join(f"{p}={show(v)}" for p, v in variant.params.items()) or "own config"
             say(f"{job.work.name}: {changed}, seed {variant.seed} ({n}/{len(pending)})")
             with limits.deadline(batch.settings.timeout):
                 job.points[k] = measure(job.work, batch, variant, k, plan.vary)

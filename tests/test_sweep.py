@@ -14,6 +14,7 @@ from grader.cli import app
 from grader.config import TrainConfig
 from grader.errors import ConfigError
 from grader.records import SweepPoint
+from grader.sweep_stats import Plan, effects
 from tests.conftest import deck_text, pdf_text
 from tests.test_pipeline import small_class
 
@@ -48,12 +49,12 @@ def test_the_cli_refuses_a_bad_plan_before_anything_runs(tmp_path: Path) -> None
 
 def test_one_at_a_time_keeps_the_groups_value_and_shares_its_point() -> None:
     config = TrainConfig(learning_rate=2e-4, lora_r=16, seed=7)
-    plan = sweep.Plan({"learning_rate": [1e-4, 4e-4], "lora_r": [8]}, seeds=2)
+    plan = Plan({"learning_rate": [1e-4, 4e-4], "lora_r": [8]}, seeds=2)
     runs = sweep.variants(config, plan)
     changes = [r.params for r in runs[::2]]
     assert changes == [{}, {"learning_rate": 1e-4}, {"learning_rate": 4e-4}, {"lora_r": 8}]
     assert [r.seed for r in runs[:2]] == [7, 8]  # seeds from the group's own
-    grid = sweep.variants(config, sweep.Plan({"learning_rate": [1e-4], "lora_r": [8, 32]}, grid=True))
+    grid = sweep.variants(config, Plan({"learning_rate": [1e-4], "lora_r": [8, 32]}, grid=True))
     assert len(grid) == 2 * 3 and {} in [r.params for r in grid]  # (1e-4, 2e-4) x (8, 16, 32)
 
 
@@ -73,14 +74,14 @@ def point(lr: float, seed: int, loss: float, rouge: float) -> SweepPoint:
 
 def test_a_difference_within_the_seeds_spread_is_called_noise() -> None:
     config = TrainConfig(learning_rate=2e-4)
-    plan = sweep.Plan({"learning_rate": [1e-4, 2e-4]}, seeds=2)
+    plan = Plan({"learning_rate": [1e-4, 2e-4]}, seeds=2)
     real = [
         point(1e-4, 42, 2.0, 0.10),
         point(1e-4, 43, 2.02, 0.11),
         point(2e-4, 42, 1.5, 0.30),
         point(2e-4, 43, 1.52, 0.31),
     ]
-    (effect,) = sweep.effects(real, config, plan)
+    (effect,) = effects(real, config, plan)
     assert effect.rouge_l == [0.105, 0.305] and effect.rouge_l_spread == pytest.approx(0.2)
     assert not effect.noise and "a measured effect" in effect.sentence and "between 2 seeds" in effect.sentence
     noisy = [
@@ -89,9 +90,9 @@ def test_a_difference_within_the_seeds_spread_is_called_noise() -> None:
         point(2e-4, 42, 1.9, 0.12),
         point(2e-4, 43, 1.7, 0.2),
     ]
-    (effect,) = sweep.effects(noisy, config, plan)
+    (effect,) = effects(noisy, config, plan)
     assert effect.noise and "so it is noise" in effect.sentence
-    (one,) = sweep.effects(real[::2], config, sweep.Plan(plan.vary, seeds=1))
+    (one,) = effects(real[::2], config, Plan(plan.vary, seeds=1))
     assert one.noise and "may be noise" in one.sentence  # one seed: no noise estimate, said so
 
 
