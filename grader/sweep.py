@@ -138,10 +138,18 @@ def cached(layout: Layout, group: str, point_key: str) -> SweepPoint | None:
 
 
 def graded_point(
-    layout: Layout, group: str, train_key: str, gen_key: str, config: TrainConfig, vary: dict[str, list[Any]]
+    layout: Layout,
+    group: str,
+    keys: tuple[str, str],
+    config: TrainConfig,
+    vary: dict[str, list[Any]],
+    class_tests: list[Any],
 ) -> SweepPoint | None:
     """The group's graded run as the sweep's point for its own configuration, when it trained with this very
-    configuration, data and base model (its records' digests match)."""
+    configuration, data and base model (its records' digests match) and, with class tests, answered these."""
+    from grader import score
+
+    train_key, gen_key = keys
     tr = load(TrainRecord, layout.record(group, "train"))
     gen = load(GenerationRecord, layout.record(group, "generate"))
     sc = load(ScoreRecord, layout.record(group, "score"))
@@ -149,6 +157,13 @@ def graded_point(
         return None
     if gen is None or gen.digest != gen_key or sc is None or not sc.finetuned_mean:
         return None
+    class_rouge = None
+    if class_tests:  # the key the grading pass gave its class-wide answers (pipeline._class_answers)
+        wanted = digest("generate-class", gen_key, [t.model_dump() for t in class_tests])
+        asked = load(GenerationRecord, layout.record(group, "generate_class"))
+        if asked is None or asked.digest != wanted:
+            return None
+        class_rouge = score.run(asked).finetuned_mean.get("rougeL")
     return SweepPoint(
         group=group,
         params={name: getattr(config, name) for name in vary},
@@ -156,6 +171,7 @@ def graded_point(
         eval_loss=tr.eval_loss,
         rouge_l=sc.finetuned_mean.get("rougeL"),
         exact_match=sc.finetuned_mean.get("exact_match"),
+        class_rouge_l=class_rouge,
         train_seconds=tr.seconds,
         seconds=tr.seconds + gen.seconds,
         source="the group's graded run",
@@ -242,11 +258,11 @@ def prepare(batch: Any, groups: list[Any], plan: Plan) -> list[Job]:
         runs = variants(work.config, plan)
         max_new = answer_tokens(work.config, batch.settings.max_new_tokens)
         keys = [key(work.train_key, v, max_new, class_digest) for v in runs]
-        graded = graded_point(batch.layout, work.name, work.train_key, work.gen_key, work.config, plan.vary)
+        keys_of_run = (work.train_key, work.gen_key)
+        graded = graded_point(batch.layout, work.name, keys_of_run, work.config, plan.vary, batch.class_tests)
         points = {}
         for variant, k in zip(runs, keys, strict=True):
-            # the group's own configuration and seed is its graded run (whose class-wide answers are not a point)
-            own = not variant.params and variant.seed == work.config.seed and not batch.class_tests
+            own = not variant.params and variant.seed == work.config.seed  # the group's graded run
             point = graded.model_copy(update={"digest": k}) if own and graded else cached(batch.layout, work.name, k)
             if point is not None:
                 points[k] = point

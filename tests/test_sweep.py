@@ -15,7 +15,7 @@ from grader.config import TrainConfig
 from grader.errors import ConfigError
 from grader.records import SweepPoint
 from grader.sweep_stats import Plan, effects
-from tests.conftest import deck_text, pdf_text
+from tests.conftest import EXAMPLES, deck_text, pdf_text
 from tests.test_pipeline import small_class
 
 
@@ -157,9 +157,10 @@ def test_grade_sweep_ranks_the_parameters_across_the_class(tmp_path: Path, copy_
     plan = tmp_path / "sweep.toml"
     plan.write_text("seeds = 1\n[vary]\nlearning_rate = [1e-3]\ninclude_mlp = [false]\n")
     out = tmp_path / "out"
-    result = CliRunner().invoke(
-        app, ["grade", str(subs), "--out", str(out), "--sweep", str(plan), "--max-new-tokens", "8", "-q"]
-    )
+    class_tests = tmp_path / "class.jsonl"  # a class-wide set: every point answers it too
+    class_tests.write_text((EXAMPLES / "good-group" / "tests.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
+    args = ["grade", str(subs), "--out", str(out), "--sweep", str(plan), "--tests", str(class_tests)]
+    result = CliRunner().invoke(app, [*args, "--max-new-tokens", "8", "-q"])
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     ranked = summary["swept"]
@@ -171,3 +172,7 @@ def test_grade_sweep_ranks_the_parameters_across_the_class(tmp_path: Path, copy_
     assert "Measured by sweeps" in pdf_text(out / "summary.pdf")
     for name in ("a", "b"):
         assert "Sweep · which parameters mattered" in pdf_text(out / name / "report.pdf")
+        points = json.loads((out / name / "sweep.json").read_text())["points"]
+        assert all(p["class_rouge_l"] is not None for p in points)
+        graded = [p for p in points if p["source"] == "the group's graded run"]
+        assert len(graded) == 1 and len(points) == 3  # own config reused, class answers included
