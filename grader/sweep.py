@@ -314,15 +314,31 @@ def confirm(jobs: list[Job], yes: bool) -> str:
 
 def measure_pending(batch: Any, jobs: list[Job], plan: Plan, say: Any) -> None:
     """Train and measure every pending variant in this process, the base model loaded once for all of them."""
-    from grader import limits
-
     for job in jobs:
         pending = job.pending
         for n, (variant, k) in enumerate(pending, start=1):
             changed = ", ".join(f"{p}={show(v)}" for p, v in variant.params.items()) or "own config"
             say(f"{job.work.name}: {changed}, seed {variant.seed} ({n}/{len(pending)})")
-            with limits.deadline(batch.settings.timeout):
-                job.points[k] = measure(job.work, batch, variant, k, plan.vary)
+            failed = _bounded(job, batch, variant, k, plan)
+            if failed:
+                say(f"{job.work.name}: {changed}, seed {variant.seed}: {failed}; the sweep goes on")
+
+
+def _bounded(job: Job, batch: Any, variant: Variant, k: str, plan: Plan) -> str:
+    """One point within --timeout; what went wrong, in words ("" when it was measured). A point that fails is
+    left out of the plots and said in sweep.json; running the sweep again retries it."""
+    from grader import limits
+
+    try:
+        with limits.deadline(batch.settings.timeout):
+            job.points[k] = measure(job.work, batch, variant, k, plan.vary)
+    except limits.GroupTimeout:
+        return f"did not finish within --timeout {batch.settings.timeout:g} s"
+    except Exception as exc:
+        if batch.settings.fail_fast:
+            raise
+        return f"failed: {type(exc).__name__}: {str(exc).strip()[:200]}"
+    return ""
 
 
 def sweep_shard(
@@ -339,14 +355,14 @@ def sweep_shard(
     batch = Batch(settings=settings, layout=layout, rubric=load_rubric(None))
     wanted = {name for name, _ in share}
     jobs = {job.work.name: job for job in prepare(batch, [g for g in groups if g.group in wanted], plan)}
-    done = 0
+    done, failed = 0, 0
     for name, index in share:
         job = jobs[name]
         variant, k = job.runs[index], job.keys[index]
         if k not in job.points:
-            job.points[k] = measure(job.work, batch, variant, k, plan.vary)
-            done += 1
-    return {"trained": done}
+            problem = _bounded(job, batch, variant, k, plan)
+            done, failed = done + (not problem), failed + bool(problem)
+    return {"trained": done, "failed": failed}
 
 
 def record(job: Job, plan: Plan, batch: Any) -> SweepRecord:

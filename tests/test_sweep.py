@@ -150,6 +150,18 @@ def test_a_two_by_two_sweep_on_the_demo_model(tmp_path: Path, copy_example, monk
     record = json.loads((out / "g" / "sweep.json").read_text())
     assert [e["parameter"] for e in record["effects"]] == ["learning_rate", "lora_r", "lora_dropout"]
 
+    # a point that fails is said, left out, and the sweep goes on; the next run retries it
+    def broken(*a, **k):
+        raise RuntimeError("CUDA error: an illegal memory access")
+
+    monkeypatch.setattr(sweep, "measure", broken)
+    failing = CliRunner().invoke(app, [*args, "--vary", "lora_dropout=0.2,0.3", "--yes"])
+    assert failing.exit_code == 0, failing.output
+    assert "failed: RuntimeError: CUDA error" in failing.output and "the sweep goes on" in failing.output
+    record = json.loads((out / "g" / "sweep.json").read_text())
+    assert record["status"] == "failed" and "2 variant(s) not measured" in record["message"]
+    assert "not measured: run the sweep again" in pdf_text(out / "g" / "report.pdf")
+
 
 @pytest.mark.slow
 def test_grade_sweep_ranks_the_parameters_across_the_class(tmp_path: Path, copy_example) -> None:
