@@ -341,11 +341,10 @@ def _bounded(job: Job, batch: Any, variant: Variant, k: str, plan: Plan) -> str:
     return ""
 
 
-def sweep_shard(
-    submissions: Path, settings: Any, plan: Plan, share: list[tuple[str, int]], single: bool
-) -> dict[str, int]:
-    """What one sweep shard runs: its share of (group, variant index) in one process; points land in the cache."""
-    from grader import discover
+def _batch(submissions: Path, settings: Any, single: bool) -> tuple[Any, list[Any]]:
+    """The batch (class tests loaded) and the groups, as the coordinator and every shard both see them: a point's
+    key depends on both, so a shard that saw less would key its points where nobody looks."""
+    from grader import dataio, discover
     from grader.batch import Batch
     from grader.grade import load_rubric
 
@@ -353,6 +352,16 @@ def sweep_shard(
     groups = [discover.one(submissions)] if single else discover.run(submissions)
     layout.assign([g.group for g in groups])
     batch = Batch(settings=settings, layout=layout, rubric=load_rubric(None))
+    if settings.class_tests is not None:
+        batch.class_tests = dataio.load_class_tests(settings.class_tests)
+    return batch, groups
+
+
+def sweep_shard(
+    submissions: Path, settings: Any, plan: Plan, share: list[tuple[str, int]], single: bool
+) -> dict[str, int]:
+    """What one sweep shard runs: its share of (group, variant index) in one process; points land in the cache."""
+    batch, groups = _batch(submissions, settings, single)
     wanted = {name for name, _ in share}
     jobs = {job.work.name: job for job in prepare(batch, [g for g in groups if g.group in wanted], plan)}
     done, failed = 0, 0
@@ -412,19 +421,11 @@ def run(
 ) -> list[SweepRecord]:
     """Sweep the group (`single`) or every graded group of the class; returns each group's sweep.json record.
     The groups must have been graded (their run is the sweep's own point); the caller re-renders them after."""
-    from grader import dataio, discover
-    from grader.batch import Batch
-    from grader.grade import load_rubric
     from grader.storage import exclusive
 
-    layout = Layout(settings.out)
-    groups = [discover.one(submissions)] if single else discover.run(submissions)
-    layout.assign([g.group for g in groups])
+    batch, groups = _batch(submissions, settings, single)
     groups = [g for g in groups if not settings.only or g.group in settings.only]
-    batch = Batch(settings=settings, layout=layout, rubric=load_rubric(None))
-    if settings.class_tests is not None:
-        batch.class_tests = dataio.load_class_tests(settings.class_tests)
-    with exclusive(layout.out):
+    with exclusive(batch.layout.out):
         jobs = prepare(batch, groups, plan)
         if not jobs:
             raise ConfigError("nothing to sweep: no graded group with training data (see its report for why)")

@@ -188,3 +188,12 @@ def test_grade_sweep_ranks_the_parameters_across_the_class(tmp_path: Path, copy_
         assert all(p["class_rouge_l"] is not None for p in points)
         graded = [p for p in points if p["source"] == "the group's graded run"]
         assert len(graded) == 1 and len(points) == 3  # own config reused, class answers included
+
+    # one more value on two local shards: each shard keys its points as the coordinator does (class set included)
+    plan.write_text("seeds = 1\n[vary]\nlearning_rate = [1e-3, 5e-4]\ninclude_mlp = [false]\n")
+    sharded = CliRunner().invoke(app, [*args, "--max-new-tokens", "8", "-q", "--executor", "local", "--shards", "2"])
+    assert sharded.exit_code == 0, sharded.output
+    for name in ("a", "b"):
+        record = json.loads((out / name / "sweep.json").read_text())
+        assert record["status"] == "ok" and len(record["points"]) == 4
+        assert all(p["class_rouge_l"] is not None for p in record["points"])
