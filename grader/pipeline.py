@@ -235,7 +235,7 @@ def _render(work: Work, batch: Batch, records: tuple[Any, ...], report_md: str |
     layout, name, outcome = batch.layout, work.name, work.outcome
     validation, tr, gen, sc, grade_rec = records
     class_gen, class_sc = outcome.records.get("generate_class"), outcome.records.get("score_class")
-    swept = load(SweepRecord, layout.group_dir(name) / "sweep.json")  # written by `grader sweep`
+    swept = load(SweepRecord, layout.record(name, "sweep"))  # written by `grader sweep`
     everything = (work.group, *records, class_gen, class_sc, swept)
     shown = [r.model_dump(mode="json", exclude={"seconds"}) for r in everything if r is not None]
     key = digest(
@@ -271,9 +271,7 @@ def _render(work: Work, batch: Batch, records: tuple[Any, ...], report_md: str |
         if isinstance(class_gen, GenerationRecord) and isinstance(class_sc, ScoreRecord)
         else None,
         sweep=swept,
-        sweep_plots={e.parameter: layout.group_dir(name) / f"sweep-{e.parameter}.png" for e in swept.effects}
-        if swept
-        else None,
+        sweep_plots={e.parameter: layout.plot(name, f"sweep-{e.parameter}") for e in swept.effects} if swept else None,
     )
     rendered = render.run(data, layout, name).model_copy(update={"digest": key})
     save(rendered, layout.record(name, "render"))
@@ -428,7 +426,7 @@ def _class_answers(work: Work, batch: Batch) -> GenerationRecord:
     """The class-wide questions (--tests) asked of this group's model: the same ground for every group."""
     layout, settings, name = batch.layout, batch.settings, work.name
     assert work.config is not None
-    key = digest("generate-class", work.gen_key, [t.model_dump() for t in batch.class_tests])
+    key = class_answers_key(work.gen_key, batch.class_tests)
     stored: GenerationRecord | None = _cached(
         GenerationRecord, layout.record(name, "generate_class"), key, settings.force
     )
@@ -440,6 +438,11 @@ def _class_answers(work: Work, batch: Batch) -> GenerationRecord:
     gen = gen.model_copy(update={"digest": key, "notes": [f"the class-wide test set {settings.class_tests}"]})
     save(gen, layout.record(name, "generate_class"))
     return gen
+
+
+def class_answers_key(gen_key: str, class_tests: list[Sample]) -> str:
+    """The cache key of a group's answers to the class-wide set: its model's answers key and the questions."""
+    return digest("generate-class", gen_key, [t.model_dump() for t in class_tests])
 
 
 def _read_report(layout: Layout, name: str, validation: ValidationRecord | None) -> str | None:

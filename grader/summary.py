@@ -190,7 +190,7 @@ def swept_effects(graded: list[Row], layout: Layout) -> list[dict[str, Any]]:
 
     by_parameter: dict[str, list[Any]] = {}
     for r in graded:
-        record = load(SweepRecord, layout.group_dir(r.group) / "sweep.json")
+        record = load(SweepRecord, layout.record(r.group, "sweep"))
         for effect in record.effects if record else []:
             by_parameter.setdefault(effect.parameter, []).append(effect)
     ranked = []

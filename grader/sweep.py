@@ -29,6 +29,7 @@ from grader.sweep_stats import Plan, effects, ranking, show, with_own
 SWEEPABLE = tuple(name for name in PART_A if name not in ("bf16", "fp16"))  # the precision is the device's choice
 CONFIRM_SECONDS = 15 * 60  # above this estimate a sweep needs --yes
 MAX_RUNS = 200
+GRADED_RUN = "the group's graded run"  # a point's source when it is the group's own graded run, reused
 
 
 @dataclass(frozen=True)
@@ -158,10 +159,11 @@ def graded_point(
     if gen is None or gen.digest != gen_key or sc is None or not sc.finetuned_mean:
         return None
     class_rouge = None
-    if class_tests:  # the key the grading pass gave its class-wide answers (pipeline._class_answers)
-        wanted = digest("generate-class", gen_key, [t.model_dump() for t in class_tests])
+    if class_tests:
+        from grader.pipeline import class_answers_key
+
         asked = load(GenerationRecord, layout.record(group, "generate_class"))
-        if asked is None or asked.digest != wanted:
+        if asked is None or asked.digest != class_answers_key(gen_key, class_tests):
             return None
         class_rouge = score.run(asked).finetuned_mean.get("rougeL")
     return SweepPoint(
@@ -174,7 +176,7 @@ def graded_point(
         class_rouge_l=class_rouge,
         train_seconds=tr.seconds,
         seconds=tr.seconds + gen.seconds,
-        source="the group's graded run",
+        source=GRADED_RUN,
     )
 
 
@@ -275,7 +277,7 @@ def estimate(jobs: list[Job]) -> tuple[float | None, str]:
     measured = [p.seconds for job in jobs for p in job.points.values() if p.seconds > 0]
     if not measured:
         return None, "no run of these groups measured here yet"
-    graded = [p.seconds for job in jobs for p in job.points.values() if p.source == "the group's graded run"]
+    graded = [p.seconds for job in jobs for p in job.points.values() if p.source == GRADED_RUN]
     per_run = fmean(graded or measured)
     source = "the graded run" if graded else "earlier sweep points"
     return per_run, f"{per_run:.1f} s per run, measured ({source}) on this machine"
@@ -288,10 +290,14 @@ def describe(jobs: list[Job], plan: Plan) -> list[str]:
     for job in jobs:
         lines.append(f"{job.work.name}: {len(job.runs)} runs ({mode}, {plan.seeds} seed(s) each)")
         for variant, k in zip(job.runs, job.keys, strict=True):
-            changed = ", ".join(f"{n}={show(v)}" for n, v in variant.params.items()) or "the group's own config"
+            changed = _label(variant) or "the group's own config"
             state = job.points[k].source if k in job.points else "to train"
             lines.append(f"  {changed} · seed {variant.seed} · {state}")
     return lines
+
+
+def _label(variant: Variant) -> str:
+    return ", ".join(f"{name}={show(value)}" for name, value in variant.params.items())
 
 
 def confirm(jobs: list[Job], yes: bool) -> str:
@@ -317,7 +323,7 @@ def measure_pending(batch: Any, jobs: list[Job], plan: Plan, say: Any) -> None:
     for job in jobs:
         pending = job.pending
         for n, (variant, k) in enumerate(pending, start=1):
-            changed = ", ".join(f"{p}={show(v)}" for p, v in variant.params.items()) or "own config"
+            changed = _label(variant) or "own config"
             say(f"{job.work.name}: {changed}, seed {variant.seed} ({n}/{len(pending)})")
             failed = _bounded(job, batch, variant, k, plan)
             if failed:
@@ -400,10 +406,10 @@ def write(job: Job, plan: Plan, batch: Any) -> SweepRecord:
     from grader import plots
 
     result = record(job, plan, batch)
-    folder = batch.layout.group_dir(job.work.name)
+    layout, name = batch.layout, job.work.name
     for effect in result.effects:
-        plots.sweep_plot(effect, folder / f"sweep-{effect.parameter}.png")
-    save(result, folder / "sweep.json")
+        plots.sweep_plot(effect, layout.plot(name, f"sweep-{effect.parameter}"))
+    save(result, layout.record(name, "sweep"))
     return result
 
 
