@@ -196,6 +196,7 @@ def run(
             base=b,
             finetuned=f,
             reported=t.reported,
+            reported_base=t.reported_base,
             source=t.source,
         )
         for t, b, f in zip(tests, base, tuned, strict=True)

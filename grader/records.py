@@ -80,6 +80,7 @@ class Sample(BaseModel):
     answer: str
     source: str = ""  # file:line it came from
     reported: str = ""  # a test question's answer as the group's own model gave it in the deliverable (not measured)
+    reported_base: str = ""  # the base model's answer as the group showed it (its own comparison; not measured)
 
 
 class Parts(BaseModel):
@@ -269,6 +270,7 @@ class Answer(BaseModel):
     base: str
     finetuned: str
     reported: str = ""  # the group's own model's answer, as shown in its deliverable: reported, not measured
+    reported_base: str = ""  # the base model's answer as the group showed it: reported, not measured
     source: str = ""  # where the question came from (tests.jsonl:3, 'report.pptx, slide 7')
 
 

@@ -220,8 +220,13 @@ def _tests(
     tests = read_samples(group_dir, [str(tests_file)], problems, is_test=True, limits=limits) if tests_file else []
     wrote, shown = writing.read(group_dir, parts.deliverables, part_a_entries(), problems)
     if tests_file is not None and shown:
-        reported = {normalize(t.instruction): t.reported for t in shown if t.reported}
-        tests = [t.model_copy(update={"reported": reported.get(normalize(t.instruction), "")}) for t in tests]
+        showed = {normalize(t.instruction): t for t in shown if t.reported or t.reported_base}
+        tests = [
+            t.model_copy(update={"reported": s.reported, "reported_base": s.reported_base})
+            if (s := showed.get(normalize(t.instruction)))
+            else t
+            for t in tests
+        ]
     if tests_file is None and shown:
         tests, tests_file = shown[: limits.max_tests], f"{wrote.file} (extracted)"
         problems.append(

@@ -185,6 +185,7 @@ HEADERS = {
     "instruction": re.compile(r"question|instruction|prompt|질문|문제|입력", re.IGNORECASE),
     "context": re.compile(r"context|문맥|컨텍스트|근거", re.IGNORECASE),
     "expected": re.compile(r"expected|reference|ground.?truth|correct|gold|정답|기대|예상|참조", re.IGNORECASE),
+    "reported_base": re.compile(r"\bbase\b|베이스|기본\s*모델|원본\s*모델", re.IGNORECASE),
     "reported": re.compile(
         r"model|fine.?tuned|prediction|generated|output|response|모델|생성|출력|응답", re.IGNORECASE
     ),
@@ -203,6 +204,8 @@ def _column(header: str) -> str | None:
         return None
     if HEADERS["expected"].search(header):
         return "expected"
+    if HEADERS["reported_base"].search(header) and not HEADERS["instruction"].search(header):
+        return "reported_base"
     if HEADERS["reported"].search(header) and not HEADERS["instruction"].search(header):
         return "reported"
     if HEADERS["context"].search(header):
@@ -266,6 +269,7 @@ def tests_from(document: Document, system: str) -> list[Sample]:
             answer=item.get("expected", ""),
             source=item["where"],
             reported=item.get("reported", ""),
+            reported_base=item.get("reported_base", ""),
         )
         for item in items
         if item.get("expected")
