@@ -16,10 +16,10 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from grader.files import is_lfs_pointer
-from grader.records import LogEntry, Parts, ReportedLoss, TrainRecord
+from grader.records import CommittedAdapter, LogEntry, Parts, ReportedLoss, TrainRecord
 from grader.storage import replace_dir
 
 MAX_CONFIG_BYTES = 64 << 10
@@ -174,6 +174,52 @@ def lora_b_nonzero(weights: Path) -> bool:
             if match and match["ab"] == "B" and bool(fh.get_tensor(key).abs().sum() > 0):
                 return True
     return False
+
+
+def committed(group_dir: Path, parts: Parts | None = None) -> CommittedAdapter | None:
+    """What the group committed of its adapter, from the repository alone (config and safetensors header; no base
+    model): the rubric's evidence that the group trained and saved one. None when no adapter_config.json was found."""
+    folder = find(group_dir, parts)
+    if folder is None:
+        return None
+    where = shown(folder, group_dir)
+    weights_file = folder / "adapter_model.safetensors"
+    weights: Literal["present", "missing", "lfs", "pickle"] = "present"
+    if not weights_file.exists():
+        weights = "pickle" if any(folder.glob("*.bin")) else "missing"
+    elif weights_file.is_file() and not weights_file.is_symlink() and is_lfs_pointer(weights_file):
+        weights = "lfs"
+    raw: dict[str, Any] = {}
+    problem, trained = "", None
+    try:
+        raw = check(folder, group_dir, None)
+        trained = lora_b_nonzero(weights_file)
+    except AdapterRefused as exc:
+        problem = str(exc)
+        raw = _lora_config(folder, group_dir)
+    targets = raw.get("target_modules")
+    return CommittedAdapter(
+        where=where,
+        weights=weights,
+        usable=not problem,
+        problem=problem,
+        trained=trained,
+        rank=raw["r"] if isinstance(raw.get("r"), int) and not isinstance(raw.get("r"), bool) else None,
+        target_modules=[str(t) for t in targets][:32]
+        if isinstance(targets, list)
+        else [str(targets)]
+        if targets
+        else [],
+    )
+
+
+def _lora_config(folder: Path, group_dir: Path) -> dict[str, Any]:
+    """adapter_config.json as far as it reads as a LoRA config ({} otherwise): what a config-only commit says."""
+    try:
+        raw = json.loads(_plain_file(folder / "adapter_config.json", group_dir, MAX_CONFIG_BYTES).read_text("utf-8"))
+    except (AdapterRefused, OSError, ValueError, UnicodeDecodeError, RecursionError):
+        return {}
+    return raw if isinstance(raw, dict) and raw.get("peft_type") == "LORA" else {}
 
 
 def fingerprint(folder: Path) -> str:

@@ -70,6 +70,12 @@ class Batch:
         """The base model as the instructor named it ('demo', a folder, a hub id): shown on every output."""
         return self.settings.base_model
 
+    def real_base(self) -> bool:
+        """Whether this run's base model is a real one (not the demo): only then do its measurements count."""
+        from grader import model
+
+        return not model.is_demo(self.settings.base_model, self.settings.cache_dir)
+
     def base_key(self) -> str:
         """Identifies the base model for cache keys without loading its weights."""
         if self._base_key is None:

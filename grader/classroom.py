@@ -63,7 +63,9 @@ def runner_result(grade: GradeRecord | None, status: GroupStatus, reason: str) -
             "status": "pass" if item.points >= item.max_points else "fail",
             "score": score,
             "max_score": _half_up(item.max_points),
-            "message": (f"{item.points:g}/{item.max_points:g} exactly: " if score != item.points else "") + item.reason,
+            "message": (f"{item.points:g}/{item.max_points:g} exactly: " if score != item.points else "")
+            + item.reason
+            + (f" [decided by: {item.evidence}]" if item.evidence else ""),
             "test_code": item.id,
             "filename": "",
             "line_no": 0,
@@ -86,6 +88,8 @@ def runner_result(grade: GradeRecord | None, status: GroupStatus, reason: str) -
             "reason": reason,
             "exact_points": _points(grade.total) if grade else 0,
             "exact_max": _points(grade.max_total) if grade else 0,
+            # items a preview on the demo model cannot measure: 0 here, decided by the instructor's real run
+            "pending": [{"id": i.id, "title": i.title, "max_points": i.max_points} for i in items if i.pending],
         },
     }
 
@@ -100,12 +104,26 @@ def encoded(result: dict[str, Any]) -> str:
     return base64.b64encode(json.dumps(result, ensure_ascii=False).encode()).decode()
 
 
+def pending_line(result: dict[str, Any]) -> str:
+    """One line on the items only the instructor's run on the real base model measures ('' when there are none)."""
+    pending = result["grader"].get("pending", [])
+    if not pending:
+        return ""
+    top = _points(sum(p["max_points"] for p in pending))
+    names = ", ".join(p["title"] for p in pending)
+    return (
+        f"{top} point(s) are not measured here ({names}): the instructor's run on the real base model measures them; "
+        "every other point comes from the group's own evidence (its logs, adapter and report)"
+    )
+
+
 def notices(result: dict[str, Any]) -> list[str]:
     """The two workflow-command lines GitHub Classroom reads the points from."""
     earned, top = total(result), result["max_score"]
     report = json.dumps({"totalPoints": earned, "maxPoints": top}, separators=(",", ":"))
+    later = pending_line(result)
     return [
-        f"::notice title=Autograding complete::Points {earned}/{top}",
+        f"::notice title=Autograding complete::Points {earned}/{top}" + (f" ({later})" if later else ""),
         f"::notice title=Autograding report::{report}",
     ]
 
@@ -130,12 +148,15 @@ def summary_markdown(group: str, result: dict[str, Any], report: str, slides: st
         "|---|---:|---|",
     ]
     for t in result["tests"]:
-        mark = "✅" if t["status"] == "pass" else "❌"
+        pending = any(p["id"] == t["test_code"] for p in info.get("pending", []))
+        mark = "⏳" if pending else "✅" if t["status"] == "pass" else "❌"
         lines.append(f"| {mark} {_cell(t['name'])} | {t['score']} / {t['max_score']} | {_cell(t['message'])} |")
     lines += [
         "",
         f"The report (`{Path(report).name}`) and the deck (`{Path(slides).name}`) are in this run's artifacts.",
-        "This is a preview on CPU: the instructor's run on a GPU trains or loads the adapter for the final grade.",
+        "Points come from the group's own evidence (its logs, committed adapter, report or slides); grader's own "
+        "runs on CPU only check the pipeline.",
+        *([f"⏳ {pending_line(result)}."] if pending_line(result) else []),
         "",
     ]
     return "\n".join(lines)

@@ -268,7 +268,10 @@ def _summary(rows, out_dir: Path, title: str = "") -> None:  # type: ignore[no-u
     models = sorted({r.base_model for r in rows if r.base_model})
     caption = "base model: " + (", ".join(models) or "n/a")
     if "demo" in models:
-        caption += " (the tiny local demo model, not Llama-3.1-8B: its answers and losses are not the groups' models')"
+        caption += (
+            " (the tiny local demo model, not Llama-3.1-8B: its answers and losses check the pipeline and decide no "
+            "points)"
+        )
     table = Table(title=f"grader {__version__}: {_escape(title)}", caption=caption)
     for column in ("group", "status", "points", "ROUGE-L gain", "reason"):
         table.add_column(column, overflow="fold")
@@ -279,6 +282,14 @@ def _summary(rows, out_dir: Path, title: str = "") -> None:  # type: ignore[no-u
             _escape(r.group), f"[{style}]{r.status}[/]", f"{r.total:g}/{r.max_total:g}", gain, _escape(r.reason[:120])
         )
     out.print(table)
+    for r in rows:
+        if r.pending:
+            err.print(
+                f"[yellow]{_escape(r.group)}:[/] not measured here, 0 until the instructor's run on the real base "
+                f"model: {', '.join(r.pending)}"
+            )
+        for flag in r.flags:
+            err.print(f"[yellow]flag {_escape(r.group)}:[/] {_escape(flag)}")
     for note in _batch_notes(out_dir):
         err.print(f"[yellow]note:[/] {_escape(note)}")
 

@@ -13,14 +13,36 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from grader.errors import ConfigError
 from grader.layout import templates_dir
-from grader.records import GenerationRecord, GradeItem, GradeRecord, ScoreRecord, TrainRecord, ValidationRecord
+from grader.records import (
+    CommittedAdapter,
+    GenerationRecord,
+    GradeItem,
+    GradeRecord,
+    ReportedLoss,
+    ScoreRecord,
+    TrainRecord,
+    ValidationRecord,
+)
+
+# Evidence an item may accept. "this-run" is grader's own training and answers: a measurement that counts only when
+# it measured the group's real model (a real base model, not the demo), unless the item says `measured = "always"`.
+EVIDENCE = {
+    "loss_falling": ("logs", "deliverable", "this-run"),
+    "adapter": ("committed", "logs", "deliverable", "this-run"),
+    "beats_base": ("group", "this-run"),
+}
+DEFAULT_EVIDENCE = {
+    "loss_falling": ("logs", "deliverable"),
+    "adapter": ("committed", "logs", "deliverable"),
+    "beats_base": ("group", "this-run"),
+}
 
 
 class RubricItem(BaseModel):
@@ -33,6 +55,12 @@ class RubricItem(BaseModel):
     min: int = 0
     threshold: float = 0.0
     min_words: int = 0
+    evidence: list[str] | None = None  # what the item accepts (EVIDENCE); None: the check's default
+    measured: Literal["real-base-only", "always"] = "real-base-only"  # when grader's own run may decide it
+    stated_share: float = Field(0.5, ge=0, le=1)  # loss: the share a loss stated with no log behind it earns
+
+    def accepts(self, kind: str) -> bool:
+        return kind in (self.evidence if self.evidence is not None else DEFAULT_EVIDENCE.get(self.check, ()))
 
 
 @dataclass(frozen=True)
@@ -42,9 +70,26 @@ class Inputs:
     score: ScoreRecord | None
     report_md: str | None
     generation: GenerationRecord | None = None
+    real_base: bool = False  # this run's base model is a real one (not the demo): its measurements can count
+    base_model: str = ""
+
+    def this_run_counts(self, item: RubricItem) -> bool:
+        """Whether grader's own training and answers may decide `item`: they measured the group's real model."""
+        return item.accepts("this-run") and (self.real_base or item.measured == "always")
 
 
-Check = Callable[[RubricItem, Inputs], tuple[float, str]]
+@dataclass(frozen=True)
+class Decision:
+    """A check's verdict: the fraction of the item's points, why, what evidence decided it, and whether only the
+    instructor's run on the real base model can measure it (a preview on the demo model cannot)."""
+
+    fraction: float
+    reason: str
+    evidence: str = ""
+    pending: bool = False
+
+
+Check = Callable[[RubricItem, Inputs], Decision]
 
 
 class Override(BaseModel):
@@ -72,6 +117,12 @@ def load_rubric(path: Path | None = None) -> list[RubricItem]:
     except (OSError, KeyError, TypeError, tomllib.TOMLDecodeError, yaml.YAMLError, ValidationError) as exc:
         raise ConfigError(f"rubric {path} cannot be used: {exc}") from exc
     problems = [f"unknown check '{i.check}' (known: {', '.join(CHECKS)})" for i in items if i.check not in CHECKS]
+    for i in items:
+        known = EVIDENCE.get(i.check, ())
+        wrong = [e for e in i.evidence or [] if e not in known]
+        if wrong:
+            accepted = f"it accepts {', '.join(known)}" if known else "its check takes no evidence list"
+            problems.append(f"item '{i.id}': unknown evidence {', '.join(map(repr, wrong))} ({accepted})")
     ids = [i.id for i in items]
     problems += [f"item id '{i}' appears {ids.count(i)} times" for i in sorted(set(ids)) if ids.count(i) > 1]
     problems += [f"item '{i.id}' has points {i.points:g}; points must be > 0" for i in items if i.points <= 0]
@@ -121,77 +172,57 @@ def load_overrides(path: Path, rubric: list[RubricItem], groups: list[str]) -> O
     return found
 
 
-def data_valid(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
+def data_valid(item: RubricItem, inputs: Inputs) -> Decision:
     v = inputs.validation
     if v is None:
-        return 0.0, "not validated"
+        return Decision(0.0, "not validated")
     if v.n_errors == 0 and v.n_samples == 0:
-        return 0.0, "no training data was handed in"
+        return Decision(0.0, "no training data was handed in")
+    where = ", ".join(v.data_files) or "the group's data"
     if v.n_errors == 0:
         warnings = sum(p.severity == "warning" for p in v.problems)
-        return 1.0, "no errors" + (f" ({warnings} warnings)" if warnings else "")
-    return 0.0, f"{v.n_errors} error(s), first: {v.message}"
+        return Decision(1.0, "no errors" + (f" ({warnings} warnings)" if warnings else ""), where)
+    return Decision(0.0, f"{v.n_errors} error(s), first: {v.message}", where)
 
 
-def _count(n: int, minimum: int, what: str) -> tuple[float, str]:
+def _count(n: int, minimum: int, what: str, where: str) -> Decision:
     if n >= minimum:
-        return 1.0, f"{n} {what} (>= {minimum})"
-    return n / minimum, f"{n} < {minimum} {what}: partial credit {n}/{minimum}"
+        return Decision(1.0, f"{n} {what} (>= {minimum})", where)
+    return Decision(n / minimum, f"{n} < {minimum} {what}: partial credit {n}/{minimum}", where)
 
 
-def samples(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
-    return _count(inputs.validation.n_samples if inputs.validation else 0, item.min or 20, "usable samples")
+def samples(item: RubricItem, inputs: Inputs) -> Decision:
+    v = inputs.validation
+    return _count(v.n_samples if v else 0, item.min or 20, "usable samples", ", ".join(v.data_files) if v else "")
 
 
-def tests(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
+def tests(item: RubricItem, inputs: Inputs) -> Decision:
     v = inputs.validation
     if v is not None and v.tests_file is None and v.n_tests == 0:
-        return 0.0, (
+        return Decision(
+            0.0,
             f"no test questions found: commit at least {item.min or 5} as tests.jsonl (one JSON object per line: "
-            "instruction, context, answer = the expected answer)"
+            "instruction, context, answer = the expected answer), or show them in the deliverable",
+            "none",
         )
-    return _count(v.n_tests if v else 0, item.min or 5, "test questions")
+    return _count(v.n_tests if v else 0, item.min or 5, "test questions", (v.tests_file or "") if v else "")
 
 
-def adapter(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
-    t = inputs.train
-    if t is None or t.status != "ok":
-        return 0.0, "no adapter: " + (t.message if t else "training was not reached")
-    if t.source in ("logs", "loaded") and t.adapter_changed is False:  # committed but never trained: no evidence
-        return 0.0, f"the committed adapter's lora_B matrices are all zero: it was never trained ({t.adapter_dir})"
-    if t.source == "logs":  # a preview: the adapter is whatever the group committed
-        if t.adapter_dir:
-            return 1.0, f"adapter committed ({t.adapter_dir}; header checked, not loaded in a preview)"
-        return 0.0, "no usable adapter committed, and a preview trains none: " + "; ".join(t.notes[1:2])
-    if t.adapter_changed is False:
-        return 0.5, f"adapter {t.source}, but its LoRA weights never changed from zero"
-    g = inputs.generation
-    if t.source == "loaded" and g and g.answers and all(a.finetuned == a.base for a in g.answers):
-        return 0.5, "adapter loaded, but it changes none of the answers: every fine-tuned answer equals the base one"
-    return 1.0, f"adapter {t.source} ({t.steps} optimizer steps)" if t.source == "trained" else f"adapter {t.source}"
+def _group_logs(inputs: Inputs) -> ReportedLoss | None:
+    """The loss in the group's own log files (read at validation; a train record of an older run carries it too)."""
+    v, t = inputs.validation, inputs.train
+    logs = v.logs if v is not None and v.logs is not None else (t.reported if t is not None else None)
+    return logs if logs is not None and (logs.train_loss is not None or logs.log or logs.steps) else None
 
 
-def loss_falling(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
-    """'Loss reported and falling': reported from the group's own logs (else this run's, when grader trained);
-    falling judged only from two or more logged values. The course's defaults on a small set (logging_steps 20,
-    1-3 optimizer steps) log no step: following the course costs no point."""
-    t = inputs.train
-    if t is None or t.status != "ok":
-        return 0.0, "no training record"
-    rep = t.reported
-    if t.source in ("loaded", "logs") and t.adapter_changed is False:
-        return 0.0, "the logs come with an adapter whose lora_B matrices are all zero: they describe no training"
-    if rep is not None and (rep.train_loss is not None or rep.log):
-        losses, final, whose = [e.loss for e in rep.log if e.loss is not None], rep.train_loss, "the group's logs"
-        steps, every = rep.steps, rep.logging_steps
-    elif t.source == "trained":
-        losses, final, whose = [e.loss for e in t.log if e.loss is not None], t.train_loss, "this run's training"
-        steps, every = t.steps, 1
-    else:
-        return 0.0, (
-            "no loss reported: no trainer_state.json, train_results.json, loss_log.csv or TensorBoard events "
-            "were committed"
-        )
+def _files(logs: ReportedLoss) -> str:
+    """'train_results.json, trainer_state.json': the files the group's numbers were read from."""
+    names = [re.sub(r"^.* (?:from|read from) (?:TensorBoard events )?", "", s) for s in logs.sources if " from " in s]
+    return ", ".join(dict.fromkeys(names)) or "the group's logs"
+
+
+def _falling(losses: list[float], final: float | None, whose: str, steps: Any, every: Any) -> tuple[float, str]:
+    """Falling is judged only from two or more values: fewer is the course's default on a small set, no fault."""
     if len(losses) < 2:
         shown = "n/a" if final is None else f"{final:.3f}"
         why = (
@@ -202,33 +233,211 @@ def loss_falling(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
     third = max(len(losses) // 3, 1)
     first, last = sum(losses[:third]) / third, sum(losses[-third:]) / third
     if last < first:
-        return 1.0, (
-            f"loss falls from {first:.3f} to {last:.3f} (mean of first and last third of {len(losses)} steps, {whose})"
+        return (
+            1.0,
+            f"loss falls from {first:.3f} to {last:.3f} (mean of first and last third of {len(losses)} steps, {whose})",
         )
     return 0.5, f"loss logged but not falling: {first:.3f} -> {last:.3f} ({whose})"
 
 
-def beats_base(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
-    s = inputs.score
-    if inputs.validation is not None and inputs.validation.n_tests == 0:
-        return 0.0, "no test questions, so base and fine-tuned answers could not be compared"
-    if s is None or not s.questions:
-        return 0.0, "no scored answers"
-    g = inputs.generation
-    if g is not None and g.source == "recorded" and not all(a.base for a in g.answers):
-        return 0.0, "the group's answers.jsonl records no base answer for some questions: nothing to compare with"
-    gain, base = s.delta_mean["rougeL"], s.base_mean["rougeL"]
-    text = f"mean ROUGE-L {base:.3f} -> {s.finetuned_mean['rougeL']:.3f} (gain {gain:+.3f}, threshold {item.threshold})"
+def loss_falling(item: RubricItem, inputs: Inputs) -> Decision:
+    """'Loss reported and falling', from the group's evidence: its logs, else the loss its deliverable states (the
+    stated share: a claim with no log behind it), never grader's own run unless the item accepts "this-run" and that
+    run measured the group's real model. Falling is judged from the group's logged values only."""
+    v, t = inputs.validation, inputs.train
+    logs = _group_logs(inputs)
+    committed = v.adapter if v else None
+    if logs is not None and committed is not None and committed.trained is False:
+        return Decision(
+            0.0, "the logs come with an adapter whose lora_B matrices are all zero: they describe no training", "logs"
+        )
+    if item.accepts("logs") and logs is not None and (logs.train_loss is not None or logs.log):
+        losses = [e.loss for e in logs.log if e.loss is not None]
+        files = _files(logs)
+        fraction, reason = _falling(
+            losses, logs.train_loss, f"the group's logs: {files}", logs.steps, logs.logging_steps
+        )
+        return Decision(fraction, reason, f"the group's logs ({files})")
+    stated = v.writing.loss if v and v.writing else None
+    if item.accepts("deliverable") and stated is not None and stated.train_loss is not None:
+        ppl = f", perplexity {stated.perplexity:g}" if stated.perplexity is not None else ""
+        return Decision(
+            item.stated_share,
+            f"final train loss {stated.train_loss:g}{ppl} stated in the deliverable ({stated.where}: "
+            f"«{stated.words}»), not backed by a log: commit the course script's train_results.json / "
+            "trainer_state.json for the rest (falling is judged from logged values only)",
+            f"the deliverable ({stated.where})",
+        )
+    if inputs.this_run_counts(item) and t is not None and t.status == "ok" and t.source == "trained":
+        losses = [e.loss for e in t.log if e.loss is not None]
+        fraction, reason = _falling(losses, t.train_loss, f"measured in this run on {inputs.base_model}", t.steps, 1)
+        return Decision(fraction, reason, f"measured in this run on {inputs.base_model}")
+    reason = (
+        "no loss reported: no trainer_state.json, train_results.json, all_results.json, loss_log.csv or TensorBoard "
+        "events were committed, and the deliverable states no train loss (e.g. 'Final train loss: 1.87')"
+    )
+    if t is not None and t.source == "trained":
+        reason += "; grader's own training is a measurement of the data, not the group's report"
+    return Decision(0.0, reason, "none")
+
+
+def adapter(item: RubricItem, inputs: Inputs) -> Decision:
+    """'Adapter trained and saved', from what the group committed: its adapter folder (weights left out because of
+    GitHub's 100 MB limit or an LFS pointer still count: the config says what was saved), else half for logs or a
+    deliverable that show a run; grader training one proves nothing about the group."""
+    v, t = inputs.validation, inputs.train
+    committed = v.adapter if v else None
+    if item.accepts("committed") and committed is not None:
+        return _committed(committed, inputs)
+    logs = _group_logs(inputs)
+    if item.accepts("logs") and logs is not None:
+        return Decision(
+            0.5,
+            f"the group's logs ({_files(logs)}) show a training run, but no adapter folder (adapter_config.json) was "
+            "committed: save it with model.save_pretrained and commit the folder",
+            f"the group's logs ({_files(logs)})",
+        )
+    writing = v.writing if v else None
+    shown = (writing.loss.where if writing.loss else writing.training_shown) if writing else ""
+    if item.accepts("deliverable") and shown:
+        return Decision(
+            0.5,
+            f"the deliverable shows training ({shown}), but no adapter folder and no training logs were committed",
+            f"the deliverable ({shown})",
+        )
+    if inputs.this_run_counts(item) and t is not None and t.status == "ok" and t.source == "trained":
+        if t.adapter_changed is False:
+            return Decision(
+                0.5, "adapter trained in this run, but its LoRA weights never changed from zero", "this run"
+            )
+        return Decision(1.0, f"adapter trained in this run ({t.steps} optimizer steps)", "this run")
+    reason = "no adapter committed (a folder with adapter_config.json), no training logs and no training shown in the "
+    reason += "deliverable"
+    if t is not None and t.source == "trained":
+        reason += "; the adapter grader trained on the group's data measures the data, not the group's work"
+    return Decision(0.0, reason, "none")
+
+
+def _committed(committed: CommittedAdapter, inputs: Inputs) -> Decision:
+    where, t, g = committed.where, inputs.train, inputs.generation
+    evidence = f"committed adapter {where}"
+    shape = f"r {committed.rank} on {len(committed.target_modules)} module(s)" if committed.rank else "LoRA config"
+    if committed.trained is False:
+        return Decision(
+            0.0, f"the committed adapter's lora_B matrices are all zero: it was never trained ({where})", evidence
+        )
+    if committed.weights in ("missing", "lfs"):
+        why = "a Git LFS pointer" if committed.weights == "lfs" else "not committed (GitHub's 100 MB file limit)"
+        return Decision(
+            1.0, f"adapter saved in {where} ({shape}); its weights are {why}: the config says what was saved", evidence
+        )
+    if committed.weights == "pickle":
+        return Decision(
+            0.5,
+            f"only a pickle (.bin) adapter in {where}, which is never loaded: save it with safe_serialization=True",
+            evidence,
+        )
+    if not committed.usable:
+        return Decision(
+            0.5,
+            f"an adapter folder {where} was committed but is not a usable LoRA adapter: {committed.problem}",
+            evidence,
+        )
+    loaded = t is not None and t.status == "ok" and t.source == "loaded"
+    if loaded and inputs.real_base and g and g.answers and all(a.finetuned == a.base for a in g.answers):
+        return Decision(
+            0.5,
+            f"adapter committed in {where} and loaded on {inputs.base_model}, but it changes none of the answers: "
+            "every fine-tuned answer equals the base one",
+            evidence,
+        )
+    misfit = next((n for n in (t.notes if t else []) if "trained for another base model" in n), None)
+    if misfit and inputs.real_base:
+        return Decision(
+            0.5, f"adapter committed in {where}, but it does not fit {inputs.base_model}: {misfit}", evidence
+        )
+    said = f", loaded on {inputs.base_model}" if loaded else ""
+    return Decision(1.0, f"adapter committed in {where} (safetensors, {shape}{said})", evidence)
+
+
+def _group_comparison(inputs: Inputs) -> tuple[list[tuple[float, float]], str]:
+    """The group's own base-vs-fine-tuned comparison, scored against its expected answers: (base, fine-tuned)
+    ROUGE-L per question, and where it came from. Its answers.jsonl (a preview's recorded answers) or the base and
+    fine-tuned answers its deliverable or tests file showed."""
+    g, s = inputs.generation, inputs.score
+    if g is None or s is None or not s.questions:
+        return [], ""
+    if g.source == "recorded":
+        pairs = [
+            (q.base["rougeL"], q.finetuned["rougeL"]) for a, q in zip(g.answers, s.questions, strict=False) if a.base
+        ]
+        return pairs, "the group's recorded answers"
+    pairs, where = [], []
+    for a, q in zip(g.answers, s.questions, strict=False):
+        if a.expected and q.reported and q.reported_base:
+            pairs.append((q.reported_base["rougeL"], q.reported["rougeL"]))
+            where.append(a.source.rpartition(", ")[2] or a.source)
+    return pairs, ", ".join(dict.fromkeys(where))
+
+
+def _gain_decision(base: float, tuned: float, item: RubricItem, whose: str) -> tuple[float, str]:
+    gain = tuned - base
+    text = f"mean ROUGE-L {base:.3f} -> {tuned:.3f} (gain {gain:+.3f}, threshold {item.threshold}; {whose})"
     if gain >= item.threshold:
         return 1.0, text
     return (0.5, text + ": improved, below the threshold") if gain > 0 else (0.0, text + ": no improvement")
 
 
-def part_a(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
+def beats_base(item: RubricItem, inputs: Inputs) -> Decision:
+    """'Fine-tuned beats base': the group's own comparison (base and fine-tuned answers it showed, scored against its
+    expected answers), and grader's measured comparison only when it measured the group's real model (then it
+    decides, and the group's claim stands beside it). On the demo model the measured gain is a pipeline check."""
+    s = inputs.score
+    if inputs.validation is not None and inputs.validation.n_tests == 0:
+        return Decision(0.0, "no test questions, so base and fine-tuned answers could not be compared", "none")
+    pairs, where = _group_comparison(inputs) if item.accepts("group") else ([], "")
+    claimed = ""
+    if pairs:
+        base, tuned = sum(b for b, _ in pairs) / len(pairs), sum(f for _, f in pairs) / len(pairs)
+        fraction, claimed = _gain_decision(
+            base, tuned, item, f"the group's own answers on {len(pairs)} question(s): {where}"
+        )
+    measured = (
+        s is not None and bool(s.questions) and (inputs.generation is None or inputs.generation.source != "recorded")
+    )
+    if measured and inputs.this_run_counts(item):
+        assert s is not None
+        got, text = _gain_decision(
+            s.base_mean["rougeL"], s.finetuned_mean["rougeL"], item, f"measured in this run on {inputs.base_model}"
+        )
+        return Decision(
+            got,
+            text + (f"; the group's own comparison: {claimed}" if claimed else ""),
+            f"measured in this run on {inputs.base_model}",
+        )
+    check = ""
+    if measured and s is not None:
+        gain = s.delta_mean["rougeL"]
+        check = f" (grader's own answers on the {inputs.base_model or 'demo'} model: ROUGE-L gain {gain:+.3f}, a "
+        check += "pipeline check, not graded)"
+    if pairs:
+        return Decision(fraction, claimed + check, f"the group's answers ({where})")
+    if not measured:
+        t = inputs.train
+        why = t.message if t is not None and t.status != "ok" and t.message else "the model stages were not reached"
+        return Decision(0.0, f"no base and fine-tuned answers to compare: {why}", "none")
+    pending = item.accepts("this-run") and not inputs.real_base
+    reason = "the group shows no base-model answers beside its fine-tuned ones, so it made no comparison to grade"
+    if pending:
+        reason += "; the instructor's run on the real base model measures it"
+    return Decision(0.0, reason + check, "none", pending=pending)
+
+
+def part_a(item: RubricItem, inputs: Inputs) -> Decision:
     """A quarter of each parameter's share per question of the assignment its passage answers (grader.writing)."""
     written = inputs.validation.writing if inputs.validation else None
     if written is None or written.file is None:
-        return 0.0, written.looked_for if written else "not validated"
+        return Decision(0.0, written.looked_for if written else "not validated", "none")
     answers = written.part_a
     answered = sum(sum(a.answered.values()) for a in answers)
     full = [a.name for a in answers if all(a.answered.values())]
@@ -244,7 +453,7 @@ def part_a(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
         reason += f"; partly: {', '.join(some)}"
     if missing:
         reason += f"; not discussed: {', '.join(missing)}"
-    return answered / (4 * len(answers)) if answers else 0.0, reason
+    return Decision(answered / (4 * len(answers)) if answers else 0.0, reason, f"the deliverable ({written.file})")
 
 
 # Words that reflections on this assignment use; lorem ipsum or a pasted essay uses none of them.
@@ -256,22 +465,29 @@ ABOUT_THE_RUN = re.compile(
 )
 
 
-def reflections(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
+def reflections(item: RubricItem, inputs: Inputs) -> Decision:
     written = inputs.validation.writing if inputs.validation else None
     quote = written.reflections if written else None
     if quote is None:
         where = f" in {written.file}" if written and written.file else ""
-        return 0.0, f"no reflections section{where} (a title such as 'Reflections', 'What worked', '회고', '느낀 점')"
+        return Decision(
+            0.0,
+            f"no reflections section{where} (a title such as 'Reflections', 'What worked', '회고', '느낀 점')",
+            "none",
+        )
     words = len(re.findall(r"\w+", quote.text))
     topical = {m.lower() for m in ABOUT_THE_RUN.findall(quote.text)}
+    evidence = f"the deliverable ({quote.where})"
     if len(topical) < 2:
-        return 0.0, (
+        return Decision(
+            0.0,
             f"a reflections section ({quote.where}) that does not talk about the run: it names none of training, "
-            "loss, data, model, parameters, answers (or 학습, 데이터, 모델, 손실, ...)"
+            "loss, data, model, parameters, answers (or 학습, 데이터, 모델, 손실, ...)",
+            evidence,
         )
     if words >= item.min_words:
-        return 1.0, f"reflections of {words} words ({quote.where})"
-    return 0.5, f"reflections of only {words} words (< {item.min_words}; {quote.where})"
+        return Decision(1.0, f"reflections of {words} words ({quote.where})", evidence)
+    return Decision(0.5, f"reflections of only {words} words (< {item.min_words}; {quote.where})", evidence)
 
 
 CHECKS: dict[str, Check] = {
@@ -290,19 +506,28 @@ def run(group: str, rubric: list[RubricItem], inputs: Inputs, overrides: Overrid
     started = time.monotonic()
     items = []
     for item in rubric:
-        fraction, reason = CHECKS[item.check](item, inputs)
-        points = round(item.points * min(max(fraction, 0.0), 1.0), 2)
+        decided = CHECKS[item.check](item, inputs)
+        points = round(item.points * min(max(decided.fraction, 0.0), 1.0), 2)
         manual = (overrides or {}).get((group, item.id))
-        if manual is None:
-            graded = GradeItem(id=item.id, title=item.title, points=points, max_points=item.points, reason=reason)
-        else:
-            graded = GradeItem(
-                id=item.id,
-                title=item.title,
-                points=manual.points,
-                max_points=item.points,
-                reason=f"manual override: {manual.comment or 'no comment'} (automatic {points:g}: {reason})",
-                automatic=points,
+        graded = GradeItem(
+            id=item.id,
+            title=item.title,
+            points=points,
+            max_points=item.points,
+            reason=decided.reason,
+            evidence=decided.evidence,
+            pending=decided.pending,
+        )
+        if manual is not None:
+            graded = graded.model_copy(
+                update={
+                    "points": manual.points,
+                    "reason": f"manual override: {manual.comment or 'no comment'} (automatic {points:g}: "
+                    f"{decided.reason})",
+                    "automatic": points,
+                    "evidence": "the instructor",
+                    "pending": False,
+                }
             )
         items.append(graded)
     return GradeRecord(
@@ -310,5 +535,51 @@ def run(group: str, rubric: list[RubricItem], inputs: Inputs, overrides: Overrid
         items=items,
         total=round(sum(i.points for i in items), 2),
         max_total=sum(i.points for i in rubric),
+        flags=flags(inputs),
+        measured_counts=inputs.real_base,
         seconds=round(time.monotonic() - started, 3),
     )
+
+
+def flags(inputs: Inputs) -> list[str]:
+    """Where the group's claims and the measurements disagree: said for the instructor, never silently decided."""
+    from grader import scale
+
+    found = []
+    v, t = inputs.validation, inputs.train
+    logs, stated = _group_logs(inputs), v.writing.loss if v and v.writing else None
+    logged = logs.train_loss if logs else None
+    said = stated.train_loss if stated else None
+    if logs and stated and logged is not None and said is not None and abs(logged - said) > max(0.05 * logged, 0.01):
+        found.append(
+            f"the deliverable states loss {said:g} ({stated.where}) but the group's logs say {logged:.4g} "
+            f"({_files(logs)})"
+        )
+    if not inputs.real_base:
+        return found
+    claimed = logs.train_loss if logs and logs.train_loss is not None else stated.train_loss if stated else None
+    if claimed is not None and t is not None and t.source == "trained" and t.train_loss is not None:
+        apart = abs(scale.band_index(claimed) - scale.band_index(t.train_loss))
+        if apart >= 2:
+            found.append(
+                f"reported loss {claimed:.3g} ('{scale.band(claimed)}') vs {t.train_loss:.3g} "
+                f"('{scale.band(t.train_loss)}') measured in this run with the group's config on {inputs.base_model}, "
+                f"{apart} bands apart on the course's scale (this run's loss leaves out prompt tokens; the course "
+                "script's includes them)"
+            )
+    pairs, where = _group_comparison(inputs)
+    s = inputs.score
+    if (
+        pairs
+        and s is not None
+        and s.delta_mean
+        and (inputs.generation is None or inputs.generation.source != "recorded")
+    ):
+        claimed_gain = sum(f - b for b, f in pairs) / len(pairs)
+        measured_gain = s.delta_mean["rougeL"]
+        if (claimed_gain > 0) != (measured_gain > 0):
+            found.append(
+                f"the group's own answers ({where}) show a ROUGE-L gain of {claimed_gain:+.3f}, this run measured "
+                f"{measured_gain:+.3f} on {inputs.base_model}"
+            )
+    return found

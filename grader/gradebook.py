@@ -39,6 +39,8 @@ class Row:
     sources: dict[str, str] = field(default_factory=dict)  # where each value came from
     class_rouge_l_gain: float | None = None  # on the instructor's class-wide test set (--tests), when given
     folder: str = ""  # the group's output folder under the output folder (unique; see Layout.assign)
+    flags: list[str] = field(default_factory=list)  # claims and measurements that disagree: for the instructor
+    pending: list[str] = field(default_factory=list)  # items only the instructor's run on the real model measures
 
 
 def row(
@@ -74,6 +76,8 @@ def row(
         sources=dict(validation.config_sources) if validation else {},
         class_rouge_l_gain=class_gain,
         folder=folder,
+        flags=list(grade.flags) if grade else [],
+        pending=[i.id for i in grade.items if i.pending] if grade else [],
     )
 
 
@@ -116,7 +120,7 @@ def roster_extras(roster: list[dict[str, str]]) -> dict[str, dict[str, str]]:
 
 def write(rows: list[Row], layout: Layout, item_ids: list[str], roster: list[dict[str, str]] | None = None) -> None:
     extra_keys = sorted({k for r in rows for k in r.extra})
-    header = ["group", "status", "reason", *item_ids, "total", "max_total"]
+    header = ["group", "status", "reason", "flags", *item_ids, "total", "max_total"]
     header += ["points_awarded", "points_available", "rouge_l_gain", "class_rouge_l_gain", "commit", "base_model"]
     header += ["folder", "data_files", "n_samples", "n_tests", *PART_A, "param_sources", *extra_keys]
     table = []
@@ -124,7 +128,7 @@ def write(rows: list[Row], layout: Layout, item_ids: list[str], roster: list[dic
         gain = "" if r.rouge_l_gain is None else f"{r.rouge_l_gain:.4f}"
         items = [r.items.get(i, 0.0) for i in item_ids]
         table.append(
-            [r.group, r.status, r.reason, *items, r.total, r.max_total, r.total, r.max_total, gain]
+            [r.group, r.status, r.reason, " | ".join(r.flags), *items, r.total, r.max_total, r.total, r.max_total, gain]
             + ["" if r.class_rouge_l_gain is None else f"{r.class_rouge_l_gain:.4f}", r.commit or ""]
             + [r.base_model, r.folder, ";".join(r.data_files), r.n_samples, r.n_tests]
             + [r.params.get(k, "") for k in PART_A]

@@ -64,6 +64,15 @@ def resolve(name: str, cache_dir: Path | None = None) -> str:
         ) from exc
 
 
+def is_demo(name: str, cache_dir: Path | None = None) -> bool:
+    """The demo model, by name or by its folder (the marker file demo.py writes): a tiny random Llama whose answers
+    and losses measure the pipeline, never a group's model, so they never decide a group's points."""
+    if name == "demo":
+        return True
+    path = Path(name).expanduser()
+    return path.is_dir() and (path / "grader-demo.json").is_file()
+
+
 def fingerprint(path: str) -> str:
     """Identifies the weights without reading them: config.json bytes plus the names and sizes of weight files."""
     folder = Path(path)

@@ -200,9 +200,10 @@ def finish(work: Work, batch: Batch, progress: Progress) -> Outcome:
     try:  # grading and rendering are bounded too: a 30,000-row table in a report must not hold up the class
         with limits.deadline(remaining):
             try:
-                grade_rec = grade.run(
-                    name, batch.rubric, grade.Inputs(validation, tr, sc, report_md, gen), batch.overrides
+                inputs = grade.Inputs(
+                    validation, tr, sc, report_md, gen, real_base=batch.real_base(), base_model=batch.base_model_name()
                 )
+                grade_rec = grade.run(name, batch.rubric, inputs, batch.overrides)
                 save(grade_rec, layout.record(name, "grade"))
                 outcome.records["grade"] = grade_rec
             except Exception as exc:

@@ -157,6 +157,19 @@ class Quote(BaseModel):
     where: str
 
 
+class StatedLoss(BaseModel):
+    """A training loss the group states in its deliverable ("Final train loss: 1.87", "최종 loss 1.87", a table row):
+    a claim, shown with the words and the slide or page it came from, never a measurement."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    train_loss: float | None = None  # the last loss stated (the final one, as the course asks)
+    perplexity: float | None = None
+    values: list[float] = Field(default_factory=list)  # every loss stated, in reading order (a loss table: several)
+    where: str = ""  # 'Week5_Group3_report.pptx, slide 8'
+    words: str = ""  # the words that stated it
+
+
 class Writing(BaseModel):
     """The read-the-deliverable record: what the group wrote and where."""
 
@@ -173,6 +186,8 @@ class Writing(BaseModel):
     discussion: Quote | None = None
     tests_found: int = 0
     looked_for: str = ""  # what was looked for when nothing was found
+    loss: StatedLoss | None = None  # the training loss the deliverable states
+    training_shown: str = ""  # where the deliverable shows training (a loss or TensorBoard screenshot): 'slide 8'
 
     def answer(self, name: str) -> ParamAnswer | None:
         return next((a for a in self.part_a if a.name == name), None)
@@ -191,29 +206,6 @@ class GroupRecord(Record):
     def _path(self, path: str) -> str:
         """A folder name that is not UTF-8 is kept as it is to open it, and written readable (\\xNN) to JSON."""
         return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-class ValidationRecord(Record):
-    problems: list[Problem] = Field(default_factory=list)
-    data_files: list[str] = Field(default_factory=list)
-    tests_file: str | None = None
-    config_file: str | None = None
-    n_samples: int = 0
-    n_tests: int = 0
-    config: dict[str, Any] = Field(default_factory=dict)
-    defaults_filled: list[str] = Field(default_factory=list)
-    n_truncated: int = 0
-    max_sample_tokens: int = 0
-    report_md: str | None = None  # relative path of the group's REPORT.md copy, when there is one
-    config_sources: dict[str, str] = Field(default_factory=dict)  # Part A key -> 'LoRA_fine_Tuning.py:28', ...
-    script: str | None = None  # the course training script the values were read from
-    data_note: str = ""  # which data file was used and why, when there was a choice
-    missing: list[str] = Field(default_factory=list)  # parts not handed in: they cost their rubric items only
-    writing: Writing | None = None  # what the group wrote in its own report or slides, and where
-
-    @property
-    def n_errors(self) -> int:
-        return sum((1 + p.repeats) for p in self.problems if p.severity == "error")
 
 
 class LogEntry(BaseModel):
@@ -237,6 +229,46 @@ class ReportedLoss(BaseModel):
     steps: int | None = None  # trainer_state.json's global_step
     logging_steps: int | None = None
     sources: list[str] = Field(default_factory=list)  # which file each number came from
+
+
+class CommittedAdapter(BaseModel):
+    """What the group committed of its adapter, read from the repository (header and config only, no base model):
+    the evidence that the group trained and saved one, whatever grader does with it afterwards."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    where: str  # 'week5_lora_v01/'
+    weights: Literal["present", "missing", "lfs", "pickle"] = "present"
+    usable: bool = False  # a LoRA config and, when weights are present, a consistent safetensors header
+    problem: str = ""  # why it is not usable (said in the report and the adapter item's reason)
+    trained: bool | None = None  # some lora_B matrix is non-zero (None: no weights to look at)
+    rank: int | None = None
+    target_modules: list[str] = Field(default_factory=list)
+
+
+class ValidationRecord(Record):
+    problems: list[Problem] = Field(default_factory=list)
+    data_files: list[str] = Field(default_factory=list)
+    tests_file: str | None = None
+    config_file: str | None = None
+    n_samples: int = 0
+    n_tests: int = 0
+    config: dict[str, Any] = Field(default_factory=dict)
+    defaults_filled: list[str] = Field(default_factory=list)
+    n_truncated: int = 0
+    max_sample_tokens: int = 0
+    report_md: str | None = None  # relative path of the group's REPORT.md copy, when there is one
+    config_sources: dict[str, str] = Field(default_factory=dict)  # Part A key -> 'LoRA_fine_Tuning.py:28', ...
+    script: str | None = None  # the course training script the values were read from
+    data_note: str = ""  # which data file was used and why, when there was a choice
+    missing: list[str] = Field(default_factory=list)  # parts not handed in: they cost their rubric items only
+    writing: Writing | None = None  # what the group wrote in its own report or slides, and where
+    logs: ReportedLoss | None = None  # the loss in the group's own log files (trainer_state.json, ...)
+    adapter: CommittedAdapter | None = None  # the adapter folder the group committed, as found
+
+    @property
+    def n_errors(self) -> int:
+        return sum((1 + p.repeats) for p in self.problems if p.severity == "error")
 
 
 class TrainRecord(Record):
@@ -290,6 +322,7 @@ class QuestionScore(BaseModel):
     finetuned: dict[str, float]
     delta: dict[str, float]
     reported: dict[str, float] = Field(default_factory=dict)  # the group's own reported answer, when it showed one
+    reported_base: dict[str, float] = Field(default_factory=dict)  # the base answer the group showed, likewise
 
 
 class ScoreRecord(Record):
@@ -308,12 +341,16 @@ class GradeItem(BaseModel):
     max_points: float
     reason: str
     automatic: float | None = None  # the rubric's points, kept when a manual override replaced them
+    evidence: str = ""  # what decided the points: 'the group's logs', 'the deliverable, slide 8', 'none', ...
+    pending: bool = False  # only the instructor's run on the real base model can measure this item
 
 
 class GradeRecord(Record):
     items: list[GradeItem] = Field(default_factory=list)
     total: float = 0.0
     max_total: float = 0.0
+    flags: list[str] = Field(default_factory=list)  # claims and measurements that disagree: for the instructor
+    measured_counts: bool = False  # this run's measurements measured the group's real model, so they could count
 
 
 class RenderRecord(Record):

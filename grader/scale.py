@@ -28,6 +28,11 @@ def band(loss: float) -> str:
     return BANDS[-1][1]
 
 
+def band_index(loss: float) -> int:
+    """0 for the top band ("random guessing") down to 6 ("near-perfect memorization"): how far two losses are apart."""
+    return [words for _, words in BANDS].index(band(loss))
+
+
 def describe(loss: float | None, whose: str) -> str | None:
     """'the group's logs: loss 2.419 (perplexity 11.2) is "learning but weak" on the course's scale'."""
     if loss is None or not math.isfinite(loss):

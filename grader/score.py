@@ -72,8 +72,9 @@ def score_answer(answer: Answer) -> QuestionScore:
     base = metrics(answer.expected, answer.base)
     tuned = metrics(answer.expected, answer.finetuned)
     reported = metrics(answer.expected, answer.reported) if answer.reported else {}
+    reported_base = metrics(answer.expected, answer.reported_base) if answer.reported_base else {}
     delta = {k: round(tuned[k] - base[k], 4) for k in METRICS}
-    return QuestionScore(base=base, finetuned=tuned, delta=delta, reported=reported)
+    return QuestionScore(base=base, finetuned=tuned, delta=delta, reported=reported, reported_base=reported_base)
 
 
 def run(generation: GenerationRecord) -> ScoreRecord:

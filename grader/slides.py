@@ -211,8 +211,14 @@ def _rubric(report: Report, deck: Deck) -> None:
         rows.append(
             [
                 Para(item.title, TABLE_PT, before=0),
-                Para(f"{item.points:g} / {item.max_points:g}", TABLE_PT, True, color=color, before=0),
-                Para(shorten(item.reason, 600), TABLE_PT, before=0),
+                Para(
+                    f"{item.points:g} / {item.max_points:g}" + (" · instructor's run" if item.pending else ""),
+                    TABLE_PT,
+                    True,
+                    color=color,
+                    before=0,
+                ),
+                Para(shorten(f"{item.reason} [{item.evidence or 'n/a'}]", 600), TABLE_PT, before=0),
             ]
         )
     deck.grid(f"Rubric: {_points(report)}", [("item", 3), ("points", 1.2), ("reason", 7)], rows)

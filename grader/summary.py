@@ -179,6 +179,8 @@ def class_data(rows: list[Row], layout: Layout) -> dict[str, Any]:
         "not_graded": [
             {"group": r.group, "status": r.status, "reason": r.reason} for r in rows if r.status != "graded"
         ],
+        "flags": [{"group": r.group, "flag": flag} for r in rows for flag in r.flags],
+        "pending": [{"group": r.group, "items": r.pending} for r in rows if r.pending],
     }
 
 

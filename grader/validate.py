@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from grader import hparams
+from grader import adapter, hparams
 from grader.config import ANSWER_TOKENS_CAP, PART_A, part_a_entries
 from grader.dataio import fold, read_samples, write_normalized
 from grader.dataset import TokenCounter, duplicate_problems, length_problems, normalize, overlap_problems, sample_keys
@@ -161,6 +161,7 @@ def run(
         found, n_truncated, max_tokens = length_problems(samples, config.max_length, count_tokens)
         problems += found
     report_md = _report_md(group_dir, wrote)
+    logs = adapter.group_logs(group_dir, parts=parts)  # the group's own evidence of its run, for the rubric
     if not samples and not adapter_only and not any(p.code == "no-data" for p in problems):
         problems.append(_nothing_usable(data_files))
     problems.sort(key=lambda p: (p.file, p.line or 0, p.column or 0))
@@ -192,6 +193,8 @@ def run(
         data_note=data_note,
         missing=missing,
         writing=wrote,
+        logs=logs if logs.sources or logs.steps is not None else None,
+        adapter=adapter.committed(group_dir, parts),
         seconds=round(time.monotonic() - started, 3),
     )
     if layout is not None:

@@ -278,6 +278,7 @@ def tests_from(document: Document, system: str) -> list[Sample]:
 
 def understand(document: Document, entries: list[dict[str, Any]], system: str) -> tuple[Writing, list[Sample]]:
     """What one document says: Part A per parameter, reflections, discussion, and the test Q&A it shows."""
+    from grader import stated
     from grader.deliverable import images_said
 
     tests = tests_from(document, system)
@@ -296,6 +297,8 @@ def understand(document: Document, entries: list[dict[str, Any]], system: str) -
             discussion=_section(document, DISCUSSION),
             tests_found=len(tests),
             looked_for="" if tests else looked,
+            loss=stated.loss(document),
+            training_shown=stated.training_shown(document),
         ),
         tests,
     )

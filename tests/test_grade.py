@@ -4,7 +4,15 @@ from pathlib import Path
 
 from grader import grade
 from grader.config import part_a_entries
-from grader.records import LogEntry, ReportedLoss, TrainRecord, ValidationRecord, Writing
+from grader.records import (
+    CommittedAdapter,
+    LogEntry,
+    ReportedLoss,
+    StatedLoss,
+    TrainRecord,
+    ValidationRecord,
+    Writing,
+)
 from tests.conftest import EXAMPLES
 
 
@@ -24,30 +32,110 @@ def test_rubric_loads_and_partial_credit() -> None:
     assert all(i.reason for i in record.items)
 
 
-def test_loss_falling() -> None:
+def test_loss_falling_is_judged_from_the_groups_logs_only() -> None:
     item = grade.load_rubric()[4]
     log = [LogEntry(step=i, loss=3.0 - 0.1 * i) for i in range(9)]
-    fraction, reason = grade.loss_falling(item, inputs(train=TrainRecord(group="g", source="trained", log=log)))
-    assert fraction == 1.0 and "falls" in reason and "this run" in reason
-    flat = [LogEntry(step=i, loss=2.0) for i in range(4)]
-    assert grade.loss_falling(item, inputs(train=TrainRecord(group="g", source="trained", log=flat)))[0] == 0.5
+    logs = ReportedLoss(train_loss=2.2, log=log, sources=["per-step loss read from trainer_state.json"])
+    decided = grade.loss_falling(item, inputs(validation=ValidationRecord(group="g", logs=logs)))
+    assert (
+        decided.fraction == 1.0
+        and "falls" in decided.reason
+        and decided.evidence == "the group's logs (trainer_state.json)"
+    )
+    flat = ReportedLoss(log=[LogEntry(step=i, loss=2.0) for i in range(4)], sources=["per-step loss read from x.csv"])
+    assert grade.loss_falling(item, inputs(validation=ValidationRecord(group="g", logs=flat))).fraction == 0.5
+    # grader's own run on the demo model is never the group's report, falling or not
+    measured = TrainRecord(group="g", source="trained", log=log, train_loss=2.2)
+    decided = grade.loss_falling(item, inputs(train=measured))
+    assert decided.fraction == 0.0 and "no loss reported" in decided.reason and decided.evidence == "none"
+    assert "grader's own training is a measurement" in decided.reason
 
 
 def test_a_final_loss_alone_is_reported_and_following_the_course_costs_nothing() -> None:
     """The course's logging_steps 20 on 24 samples (2 optimizer steps) logs no step: only train_loss is there."""
     item = grade.load_rubric()[4]
-    reported = ReportedLoss(train_loss=2.4187, steps=2, logging_steps=20, sources=["train_results.json"])
-    loaded = TrainRecord(group="g", source="loaded", reported=reported)
-    fraction, reason = grade.loss_falling(item, inputs(train=loaded))
-    assert fraction == 1.0 and "2.419 reported (the group's logs)" in reason
-    assert "cannot be judged: 2 optimizer step(s) with logging_steps 20 logged 0 value(s)" in reason
-    # grader trained (no weights committed) but the group's own logs are what was reported
+    reported = ReportedLoss(
+        train_loss=2.4187, steps=2, logging_steps=20, sources=["final train loss read from train_results.json"]
+    )
+    decided = grade.loss_falling(item, inputs(validation=ValidationRecord(group="g", logs=reported)))
+    assert decided.fraction == 1.0 and "2.419 reported (the group's logs: train_results.json)" in decided.reason
+    assert "cannot be judged: 2 optimizer step(s) with logging_steps 20 logged 0 value(s)" in decided.reason
+    # an older record: the group's logs ride on the train record
     trained = TrainRecord(group="g", source="trained", log=[LogEntry(step=1, loss=9.0)], reported=reported)
-    assert "the group's logs" in grade.loss_falling(item, inputs(train=trained))[1]
-    # nothing reported and nothing trained here: no point
+    assert "the group's logs" in grade.loss_falling(item, inputs(train=trained)).reason
     nothing = TrainRecord(group="g", source="logs", reported=ReportedLoss())
-    fraction, reason = grade.loss_falling(item, inputs(train=nothing))
-    assert fraction == 0.0 and "no loss reported" in reason
+    decided = grade.loss_falling(item, inputs(train=nothing))
+    assert decided.fraction == 0.0 and "no loss reported" in decided.reason
+
+
+def test_a_stated_loss_earns_the_reported_share_with_its_slide() -> None:
+    item = grade.load_rubric()[4]
+    stated = StatedLoss(
+        train_loss=1.87, perplexity=6.5, values=[1.87], where="r.pptx, slide 6", words="Final train loss: 1.87"
+    )
+    v = ValidationRecord(group="g", writing=Writing(file="r.pptx", loss=stated))
+    decided = grade.loss_falling(item, inputs(validation=v))
+    assert decided.fraction == item.stated_share == 0.5 and decided.evidence == "the deliverable (r.pptx, slide 6)"
+    assert "1.87, perplexity 6.5 stated in the deliverable (r.pptx, slide 6" in decided.reason
+    assert "not backed by a log" in decided.reason
+    # the old behaviour, chosen explicitly: grader's own run counts, even on the demo model
+    old = item.model_copy(update={"evidence": ["logs", "deliverable", "this-run"], "measured": "always"})
+    log = [LogEntry(step=i, loss=3.0 - 0.1 * i) for i in range(9)]
+    decided = grade.loss_falling(old, inputs(train=TrainRecord(group="g", source="trained", log=log)))
+    assert decided.fraction == 1.0 and "measured in this run" in decided.evidence
+
+
+def test_adapter_comes_from_what_the_group_committed() -> None:
+    item = next(i for i in grade.load_rubric() if i.check == "adapter")
+    trained_here = TrainRecord(group="g", source="trained", steps=6, adapter_changed=True)
+    config_only = CommittedAdapter(
+        where="week5_lora_v01/", weights="missing", problem="missing", rank=16, target_modules=["q_proj", "v_proj"]
+    )
+    decided = grade.adapter(
+        item, inputs(validation=ValidationRecord(group="g", adapter=config_only), train=trained_here)
+    )
+    assert decided.fraction == 1.0 and "GitHub's 100 MB file limit" in decided.reason
+    assert decided.evidence == "committed adapter week5_lora_v01/"
+    zero = CommittedAdapter(where="adapter/", usable=True, trained=False, rank=8)
+    assert grade.adapter(item, inputs(validation=ValidationRecord(group="g", adapter=zero))).fraction == 0.0
+    logs = ReportedLoss(train_loss=2.0, steps=2, sources=["final train loss read from train_results.json"])
+    decided = grade.adapter(item, inputs(validation=ValidationRecord(group="g", logs=logs), train=trained_here))
+    assert decided.fraction == 0.5 and "no adapter folder" in decided.reason
+    # data only: grader trained an adapter, which proves nothing about the group
+    decided = grade.adapter(item, inputs(validation=ValidationRecord(group="g", n_samples=24), train=trained_here))
+    assert decided.fraction == 0.0 and "measures the data, not the group's work" in decided.reason
+
+
+def test_beats_base_from_the_groups_comparison_and_a_pending_mark_on_the_demo_model() -> None:
+    from grader import score
+    from grader.records import Answer, GenerationRecord
+
+    item = next(i for i in grade.load_rubric() if i.check == "beats_base")
+    shown = [
+        Answer(
+            instruction=f"q{i}",
+            context="",
+            expected="Calcite absorbs near 2340 nm",
+            base="x",
+            finetuned="y",
+            reported="Calcite absorbs near 2340 nm",
+            reported_base="It depends on the sensor",
+            source=f"r.md, line {i}",
+        )
+        for i in range(5)
+    ]
+    gen = GenerationRecord(group="g", answers=shown)
+    v = ValidationRecord(group="g", n_tests=5)
+    decided = grade.beats_base(item, inputs(validation=v, generation=gen, score=score.run(gen), base_model="demo"))
+    assert decided.fraction == 1.0 and "the group's own answers on 5 question(s)" in decided.reason
+    assert "a pipeline check, not graded" in decided.reason and not decided.pending
+    alone = GenerationRecord(group="g", answers=[a.model_copy(update={"reported_base": ""}) for a in shown])
+    decided = grade.beats_base(item, inputs(validation=v, generation=alone, score=score.run(alone), base_model="demo"))
+    assert decided.fraction == 0.0 and decided.pending and "instructor's run on the real base model" in decided.reason
+    # a real base model: this run measured the group's model and decides; no pending mark
+    real = inputs(validation=v, generation=alone, score=score.run(alone), real_base=True, base_model="/models/llama")
+    decided = grade.beats_base(item, real)
+    assert decided.evidence == "measured in this run on /models/llama" and not decided.pending
 
 
 def _written(path: Path) -> Writing:
@@ -64,9 +152,10 @@ def test_part_a_is_graded_on_the_four_questions_per_parameter() -> None:
     weak = _written(EXAMPLES / "weak-group" / "REPORT.md")
     assert weak.answer("learning_rate").status == "partly" and weak.answer("lora_alpha").status == "missing"
     item = next(i for i in grade.load_rubric() if i.check == "part_a")
-    fraction, reason = grade.part_a(item, inputs(validation=ValidationRecord(group="g", writing=good)))
-    assert fraction == 1.0 and "52 of 52 answers" in reason
-    fraction, reason = grade.part_a(item, inputs(validation=ValidationRecord(group="g", writing=weak)))
+    decided = grade.part_a(item, inputs(validation=ValidationRecord(group="g", writing=good)))
+    assert decided.fraction == 1.0 and "52 of 52 answers" in decided.reason
+    decided = grade.part_a(item, inputs(validation=ValidationRecord(group="g", writing=weak)))
+    fraction, reason = decided.fraction, decided.reason
     assert fraction == sum(sum(a.answered.values()) for a in weak.part_a) / 52
     assert "not discussed: " in reason and "lora_alpha" in reason and "learning_rate (what)" in reason
 
@@ -79,7 +168,7 @@ def test_reflections_section() -> None:
     assert written.reflections is not None and written.reflections.where == "REPORT.md, line 3"
     assert written.reflections.text.startswith("학습률") and "other" not in written.reflections.text
     item = next(i for i in grade.load_rubric() if i.check == "reflections")
-    assert grade.reflections(item, inputs(validation=ValidationRecord(group="g", writing=written)))[0] == 1.0
+    assert grade.reflections(item, inputs(validation=ValidationRecord(group="g", writing=written))).fraction == 1.0
 
 
 def test_rubric_in_yaml_and_bad_rubrics(tmp_path) -> None:
@@ -101,6 +190,9 @@ def test_rubric_in_yaml_and_bad_rubrics(tmp_path) -> None:
         grade.load_rubric(bad)
     assert "unknown check 'vibes'" in str(err.value) and "'a' appears 2 times" in str(err.value)
     assert "points must be > 0" in str(err.value)
+    bad.write_text('[[item]]\nid="loss"\ntitle="L"\npoints=2\ncheck="loss_falling"\nevidence=["logs", "vibes"]\n')
+    with pytest.raises(ConfigError, match="item 'loss': unknown evidence 'vibes' \\(it accepts logs, deliverable"):
+        grade.load_rubric(bad)
 
 
 def test_overrides_win_and_say_so(tmp_path) -> None:
