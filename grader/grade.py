@@ -367,11 +367,10 @@ def _group_comparison(inputs: Inputs) -> tuple[list[tuple[float, float]], str]:
     g, s = inputs.generation, inputs.score
     if g is None or s is None or not s.questions:
         return [], ""
-    if g.source == "recorded":
-        pairs = [
-            (q.base["rougeL"], q.finetuned["rougeL"]) for a, q in zip(g.answers, s.questions, strict=False) if a.base
-        ]
-        return pairs, "the group's recorded answers"
+    if g.source == "recorded":  # every question needs the base answer beside it, or there is no comparison
+        if not all(a.base for a in g.answers):
+            return [], ""
+        return [(q.base["rougeL"], q.finetuned["rougeL"]) for q in s.questions], "the group's recorded answers"
     pairs, where = [], []
     for a, q in zip(g.answers, s.questions, strict=False):
         if a.expected and q.reported and q.reported_base:
@@ -422,6 +421,13 @@ def beats_base(item: RubricItem, inputs: Inputs) -> Decision:
         check += "pipeline check, not graded)"
     if pairs:
         return Decision(fraction, claimed + check, f"the group's answers ({where})")
+    g = inputs.generation
+    if g is not None and g.source == "recorded":
+        return Decision(
+            0.0,
+            "the group's answers.jsonl records no base answer for some questions: nothing to compare with",
+            "the group's recorded answers",
+        )
     if not measured:
         t = inputs.train
         why = t.message if t is not None and t.status != "ok" and t.message else "the model stages were not reached"
