@@ -299,7 +299,7 @@ def test_workflow_runs_on_a_group_with_recorded_answers(tmp_path: Path) -> None:
         and "| ✅ Part A answers the four questions for all 13 parameters | 4 / 4 |" in run["summary"]
     )
     assert sorted(p.name for p in run["artifacts"]) == ["report.pdf", "results.json", "slides.pptx"]
-    assert run["outputs"]["points"] == "17" and run["outputs"]["max-points"] == "19"
+    assert run["outputs"]["points"] == "18" and run["outputs"]["max-points"] == "19"
     assert not list(repo.rglob("report.pdf"))  # nothing written into the group's repository
 
 
