@@ -49,7 +49,7 @@ def test_logs_and_a_committed_adapter_config_earn_loss_and_adapter(copy_example)
 def test_a_loss_stated_only_in_the_slides_or_the_report_earns_the_reported_share(copy_example) -> None:
     pptx = _graded(_without(copy_example("course-group"), COURSE_LOGS))
     assert pptx["loss"].points == 1.0 and pptx["loss"].evidence == "the deliverable (Week5_Group3_report.pptx, slide 6)"
-    assert "final train loss 2.4187 stated in the deliverable" in pptx["loss"].reason
+    assert "final train loss 2.4187, perplexity 11.23 stated in the deliverable" in pptx["loss"].reason
     assert "not backed by a log" in pptx["loss"].reason
     pdf = _graded(_without(copy_example("course-group-lfs"), COURSE_LOGS))
     assert pdf["loss"].points == 1.0 and pdf["loss"].evidence == "the deliverable (Week5_Group5_report.pdf, page 2)"
@@ -89,7 +89,7 @@ def test_the_preview_says_which_points_only_the_instructors_run_measures() -> No
     notice = classroom.notices(result)[0]
     assert notice.startswith("::notice title=Autograding complete::Points 2/5 (3 point(s) are not measured here")
     summary = classroom.summary_markdown("g", result, "report.pdf", "slides.pptx")
-    assert "| ⏳ Beats base | 0 / 3 |" in summary and "[decided by: the group's logs]" in summary
+    assert "| ⏳ Beats base | 0 / 3 |" in summary and "decided by: the group's logs" in summary
     assert "⏳ 3 point(s) are not measured here (Beats base)" in summary
 
 
