@@ -371,12 +371,16 @@ def _group_comparison(inputs: Inputs) -> tuple[list[tuple[float, float]], str]:
         if not all(a.base for a in g.answers):
             return [], ""
         return [(q.base["rougeL"], q.finetuned["rougeL"]) for q in s.questions], "the group's recorded answers"
-    pairs, where = [], []
+    pairs, places = [], []
     for a, q in zip(g.answers, s.questions, strict=False):
         if a.expected and q.reported and q.reported_base:
             pairs.append((q.reported_base["rougeL"], q.reported["rougeL"]))
-            where.append(a.source.rpartition(", ")[2] or a.source)
-    return pairs, ", ".join(dict.fromkeys(where))
+            if ", " in a.source:  # a question read from the deliverable names its slide or page
+                places.append(a.source.rpartition(", ")[2])
+    # the answers the group showed come from its deliverable, also for questions of its tests file
+    v = inputs.validation
+    shown = v.writing.file if v is not None and v.writing is not None and v.writing.file else "the deliverable"
+    return pairs, ", ".join([shown, *dict.fromkeys(places)])
 
 
 def _gain_decision(base: float, tuned: float, item: RubricItem, whose: str) -> tuple[float, str]:

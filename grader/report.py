@@ -105,7 +105,8 @@ class Report:
 
 DEMO_NOTE = (
     "Every answer, loss and score measured in this run comes from the demo model, a tiny Llama built locally, "
-    "not from Llama-3.1-8B: the pipeline is real, its numbers are not the group's model's."
+    "not from Llama-3.1-8B: the pipeline is real, its numbers are not the group's model's, and they decide no "
+    "points (the rubric reads the group's own logs, adapter and report)."
 )
 
 
