@@ -25,6 +25,7 @@ from grader.storage import replace_dir
 MAX_CONFIG_BYTES = 64 << 10
 MAX_ADAPTER_BYTES = 2 << 30
 MAX_LOG_BYTES = 16 << 20
+MAX_LOG_POINTS = 2000  # logged steps kept per run: every one up to this, evenly spaced beyond (first and last kept)
 CONFIG_KEYS = (
     "peft_type",
     "task_type",
@@ -106,13 +107,43 @@ def check(folder: Path, group_dir: Path, model: Any | None) -> dict[str, Any]:
         raise AdapterRefused(f"adapter_config.json is not valid JSON: {exc}") from exc
     if not isinstance(raw, dict) or raw.get("peft_type") != "LORA":
         raise AdapterRefused("adapter_config.json is not a LoRA adapter (peft_type must be LORA)")
-    rank = raw.get("r")
-    if not isinstance(rank, int) or not 1 <= rank <= 1024:
-        raise AdapterRefused(f"adapter rank r = {rank!r} is not an integer between 1 and 1024")
-    if not isinstance(raw.get("target_modules"), list | str):
-        raise AdapterRefused("adapter_config.json names no target_modules")
+    wrong = config_problems(raw)
+    if wrong:
+        raise AdapterRefused("adapter_config.json: " + "; ".join(wrong))
+    rank = raw["r"]
     _check_shapes(weights, model, rank, raw["target_modules"])
     return {key: raw[key] for key in CONFIG_KEYS if key in raw}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def config_problems(raw: dict[str, Any]) -> list[str]:
+    """Every value of a LoRA adapter_config.json that PEFT would choke on or that would change the shared base model,
+    named field by field (checked like the group's config, never left to a traceback at generation)."""
+    found = []
+    rank = raw.get("r")
+    if not isinstance(rank, int) or isinstance(rank, bool) or not 1 <= rank <= 1024:
+        found.append(f"r = {rank!r} is not an integer between 1 and 1024")
+    alpha = raw.get("lora_alpha", 8)
+    if not _number(alpha) or not 0 < alpha <= 4096:
+        found.append(f"lora_alpha = {alpha!r} is not a number > 0 and <= 4096")
+    dropout = raw.get("lora_dropout", 0.0)
+    if not _number(dropout) or not 0 <= dropout < 1:
+        found.append(f"lora_dropout = {dropout!r} is not a number >= 0 and < 1")
+    if not isinstance(raw.get("target_modules"), list | str):
+        found.append("no target_modules")
+    for key in ("fan_in_fan_out", "use_rslora", "use_dora", "inference_mode"):
+        if key in raw and not isinstance(raw[key], bool):
+            found.append(f"{key} = {raw[key]!r} is not true or false")
+    if raw.get("use_dora") is True:
+        found.append("use_dora = true: DoRA adapters carry magnitude vectors beside LoRA and are not loaded")
+    if raw.get("bias", "none") != "none":
+        found.append(f"bias = {raw['bias']!r}: only 'none' is loaded (trained biases would change the base model)")
+    if raw.get("modules_to_save"):
+        found.append("modules_to_save is set: full copies of base-model modules are never loaded into the shared base")
+    return found
 
 
 def _check_shapes(weights: Path, model: Any | None, rank: int, targets: list[str] | str) -> None:
@@ -259,6 +290,7 @@ class _StateLog:
     train_loss: float | None  # the Trainer's closing entry in log_history carries the run's train_loss
     steps: int | None
     logging_steps: int | None
+    logged: int = 0  # entries in log_history, before thinning
 
 
 def group_logs(group_dir: Path, prefer: str | None = None, parts: Parts | None = None) -> ReportedLoss:
@@ -277,6 +309,8 @@ def group_logs(group_dir: Path, prefer: str | None = None, parts: Parts | None =
             continue
         if state.log:
             sources.append(f"per-step loss read from {name}")
+        if state.logged > MAX_LOG_POINTS:
+            sources.append(f"{name} logs {state.logged:,} entries: {MAX_LOG_POINTS:,} of them, evenly spaced, are kept")
     log = state.log
     for name in _ordered(logs, "loss_log.csv", prefer)[:1]:
         if not log:
@@ -285,8 +319,14 @@ def group_logs(group_dir: Path, prefer: str | None = None, parts: Parts | None =
     events: dict[str, list[tuple[int, float]]] = {}
     for name in _ordered(logs, "tfevents", prefer)[:1]:
         events = tfevents_scalars(group_dir / name, group_dir)
+        if BAD_CHECKSUM in events:
+            offset = events.pop(BAD_CHECKSUM)[0][0]
+            sources.append(
+                f"{name}: a record at byte {offset} fails TensorBoard's checksum (not written by its writer, or "
+                "damaged); it and what follows are not read as evidence"
+            )
         if events.get("train/loss") and not log:
-            log = [LogEntry(step=step, loss=value) for step, value in events["train/loss"]]
+            log = [LogEntry(step=step, loss=value) for step, value in thinned(events["train/loss"])]
             sources.append(f"per-step loss read from TensorBoard events {name}")
     final = _results_loss(group_dir, logs, prefer, sources)
     candidates = (
@@ -318,15 +358,25 @@ def _trainer_state(group_dir: Path, name: str) -> _StateLog:
     history = [r for r in state.get("log_history", []) if isinstance(r, dict)]
     closing = [r["train_loss"] for r in history if isinstance(r.get("train_loss"), int | float)]
     return _StateLog(
-        log=_finite(log_entries(history)),
+        log=_finite(log_entries(thinned(history))),
         train_loss=float(closing[-1]) if closing and math.isfinite(closing[-1]) else None,
         steps=_int(state.get("global_step")),
         logging_steps=_int(state.get("logging_steps")),
+        logged=len(history),
     )
 
 
+def thinned(rows: list[Any], bound: int = MAX_LOG_POINTS) -> list[Any]:
+    """At most `bound` rows, evenly spaced, the first and the last kept: a log of 1.4M steps draws the same curve from
+    2,000 points, and no table, plot or record grows with it (the report says how many were logged)."""
+    if len(rows) <= bound:
+        return rows
+    stride = len(rows) / (bound - 1)
+    return [rows[min(round(i * stride), len(rows) - 1)] for i in range(bound - 1)] + [rows[-1]]
+
+
 def _csv_log(group_dir: Path, name: str) -> list[LogEntry]:
-    rows = list(csv.DictReader(io.StringIO(_read(group_dir / name, group_dir) or "")))
+    rows = thinned(list(csv.DictReader(io.StringIO(_read(group_dir / name, group_dir) or ""))))
     return [
         LogEntry(
             step=step,
@@ -334,7 +384,7 @@ def _csv_log(group_dir: Path, name: str) -> list[LogEntry]:
             loss=_num(r.get("loss")),
             learning_rate=_num(r.get("learning_rate")),
         )
-        for r in rows[:100_000]
+        for r in rows
         if (step := _int(_num(r.get("step")))) is not None
     ]
 
@@ -374,11 +424,15 @@ def _num(value: str | None) -> float | None:
     return number if number is None or math.isfinite(number) else None
 
 
+BAD_CHECKSUM = "grader/bad_checksum"  # a pseudo-tag: the file failed TFRecord's CRC check at this byte offset
+
+
 def tfevents_scalars(path: Path, group_dir: Path, max_records: int = 100_000) -> dict[str, list[tuple[int, float]]]:
     """Scalars of a TensorBoard event file, read as TFRecords of Event protobufs (data only, size-capped)."""
     import struct
 
     from tensorboard.compat.proto import event_pb2
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 
     try:
         data = _plain_file(path, group_dir, MAX_LOG_BYTES).read_bytes()
@@ -389,10 +443,18 @@ def tfevents_scalars(path: Path, group_dir: Path, max_records: int = 100_000) ->
     for _ in range(max_records):
         if pos + 12 > len(data):
             break
+        header = data[pos : pos + 8]
         (length,) = struct.unpack_from("<Q", data, pos)
         if length > len(data) - pos - 16:
             break
         record = data[pos + 12 : pos + 12 + length]
+        # TFRecord: each length and each record carries a masked CRC-32C; a record that fails it was not written by
+        # TensorBoard's writer (or was damaged), so it is not evidence, and neither is anything after it
+        (length_crc,) = struct.unpack_from("<I", data, pos + 8)
+        (record_crc,) = struct.unpack_from("<I", data, pos + 12 + length)
+        if masked_crc32c(header) != length_crc or masked_crc32c(record) != record_crc:
+            scalars[BAD_CHECKSUM] = [(pos, 0.0)]
+            break
         pos += 16 + length
         try:
             event = event_pb2.Event.FromString(record)

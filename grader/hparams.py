@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from grader import script
+from grader.adapter import config_problems
 from grader.config import ALIASES, PART_A, TrainConfig, flatten, parse_train_config
 from grader.files import read_text, safe_file
 from grader.jsonl import MAX_FILE_BYTES
@@ -146,7 +147,18 @@ def _artifact_values(group_dir: Path, parts: Parts, problems: list[Problem]) -> 
     for folder in parts.adapters[:1]:
         relative = "adapter_config.json" if folder == "." else f"{folder}/adapter_config.json"
         raw = _json(group_dir, relative, problems)
-        if raw:
+        wrong = config_problems(raw) if raw else []
+        problems += [
+            Problem(
+                file=relative,
+                severity="warning",
+                code="adapter-config",
+                message=f"{w}; the adapter is not loaded and its values are not used",
+                hint="save the adapter again with PEFT's save_pretrained",
+            )
+            for w in wrong
+        ]
+        if raw and not wrong:
             for key, name in (("r", "lora_r"), ("lora_alpha", "lora_alpha"), ("lora_dropout", "lora_dropout")):
                 if isinstance(raw.get(key), int | float) and not isinstance(raw.get(key), bool):
                     found[name] = (raw[key], relative)

@@ -218,9 +218,30 @@ def finish(work: Work, batch: Batch, progress: Progress) -> Outcome:
     except limits.GroupTimeout:
         if outcome.status != "timeout":  # the first stage to run out of time is the reason
             _timed_out(outcome, stage, settings.timeout)
+    if "render" not in outcome.records and not settings.fail_fast:
+        _short_report(work, batch, grade_rec, stage)
     work.seconds += time.monotonic() - started
     _write_results(layout, name, outcome, batch.base_model_name(), batch.settings.run_id)
     return outcome
+
+
+SHORT_REPORT_SECONDS = 60
+
+
+def _short_report(work: Work, batch: Batch, grade_rec: GradeRecord | None, stage: str) -> None:
+    """The full render failed or ran out of time: a short report.pdf (status, points, reasons) in its own short time
+    window, so every group has a report that says what happened."""
+    from grader import render
+
+    outcome = work.outcome
+    why = outcome.reason if stage == "render" or outcome.status == "timeout" else f"{stage} did not finish"
+    try:
+        with limits.deadline(SHORT_REPORT_SECONDS):
+            record = render.minimal(work.name, outcome.status, outcome.reason, grade_rec, why, batch.layout)
+        save(record, batch.layout.record(work.name, "render"))
+        outcome.records["render"] = record
+    except (Exception, limits.GroupTimeout) as exc:  # even the short report failed: results.json still says all
+        outcome.tracebacks.append(f"short report failed:\n{''.join(traceback.format_exception(exc))}")
 
 
 @cache

@@ -106,6 +106,16 @@ def _environ(**values: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def minimal(name: str, status: str, reason: str, grade: Any, why: str, layout: Layout) -> RenderRecord:
+    """A short report.pdf when the full one cannot be rendered (time, memory, a renderer bug): status, points and
+    reasons only, every field bounded, so a group always has a report that says what happened."""
+    html = render_template(
+        "minimal.html.j2", {"group": name, "status": status, "reason": reason, "grade": grade, "why": why}
+    )
+    write_pdf(html, layout.report_pdf(name))
+    return RenderRecord(group=name, status="failed", message=f"short report only: {why}"[:500], report_pdf="report.pdf")
+
+
 def run(report: Report, layout: Layout, name: str) -> RenderRecord:
     from grader.slides import write_pptx
 

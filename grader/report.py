@@ -267,11 +267,18 @@ def _training_lines(train: TrainRecord | None) -> list[str]:
         return []
     lines = []
     losses = [e.loss for e in train.log if e.loss is not None]
+    # a loaded adapter's or a preview's log is the group's own: reported, never "measured in this run"
+    whose = (
+        "Reported by the group (its logs, not measured here): training"
+        if train.source in ("loaded", "logs")
+        else ("Measured in this run: training")
+    )
     if train.log:
         if losses:
+            final = f"{train.train_loss:.3f}" if train.train_loss is not None else "n/a"
             lines.append(
-                f"Training ran {train.steps} optimizer steps; logged loss went from {losses[0]:.3f} to "
-                f"{losses[-1]:.3f} (final train loss {train.train_loss:.3f})."
+                f"{whose} ran {train.steps} optimizer steps; logged loss went from {losses[0]:.3f} to "
+                f"{losses[-1]:.3f} (final train loss {final})."
             )
         if train.steps < 5:
             lines.append(

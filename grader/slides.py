@@ -191,7 +191,7 @@ def _discussion(report: Report, deck: Deck) -> None:
     swept = (
         [Para("Which parameters mattered (the sweep):", bold=True), Para(report.critical)] if report.critical else []
     )
-    heading = [Para("Measured in this run:", bold=True, before=10)] if said or swept else []
+    heading = [Para("From the numbers (each line says whose):", bold=True, before=10)] if said or swept else []
     deck.flow("Discussion", swept + ours + heading + measured)
 
 

@@ -15,7 +15,7 @@ from grader import adapter, train
 from grader.config import RunSettings, TrainConfig
 from grader.layout import Layout
 from grader.pipeline import run as grade_batch
-from tests.conftest import EXAMPLES, TINY_TRAIN, example_samples
+from tests.conftest import EXAMPLES, TINY_TRAIN, example_samples, pdf_text
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +139,12 @@ def test_render_and_grade_are_bounded_by_the_group_time_limit(tmp_path: Path, mo
     row = grade_batch(group, RunSettings(out=tmp_path / "out", preview=True, timeout=10), single=True)[0]
     assert row.status == "timeout" and "render did not finish within the per-group limit of 10 s" in row.reason
     assert RunSettings().timeout == 3600  # on by default
+    # a report always exists: the short one says what happened, with the points and a reason for each item
+    text = " ".join(pdf_text(tmp_path / "out" / group.name / "report.pdf").split())
+    assert "The full report could not be rendered: render did not finish within the per-group limit" in text
+    assert "Training loss reported and falling" in text and "total" in text
+    record = json.loads((tmp_path / "out" / group.name / "render.json").read_text())
+    assert record["status"] == "failed" and record["message"].startswith("short report only")
 
 
 def test_student_text_that_grows_work_quadratically_is_capped() -> None:
