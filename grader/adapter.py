@@ -358,7 +358,7 @@ def _trainer_state(group_dir: Path, name: str) -> _StateLog:
     history = [r for r in state.get("log_history", []) if isinstance(r, dict)]
     closing = [r["train_loss"] for r in history if isinstance(r.get("train_loss"), int | float)]
     return _StateLog(
-        log=_finite(log_entries(thinned(history))),
+        log=_finite(log_entries(thinned([r for r in history if "loss" in r or "eval_loss" in r]))),
         train_loss=float(closing[-1]) if closing and math.isfinite(closing[-1]) else None,
         steps=_int(state.get("global_step")),
         logging_steps=_int(state.get("logging_steps")),
