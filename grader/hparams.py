@@ -216,8 +216,31 @@ def collect(group_dir: Path, parts: Parts, problems: list[Problem]) -> Collected
         problems.append(
             Problem(file=script_file or "", line=line, severity="warning", code="script", message=message, hint=hint)
         )
-    for line, message in found.conflicts:
+    for line, message in found.conflicts[: script.MAX_UNSURE]:
         problems.append(Problem(file=script_file or "", line=line, severity="warning", code="script", message=message))
+    if len(found.conflicts) > script.MAX_UNSURE:
+        problems.append(
+            Problem(
+                file=script_file or "",
+                line=found.conflicts[script.MAX_UNSURE][0],
+                severity="warning",
+                code="script",
+                message=f"and {len(found.conflicts) - script.MAX_UNSURE} more conflicting values like the ones above",
+            )
+        )
+    for line, message in found.unsure:
+        problems.append(
+            Problem(
+                file=script_file or "",
+                line=line,
+                severity="warning",
+                code="script-unsure",
+                message=message,
+                hint="set each value once, at the top of the script, as a plain literal",
+            )
+        )
+    for line, message in found.notes:
+        problems.append(Problem(file=script_file or "", line=line, severity="info", code="script", message=message))
     if raw is None:  # a config file that cannot be read: no guessing with defaults
         return Collected(None, toml=toml, config_file=config_file, script=script_file)
     values, sources = _script_values(found, script_file)

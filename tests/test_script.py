@@ -56,3 +56,52 @@ def test_broken_python_is_one_problem() -> None:
     line, message, _ = found.problems[0]
     assert line == 2 and "not valid Python" in message
     assert script.parse("[" * 100_000).problems  # deep nesting: a message, not a crash
+
+
+def test_the_value_python_would_use_and_every_unsure_place_said() -> None:
+    """`LR *= 10`, `if True:`, `**{...}` are certain and worked out as Python would; a value set under a real condition,
+    `**kwargs`, a star import or a constant changed after the call that used it is said as unsure, with its line."""
+    from grader import script
+
+    source = "\n".join(
+        [
+            "LR = 2e-4",  # 1
+            "EPOCHS = 1",  # 2
+            "BATCH = 1",  # 3
+            "if True:",  # 4
+            "    EPOCHS = 5",  # 5
+            "if torch.cuda.is_available():",  # 6
+            "    BATCH = 4",  # 7
+            "LR *= 10",  # 8
+            "from course_config import *",  # 9
+            'args = TrainingArguments(learning_rate=LR, **{"logging_steps": 7})',  # 10
+            "LORA_R = 8",  # 11
+            "cfg = LoraConfig(r=LORA_R, **extra)",  # 12
+            "LORA_R = 32",  # 13
+        ]
+    )
+    found = script.parse(source)
+    values = {k: (v.value, v.line) for k, v in found.values.items()}
+    assert values["learning_rate"] == (2e-3, 8) and values["num_train_epochs"] == (5, 5)
+    assert values["per_device_train_batch_size"] == (1, 3) and values["logging_steps"] == (7, 10)
+    assert values["lora_r"] == (8, 11)  # what LoraConfig saw at line 12, not the later 32
+    unsure = dict(found.unsure)
+    assert unsure[7].startswith("unsure: BATCH is also set inside the if block at line 6 (line 7); grader uses 1")
+    assert "`from course_config import *` may set any constant" in unsure[9]
+    assert "LoraConfig(**extra) at line 12: its values cannot be read" in unsure[12]
+    assert "LORA_R changes to 32 at line 13, after LoraConfig(...) at line 12 used it" in unsure[13]
+    assert (8, "LR becomes 0.002 at line 8 (as Python computes it)") in found.notes
+
+
+def test_a_script_bomb_is_said_with_a_reason_and_thousands_of_conflicts_are_folded(tmp_path) -> None:
+    from grader import hparams, script
+    from grader.records import Parts, Problem
+
+    bomb = script.parse("x = " + "(" * 5000 + ")" * 5000)
+    assert bomb.problems and bomb.problems[0][1].startswith("is not valid Python (") and "()" not in bomb.problems[0][1]
+    many = "\n".join(f"a{i} = TrainingArguments(learning_rate={i + 1}e-5)" for i in range(3000))
+    (tmp_path / "train_lora.py").write_text(many)
+    problems: list[Problem] = []
+    hparams.collect(tmp_path, Parts(scripts=["train_lora.py"]), problems)
+    said = [p for p in problems if p.code == "script"]
+    assert len(said) == script.MAX_UNSURE + 1 and said[-1].message.startswith("and 2949 more conflicting values")
