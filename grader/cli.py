@@ -99,6 +99,12 @@ def grade_cmd(
     max_file_mb: Annotated[
         int, typer.Option(help="Size of one data or tests file in MB; over it the group is 'over-limit'.")
     ] = DEFAULT_LIMITS.max_file_mb,
+    reader_memory_mb: Annotated[
+        int, typer.Option(help="Memory one reader of one student file (a deck, a PDF, a log) may use, in MB.")
+    ] = DEFAULT_LIMITS.reader_memory_mb,
+    reader_seconds: Annotated[
+        float, typer.Option(help="Time one reader of one student file may take, in seconds.")
+    ] = DEFAULT_LIMITS.reader_seconds,
     class_tests: Annotated[
         Path | None,
         typer.Option("--tests", help="Class-wide held-out questions (JSONL) every group's model answers as well."),
@@ -150,6 +156,8 @@ def grade_cmd(
             "max_samples": max_samples,
             "max_tests": max_tests,
             "max_file_mb": max_file_mb,
+            "reader_memory_mb": reader_memory_mb,
+            "reader_seconds": reader_seconds,
             "only": tuple(only or ()),
             "fail_fast": fail_fast,
             "class_tests": class_tests,

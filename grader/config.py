@@ -274,6 +274,12 @@ class RunSettings(BaseModel):
     max_samples: int = Field(DEFAULT_LIMITS.max_samples, ge=1, description="Training samples a group may have.")
     max_tests: int = Field(DEFAULT_LIMITS.max_tests, ge=1, description="Test questions a group may have.")
     max_file_mb: int = Field(DEFAULT_LIMITS.max_file_mb, ge=1, description="Size of one data or tests file, in MB.")
+    reader_memory_mb: int = Field(
+        DEFAULT_LIMITS.reader_memory_mb, ge=64, description="Memory one reader of one student file may use, in MB."
+    )
+    reader_seconds: float = Field(
+        DEFAULT_LIMITS.reader_seconds, gt=0, description="Time one reader of one student file may take, in seconds."
+    )
     only: tuple[str, ...] = Field((), description="Grade only these groups; the others keep their last results.")
     fail_fast: bool = Field(False, description="Re-raise the first group failure (debugging).")
     preview: bool = Field(False, description="Use a group's recorded answers and logs when it has them; no model.")
@@ -286,7 +292,13 @@ class RunSettings(BaseModel):
 
     @property
     def limits(self) -> DataLimits:
-        return DataLimits(max_samples=self.max_samples, max_tests=self.max_tests, max_file_mb=self.max_file_mb)
+        return DataLimits(
+            max_samples=self.max_samples,
+            max_tests=self.max_tests,
+            max_file_mb=self.max_file_mb,
+            reader_memory_mb=self.reader_memory_mb,
+            reader_seconds=self.reader_seconds,
+        )
 
 
 @cache

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.files import read_text, safe_file
+from grader.limits import DEFAULT_LIMITS, DataLimits
 from grader.records import DocBlock, DocTable, Document, Problem
 
 MAX_BYTES = 64 << 20  # a deck full of screenshots is tens of MB
@@ -89,6 +90,49 @@ def read(group_dir: Path, relative: str, problems: list[Problem]) -> Document | 
         problems.append(_problem(relative, f"cannot be read as {ext[1:]} ({type(exc).__name__}: {str(exc)[:120]})"))
         return None
     return _capped(document, problems)
+
+
+def _read_as_json(group_dir: str, relative: str) -> str:
+    """`read` in a reader child (grader.sandbox): the document and its problems as JSON text for the parent."""
+    problems: list[Problem] = []
+    document = read(Path(group_dir), relative, problems)
+    return json.dumps(
+        {
+            "document": document.model_dump(mode="json") if document else None,
+            "problems": [p.model_dump(mode="json") for p in problems],
+        }
+    )
+
+
+def read_bounded(
+    group_dir: Path, relative: str, problems: list[Problem], limits: DataLimits = DEFAULT_LIMITS
+) -> Document | None:
+    """`read` in its own process, stopped at the reader's memory and time limits: a deliverable that would take
+    gigabytes costs its own items ("could not be read within 1024 MB / 60 s"), never the group or the batch."""
+    from grader import sandbox
+
+    if not sandbox.available():
+        return read(group_dir, relative, problems)
+    try:
+        answer = sandbox.run(
+            _read_as_json,
+            str(group_dir),
+            relative,
+            memory_mb=limits.reader_memory_mb,
+            seconds=limits.reader_seconds,
+        )
+    except sandbox.OverLimit as exc:
+        problems.append(
+            _problem(
+                relative,
+                f"could not be read within {limits.reader_memory_mb} MB / {limits.reader_seconds:g} s (it {exc}): "
+                "nothing in it is graded; every other part of the group is",
+            )
+        )
+        return None
+    raw = json.loads(answer)
+    problems += [Problem.model_validate(p) for p in raw["problems"]]
+    return Document.model_validate(raw["document"]) if raw["document"] else None
 
 
 def _problem(relative: str, message: str) -> Problem:

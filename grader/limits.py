@@ -25,6 +25,8 @@ class DataLimits:
     max_samples: int = 20_000  # training samples, over all data files (--max-samples)
     max_tests: int = 500  # test questions: each is answered twice, by the base and the fine-tuned model (--max-tests)
     max_file_mb: int = 64  # per data or tests file (--max-file-mb)
+    reader_memory_mb: int = 1024  # one reader of one student file, in its own process (--reader-memory-mb)
+    reader_seconds: float = 60.0  # its CPU and wall-clock time (--reader-seconds)
 
 
 DEFAULT_LIMITS = DataLimits()

@@ -221,7 +221,7 @@ def _tests(
 
     tests_file = collected.toml.get("tests") or (parts.tests[0] if parts.tests else None)
     tests = read_samples(group_dir, [str(tests_file)], problems, is_test=True, limits=limits) if tests_file else []
-    wrote, shown = writing.read(group_dir, parts.deliverables, part_a_entries(), problems)
+    wrote, shown = writing.read(group_dir, parts.deliverables, part_a_entries(), problems, limits)
     if tests_file is not None and shown:
         showed = {normalize(t.instruction): t for t in shown if t.reported or t.reported_base}
         tests = [

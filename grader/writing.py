@@ -24,6 +24,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from grader.limits import DEFAULT_LIMITS, DataLimits
 from grader.records import QUESTIONS, Document, ParamAnswer, Problem, Quote, Sample, Writing
 
 QUESTION_TEXT = {
@@ -305,7 +306,11 @@ def understand(document: Document, entries: list[dict[str, Any]], system: str) -
 
 
 def read(
-    group_dir: Path, deliverables: list[str], entries: list[dict[str, Any]], problems: list[Problem]
+    group_dir: Path,
+    deliverables: list[str],
+    entries: list[dict[str, Any]],
+    problems: list[Problem],
+    limits: DataLimits = DEFAULT_LIMITS,
 ) -> tuple[Writing, list[Sample]]:
     """Read the group's deliverable (the first document that can be read and is the group's own)."""
     from grader import deliverable
@@ -314,7 +319,7 @@ def read(
     candidates = deliverable.choose(deliverables)
     skipped: list[str] = []
     for i, relative in enumerate(candidates):
-        document = deliverable.read(group_dir, relative, problems)
+        document = deliverable.read_bounded(group_dir, relative, problems, limits)
         if document is None:
             continue
         template = deliverable.is_template(document)

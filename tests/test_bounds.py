@@ -75,3 +75,64 @@ def test_adapter_config_values_are_checked_field_by_field(tmp_path: Path, field:
     assert said in str(refused.value)
     committed = adapter.committed(tmp_path / "g")
     assert committed is not None and not committed.usable and said in committed.problem
+
+
+def _grid_pdf(n: int, gap: float = 4.0) -> bytes:
+    """A one-page PDF of n x n ruled lines (a few KB): its table search grows with the square of the crossings."""
+    size = int(20 + n * gap)
+    ops = []
+    for i in range(n):
+        v = 10 + i * gap
+        ops += [f"10 {v:.1f} m {size - 10} {v:.1f} l S", f"{v:.1f} 10 m {v:.1f} {size - 10} l S"]
+    stream = ("0.1 w\n" + "\n".join(ops)).encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Contents 4 0 R >>" % (size, size),
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+    ]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def _allocate(megabytes: int) -> str:
+    return str(len(bytearray(megabytes << 20)))
+
+
+def _spin() -> str:
+    while True:
+        pass
+
+
+def test_a_reader_is_stopped_at_its_memory_and_time_limits_alone() -> None:
+    from grader import sandbox
+
+    assert sandbox.run(_allocate, 10, memory_mb=200, seconds=30) == str(10 << 20)
+    with pytest.raises(sandbox.OverLimit, match="needed more than 200 MB"):
+        sandbox.run(_allocate, 4000, memory_mb=200, seconds=30)
+    with pytest.raises(sandbox.OverLimit, match="did not finish within 2 s"):
+        sandbox.run(_spin, memory_mb=200, seconds=2)
+
+
+def test_a_deliverable_bomb_costs_its_own_items_and_the_group_is_still_graded(tmp_path: Path) -> None:
+    """A few KB of ruled lines that keep a table finder busy for minutes: the deliverable is said and skipped, the
+    data, tests and config are validated as usual."""
+    from grader import validate
+    from grader.limits import DataLimits
+
+    group = tmp_path / "g"
+    shutil.copytree(EXAMPLES / "good-group", group)
+    (group / "REPORT.md").unlink()
+    (group / "Week5_report.pdf").write_bytes(_grid_pdf(200))
+    record = validate.run(group, "g", limits=DataLimits(reader_seconds=3))
+    said = [p for p in record.problems if p.file == "Week5_report.pdf"]
+    assert said and "could not be read within 1024 MB / 3 s (it did not finish within 3 s)" in said[0].message
+    assert record.status == "ok" and record.n_samples == 24 and record.n_tests == 6
+    assert record.writing is not None and record.writing.file is None
