@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from grader.files import is_lfs_pointer
+from grader.limits import DEFAULT_LIMITS, DataLimits
 from grader.records import CommittedAdapter, LogEntry, Parts, ReportedLoss, TrainRecord
 from grader.storage import replace_dir
 
@@ -351,6 +352,40 @@ def group_logs(group_dir: Path, prefer: str | None = None, parts: Parts | None =
     )
 
 
+def _group_logs_json(group_dir: str, prefer: str | None, parts: str | None) -> str:
+    """`group_logs` in a reader child (grader.sandbox), answered as JSON text."""
+    found = Parts.model_validate_json(parts) if parts else None
+    return group_logs(Path(group_dir), prefer, found).model_dump_json()
+
+
+def group_logs_bounded(
+    group_dir: Path, prefer: str | None = None, parts: Parts | None = None, limits: DataLimits = DEFAULT_LIMITS
+) -> ReportedLoss:
+    """`group_logs` where its memory and time are bounded: a 15 MB trainer_state.json of 1.4M entries parses into
+    gigabytes of objects before any thinning can start, and then costs the logs only (said), nothing else."""
+    from grader import sandbox
+
+    if not sandbox.available():
+        return group_logs(group_dir, prefer, parts)
+    try:
+        answer = sandbox.run(
+            _group_logs_json,
+            str(group_dir),
+            prefer,
+            parts.model_dump_json() if parts else None,
+            memory_mb=limits.reader_memory_mb,
+            seconds=limits.reader_seconds,
+        )
+    except sandbox.OverLimit as exc:
+        return ReportedLoss(
+            sources=[
+                f"the group's logs could not be read within {limits.reader_memory_mb} MB / {limits.reader_seconds:g} "
+                f"s (the reader {exc}): no loss was taken from them"
+            ]
+        )
+    return ReportedLoss.model_validate_json(answer)
+
+
 def _trainer_state(group_dir: Path, name: str) -> _StateLog:
     from grader.train import log_entries
 
@@ -523,7 +558,7 @@ def from_logs(
 ) -> TrainRecord:
     """A TrainRecord whose numbers are the group's own logs (a loaded adapter, or a preview); `fields` say whence."""
     prefer = folder.relative_to(group_dir).as_posix() if folder != group_dir else None
-    reported = group_logs(group_dir, prefer, parts)
+    reported = group_logs_bounded(group_dir, prefer, parts)
     return TrainRecord(
         group=name,
         config=config,

@@ -45,6 +45,7 @@ from grader.records import (
     GroupStatus,
     Record,
     RenderRecord,
+    ReportedLoss,
     Results,
     Sample,
     ScoreRecord,
@@ -405,7 +406,7 @@ def _train(work: Work, batch: Batch) -> TrainRecord:
                 + (f" ({refused[0].split(' not used: ')[-1].removesuffix('; trained instead')})" if refused else "")
             )
         tr = train.run(name, samples, work.config, batch.runtime(), layout)
-        reported = adapter.group_logs(group_dir, parts=work.group.parts)
+        reported = work.validation.logs or ReportedLoss()  # read at validation, in a bounded reader
         said = [f"the group's own logs: {s}" for s in reported.sources]
         tr = tr.model_copy(update={"notes": refused + tr.notes + said, "reported": reported})
     tr = tr.model_copy(update={"digest": work.train_key})

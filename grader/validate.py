@@ -161,7 +161,7 @@ def run(
         found, n_truncated, max_tokens = length_problems(samples, config.max_length, count_tokens)
         problems += found
     report_md = _report_md(group_dir, wrote)
-    logs = adapter.group_logs(group_dir, parts=parts)  # the group's own evidence of its run, for the rubric
+    logs = adapter.group_logs_bounded(group_dir, parts=parts, limits=limits)  # the group's evidence of its run
     if not samples and not adapter_only and not any(p.code == "no-data" for p in problems):
         problems.append(_nothing_usable(data_files))
     problems.sort(key=lambda p: (p.file, p.line or 0, p.column or 0))

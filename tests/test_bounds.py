@@ -136,3 +136,17 @@ def test_a_deliverable_bomb_costs_its_own_items_and_the_group_is_still_graded(tm
     assert said and "could not be read within 1024 MB / 3 s (it did not finish within 3 s)" in said[0].message
     assert record.status == "ok" and record.n_samples == 24 and record.n_tests == 6
     assert record.writing is not None and record.writing.file is None
+
+
+def test_logs_that_would_take_more_memory_than_the_reader_has_cost_the_logs_only(tmp_path: Path) -> None:
+    from grader.limits import DataLimits
+
+    group = tmp_path / "g"
+    group.mkdir()
+    history = [{"step": s, "loss": 2.5, "learning_rate": 1e-4} for s in range(1, 300_001)]  # ~15 MB of JSON
+    (group / "trainer_state.json").write_text(json.dumps({"global_step": 300_000, "log_history": history}))
+    logs = adapter.group_logs_bounded(group, limits=DataLimits(reader_memory_mb=64))
+    assert logs.train_loss is None and not logs.log
+    assert logs.sources[0].startswith("the group's logs could not be read within 64 MB")
+    # with the default budget the same file is read, thinned
+    assert len(adapter.group_logs_bounded(group).log) == adapter.MAX_LOG_POINTS
