@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grader import docshapes
 from grader.files import LFS_MAGIC
 from grader.jsonerrors import Scan, explain, strip_trailing_commas
 from grader.limits import DataLimits
@@ -24,8 +25,6 @@ MAX_FILE_BYTES = DataLimits.max_file_mb << 20  # the default; a batch passes the
 MAX_PENDING_LINES = 400  # a pretty-printed object longer than this is not a sample
 MAX_DEPTH = 32
 SURROGATE = re.compile("[\ud800-\udfff]")
-WRAPPERS = {"data", "train", "training", "samples", "examples", "records", "items", "rows", "dataset", "instances"}
-SAMPLE_KEYS = {"instruction", "answer", "context", "system", "question", "output", "messages"}
 
 
 KEPT_PER_KIND = 50  # problems of one kind kept per file; the rest are only counted (a 4 MB file of junk lines)
@@ -158,38 +157,34 @@ def _read_document_or_lines(lines: Iterator[tuple[int, str]], reader: Reader) ->
 
 
 def _document(doc: Any, joined: str, numbers: list[int], reader: Reader) -> Iterator[tuple[int, Any]]:
+    """The records of one JSON document: its wrapped list, or the document itself; a column-oriented document is
+    one error that says how to convert it."""
     first = numbers[0]
-    if not isinstance(doc, dict):
-        yield first, doc
-        return
-    keys = [str(k) for k in doc]
-    wrapper = next((k for k in keys if k.lower() in WRAPPERS and _records(doc[k])), None)
-    if wrapper is not None and not set(keys) & SAMPLE_KEYS:
+    file = reader.shown.rsplit("/", 1)[-1]
+    path, inner = docshapes.unwrap(doc)
+    if path and docshapes.records(inner):
         reader.add(
             first,
             "wrapped",
-            f"samples read from the '{wrapper}' list of a JSON object ({len(doc[wrapper])} records)",
-            "the course format is one object per line (JSON lines) or a bare JSON array",
-            severity="info",
+            f"samples read from the {' / '.join(repr(p) for p in path)} list of a JSON object ({len(inner)} records); "
+            "the course's loader (datasets.load_dataset('json')) reads this file as one row",
+            f"write the samples as JSON lines: jq -c '{docshapes.jq_path(path)}[]' {file} > all.jsonl",
+            severity="warning",
         )
-        match = re.search(rf'"{re.escape(wrapper)}"\s*:\s*\[', joined)
+        match = re.search(rf'"{re.escape(path[-1])}"\s*:\s*\[', joined)
         starts = _element_lines(joined, numbers, match.end() if match else 0)
-        for index, value in enumerate(doc[wrapper]):
+        for index, value in enumerate(inner):
             yield (starts[index] if index < len(starts) else first), value
         return
-    columns = [k for k in keys if isinstance(doc[k], list) and len(doc[k]) > 1]
-    lengths = {len(doc[k]) for k in columns}
-    if len(columns) >= 2 and len(lengths) == 1 and not _records(doc[columns[0]]):
-        reader.add(
-            first,
-            "column-oriented",
-            f"column-oriented object: {', '.join(repr(k) for k in columns[:6])}"
-            + (f" and {len(columns) - 6} more keys" if len(columns) > 6 else "")
-            + " each hold a list of "
-            f"{lengths.pop()} values, not one object per sample",
-            "write one object per sample, e.g. pandas.DataFrame(d).to_json('all.jsonl', orient='records', "
-            "lines=True, force_ascii=False), with the fields system, instruction, context, answer",
+    found = docshapes.table(inner)
+    grouped = docshapes.categories(inner) if found is None else None
+    if found is not None or grouped is not None:
+        message, hint = (
+            docshapes.table_message(path, found, file)
+            if found is not None
+            else docshapes.categories_message(path, grouped or {}, file)
         )
+        reader.add(first, "column-oriented", message, hint)
         return
     if len(numbers) > 1:
         reader.add(
@@ -200,10 +195,6 @@ def _document(doc: Any, joined: str, numbers: list[int], reader: Reader) -> Iter
             severity="warning",
         )
     yield first, doc
-
-
-def _records(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value[:50])
 
 
 def _peek_first(lines: Iterator[tuple[int, str]]) -> tuple[int, str] | None:
@@ -484,6 +475,10 @@ def _read_array(lines: Iterator[tuple[int, str]], reader: Reader) -> Iterator[tu
         return
     if not isinstance(values, list):
         reader.add(numbers[0], "not-array", "file is neither JSON lines nor a JSON array", "")
+        return
+    strings = docshapes.strings_message(values, reader.shown.rsplit("/", 1)[-1])
+    if strings is not None:
+        reader.add(numbers[0], "strings-array", *strings)
         return
     starts = _element_lines(joined, numbers, joined.index("[") + 1)
     for index, value in enumerate(values):

@@ -4,7 +4,11 @@ Python's json would give, at its line and column, in words, and no error that on
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from grader import dataio
 from grader.records import Problem, Sample
@@ -110,3 +114,60 @@ def test_a_trailing_comma_after_the_last_element_is_an_error_at_the_bracket(tmp_
         where = (exc.lineno, exc.colno)
     assert len(samples) == 2 and [(p.line, p.column) for p in errors(problems)] == [where]
     assert "trailing comma after the last element" in errors(problems)[0].message
+
+
+# Whole-document shapes: one message each, whose hint is a command; applying it gives a valid file.
+
+
+def apply_hint(hint: str, source: Path, folder: Path) -> Path:
+    """Run the jq command of a hint on a copy of `source` in `folder`; the file it wrote."""
+    command = hint[hint.index("jq -c") :].split(" > ")[0]
+    target = hint.split(" > ")[1].split()[0].rstrip(",;")
+    shutil.copy(source, folder / source.name)
+    done = subprocess.run(["bash", "-c", command], cwd=folder, capture_output=True, text=True, check=True)
+    (folder / target).write_text(done.stdout, encoding="utf-8")
+    return folder / target
+
+
+needs_jq = pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+
+
+@needs_jq
+@pytest.mark.parametrize(
+    ("name", "pairs"),
+    [("parallel_lists.json", 24), ("columns_prompt_completion.json", 24), ("nested_wrapper.json", 12)],
+)
+def test_a_document_shape_is_one_message_and_its_hint_converts_it(tmp_path: Path, name: str, pairs: int) -> None:
+    samples, problems = read(name)
+    said = [p for p in problems if p.code in {"column-oriented", "wrapped"}]
+    assert len(said) == 1 and said[0].line == 1 and len([p for p in problems if p.severity != "info"]) == 1
+    assert f"{pairs} pairs" in said[0].message or f"({pairs} records)" in said[0].message
+    converted = apply_hint(said[0].hint, FIXTURES / name, tmp_path)
+    samples, problems = read(converted.name, tmp_path)
+    assert len(samples) == pairs and not errors(problems)
+    assert len(converted.read_text().splitlines()) == pairs  # JSON lines: one sample per line
+
+
+@needs_jq
+def test_an_array_of_question_strings_is_one_message_and_becomes_a_tests_file(tmp_path: Path) -> None:
+    samples, problems = read("questions_only.json")
+    assert samples == [] and len(problems) == 1 and problems[0].line == 1
+    assert problems[0].message.startswith(
+        "53 questions without answers: these look like test questions, not training samples"
+    )
+    converted = apply_hint(problems[0].hint, FIXTURES / "questions_only.json", tmp_path)
+    # the hint's second step: the group writes each expected answer
+    rows = [
+        json.loads(line) | {"answer": "Al-OH absorption near 2200 nm."} for line in converted.read_text().splitlines()
+    ]
+    converted.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    found: list[Problem] = []
+    tests = dataio.read_samples(tmp_path, [converted.name], found, is_test=True)
+    assert len(tests) == 53 and not errors(found)
+
+
+def test_a_single_sample_with_list_valued_extras_is_not_a_table(tmp_path: Path) -> None:
+    one = {"instruction": "What is jarosite?", "context": "c", "answer": "A sulfate.", "tags": ["a", "b"]}
+    (tmp_path / "one.json").write_text(json.dumps(one | {"keywords": ["x", "y"]}, indent=2))
+    samples, problems = read("one.json", tmp_path)
+    assert len(samples) == 1 and not errors(problems)
