@@ -498,14 +498,17 @@ def _validate_one(path: Path, counter: Any) -> tuple[Path, list[Any], str, int]:
 
     if path.is_dir():
         record = validate.run(path, path.resolve().name, count_tokens=counter)
-        return path, record.problems, f"{record.n_samples} samples, {record.n_tests} tests", record.n_errors
+        counts = f"{validate.counted(record.n_records, record.n_samples)}, {record.n_tests} tests"
+        return path, record.problems, counts, record.n_errors
     problems: list[Any] = []
     samples = dataio.read_samples(path.parent, [path.name], problems, is_test=path.name.startswith("tests"))
     problems += dataset.duplicate_problems(samples)
     if counter and samples and not path.name.startswith("tests"):
         problems += dataset.length_problems(samples, TrainConfig.model_validate({}).max_length, counter)[0]
     errors = sum(1 + p.repeats for p in problems if p.severity == "error")
-    return path.parent, problems, f"{len(samples)} usable records", errors
+    unique = dataset.unique_count(samples)
+    shown = f"{len(samples)} usable records" + (f", {unique} unique samples" if unique != len(samples) else "")
+    return path.parent, problems, shown, errors
 
 
 def _print_problems(problems: list[Any], base: Path, fmt: str) -> None:

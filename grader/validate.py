@@ -14,7 +14,15 @@ from pathlib import Path
 from grader import hparams
 from grader.config import ANSWER_TOKENS_CAP, PART_A, part_a_entries
 from grader.dataio import fold, read_samples, write_normalized
-from grader.dataset import TokenCounter, duplicate_problems, length_problems, normalize, overlap_problems, sample_keys
+from grader.dataset import (
+    TokenCounter,
+    duplicate_problems,
+    length_problems,
+    normalize,
+    overlap_problems,
+    sample_keys,
+    unique_count,
+)
 from grader.discover import find_parts
 from grader.files import is_lfs_pointer, read_text, safe_file
 from grader.layout import Layout
@@ -152,8 +160,10 @@ def run(
     wrote, tests, tests_file = _tests(group_dir, parts, collected, problems, limits)
     adapter_only = has_adapter_weights(group_dir, parts)
     missing = _missing_parts(data_files, tests_file, wrote, adapter_only, problems)
-    problems += _count_problems(data_files, samples, tests_file, tests)
-    problems += fold(duplicate_problems(samples) + overlap_problems(samples, tests), 10)
+    overlap = overlap_problems(samples, tests)
+    held_out = len(tests) - len(overlap)
+    problems += _count_problems(data_files, samples, tests_file, tests, held_out)
+    problems += fold(duplicate_problems(samples) + overlap, 10)
     if config is not None and config.max_new_tokens > ANSWER_TOKENS_CAP:
         problems.append(_answer_cap(config.max_new_tokens, collected.sources.get("max_new_tokens", "")))
     n_truncated = max_tokens = 0
@@ -180,8 +190,10 @@ def run(
         data_files=data_files,
         tests_file=str(tests_file) if tests_file else None,
         config_file=collected.config_file,
-        n_samples=len(samples),
+        n_samples=unique_count(samples),
         n_tests=len(tests),
+        n_records=len(samples),
+        n_tests_held_out=held_out,
         config=config.model_dump() if config else {},
         defaults_filled=[k for k in collected.filled if k in PART_A],
         n_truncated=n_truncated,
@@ -298,28 +310,38 @@ def _nothing_usable(data_files: list[str]) -> Problem:
     )
 
 
+def counted(n_records: int, n_unique: int) -> str:
+    """'24 samples', or '30 records, 10 unique samples' when repeats count once."""
+    return f"{n_unique} samples" if n_records == n_unique else f"{n_records} records, {n_unique} unique samples"
+
+
 def _count_problems(
-    data_files: list[str], samples: list[Sample], tests_file: str | None, tests: list[Sample]
+    data_files: list[str], samples: list[Sample], tests_file: str | None, tests: list[Sample], held_out: int
 ) -> list[Problem]:
     problems = []
-    if data_files and len(samples) < MIN_SAMPLES:
+    unique = unique_count(samples)
+    if data_files and unique < MIN_SAMPLES:
+        repeats = "" if unique == len(samples) else f" ({counted(len(samples), unique)}: a repeat counts once)"
         problems.append(
             Problem(
                 file=data_files[0],
                 severity="warning",
                 code="too-few-samples",
-                message=f"{len(samples)} < {MIN_SAMPLES} usable samples",
+                message=f"{unique} < {MIN_SAMPLES} usable samples{repeats}",
                 hint=f"the assignment asks for at least {MIN_SAMPLES}",
             )
         )
-    if tests_file and len(tests) < MIN_TESTS:
+    if tests_file and held_out < MIN_TESTS:
+        copied = len(tests) - held_out
+        trained = f" not in the training data ({len(tests)}, of which {copied} also in it)" if copied else ""
         problems.append(
             Problem(
                 file=tests_file,
                 severity="warning",
                 code="too-few-tests",
-                message=f"{len(tests)} < {MIN_TESTS} test questions",
-                hint=f"the assignment asks for at least {MIN_TESTS}",
+                message=f"{held_out} < {MIN_TESTS} test questions{trained}",
+                hint=f"the assignment asks for at least {MIN_TESTS}"
+                + (", on questions the model was not trained on" if copied else ""),
             )
         )
     return problems

@@ -9,9 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from grader import dataio
-from grader.records import Problem, Sample
+from grader import cli, dataio, grade, validate
+from grader.grade import RubricItem
+from grader.records import Problem, Sample, ValidationRecord
+from tests.conftest import write_jsonl
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data"
 
@@ -171,3 +174,34 @@ def test_a_single_sample_with_list_valued_extras_is_not_a_table(tmp_path: Path) 
     (tmp_path / "one.json").write_text(json.dumps(one | {"keywords": ["x", "y"]}, indent=2))
     samples, problems = read("one.json", tmp_path)
     assert len(samples) == 1 and not errors(problems)
+
+
+# Samples count once.
+
+
+def test_ten_samples_three_times_count_as_ten_toward_the_minimum(tmp_path: Path) -> None:
+    group = tmp_path / "g"
+    (group / "data").mkdir(parents=True)
+    shutil.copy(FIXTURES / "duplicates_x3.jsonl", group / "data" / "train.jsonl")
+    rows = [json.loads(line) for line in (FIXTURES / "clean.jsonl").read_text().splitlines()]
+    tests = [r | {"instruction": f"Which mineral is sample {i}?"} for i, r in enumerate(rows[:5])]
+    write_jsonl(group / "tests.jsonl", [rows[0], *tests[1:]])  # one test question copied from the training data
+    record = validate.run(group, "g")
+    assert (record.n_records, record.n_samples) == (30, 10)
+    few = next(p for p in record.problems if p.code == "too-few-samples")
+    assert few.message == "10 < 20 usable samples (30 records, 10 unique samples: a repeat counts once)"
+    points, why = grade.samples(RubricItem(id="samples", title="", points=2, check="samples", min=20), inputs(record))
+    assert points == 0.5 and why.startswith("10 < 20")
+    # the copied test question is said, and not counted as held out
+    assert any(p.code == "test-in-train" and p.file == "tests.jsonl" for p in record.problems)
+    assert (record.n_tests, record.n_tests_held_out) == (5, 4)
+    tests_few = next(p for p in record.problems if p.code == "too-few-tests")
+    assert tests_few.message == "4 < 5 test questions not in the training data (5, of which 1 also in it)"
+    shown = CliRunner().invoke(cli.app, ["validate", str(group)])
+    assert "30 records, 10 unique samples, 5 tests" in shown.output
+    shown = CliRunner().invoke(cli.app, ["validate", str(FIXTURES / "duplicates_x3.jsonl")])
+    assert "30 usable records, 10 unique samples" in shown.output
+
+
+def inputs(record: ValidationRecord) -> grade.Inputs:
+    return grade.Inputs(validation=record, train=None, score=None, report_md=None)
