@@ -493,7 +493,7 @@ def validate_cmd(
 
 def _validate_one(path: Path, counter: Any) -> tuple[Path, list[Any], str, int]:
     """(where messages are relative to, problems, one-line summary, number of errors) for a group folder or a file."""
-    from grader import dataio, dataset, validate
+    from grader import dataio, dataset, domain, validate
     from grader.config import TrainConfig
 
     if path.is_dir():
@@ -503,6 +503,9 @@ def _validate_one(path: Path, counter: Any) -> tuple[Path, list[Any], str, int]:
     problems: list[Any] = []
     samples = dataio.read_samples(path.parent, [path.name], problems, is_test=path.name.startswith("tests"))
     problems += dataset.duplicate_problems(samples)
+    measured = domain.measure(samples)
+    if measured.flagged:
+        problems.append(domain.problem(measured))
     if counter and samples and not path.name.startswith("tests"):
         problems += dataset.length_problems(samples, TrainConfig.model_validate({}).max_length, counter)[0]
     errors = sum(1 + p.repeats for p in problems if p.severity == "error")

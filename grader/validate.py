@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from grader import hparams
+from grader import domain, hparams
 from grader.config import ANSWER_TOKENS_CAP, PART_A, part_a_entries
 from grader.dataio import fold, read_samples, write_normalized
 from grader.dataset import (
@@ -164,6 +164,9 @@ def run(
     held_out = len(tests) - len(overlap)
     problems += _count_problems(data_files, samples, tests_file, tests, held_out)
     problems += fold(duplicate_problems(samples) + overlap, 10)
+    measured = domain.measure(samples)
+    if measured.flagged:
+        problems.append(domain.problem(measured))
     if config is not None and config.max_new_tokens > ANSWER_TOKENS_CAP:
         problems.append(_answer_cap(config.max_new_tokens, collected.sources.get("max_new_tokens", "")))
     n_truncated = max_tokens = 0
@@ -194,6 +197,7 @@ def run(
         n_tests=len(tests),
         n_records=len(samples),
         n_tests_held_out=held_out,
+        data_flags=[domain.flag(measured)] if measured.flagged else [],
         config=config.model_dump() if config else {},
         defaults_filled=[k for k in collected.filled if k in PART_A],
         n_truncated=n_truncated,
