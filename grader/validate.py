@@ -8,6 +8,7 @@ rubric items: the group is `invalid` only when it has nothing that can be traine
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from grader.storage import digest
 MIN_SAMPLES = 20
 MIN_TESTS = 5
 MAX_REPORT_BYTES = 1 << 20
+FOLDED = re.compile(r"; and \d+ more like it( \(lines [^)]*\))?$")  # what dataio.fold appends to a message
 
 
 def choose_data(
@@ -279,7 +281,7 @@ def _missing_parts(
         missing.append("test questions")
         problems.append(
             Problem(
-                file="tests.jsonl",
+                file=".",  # the group folder: naming a tests.jsonl that does not exist would send the reader to it
                 severity="warning",
                 code="no-tests",
                 message="no test questions found (looked for tests.jsonl, test_*.jsonl at any depth, and for a Q&A "
@@ -310,7 +312,7 @@ def _nothing_usable(data_files: list[str]) -> Problem:
         file=data_files[0] if data_files else "data/",
         code="no-usable-data",
         message="no usable training sample and no committed adapter: nothing can be trained or loaded",
-        hint="fix the errors above",
+        hint="fix the errors listed with their lines for this file",  # said first in the listing: not "above"
     )
 
 
@@ -384,5 +386,7 @@ def _summary(problems: list[Problem]) -> str:
     # samples" is only their consequence
     first = over_limit(errors) or next((p for p in errors if p.line is not None), errors[0])
     count = sum(1 + p.repeats for p in errors)
-    more = f" (and {count - 1} more)" if count > 1 else ""
-    return f"{first.location()}: {first.message}{more}"
+    message = FOLDED.sub("", first.message)  # its repeats are counted below, once
+    like = f", {first.repeats} of them like it" if first.repeats else ""
+    more = f" (and {count - 1} more error{'s' if count > 2 else ''}{like})" if count > 1 else ""
+    return f"{first.location()}: {message}{more}"

@@ -205,3 +205,35 @@ def test_ten_samples_three_times_count_as_ten_toward_the_minimum(tmp_path: Path)
 
 def inputs(record: ValidationRecord) -> grade.Inputs:
     return grade.Inputs(validation=record, train=None, score=None, report_md=None)
+
+
+# The smaller defects of issue 27.
+
+
+def test_the_summary_counts_folded_repeats_once(tmp_path: Path) -> None:
+    group = tmp_path / "g"
+    (group / "data").mkdir(parents=True)
+    chat = (FIXTURES / "chat_message_key.jsonl").read_text().splitlines()
+    (group / "data" / "train.jsonl").write_text("".join(chat[i % len(chat)] + "\n" for i in range(175)) + "oops\n")
+    record = validate.run(group, "g")
+    first = next(p for p in record.problems if p.code == "chat-format")
+    assert first.repeats == 174 and "and 174 more like it" in first.message
+    # 177 errors: the first, its 174 repeats, the line that is not JSON and "no usable sample"; each counted once
+    assert record.n_errors == 177
+    assert record.message.endswith("(and 176 more errors, 174 of them like it)")
+    assert "more like it" not in record.message
+
+
+def test_no_usable_data_does_not_point_above_and_missing_files_are_not_named(tmp_path: Path) -> None:
+    group = tmp_path / "g"
+    (group / "data").mkdir(parents=True)
+    (group / "data" / "train.jsonl").write_text("not json\n")
+    record = validate.run(group, "g")
+    nothing = next(p for p in record.problems if p.code == "no-usable-data")
+    shown = [p.code for p in record.problems]
+    assert shown.index("no-usable-data") < shown.index("invalid-json")  # listed first, so it cannot say "above"
+    assert "above" not in nothing.hint
+    for code in ("no-tests", "no-config"):
+        said = next(p for p in record.problems if p.code == code)
+        assert said.file == "." and not (group / said.file / "tests.jsonl").exists()
+    assert not any(p.file in ("tests.jsonl", "config.yaml") for p in record.problems)
