@@ -277,7 +277,7 @@ def fold(
     for kind, more in hidden.items():
         if kind not in last:
             continue
-        numbers = [str(n) for n in more if n is not None]
+        numbers = list(dict.fromkeys(str(n) for n in more if n is not None))  # two problems on one line: listed once
         listed = ", ".join(numbers[:8]) + (", ..." if len(more) > 8 else "")
         where = f" (lines {listed})" if listed else ""
         shown = kept[last[kind]]
