@@ -512,19 +512,25 @@ def validate_cmd(
 
 def _validate_one(path: Path, counter: Any) -> tuple[Path, list[Any], str, int]:
     """(where messages are relative to, problems, one-line summary, number of errors) for a group folder or a file."""
-    from grader import dataio, dataset, validate
+    from grader import dataio, dataset, domain, validate
     from grader.config import TrainConfig
 
     if path.is_dir():
         record = validate.run(path, path.resolve().name, count_tokens=counter)
-        return path, record.problems, f"{record.n_samples} samples, {record.n_tests} tests", record.n_errors
+        counts = f"{validate.counted(record.n_records, record.n_samples)}, {record.n_tests} tests"
+        return path, record.problems, counts, record.n_errors
     problems: list[Any] = []
     samples = dataio.read_samples(path.parent, [path.name], problems, is_test=path.name.startswith("tests"))
     problems += dataset.duplicate_problems(samples)
+    measured = domain.measure(samples)
+    if measured.flagged:
+        problems.append(domain.problem(measured))
     if counter and samples and not path.name.startswith("tests"):
         problems += dataset.length_problems(samples, TrainConfig.model_validate({}).max_length, counter)[0]
     errors = sum(1 + p.repeats for p in problems if p.severity == "error")
-    return path.parent, problems, f"{len(samples)} usable records", errors
+    unique = dataset.unique_count(samples)
+    shown = f"{len(samples)} usable records" + (f", {unique} unique samples" if unique != len(samples) else "")
+    return path.parent, problems, shown, errors
 
 
 def _print_problems(problems: list[Any], base: Path, fmt: str) -> None:

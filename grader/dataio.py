@@ -4,6 +4,7 @@ and the normalized samples.jsonl / tests.jsonl written into its output folder.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -62,17 +63,38 @@ def _other_format(obj: dict[Any, Any], line: int, reader: Reader) -> bool:
             "'{instruction, context: .input, answer: .output}' data.jsonl",
         )
         return True
-    if keys & {"messages", "message", "conversations"}:
-        key = next(iter(keys & {"messages", "message", "conversations"}))
+    key = next((k for k in ("messages", "message", "conversations", "conversation") if _is_chat(obj.get(k))), None)
+    if key is not None:
+        near = "" if key in ("messages", "conversations") else f"; the key is '{key}', not the usual '{key}s'"
         reader.add(
             line,
             "chat-format",
-            f"chat format ('{key}' list) instead of the course fields",
+            f"chat format (a '{key}' list of role/content messages) instead of the course fields{near}",
             "the course script reads system/instruction/context/answer: turn the system, user and assistant "
             "messages into those four fields",
         )
         return True
     return False
+
+
+def _is_chat(value: Any) -> bool:
+    """A list of messages: objects with role/content (OpenAI) or from/value (ShareGPT)."""
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(m, dict) and ({"role", "content"} <= set(m) or {"from", "value"} <= set(m)) for m in value)
+    )
+
+
+def near_miss(obj: dict[Any, Any], key: str) -> str | None:
+    """A key of `obj` that is a near miss of the course field `key`: other case, a plural, a typo
+    ('Answer', 'instructions', 'contex')."""
+    others = [str(k) for k in obj if str(k) not in FIELDS]
+    for other in others:
+        if other.lower().strip() == key or other.lower().rstrip("s") == key:
+            return other
+    close = difflib.get_close_matches(key, [o.lower() for o in others], n=1, cutoff=0.8)
+    return next((o for o in others if close and o.lower() == close[0]), None)
 
 
 def _required_fields(obj: dict[Any, Any], line: int, reader: Reader) -> bool:
@@ -81,9 +103,15 @@ def _required_fields(obj: dict[Any, Any], line: int, reader: Reader) -> bool:
     for key in ("instruction", "answer"):
         value = obj.get(key)
         if key not in obj:
+            near = near_miss(obj, key)
             wrong = [w for w, right in WRONG_NAMES.items() if right == key and w in obj]
-            hint = f"rename '{wrong[0]}' to '{key}'" if wrong else f'add "{key}": "..."'
-            reader.add(line, "missing-field", f"field '{key}' is missing", hint)
+            if near is not None:
+                message, hint = f"field '{key}' is missing; '{near}' is a near miss of its name", ""
+                hint = f"rename '{near}' to '{key}'"
+            else:
+                message = f"field '{key}' is missing"
+                hint = f"rename '{wrong[0]}' to '{key}'" if wrong else f'add "{key}": "..."'
+            reader.add(line, "missing-field", message, hint)
             ok = False
         elif not isinstance(value, str):
             reader.add(
@@ -116,8 +144,12 @@ def _sample_problems(obj: Any, line: int, reader: Reader, *, is_test: bool) -> S
         return None
     ok = _required_fields(obj, line, reader)
     context = obj.get("context", "")
-    if "context" not in obj and "input" in obj:
-        reader.add(line, "missing-field", "field 'context' is missing", "rename 'input' to 'context'")
+    near = near_miss(obj, "context") if "context" not in obj else None
+    if "context" not in obj and ("input" in obj or near is not None):
+        said = f"; '{near}' is a near miss of its name" if near else ""
+        reader.add(
+            line, "missing-field", f"field 'context' is missing{said}", f"rename '{near or 'input'}' to 'context'"
+        )
         ok = False
     elif not isinstance(context, str):
         reader.add(line, "wrong-type", f"field 'context' is {type(context).__name__}, expected a string", "")
@@ -182,9 +214,11 @@ def read_samples(
                     f"keep the {what} you need, or ask the instructor to raise the limit",
                 )
                 break
+            formats = _format_count(reader)
             sample = _sample_problems(obj, line, reader, is_test=is_test)
-            if isinstance(obj, dict):
-                extra |= {str(k) for k in obj} - set(FIELDS) - set(WRONG_NAMES)
+            if isinstance(obj, dict) and _format_count(reader) == formats:  # another format's keys are named there
+                named = {near_miss(obj, k) for k in FIELDS}
+                extra |= {str(k) for k in obj} - set(FIELDS) - set(WRONG_NAMES) - named
                 if sample and not _text(obj.get("system")).strip():
                     no_system.append(line)
             if sample:
@@ -202,6 +236,10 @@ def read_samples(
             reader.add(None, "extra-keys", f"extra keys ignored: {', '.join(names[:12])}{more}", severity="info")
         problems.extend(fold(reader.problems, dropped=_dropped(reader)))
     return samples
+
+
+def _format_count(reader: Reader) -> int:
+    return sum(reader.counts.get((code, "error"), 0) for code in FORMAT_CODES)
 
 
 def _dropped(reader: Reader) -> Counted:
@@ -239,7 +277,7 @@ def fold(
     for kind, more in hidden.items():
         if kind not in last:
             continue
-        numbers = [str(n) for n in more if n is not None]
+        numbers = list(dict.fromkeys(str(n) for n in more if n is not None))  # two problems on one line: listed once
         listed = ", ".join(numbers[:8]) + (", ..." if len(more) > 8 else "")
         where = f" (lines {listed})" if listed else ""
         shown = kept[last[kind]]

@@ -46,6 +46,12 @@ def duplicate_problems(samples: list[Sample]) -> list[Problem]:
     return problems
 
 
+def unique_count(samples: list[Sample]) -> int:
+    """Samples counted once: a repeat (same question and context, after normalization: case, spacing, punctuation,
+    Unicode forms) is the sample the duplicate warning names, and adds nothing toward the minimum."""
+    return len({(normalize(s.instruction), normalize(s.context)) for s in samples})
+
+
 def overlap_problems(samples: list[Sample], tests: list[Sample]) -> list[Problem]:
     """Test questions that also appear, exactly or nearly, in the training data make the test meaningless."""
     problems: list[Problem] = []

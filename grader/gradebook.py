@@ -41,6 +41,7 @@ class Row:
     folder: str = ""  # the group's output folder under the output folder (unique; see Layout.assign)
     flags: list[str] = field(default_factory=list)  # claims and measurements that disagree: for the instructor
     pending: list[str] = field(default_factory=list)  # items only the instructor's run on the real model measures
+    data_flags: list[str] = field(default_factory=list)  # for the instructor (off-domain data); no points taken
 
 
 def row(
@@ -72,13 +73,20 @@ def row(
         data_files=validation.data_files if validation else [],
         n_samples=validation.n_samples if validation else 0,
         n_tests=validation.n_tests if validation else 0,
-        params={k: config[k] for k in PART_A if k in config},
+        params={k: plain(config[k]) for k in PART_A if k in config},
         sources=dict(validation.config_sources) if validation else {},
         class_rouge_l_gain=class_gain,
         folder=folder,
         flags=list(grade.flags) if grade else [],
         pending=[i.id for i in grade.items if i.pending] if grade else [],
+        data_flags=list(validation.data_flags) if validation else [],
     )
+
+
+def plain(value: Any) -> Any:
+    """A whole number as a whole number: num_train_epochs is 3 for a group whose config says 3.0 as for one whose
+    script says 3, so the column reads the same for every group."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def from_results(path: Path) -> Row | None:
@@ -122,7 +130,7 @@ def write(rows: list[Row], layout: Layout, item_ids: list[str], roster: list[dic
     extra_keys = sorted({k for r in rows for k in r.extra})
     header = ["group", "status", "reason", "flags", *item_ids, "total", "max_total"]
     header += ["points_awarded", "points_available", "rouge_l_gain", "class_rouge_l_gain", "commit", "base_model"]
-    header += ["folder", "data_files", "n_samples", "n_tests", *PART_A, "param_sources", *extra_keys]
+    header += ["folder", "data_files", "n_samples", "n_tests", *PART_A, "param_sources", "data_flags", *extra_keys]
     table = []
     for r in rows:
         gain = "" if r.rouge_l_gain is None else f"{r.rouge_l_gain:.4f}"
@@ -133,6 +141,7 @@ def write(rows: list[Row], layout: Layout, item_ids: list[str], roster: list[dic
             + [r.base_model, r.folder, ";".join(r.data_files), r.n_samples, r.n_tests]
             + [r.params.get(k, "") for k in PART_A]
             + ["; ".join(f"{k}={v}" for k, v in r.sources.items() if v != "course default")]
+            + ["; ".join(r.data_flags)]
             + [r.extra.get(k, "") for k in extra_keys]
         )
     write_atomic(layout.gradebook_csv, _csv(header, table))

@@ -346,7 +346,7 @@ def _parsed(
     if config_file is None and script_file is None:
         problems.append(
             Problem(
-                file="config.yaml",
+                file=".",  # the group folder: no config.yaml exists to point at
                 severity="warning",
                 code="no-config",
                 message="no config.yaml / train_config.json / training script; the course defaults are used",

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grader import docshapes
 from grader.files import LFS_MAGIC
+from grader.jsonerrors import Scan, explain, strip_trailing_commas
 from grader.limits import DataLimits
 from grader.records import Problem, Severity
 
@@ -22,10 +24,7 @@ MAX_LINE_BYTES = 1 << 20  # a real sample (4,000-character context) is ~15 KB; 1
 MAX_FILE_BYTES = DataLimits.max_file_mb << 20  # the default; a batch passes the instructor's own
 MAX_PENDING_LINES = 400  # a pretty-printed object longer than this is not a sample
 MAX_DEPTH = 32
-SMART_QUOTES = "\u201c\u201d\u201e\u201f\u2033\u2036"
 SURROGATE = re.compile("[\ud800-\udfff]")
-WRAPPERS = {"data", "train", "training", "samples", "examples", "records", "items", "rows", "dataset", "instances"}
-SAMPLE_KEYS = {"instruction", "answer", "context", "system", "question", "output", "messages"}
 
 
 KEPT_PER_KIND = 50  # problems of one kind kept per file; the rest are only counted (a 4 MB file of junk lines)
@@ -158,38 +157,34 @@ def _read_document_or_lines(lines: Iterator[tuple[int, str]], reader: Reader) ->
 
 
 def _document(doc: Any, joined: str, numbers: list[int], reader: Reader) -> Iterator[tuple[int, Any]]:
+    """The records of one JSON document: its wrapped list, or the document itself; a column-oriented document is
+    one error that says how to convert it."""
     first = numbers[0]
-    if not isinstance(doc, dict):
-        yield first, doc
-        return
-    keys = [str(k) for k in doc]
-    wrapper = next((k for k in keys if k.lower() in WRAPPERS and _records(doc[k])), None)
-    if wrapper is not None and not set(keys) & SAMPLE_KEYS:
+    file = reader.shown.rsplit("/", 1)[-1]
+    path, inner = docshapes.unwrap(doc)
+    if path and docshapes.records(inner):
         reader.add(
             first,
             "wrapped",
-            f"samples read from the '{wrapper}' list of a JSON object ({len(doc[wrapper])} records)",
-            "the course format is one object per line (JSON lines) or a bare JSON array",
-            severity="info",
+            f"samples read from the {' / '.join(repr(p) for p in path)} list of a JSON object ({len(inner)} records); "
+            "the course's loader (datasets.load_dataset('json')) reads this file as one row",
+            f"write the samples as JSON lines: jq -c '{docshapes.jq_path(path)}[]' {file} > all.jsonl",
+            severity="warning",
         )
-        match = re.search(rf'"{re.escape(wrapper)}"\s*:\s*\[', joined)
+        match = re.search(rf'"{re.escape(path[-1])}"\s*:\s*\[', joined)
         starts = _element_lines(joined, numbers, match.end() if match else 0)
-        for index, value in enumerate(doc[wrapper]):
+        for index, value in enumerate(inner):
             yield (starts[index] if index < len(starts) else first), value
         return
-    columns = [k for k in keys if isinstance(doc[k], list) and len(doc[k]) > 1]
-    lengths = {len(doc[k]) for k in columns}
-    if len(columns) >= 2 and len(lengths) == 1 and not _records(doc[columns[0]]):
-        reader.add(
-            first,
-            "column-oriented",
-            f"column-oriented object: {', '.join(repr(k) for k in columns[:6])}"
-            + (f" and {len(columns) - 6} more keys" if len(columns) > 6 else "")
-            + " each hold a list of "
-            f"{lengths.pop()} values, not one object per sample",
-            "write one object per sample, e.g. pandas.DataFrame(d).to_json('all.jsonl', orient='records', "
-            "lines=True, force_ascii=False), with the fields system, instruction, context, answer",
+    found = docshapes.table(inner)
+    grouped = docshapes.categories(inner) if found is None else None
+    if found is not None or grouped is not None:
+        message, hint = (
+            docshapes.table_message(path, found, file)
+            if found is not None
+            else docshapes.categories_message(path, grouped or {}, file)
         )
+        reader.add(first, "column-oriented", message, hint)
         return
     if len(numbers) > 1:
         reader.add(
@@ -200,10 +195,6 @@ def _document(doc: Any, joined: str, numbers: list[int], reader: Reader) -> Iter
             severity="warning",
         )
     yield first, doc
-
-
-def _records(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value[:50])
 
 
 def _peek_first(lines: Iterator[tuple[int, str]]) -> tuple[int, str] | None:
@@ -291,54 +282,49 @@ def _loads(text: str) -> Any:
     return value
 
 
-def _explain(exc: json.JSONDecodeError, text: str) -> tuple[str, str]:
-    """A JSON error in the words a student needs: what is wrong and how to fix it."""
-    quotes = [c for c in SMART_QUOTES if c in text]
-    if quotes:
-        return (
-            f'smart quote {quotes[0]} instead of a straight quote "',
-            'a word processor replaced the quotes: re-type them as " in a code editor',
-        )
-    before = text[: exc.pos].rstrip()
-    if exc.msg.startswith("Expecting property name") and before.endswith(","):
-        return "trailing comma before '}'", "remove the last comma inside the object"
-    if exc.msg.startswith("Expecting ',' delimiter"):
-        return f"missing comma at column {exc.colno}", 'put a comma between two fields: "a": "x", "b": "y"'
-    if exc.msg.startswith("Extra data"):
-        return ("more than one JSON value on this line", "put each object on its own line, without commas between them")
-    if exc.msg.startswith("Invalid control character"):
-        return "a raw control character (tab or line break) inside a string", "write it as \\t or \\n"
-    if exc.msg.startswith("Expecting value") and text.lstrip().startswith("'"):
-        return "single quotes are not JSON", 'use double quotes: {"instruction": "..."}'
-    return f"invalid JSON: {exc.msg} at column {exc.colno}", "check the brackets and quotes on this line"
-
-
 MAX_BAD_START = 1000  # invalid lines before the first valid one: past this the file is not JSON lines at all
 
 
+@dataclass
+class _Pending:
+    """The lines of a record that goes on past its first line (pretty-printed, or a raw line break in a string)."""
+
+    start: int
+    lines: list[str]
+    scan: Scan
+    first_error: json.JSONDecodeError
+
+
+# One loop over the lines, kept whole: a record spread over lines, a broken record being skipped to its end and the
+# not-JSON-lines cut-off share its state. A broken record is reported once, where json names the error, and its
+# remaining lines are skipped to where its brackets close: no error is reported that only the first one caused.
 def _read_json_lines(lines: Iterator[tuple[int, str]], reader: Reader) -> Iterator[tuple[int, Any]]:
     yielded = False
-    pending: list[str] = []
-    start = 0
-    first_error: json.JSONDecodeError | None = None
+    pending: _Pending | None = None
+    skipping: _Pending | None = None  # a broken record whose remaining lines are passed over
     for number, text in lines:
-        if pending:
-            if text.startswith("{") and first_error is not None:
-                _report_json(reader, start, pending[0], first_error)
-                pending = []
-            else:
-                pending.append(text)
-                joined = "\n".join(pending)
-                value, done = _try_multiline(joined, start, number, reader)
-                if done:
-                    pending = []
-                    if value is not None:
-                        yield start, value
-                elif len(pending) > MAX_PENDING_LINES:
-                    assert first_error is not None
-                    _report_json(reader, start, pending[0], first_error)
-                    pending = []
+        if skipping is not None:
+            if not (skipping.scan.in_string and _starts_record(text)):
+                if skipping.scan.feed(text) >= 0 or number - skipping.start > MAX_PENDING_LINES:
+                    skipping = None
                 continue
+            skipping = None
+        if pending is not None:
+            if pending.scan.in_string and _starts_record(text):  # an unclosed string ran into the next record
+                _report_json(reader, pending.start, pending.lines[0], pending.first_error)
+                pending = None
+            else:
+                outcome = _add_line(pending, number, text, reader)
+                if outcome == "pending":
+                    continue
+                if isinstance(outcome, tuple):
+                    yield outcome
+                    yielded = True
+                elif outcome == "broken" and pending.scan.depth > 0:
+                    skipping = pending
+                pending = None
+                if outcome != "unclosed":  # an unclosed record: this line starts the next one, read below
+                    continue
         if not text.strip():
             continue
         if not yielded and reader.counts.get(("invalid-json", "error"), 0) >= MAX_BAD_START:
@@ -350,15 +336,59 @@ def _read_json_lines(lines: Iterator[tuple[int, str]], reader: Reader) -> Iterat
             )
             return
         try:
-            yield number, _loads(text)
-            yielded = True
+            values = _loads_line(text, number, reader)
         except json.JSONDecodeError as exc:
             if text.lstrip().startswith("{") and _incomplete(exc, text):
-                pending, start, first_error = [text], number, exc
+                scan = Scan()
+                scan.feed(text)
+                pending = _Pending(number, [text], scan, exc)
             else:
                 _report_json(reader, number, text, exc)
-    if pending and first_error is not None:
-        _report_json(reader, start, pending[0], first_error)
+            continue
+        for value in values:
+            yield number, value
+            yielded = True
+    if pending is not None:
+        _report_json(reader, pending.start, pending.lines[0], pending.first_error)
+
+
+def _starts_record(text: str) -> bool:
+    """A line that is a whole record on its own: where a record swallowed by an unclosed string really ends."""
+    if not text.startswith("{"):
+        return False
+    try:
+        return isinstance(json.loads(text), dict)
+    except (json.JSONDecodeError, RecursionError):
+        return False
+
+
+def _loads_line(text: str, number: int, reader: Reader) -> list[Any]:
+    """The value on one line; two or more objects side by side are each read (the course's loader reads them)."""
+    try:
+        return [_loads(text)]
+    except json.JSONDecodeError as exc:
+        if not exc.msg.startswith("Extra data") or text[exc.pos :].strip() == ",":
+            raise
+        first = exc
+    decoder, values, pos = json.JSONDecoder(), [], 0
+    while pos < len(text):
+        try:
+            value, pos = decoder.raw_decode(text, pos)
+        except (json.JSONDecodeError, RecursionError):
+            raise first from None
+        if _too_deep(value):
+            raise first
+        values.append(value)
+        while pos < len(text) and text[pos] in " \t":
+            pos += 1
+    reader.add(
+        number,
+        "several-on-a-line",
+        f"{len(values)} objects on one line; each was read",
+        "put each object on its own line",
+        severity="warning",
+    )
+    return values
 
 
 def _incomplete(exc: json.JSONDecodeError, text: str) -> bool:
@@ -366,42 +396,63 @@ def _incomplete(exc: json.JSONDecodeError, text: str) -> bool:
     return exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
 
 
-def _try_multiline(joined: str, start: int, end: int, reader: Reader) -> tuple[Any, bool]:
-    """(value, done): done is False while the object may still be incomplete."""
+def _add_line(pending: _Pending, number: int, text: str, reader: Reader) -> tuple[int, Any] | str:
+    """Add one line to a record spread over lines: (start, value) when it is complete, 'pending' while it may go on,
+    'broken' when an error was reported inside it, 'unclosed' when this line starts the next record."""
+    depth_before = pending.scan.depth
+    pending.lines.append(text)
+    pending.scan.feed(text)
+    joined = "\n".join(pending.lines)
+    start = pending.start
     try:
         value = _loads(joined)
         reader.add(
             start,
             "multi-line",
-            f"object spans lines {start}-{end} (pretty-printed); it was read",
+            f"object spans lines {start}-{number} (pretty-printed); it was read",
             "JSON Lines wants one object per line: `jq -c . in.jsonl`",
             severity="warning",
         )
-        return value, True
+        return start, value
     except json.JSONDecodeError as exc:
         if exc.msg.startswith("Invalid control character"):
             try:
                 value = json.loads(joined, strict=False)
             except (json.JSONDecodeError, RecursionError):
-                return None, False
+                return "pending"
             reader.add(
                 start,
                 "raw-newline",
-                f"a raw line break inside a string (lines {start}-{end}); it was read",
+                f"a raw line break inside a string (lines {start}-{number}); it was read, but json and the "
+                "course's loader (datasets) refuse it",
                 "write line breaks inside strings as \\n",
                 severity="warning",
             )
-            return value, True
+            return start, value
         if _incomplete(exc, joined):
-            return None, False
+            if len(pending.lines) > MAX_PENDING_LINES:
+                _report_json(reader, start, pending.lines[0], pending.first_error)
+                return "broken"
+            return "pending"
         line = start + exc.lineno - 1
-        message, hint = _explain(exc, joined.splitlines()[exc.lineno - 1])
+        if line == number and depth_before == 1 and exc.colno == 1 and text.startswith("{"):
+            previous = pending.lines[-2]
+            reader.add(
+                number - 1,
+                "invalid-json",
+                f"the object that starts at line {start} is not closed: '}}' is missing at the end of line "
+                f"{number - 1} (json: {exc.msg}: line {line} column 1)",
+                f"end line {number - 1} with }}",
+                column=len(previous) + 1,
+            )
+            return "unclosed"
+        message, hint = explain(exc, joined, line)
         reader.add(line, "invalid-json", message, hint, column=exc.colno)
-        return None, True
+        return "broken"
 
 
 def _report_json(reader: Reader, number: int, text: str, exc: json.JSONDecodeError) -> None:
-    message, hint = _explain(exc, text)
+    message, hint = explain(exc, text, number)
     reader.add(number, "invalid-json", message, hint, column=exc.colno)
 
 
@@ -425,6 +476,10 @@ def _read_array(lines: Iterator[tuple[int, str]], reader: Reader) -> Iterator[tu
     if not isinstance(values, list):
         reader.add(numbers[0], "not-array", "file is neither JSON lines nor a JSON array", "")
         return
+    strings = docshapes.strings_message(values, reader.shown.rsplit("/", 1)[-1])
+    if strings is not None:
+        reader.add(numbers[0], "strings-array", *strings)
+        return
     starts = _element_lines(joined, numbers, joined.index("[") + 1)
     for index, value in enumerate(values):
         yield (starts[index] if index < len(starts) else numbers[0]), value
@@ -437,7 +492,7 @@ def _line_of(joined: str, numbers: list[int], pos: int) -> int:
 # One scanner loop over a broken JSON array, kept whole: its position state is what the loop shares.
 def _recover_array(joined: str, numbers: list[int], reader: Reader) -> Iterator[tuple[int, Any]]:
     decoder = json.JSONDecoder()
-    pos, size, want_separator = joined.index("[") + 1, len(joined), False
+    pos, size, want_separator, after_comma = joined.index("[") + 1, len(joined), False, False
     while True:
         while pos < size and joined[pos] in " \t\r\n":
             pos += 1
@@ -450,17 +505,29 @@ def _recover_array(joined: str, numbers: list[int], reader: Reader) -> Iterator[
             )
             return
         if joined[pos] == "]":
+            if after_comma:  # json and the course's loader both refuse it
+                line = _line_of(joined, numbers, pos)
+                column = pos - joined.rfind("\n", 0, pos)
+                reader.add(
+                    line,
+                    "invalid-json",
+                    f"trailing comma after the last element, before ']' (json: Expecting value: line {line} "
+                    f"column {column})",
+                    "remove the comma after the last object",
+                    column=column,
+                )
             return
         if joined[pos] == ",":
-            pos, want_separator = pos + 1, False
+            pos, want_separator, after_comma = pos + 1, False, True
             continue
+        after_comma = False
         line = _line_of(joined, numbers, pos)
         if want_separator:
             column = pos - joined.rfind("\n", 0, pos)
             reader.add(
                 line,
                 "invalid-json",
-                f"missing comma between two objects (json: Expecting ',' delimiter at line {line} column {column})",
+                f"missing comma between two objects (json: Expecting ',' delimiter: line {line} column {column})",
                 "put a comma after the closing } of the object before this line",
                 column=column,
             )
@@ -469,27 +536,73 @@ def _recover_array(joined: str, numbers: list[int], reader: Reader) -> Iterator[
             if _too_deep(value):
                 raise json.JSONDecodeError(f"nested more than {MAX_DEPTH} levels deep", joined, pos)
         except (json.JSONDecodeError, RecursionError) as exc:
-            at = exc.pos if isinstance(exc, json.JSONDecodeError) else pos
-            bad_line = _line_of(joined, numbers, at)
-            text = joined.splitlines()[min(joined.count("\n", 0, at), len(numbers) - 1)]
-            if isinstance(exc, json.JSONDecodeError):
-                message, hint = _explain(exc, text)
-            else:
-                message, hint = "nested too deeply", "flatten the object"
-            reader.add(
-                bad_line,
-                "invalid-json",
-                message + " (this object was skipped)",
-                hint,
-                column=at - joined.rfind("\n", 0, at),
+            read = _with_trailing_commas(joined, pos, exc, reader, numbers)
+            if read is not None:
+                value, end = read
+                yield line, value
+                pos, want_separator = end, True
+                continue
+            _report_in_array(joined, numbers, pos, exc, reader)
+            resync = re.compile(r"\n[ \t]*[{\]]").search(
+                joined, exc.pos if isinstance(exc, json.JSONDecodeError) else pos
             )
-            resync = re.compile(r"\n[ \t]*[{\]]").search(joined, at)
             if resync is None:
                 return
             pos, want_separator = resync.start() + 1, False
             continue
         yield line, value
         pos, want_separator = end, True
+
+
+def _report_in_array(
+    joined: str, numbers: list[int], pos: int, exc: json.JSONDecodeError | RecursionError, reader: Reader
+) -> None:
+    at = exc.pos if isinstance(exc, json.JSONDecodeError) else pos
+    bad_line = _line_of(joined, numbers, at)
+    if isinstance(exc, json.JSONDecodeError):
+        message, hint = explain(exc, joined, bad_line)
+    else:
+        message, hint = "nested too deeply", "flatten the object"
+    reader.add(
+        bad_line, "invalid-json", message + " (this object was skipped)", hint, column=at - joined.rfind("\n", 0, at)
+    )
+
+
+def _with_trailing_commas(
+    joined: str, pos: int, exc: json.JSONDecodeError | RecursionError, reader: Reader, numbers: list[int]
+) -> tuple[Any, int] | None:
+    """An object of an array whose only flaw is a trailing comma, read as the course's loader reads it (its ujson
+    accepts the comma, Python's json does not), with a warning; None when it has any other flaw."""
+    if not isinstance(exc, json.JSONDecodeError) or not joined[: exc.pos].rstrip().endswith(","):
+        return None
+    if joined[exc.pos : exc.pos + 1] not in ("}", "]"):
+        return None
+    scan, end = Scan(), pos
+    while True:
+        stop = joined.find("\n", end)
+        stop = len(joined) if stop < 0 else stop
+        closed = scan.feed(joined[end:stop])
+        if closed >= 0:
+            end += closed
+            break
+        if stop >= len(joined):
+            return None
+        end = stop + 1
+    try:
+        value = _loads(strip_trailing_commas(joined[pos:end]))
+    except json.JSONDecodeError:
+        return None
+    line = _line_of(joined, numbers, exc.pos)
+    reader.add(
+        line,
+        "trailing-comma",
+        f"trailing comma before '{joined[exc.pos]}' (json: {exc.msg}: line {line} column {exc.colno}); the object "
+        "was read, as the course's loader (datasets) reads it, but Python's json refuses it",
+        "remove the last comma inside the object",
+        column=exc.colno,
+        severity="warning",
+    )
+    return value, end
 
 
 def _element_lines(joined: str, numbers: list[int], pos: int) -> list[int]:

@@ -251,8 +251,11 @@ class ValidationRecord(Record):
     data_files: list[str] = Field(default_factory=list)
     tests_file: str | None = None
     config_file: str | None = None
-    n_samples: int = 0
+    n_samples: int = 0  # unique samples (repeats count once): what the rubric's `samples` item reads
     n_tests: int = 0
+    n_records: int = 0  # usable training records read, repeats included
+    n_tests_held_out: int | None = None  # test questions not (nearly) in the training data; None: not checked
+    data_flags: list[str] = Field(default_factory=list)  # for the instructor ('off-domain: ...'); no points taken
     config: dict[str, Any] = Field(default_factory=dict)
     defaults_filled: list[str] = Field(default_factory=list)
     n_truncated: int = 0

@@ -5,7 +5,8 @@ time limit fires. So a reader runs in a forked child process: the child lowers i
 size at the fork plus the budget) and RLIMIT_CPU before it reads anything, and the parent kills it at the wall-clock
 limit. Whatever the file does costs that reader: the parent gets "could not be read within 1024 MB / 60 s" and
 grades everything else. The child's answer comes back as
-JSON text, never as a pickle of student data.
+JSON text, never as a pickle of student data. The budget is counted beyond the address space the child inherits,
+which includes heap the parent freed but still holds: the bound is the budget plus that slack, never unbounded.
 
 RLIMIT_AS is enforced by Linux (the machines grader runs on: GPU boxes, Slurm nodes, GitHub's runners). macOS does
 not enforce it: there the CPU-time and wall-clock limits still hold (SECURITY.md says so).

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from grader.deck import BODY_PT, GREEN, INK, MUTED, RED, TABLE_PT, Deck, Para
-from grader.records import Answer, QuestionScore
+from grader.records import Answer, QuestionScore, ValidationRecord
 from grader.report import Param, Report
 from grader.text import clean_text, shorten, shorten_block
 
@@ -51,7 +51,7 @@ def _data(report: Report, deck: Deck) -> None:
         return
     files = ", ".join(validation.data_files) or "no file"
     facts = [
-        Para(f"{validation.n_samples} usable training samples from {files}", bullet=True),
+        Para(f"{validation_counts(validation)} from {files}", bullet=True),
         Para(f"{validation.n_tests} test questions from {validation.tests_file or 'no file'}", bullet=True),
     ]
     if validation.max_sample_tokens:
@@ -250,3 +250,10 @@ def markdown_paragraphs(text: str) -> Iterator[Para]:
 
 def _num(value: float | None, digits: int) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def validation_counts(validation: ValidationRecord) -> str:
+    """'24 usable training samples', or '30 records, 10 unique training samples' when repeats count once."""
+    if validation.n_records and validation.n_records != validation.n_samples:
+        return f"{validation.n_records} records, {validation.n_samples} unique training samples"
+    return f"{validation.n_samples} usable training samples"

@@ -8,13 +8,22 @@ rubric items: the group is `invalid` only when it has nothing that can be traine
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
-from grader import adapter, hparams
+from grader import adapter, domain, hparams
 from grader.config import ANSWER_TOKENS_CAP, PART_A, part_a_entries
 from grader.dataio import fold, read_samples, write_normalized
-from grader.dataset import TokenCounter, duplicate_problems, length_problems, normalize, overlap_problems, sample_keys
+from grader.dataset import (
+    TokenCounter,
+    duplicate_problems,
+    length_problems,
+    normalize,
+    overlap_problems,
+    sample_keys,
+    unique_count,
+)
 from grader.discover import find_parts
 from grader.files import is_lfs_pointer, read_text, safe_file
 from grader.layout import Layout
@@ -25,6 +34,7 @@ from grader.storage import digest
 MIN_SAMPLES = 20
 MIN_TESTS = 5
 MAX_REPORT_BYTES = 1 << 20
+FOLDED = re.compile(r"; and \d+ more like it( \(lines [^)]*\))?$")  # what dataio.fold appends to a message
 
 
 def choose_data(
@@ -152,8 +162,13 @@ def run(
     wrote, tests, tests_file = _tests(group_dir, parts, collected, problems, limits)
     adapter_only = has_adapter_weights(group_dir, parts)
     missing = _missing_parts(data_files, tests_file, wrote, adapter_only, problems)
-    problems += _count_problems(data_files, samples, tests_file, tests)
-    problems += fold(duplicate_problems(samples) + overlap_problems(samples, tests), 10)
+    overlap = overlap_problems(samples, tests)
+    held_out = len(tests) - len(overlap)
+    problems += _count_problems(data_files, samples, tests_file, tests, held_out)
+    problems += fold(duplicate_problems(samples) + overlap, 10)
+    measured = domain.measure(samples)
+    if measured.flagged:
+        problems.append(domain.problem(measured))
     if config is not None and config.max_new_tokens > ANSWER_TOKENS_CAP:
         problems.append(_answer_cap(config.max_new_tokens, collected.sources.get("max_new_tokens", "")))
     n_truncated = max_tokens = 0
@@ -181,8 +196,11 @@ def run(
         data_files=data_files,
         tests_file=str(tests_file) if tests_file else None,
         config_file=collected.config_file,
-        n_samples=len(samples),
+        n_samples=unique_count(samples),
         n_tests=len(tests),
+        n_records=len(samples),
+        n_tests_held_out=held_out,
+        data_flags=[domain.flag(measured)] if measured.flagged else [],
         config=config.model_dump() if config else {},
         defaults_filled=[k for k in collected.filled if k in PART_A],
         n_truncated=n_truncated,
@@ -266,7 +284,7 @@ def _missing_parts(
         missing.append("test questions")
         problems.append(
             Problem(
-                file="tests.jsonl",
+                file=".",  # the group folder: naming a tests.jsonl that does not exist would send the reader to it
                 severity="warning",
                 code="no-tests",
                 message="no test questions found (looked for tests.jsonl, test_*.jsonl at any depth, and for a Q&A "
@@ -297,32 +315,42 @@ def _nothing_usable(data_files: list[str]) -> Problem:
         file=data_files[0] if data_files else "data/",
         code="no-usable-data",
         message="no usable training sample and no committed adapter: nothing can be trained or loaded",
-        hint="fix the errors above",
+        hint="fix the errors listed with their lines for this file",  # said first in the listing: not "above"
     )
 
 
+def counted(n_records: int, n_unique: int) -> str:
+    """'24 samples', or '30 records, 10 unique samples' when repeats count once."""
+    return f"{n_unique} samples" if n_records == n_unique else f"{n_records} records, {n_unique} unique samples"
+
+
 def _count_problems(
-    data_files: list[str], samples: list[Sample], tests_file: str | None, tests: list[Sample]
+    data_files: list[str], samples: list[Sample], tests_file: str | None, tests: list[Sample], held_out: int
 ) -> list[Problem]:
     problems = []
-    if data_files and len(samples) < MIN_SAMPLES:
+    unique = unique_count(samples)
+    if data_files and unique < MIN_SAMPLES:
+        repeats = "" if unique == len(samples) else f" ({counted(len(samples), unique)}: a repeat counts once)"
         problems.append(
             Problem(
                 file=data_files[0],
                 severity="warning",
                 code="too-few-samples",
-                message=f"{len(samples)} < {MIN_SAMPLES} usable samples",
+                message=f"{unique} < {MIN_SAMPLES} usable samples{repeats}",
                 hint=f"the assignment asks for at least {MIN_SAMPLES}",
             )
         )
-    if tests_file and len(tests) < MIN_TESTS:
+    if tests_file and held_out < MIN_TESTS:
+        copied = len(tests) - held_out
+        trained = f" not in the training data ({len(tests)}, of which {copied} also in it)" if copied else ""
         problems.append(
             Problem(
                 file=tests_file,
                 severity="warning",
                 code="too-few-tests",
-                message=f"{len(tests)} < {MIN_TESTS} test questions",
-                hint=f"the assignment asks for at least {MIN_TESTS}",
+                message=f"{held_out} < {MIN_TESTS} test questions{trained}",
+                hint=f"the assignment asks for at least {MIN_TESTS}"
+                + (", on questions the model was not trained on" if copied else ""),
             )
         )
     return problems
@@ -361,5 +389,7 @@ def _summary(problems: list[Problem]) -> str:
     # samples" is only their consequence
     first = over_limit(errors) or next((p for p in errors if p.line is not None), errors[0])
     count = sum(1 + p.repeats for p in errors)
-    more = f" (and {count - 1} more)" if count > 1 else ""
-    return f"{first.location()}: {first.message}{more}"
+    message = FOLDED.sub("", first.message)  # its repeats are counted below, once
+    like = f", {first.repeats} of them like it" if first.repeats else ""
+    more = f" (and {count - 1} more error{'s' if count > 2 else ''}{like})" if count > 1 else ""
+    return f"{first.location()}: {message}{more}"

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -145,7 +147,14 @@ def test_logs_that_would_take_more_memory_than_the_reader_has_cost_the_logs_only
     group.mkdir()
     history = [{"step": s, "loss": 2.5, "learning_rate": 1e-4} for s in range(1, 300_001)]  # ~15 MB of JSON
     (group / "trainer_state.json").write_text(json.dumps({"global_step": 300_000, "log_history": history}))
-    logs = adapter.group_logs_bounded(group, limits=DataLimits(reader_memory_mb=64))
+    # in a fresh process: the child's budget is counted beyond the address space it inherits, and a test process
+    # that freed hundreds of MB earlier would hand that slack to the child
+    code = (
+        "import sys; from pathlib import Path; from grader import adapter; from grader.limits import DataLimits; "
+        "print(adapter.group_logs_bounded(Path(sys.argv[1]), limits=DataLimits(reader_memory_mb=64)).model_dump_json())"
+    )
+    answer = subprocess.run([sys.executable, "-c", code, str(group)], capture_output=True, text=True, check=True)
+    logs = adapter.ReportedLoss.model_validate_json(answer.stdout)
     assert logs.train_loss is None and not logs.log
     assert logs.sources[0].startswith("the group's logs could not be read within 64 MB")
     # with the default budget the same file is read, thinned

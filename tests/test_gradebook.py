@@ -78,3 +78,17 @@ def test_row_from_earlier_results(tmp_path: Path) -> None:
     for broken in ({**results, "status": "passed"}, {**results, "score": {"delta_mean": {"rougeL": 0.05}}}):
         (tmp_path / "results.json").write_text(json.dumps(broken))
         assert gradebook.from_results(tmp_path / "results.json") is None
+
+
+def test_a_whole_number_reads_the_same_for_every_group(tmp_path: Path) -> None:
+    from grader.records import ValidationRecord
+
+    rows = [
+        gradebook.row(name, "graded", "", None, None, None, validation=ValidationRecord(group=name, config=config))
+        for name, config in (("a", {"num_train_epochs": 3.0, "learning_rate": 2e-4}), ("b", {"num_train_epochs": 1}))
+    ]
+    layout = Layout(tmp_path)
+    gradebook.write(rows, layout, [])
+    with layout.gradebook_csv.open(encoding="utf-8") as fh:
+        table = list(csv.DictReader(fh))
+    assert [r["num_train_epochs"] for r in table] == ["3", "1"] and table[0]["learning_rate"] == "0.0002"

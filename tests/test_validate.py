@@ -175,7 +175,7 @@ def test_wrong_shapes_are_named(tmp_path: Path, raw: str) -> None:
     (tmp_path / "d.jsonl").write_text(raw + "\n")
     problems: list = []
     dataio.read_samples(tmp_path, ["d.jsonl"], problems, is_test=False)
-    assert problems[0].code in {"chat-format", "not-object"} and problems[0].line == 1
+    assert problems[0].code in {"chat-format", "not-object", "strings-array"} and problems[0].line == 1
 
 
 def test_grader_toml_chooses_files_and_train_table(tmp_path: Path) -> None:
@@ -234,7 +234,7 @@ def test_a_column_oriented_object_is_one_error(tmp_path: Path) -> None:
     errors = [p for p in problems if p.severity == "error"]
     assert samples == [] and len(errors) == 1 and errors[0].code == "column-oriented"
     assert "'question', 'answer' each hold a list of 30 values" in errors[0].message
-    assert "orient='records'" in errors[0].hint
+    assert errors[0].hint.startswith("convert it: jq -c")
 
 
 def test_a_missing_comma_between_objects_is_where_json_says_and_the_rest_is_read(tmp_path: Path) -> None:
@@ -250,12 +250,12 @@ def test_a_missing_comma_between_objects_is_where_json_says_and_the_rest_is_read
     assert errors[0].line == where and "missing comma between two objects" in errors[0].message
     broken = text.replace('"answer": "It absorbs near 2002 nm."', '"answer": "It absorbs near 2002 nm.",')
     samples, problems = _read(tmp_path, "train2.json", broken.replace("}\n{", "},\n{"))
-    assert [s.instruction for s in samples] == [
-        "What is mineral number 0?",
-        "What is mineral number 1?",
-        "What is mineral number 3?",
-    ]
-    assert any("trailing comma" in p.message and "skipped" in p.message for p in problems)
+    # the course's loader (ujson) reads an object with a trailing comma, so grader reads it too, and says so
+    assert [s.instruction for s in samples] == [f"What is mineral number {i}?" for i in range(4)]
+    trailing = [p for p in problems if p.code == "trailing-comma"]
+    assert len(trailing) == 1 and trailing[0].severity == "warning"
+    assert "Python's json refuses it" in trailing[0].message
+    assert not [p for p in problems if p.severity == "error"]
 
 
 def test_alpaca_and_instances_records_get_one_message_naming_the_mapping(tmp_path: Path) -> None:
