@@ -141,7 +141,6 @@ def test_a_deliverable_bomb_costs_its_own_items_and_the_group_is_still_graded(tm
 
 
 def test_logs_that_would_take_more_memory_than_the_reader_has_cost_the_logs_only(tmp_path: Path) -> None:
-    from grader.limits import DataLimits
 
     group = tmp_path / "g"
     group.mkdir()
