@@ -173,6 +173,7 @@ class Writing(BaseModel):
     discussion: Quote | None = None
     tests_found: int = 0
     looked_for: str = ""  # what was looked for when nothing was found
+    notes: list[str] = Field(default_factory=list)  # how the file was read: pages without a text layer, caps hit
 
     def answer(self, name: str) -> ParamAnswer | None:
         return next((a for a in self.part_a if a.name == name), None)

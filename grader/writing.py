@@ -296,6 +296,7 @@ def understand(document: Document, entries: list[dict[str, Any]], system: str) -
             discussion=_section(document, DISCUSSION),
             tests_found=len(tests),
             looked_for="" if tests else looked,
+            notes=document.notes,
         ),
         tests,
     )
