@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.files import read_text, safe_file
-from grader.records import DocBlock, DocTable, Document, Problem
+from grader.records import BlockKind, DocBlock, DocTable, Document, Problem
 from grader.text import symbols
 
 MAX_BYTES = 64 << 20  # a deck full of screenshots is tens of MB
@@ -169,7 +169,8 @@ def _pptx(path: Path, relative: str) -> Document:
                 for para in shape.text_frame.paragraphs:
                     text = _clean(para.text)
                     if text:
-                        blocks.append(DocBlock(text=text, where=where, kind="title" if is_title else "text"))
+                        shown: BlockKind = "title" if is_title else "code" if _monospace(para.runs) else "text"
+                        blocks.append(DocBlock(text=text, where=where, kind=shown))
         if slide.has_notes_slide:
             said = _clean(slide.notes_slide.notes_text_frame.text if slide.notes_slide.notes_text_frame else "")
             if said:
@@ -178,6 +179,15 @@ def _pptx(path: Path, relative: str) -> Document:
     return Document(
         file=relative, format="pptx", pages=len(slides), blocks=blocks, tables=tables, images=images, notes=notes
     )
+
+
+MONOSPACE = re.compile(r"mono|courier|consolas|menlo|monaco|d2coding|code|fixed|typewriter", re.IGNORECASE)
+
+
+def _monospace(runs: Any) -> bool:
+    """A paragraph whose every run with text is set in a monospace font: code on a slide, not the group's prose."""
+    fonts = [run.font.name for run in runs if run.text.strip()]
+    return bool(fonts) and all(name is not None and MONOSPACE.search(name) for name in fonts)
 
 
 def _flat(shapes: Any, group: Any, depth: int = 0) -> Any:
@@ -354,8 +364,19 @@ def markdown(text: str, relative: str, where: str | None = None) -> Document:
             tables.append(DocTable(where=where or f"line {start}", rows=list(rows)))
             rows.clear()
 
+    fence = ""
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
+        if fence or stripped.startswith(("```", "~~~")):  # a fenced block is code: kept, never read as prose
+            flush_paragraph()
+            flush_table()
+            if not fence:
+                fence = stripped[:3]
+            elif stripped.startswith(fence):
+                fence = ""
+            elif stripped:
+                blocks.append(DocBlock(text=_clean(stripped), where=where or f"line {number}", kind="code"))
+            continue
         if re.match(r"!\[[^\]]*\]\(", stripped):
             images.append(where or f"line {number}")
         if stripped.startswith("|"):

@@ -214,6 +214,11 @@ def beats_base(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
         return 0.0, "no test questions, so base and fine-tuned answers could not be compared"
     if s is None or not s.questions:
         return 0.0, "no scored answers"
+    if not s.delta_mean:  # the group showed questions with base and fine-tuned answers but no expected answer
+        return 0.0, (
+            f"none of the {len(s.questions)} test questions has an expected answer: ROUGE cannot compare base and "
+            "fine-tuned; the group's own comparison is in the report for the instructor to judge"
+        )
     g = inputs.generation
     if g is not None and g.source == "recorded" and not all(a.base for a in g.answers):
         return 0.0, "the group's answers.jsonl records no base answer for some questions: nothing to compare with"

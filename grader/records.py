@@ -99,6 +99,9 @@ class Parts(BaseModel):
     notes: list[str] = Field(default_factory=list)  # caps that were hit while looking
 
 
+BlockKind = Literal["title", "text", "table", "notes", "output", "code"]  # code: monospace or fenced, never prose
+
+
 class DocBlock(BaseModel):
     """One unit of a group's own document: a paragraph, a list item, a title, a table row, a slide's notes."""
 
@@ -106,7 +109,7 @@ class DocBlock(BaseModel):
 
     text: str
     where: str  # 'slide 7', 'page 3', 'cell 4', 'line 12', 'paragraph 9'
-    kind: Literal["title", "text", "table", "notes", "output"] = "text"
+    kind: BlockKind = "text"
 
 
 class DocTable(BaseModel):

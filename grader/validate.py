@@ -234,12 +234,35 @@ def _tests(
                 file=str(wrote.file),
                 severity="info",
                 code="tests-extracted",
-                message=f"{len(tests)} test questions read from {shown[0].source.rpartition(', ')[2]} of the "
-                "deliverable, with the answers the group's model gave (reported, not measured); see "
-                "tests.extracted.jsonl",
+                message=f"{len(tests)} test questions read from {_places(tests)} of the deliverable, "
+                f"{_what_was_shown(tests)}; see tests.extracted.jsonl",
             )
         )
     return wrote, tests, str(tests_file) if tests_file else None
+
+
+def _places(tests: list[Sample]) -> str:
+    """'slides 16, 20' or 'page 2': where the questions were, each place once, in order."""
+    places = list(dict.fromkeys(t.source.rpartition(", ")[2] for t in tests))
+    unit, numbers = places[0].split(" ")[0], [p.partition(" ")[2] for p in places]
+    if all(p.split(" ")[0] == unit for p in places) and len(places) > 1:
+        return f"{unit}s {', '.join(numbers)}"
+    return ", ".join(places)
+
+
+def _what_was_shown(tests: list[Sample]) -> str:
+    """What came with the questions, counted: never "with the model's answers" when the group showed none."""
+    expected = sum(bool(t.answer) for t in tests)
+    tuned = sum(bool(t.reported) for t in tests)
+    base = sum(bool(t.reported_base) for t in tests)
+    said = [f"{expected} with an expected answer"]
+    if tuned:
+        said.append(f"{tuned} with the answer the group's model gave")
+    if base:
+        said.append(f"{base} with the base model's answer the group showed")
+    if expected < len(tests):
+        said.append(f"{len(tests) - expected} without an expected answer: shown, not scored by ROUGE")
+    return ", ".join(said) + (" (reported by the group, not measured)" if tuned or base else "")
 
 
 def _missing_parts(

@@ -85,6 +85,8 @@ def _segments(document: Document, patterns: dict[str, re.Pattern[str]]) -> list[
     current: tuple[set[str], str, list[str]] | None = None
     titled = False  # the current segment began with a title naming its parameter: the rest of the slide is its
     for block in document.blocks:
+        if block.kind == "code":  # a code line on the slide is not the group's answer (bf16=True, "set", "add")
+            continue
         named = {name for name, pattern in patterns.items() if pattern.search(block.text)}
         page = block.where.removesuffix(" notes")
         if block.kind == "table":
@@ -198,6 +200,21 @@ LABELS = re.compile(
 )
 
 
+# Code, templates and prompts shown on a slide are not test questions: a placeholder ({ins}, {{context}}), an escaped
+# newline, an f-string, a call or a definition.
+CODE = re.compile(
+    r"\{\{?\s*[A-Za-z_][\w.\[\]'\"]*\s*\}\}?|\\n|\bf[\"'][^\"']*\{|^\s*(def|class) \w+\s*[(:]|^\s*import \w|"
+    r"^\s*from [\w.]+ import|^\s*return\b|^\s*for \w+ in |\b(print|format_row|tokenizer|generate|open|len)\s*\(|"
+    r"^\s*[A-Za-z_][\w.]*\s*=\s*\S|[;{}]\s*$|^\s*(>>>|\$ )",
+)
+
+
+def looks_like_code(text: str) -> str | None:
+    """The piece of `text` that makes it code rather than a question, or None."""
+    match = CODE.search(text)
+    return match.group(0).strip() if match else None
+
+
 def _column(header: str) -> str | None:
     header = header.strip()
     if not header:
@@ -221,11 +238,11 @@ def _from_tables(document: Document) -> list[dict[str, str]]:
         if len(table.rows) < 2:
             continue
         columns = [_column(cell) for cell in table.rows[0]]
-        if "instruction" not in columns or not {"expected", "reported"} & set(columns):
-            continue
+        if "instruction" not in columns or not {"expected", "reported", "reported_base"} & set(columns):
+            continue  # a table of questions with an expected answer, the group's model's answer or the base's
         for row in table.rows[1:]:
             item = {key: row[j].strip() for j, key in enumerate(columns) if key and j < len(row)}
-            if item.get("instruction"):
+            if item.get("instruction") and not looks_like_code(item["instruction"]):
                 items.append({**item, "where": f"{document.file}, {table.where}"})
     return items
 
@@ -234,7 +251,7 @@ def _from_labels(document: Document) -> list[dict[str, str]]:
     items: list[dict[str, str]] = []
     current: dict[str, str] = {}
     for block in document.blocks:
-        if block.kind == "table":
+        if block.kind in ("table", "code"):
             continue
         pieces = LABELS.split(block.text)
         if len(pieces) < 3:
@@ -244,7 +261,9 @@ def _from_labels(document: Document) -> list[dict[str, str]]:
             if re.match(r"q\s?\d|question|instruction|질문", label):
                 if current.get("instruction"):
                     items.append(current)
-                current = {"instruction": value, "where": f"{document.file}, {block.where}"}
+                # a prompt template or code ("Instruction: {ins}\n") starts nothing: what follows is not its answer
+                code = looks_like_code(value) or looks_like_code(block.text)
+                current = {} if code else {"instruction": value, "where": f"{document.file}, {block.where}"}
             elif current and re.match(r"context|문맥", label):
                 current["context"] = value
             elif current and re.match(r"expected|reference|정답", label):
@@ -259,7 +278,9 @@ def _from_labels(document: Document) -> list[dict[str, str]]:
 
 
 def tests_from(document: Document, system: str) -> list[Sample]:
-    """The test questions the group showed, with their expected answers and the answers its model gave."""
+    """The test questions the group showed, with their expected answers and the answers its model gave. A question
+    shown only with the base and the fine-tuned model's answers (no expected one) is the group's own comparison: kept,
+    with an empty expected answer, which scoring leaves unscored."""
     items = _from_tables(document) or _from_labels(document)
     return [
         Sample(
@@ -272,7 +293,7 @@ def tests_from(document: Document, system: str) -> list[Sample]:
             reported_base=item.get("reported_base", ""),
         )
         for item in items
-        if item.get("expected")
+        if item.get("expected") or item.get("reported") or item.get("reported_base")
     ]
 
 

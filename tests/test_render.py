@@ -297,3 +297,36 @@ def test_the_example_groups_reports_read_whole(tmp_path: Path) -> None:
         assert not re.search(r"\b(\w ){6,}", "\n".join(pages))  # no "f i n a l" letter-spaced words
         with pdfplumber.open(str(pdf)) as plumbed:
             assert all((page.extract_text() or "").strip() for page in plumbed.pages)
+
+
+def test_the_groups_own_comparison_without_an_expected_answer_is_shown_unscored(tmp_path: Path) -> None:
+    import dataclasses
+
+    from grader import report as report_module
+    from grader import score
+    from grader.records import Answer, GenerationRecord
+
+    answer = Answer(
+        instruction="Which band records water vapour?",
+        context="",
+        expected="",
+        base="blue",
+        finetuned="940 nm",
+        reported="the 940 nm band",
+        reported_base="red light",
+        source="deck.pptx, slide 20",
+    )
+    generation = GenerationRecord(group="g", answers=[answer])
+    scored = score.run(generation)
+    d = dataclasses.replace(
+        report_data(tmp_path),
+        generation=generation,
+        score=scored,
+        questions=report_module._questions(generation, scored),
+        discussion=report_module.discussion(scored, [], None),
+    )
+    html = text.shown_text(render.render_html(d))
+    assert "(the group gave no expected answer: not scored)" in html and "ROUGE-L" not in html.split("Q1.")[1][:300]
+    assert "The base model, as the group reported it (not measured here): red light" in " ".join(html.split())
+    assert "None of the 1 questions has an expected answer" in html
+    assert "n/a" in html.split("ROUGE-L base → fine-tuned")[1][:40]

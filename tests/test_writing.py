@@ -126,3 +126,97 @@ def test_a_tests_file_keeps_its_questions_and_gains_the_answers_the_deliverable_
     tests = dataio.load_samples(layout.tests("g"))
     assert record.tests_file == "tests.jsonl" and len(tests) == 4
     assert [t.reported for t in tests[:3]] == [t.reported for t in shown[:3]] and tests[3].reported == ""
+
+
+def _slides(path: Path, slides: list[tuple[str, list[str], list[list[str]] | None]], mono: bool = False) -> None:
+    """A deck: per slide a title, text paragraphs (set in Consolas when `mono`) and an optional table."""
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    prs = Presentation()
+    for title, paragraphs, rows in slides:
+        slide = prs.slides.add_slide(prs.slide_layouts[5])
+        slide.shapes.title.text = title
+        if paragraphs:
+            frame = slide.shapes.add_textbox(Inches(0.5), Inches(1.5), Inches(9), Inches(2)).text_frame
+            for i, text in enumerate(paragraphs):
+                para = frame.paragraphs[0] if i == 0 else frame.add_paragraph()
+                run = para.add_run()
+                run.text = text
+                if mono and text.startswith(("def ", "    ", "prompt", "print")):
+                    run.font.name = "Consolas"
+        if rows:
+            shape = slide.shapes.add_table(len(rows), len(rows[0]), Inches(0.5), Inches(4), Inches(9), Inches(2))
+            for i, row in enumerate(rows):
+                for j, text in enumerate(row):
+                    shape.table.cell(i, j).text = text
+    prs.save(str(path))
+
+
+def test_a_qa_table_without_an_expected_column_is_the_groups_own_comparison(tmp_path: Path) -> None:
+    rows = [
+        ["No.", "Question (질문)", "Base model 답변", "Fine-tuned 답변"],
+        ["1", "What causes the Al-OH absorption near 2200 nm?", "Water.", "Al-OH bending and stretching in clays."],
+        ["2", "카올리나이트의 흡수 위치는?", "모르겠습니다", "2165 nm와 2207 nm 부근"],
+        ["3", 'f"Instruction: {ins}\\nContext: {ctx}"', "", ""],  # the prompt template: not a question
+    ]
+    _slides(tmp_path / "deck.pptx", [("Results", [], None), ("Test Q&A", [], rows)])
+    written, tests = writing.understand(deliverable.read(tmp_path, "deck.pptx", []), part_a_entries(), "s")
+    assert [t.instruction for t in tests] == [rows[1][1], rows[2][1]] and written.tests_found == 2
+    assert [(t.answer, t.reported_base, t.reported) for t in tests] == [("", r[2], r[3]) for r in rows[1:3]]
+    assert all(t.source == "deck.pptx, slide 2" for t in tests)
+
+
+def test_code_and_prompts_on_slides_are_never_questions_and_each_question_names_its_slide(tmp_path: Path) -> None:
+    """The issue's deck: a format_row f-string and a smoke-test prompt on slide 2 (code), real Q&A on slides 3-4."""
+    code = [
+        "def format_row(r):",
+        "    return f\"Instruction: {r['instruction']}\\nContext: {r['context']}\\nAnswer:\"",
+        'prompt = "Question: What is hyperspectral imaging?"',
+        "print(model.generate(prompt))",
+    ]
+    qa3 = [
+        "Q1. Question: Which mineral shows a doublet near 2165 nm?",
+        "Expected: Kaolinite.",
+        "Model answer: Kaolinite",
+    ]
+    qa4 = ["Q2. Question: Which band records water vapour?", "Expected: 940 nm.", "Model answer: 940 nm band"]
+    _slides(tmp_path / "deck.pptx", [("Code", code, None), ("Q&A 1", qa3, None), ("Q&A 2", qa4, None)], mono=True)
+    document = deliverable.read(tmp_path, "deck.pptx", [])
+    assert [b.kind for b in document.blocks if b.where == "slide 1"][1:] == ["code"] * 4
+    _, tests = writing.understand(document, part_a_entries(), "s")
+    assert [(t.instruction, t.source) for t in tests] == [
+        ("Which mineral shows a doublet near 2165 nm?", "deck.pptx, slide 2"),
+        ("Which band records water vapour?", "deck.pptx, slide 3"),
+    ]
+    # the same code in a plain font is recognised by its shape ({...} placeholders, f-strings, calls)
+    _slides(tmp_path / "plain.pptx", [("Code", code, None), ("Q&A 1", qa3, None)])
+    _, tests = writing.understand(deliverable.read(tmp_path, "plain.pptx", []), part_a_entries(), "s")
+    assert [t.instruction for t in tests] == ["Which mineral shows a doublet near 2165 nm?"]
+    assert writing.looks_like_code("What is the {mineral} band?") == "{mineral}"
+    assert writing.looks_like_code("If the learning rate doubles, what happens to the loss?") is None
+
+
+def test_extracted_questions_are_said_with_every_place_and_what_came_with_them(tmp_path: Path) -> None:
+    from grader import validate
+    from grader.layout import Layout
+
+    group = tmp_path / "g"
+    group.mkdir()
+    qa = ["Q1. Question: Which mineral shows a doublet near 2165 nm?", "Expected: Kaolinite."]
+    rows = [["Question", "Base model", "Fine-tuned"], ["Which band records water vapour?", "red", "940 nm"]]
+    _slides(group / "report.pptx", [("Q&A", qa, None), ("More", [], None), ("Ours vs base", [], rows)])
+    record = validate.run(group, "g", Layout(tmp_path / "out"))
+    said = next(p.message for p in record.problems if p.code == "tests-extracted")
+    assert said.startswith("1 test questions read from slide 3 of the deliverable")  # the table wins over labels
+    assert "0 with an expected answer, 1 with the answer the group's model gave" in said
+    assert "1 without an expected answer: shown, not scored by ROUGE" in said
+    assert (
+        validate._places([*map(_at, ("d.pptx, slide 16", "d.pptx, slide 20", "d.pptx, slide 16"))]) == "slides 16, 20"
+    )
+
+
+def _at(source: str) -> object:
+    from grader.records import Sample
+
+    return Sample(system="s", instruction="q", context="", answer="", source=source)
