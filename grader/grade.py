@@ -140,7 +140,10 @@ def _count(n: int, minimum: int, what: str) -> tuple[float, str]:
 
 
 def samples(item: RubricItem, inputs: Inputs) -> tuple[float, str]:
-    return _count(inputs.validation.n_samples if inputs.validation else 0, item.min or 20, "usable samples")
+    v = inputs.validation
+    course = v.n_course_samples if v else 0  # the course's own example samples are not the group's work
+    fraction, reason = _count((v.n_samples if v else 0) - course, item.min or 20, "usable samples of the group's own")
+    return fraction, reason + (f" ({course} more are the course's example data, not counted)" if course else "")
 
 
 def tests(item: RubricItem, inputs: Inputs) -> tuple[float, str]:

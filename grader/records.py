@@ -177,6 +177,7 @@ class Writing(BaseModel):
     tests_found: int = 0
     looked_for: str = ""  # what was looked for when nothing was found
     notes: list[str] = Field(default_factory=list)  # how the file was read: pages without a text layer, caps hit
+    copied: list[str] = Field(default_factory=list)  # "3 passages copied from the course's lecture.pptx"
 
     def answer(self, name: str) -> ParamAnswer | None:
         return next((a for a in self.part_a if a.name == name), None)
@@ -214,6 +215,7 @@ class ValidationRecord(Record):
     data_note: str = ""  # which data file was used and why, when there was a choice
     missing: list[str] = Field(default_factory=list)  # parts not handed in: they cost their rubric items only
     writing: Writing | None = None  # what the group wrote in its own report or slides, and where
+    n_course_samples: int = 0  # samples copied from the course's example data (--course): not credited
 
     @property
     def n_errors(self) -> int:

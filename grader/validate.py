@@ -19,6 +19,7 @@ from grader.discover import find_parts
 from grader.files import is_lfs_pointer, read_text, safe_file
 from grader.layout import Layout
 from grader.limits import DEFAULT_LIMITS, LIMIT_CODES, DataLimits
+from grader.material import load as load_material
 from grader.records import Parts, Problem, Sample, ValidationRecord, Writing, file_line
 from grader.storage import digest
 
@@ -141,6 +142,7 @@ def run(
     count_tokens: TokenCounter | None = None,
     limits: DataLimits = DEFAULT_LIMITS,
     parts: Parts | None = None,
+    course: Path | None = None,
 ) -> ValidationRecord:
     """Validate one group folder; write normalized samples, tests and REPORT.md into its output folder."""
     started = time.monotonic()
@@ -149,7 +151,8 @@ def run(
     collected = hparams.collect(group_dir, parts, problems)
     config = collected.config
     data_files, samples, data_note = choose_data(group_dir, parts, collected, problems, limits)
-    wrote, tests, tests_file = _tests(group_dir, parts, collected, problems, limits)
+    wrote, tests, tests_file = _tests(group_dir, parts, collected, problems, limits, course)
+    n_course = _course_samples(samples, course, problems)
     adapter_only = has_adapter_weights(group_dir, parts)
     missing = _missing_parts(data_files, tests_file, wrote, adapter_only, problems)
     problems += _count_problems(data_files, samples, tests_file, tests)
@@ -192,6 +195,7 @@ def run(
         data_note=data_note,
         missing=missing,
         writing=wrote,
+        n_course_samples=n_course,
         seconds=round(time.monotonic() - started, 3),
     )
     if layout is not None:
@@ -210,7 +214,12 @@ def _discovery_problems(parts: Parts) -> list[Problem]:
 
 
 def _tests(
-    group_dir: Path, parts: Parts, collected: hparams.Collected, problems: list[Problem], limits: DataLimits
+    group_dir: Path,
+    parts: Parts,
+    collected: hparams.Collected,
+    problems: list[Problem],
+    limits: DataLimits,
+    course: Path | None = None,
 ) -> tuple[Writing, list[Sample], str | None]:
     """The deliverable as read, the test questions and where they came from: the tests file (with the answers the
     group showed for them), else the Q&A of its slides or report."""
@@ -218,7 +227,8 @@ def _tests(
 
     tests_file = collected.toml.get("tests") or (parts.tests[0] if parts.tests else None)
     tests = read_samples(group_dir, [str(tests_file)], problems, is_test=True, limits=limits) if tests_file else []
-    wrote, shown = writing.read(group_dir, parts.deliverables, part_a_entries(), problems)
+    material = load_material(str(course.resolve())) if course is not None else None
+    wrote, shown = writing.read(group_dir, parts.deliverables, part_a_entries(), problems, material)
     if tests_file is not None and shown:
         showed = {normalize(t.instruction): t for t in shown if t.reported or t.reported_base}
         tests = [
@@ -239,6 +249,28 @@ def _tests(
             )
         )
     return wrote, tests, str(tests_file) if tests_file else None
+
+
+def _course_samples(samples: list[Sample], course: Path | None, problems: list[Problem]) -> int:
+    """How many samples are the course's example data (by content: question and answer), said once."""
+    if course is None or not samples:
+        return 0
+    material = load_material(str(course.resolve()))
+    sources = [material.source(f"{s.instruction}\n{s.answer}") for s in samples]
+    copied = [(s, hit[0]) for s, hit in zip(samples, sources, strict=True) if hit]
+    if copied:
+        files = sorted({name for _, name in copied})
+        problems.append(
+            Problem(
+                file=copied[0][0].source.rsplit(":", 1)[0] or "data",
+                severity="warning",
+                code="course-data",
+                message=f"{len(copied)} of {len(samples)} samples are copied from the course's "
+                f"{', '.join(files)}: trained on, not counted as the group's samples",
+                hint="build your own samples from your own paper chunks",
+            )
+        )
+    return len(copied)
 
 
 def _places(tests: list[Sample]) -> str:
@@ -298,7 +330,8 @@ def _missing_parts(
             )
         )
     if wrote.file is None:
-        missing.append("report")
+        copies = [s.split(" not counted: ", 1)[1] for s in wrote.skipped if "copied from the course's" in s]
+        missing.append(f"report ({copies[0]})" if copies else "report")
         problems.append(
             Problem(
                 file=".",

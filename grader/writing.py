@@ -24,6 +24,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from grader.material import WHOLE, Material, copied_blocks, summary
 from grader.records import QUESTIONS, Document, ParamAnswer, Problem, Quote, Sample, Writing
 
 QUESTION_TEXT = {
@@ -297,6 +298,32 @@ def tests_from(document: Document, system: str) -> list[Sample]:
     ]
 
 
+def whole_copy(document: Document, course: Material) -> str | None:
+    """Why the whole document is the course's (the lecture deck handed in as the group's), or None."""
+    most, share = course.share("\n".join(b.text for b in document.blocks))
+    if share < WHOLE:
+        return None
+    return (
+        f"the whole {'deck' if document.format == 'pptx' else 'document'} is copied from the course's {most} "
+        f"({share:.0%} of its text is the course's), not the group's work"
+    )
+
+
+def without_course(document: Document, course: Material) -> tuple[Document, list[str]]:
+    """The document without its passages (paragraphs, table rows) copied from the course's files, and what was
+    left out, counted per course file."""
+    sources = copied_blocks([b.text for b in document.blocks], course)
+    blocks = [b for b, source in zip(document.blocks, sources, strict=True) if source is None]
+    tables = [
+        table.model_copy(
+            update={"rows": [table.rows[0], *(r for r in table.rows[1:] if course.source(" | ".join(r)) is None)]}
+        )
+        for table in document.tables
+        if table.rows
+    ]
+    return document.model_copy(update={"blocks": blocks, "tables": tables}), summary(sources)
+
+
 def understand(document: Document, entries: list[dict[str, Any]], system: str) -> tuple[Writing, list[Sample]]:
     """What one document says: Part A per parameter, reflections, discussion, and the test Q&A it shows."""
     from grader.deliverable import images_said
@@ -324,9 +351,14 @@ def understand(document: Document, entries: list[dict[str, Any]], system: str) -
 
 
 def read(
-    group_dir: Path, deliverables: list[str], entries: list[dict[str, Any]], problems: list[Problem]
+    group_dir: Path,
+    deliverables: list[str],
+    entries: list[dict[str, Any]],
+    problems: list[Problem],
+    course: Material | None = None,
 ) -> tuple[Writing, list[Sample]]:
-    """Read the group's deliverable (the first document that can be read and is the group's own)."""
+    """Read the group's deliverable (the first document that can be read and is the group's own): without the
+    passages copied from the course's files, and not at all when the whole document is the course's."""
     from grader import deliverable
     from grader.config import DEFAULT_SYSTEM
 
@@ -336,12 +368,16 @@ def read(
         document = deliverable.read(group_dir, relative, problems)
         if document is None:
             continue
-        template = deliverable.is_template(document)
+        template = deliverable.is_template(document) or (whole_copy(document, course) if course else None)
         if template:
             skipped.append(f"{relative} not counted: {template}")
             continue
+        copied: list[str] = []
+        if course is not None:
+            document, copied = without_course(document, course)
         writing, tests = understand(document, entries, DEFAULT_SYSTEM)
-        return writing.model_copy(update={"others": candidates[i + 1 :], "skipped": skipped}), tests
+        update = {"others": candidates[i + 1 :], "skipped": skipped, "copied": copied}
+        return writing.model_copy(update=update), tests
     looked = "no report or slides found (.pptx, .pdf, .docx, .ipynb, REPORT.md)" + (
         f"; {'; '.join(skipped)}" if skipped else ""
     )
