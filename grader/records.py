@@ -146,6 +146,7 @@ class ParamAnswer(BaseModel):
     excerpt: str = ""
     answered: dict[str, bool] = Field(default_factory=dict)
     evidence: dict[str, str] = Field(default_factory=dict)  # question -> the words that decided it
+    unsure: str = ""  # why the reading may be wrong (no structure, a very short passage, mixed signals): check it
 
     @property
     def status(self) -> str:

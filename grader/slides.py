@@ -79,7 +79,12 @@ def _param_row(p: Param) -> list[Para]:
         Para(value, TABLE_PT, p.flagged, color=RED if p.flagged else INK, before=0),
         Para(f"{shorten(p.source, 80)} · usual: {shorten(p.range, 90)}", TABLE_PT, before=0),
         Para(own, TABLE_PT, color=INK if said else RED, before=0),
-        Para(f"{answered}/4 {p.coverage}", TABLE_PT, color=coverage, before=0),
+        Para(
+            f"{answered}/4 {p.coverage}" + (" ? check" if p.own and p.own.unsure else ""),
+            TABLE_PT,
+            color=coverage,
+            before=0,
+        ),
     ]
 
 

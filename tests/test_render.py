@@ -330,3 +330,25 @@ def test_the_groups_own_comparison_without_an_expected_answer_is_shown_unscored(
     assert "The base model, as the group reported it (not measured here): red light" in " ".join(html.split())
     assert "None of the 1 questions has an expected answer" in html
     assert "n/a" in html.split("ROUGE-L base → fine-tuned")[1][:40]
+
+
+def test_an_unsure_part_a_reading_is_marked_for_the_instructor(tmp_path: Path) -> None:
+    import dataclasses
+
+    from grader.records import ParamAnswer
+    from grader.slides import _param_row
+
+    d = report_data(tmp_path)
+    own = ParamAnswer(
+        name="lora_r",
+        where="deck.pptx, slide 3",
+        excerpt="lora_r | LoRA rank",
+        answered={"what": True, "effect": False, "range": False, "why": False},
+        evidence={"what": "LoRA rank"},
+        unsure="a very short passage (3 words)",
+    )
+    params = [dataclasses.replace(p, own=own, coverage="partly") if p.keys[0] == "lora_r" else p for p in d.params]
+    html = " ".join(text.shown_text(render.render_html(dataclasses.replace(d, params=params))).split())
+    assert "? check: a very short passage (3 words)" in html
+    row = _param_row(next(p for p in params if p.keys[0] == "lora_r"))
+    assert row[-1].text == "1/4 partly ? check"

@@ -25,14 +25,22 @@ def test_part_a_from_the_example_deck() -> None:
     assert written.others == ["README.md"]
     lr = written.answer("learning_rate")
     assert lr.where == "Week5_Group3_report.pptx, slide 2" and all(lr.answered.values())
-    assert lr.excerpt.startswith("Part A · learning_rate What it controls: the size of each optimizer step")
+    assert lr.excerpt.startswith("What it controls: the size of each optimizer step")  # the slide under its title
+    assert lr.evidence["what"] == "the size of each optimizer step on the LoRA weights."  # the labelled line
     epochs = written.answer("num_train_epochs")  # the slide is in Korean: 에폭
-    assert epochs.where.endswith("slide 3") and all(epochs.answered.values()) and epochs.evidence["what"] == "정한다"
-    alpha = written.answer("lora_alpha")  # a row of the table, decided by its first cell
+    assert epochs.where.endswith("slide 3") and all(epochs.answered.values()) and epochs.evidence["what"] == "몇 번"
+    alpha = written.answer("lora_alpha")  # a row of the table, decided by its first cell and the headers above it
     assert alpha.where.endswith("slide 5") and alpha.excerpt.startswith("lora_alpha |")
-    assert alpha.answered == {"what": True, "effect": True, "range": True, "why": False}
+    assert alpha.evidence == {
+        "what": "Scaling of the LoRA update (alpha / r)",  # the cell under "What it controls"
+        "effect": "Higher alpha makes the update stronger, lower weaker",
+        "range": "usually r to 2r (we used 16 with r 8)",
+        "why": "Keeps the update strength comparable when we change the rank",  # under "Why for our data"
+    }
+    logging = written.answer("logging_steps")  # "How often the loss is logged | | |": the empty cells say nothing
+    assert logging.answered == {"what": True, "effect": False, "range": False, "why": False}
     assert written.answer("warmup_ratio").status == "missing"  # named only in another row: not discussed
-    assert sum(sum(a.answered.values()) for a in written.part_a) == 39
+    assert sum(sum(a.answered.values()) for a in written.part_a) == 45
     assert written.reflections.where == "Week5_Group3_report.pptx, slide 9"
     assert "어려웠던 점" in written.reflections.text
     assert written.discussion.where == "Week5_Group3_report.pptx, slide 8"
@@ -43,7 +51,7 @@ def test_part_a_from_the_example_pdf_in_korean_and_english() -> None:
     assert written.file == "Week5_Group5_report.pdf" and written.format == "pdf"
     lr = written.answer("learning_rate")  # 학습률은 ... 조절한다 / 높이면 / 보통 / 우리 지질 데이터
     assert lr.where == "Week5_Group5_report.pdf, page 1" and all(lr.answered.values())
-    assert lr.evidence == {"what": "조절", "effect": "높이", "range": "보통", "why": "우리"}
+    assert lr.evidence == {"what": "얼마나", "effect": "높이", "range": "1e-4~3e-4", "why": "우리"}
     assert all(written.answer("lora_r").answered.values())  # 랭크는 ..., a Korean name before a particle
     assert written.answer("include_mlp").answered == {"what": True, "effect": False, "range": False, "why": False}
     assert written.answer("lr_scheduler_type").status == "missing" and written.answer("bf16").status == "missing"
@@ -220,3 +228,63 @@ def _at(source: str) -> object:
     from grader.records import Sample
 
     return Sample(system="s", instruction="q", context="", answer="", source=source)
+
+
+KO_HEADERS = [
+    "Parameter",
+    "역할 (What it controls)",
+    "증가 / 감소하면?",
+    "권장 범위 (Typical range)",
+    "우리 데이터에서 왜 중요한가",
+]
+
+
+def test_a_table_headed_by_the_four_questions_answers_them_cell_by_cell(tmp_path: Path) -> None:
+    rows = [
+        KO_HEADERS,
+        ["lora_r", "rank = adapter capacity", "r↑ 파라미터↑", "8, 16, 32", "데이터가 작아서 r=8~16이면 충분"],
+        ["lora_alpha", "LoRA update 스케일 (alpha / r)", "크면 update가 강해짐", "보통 r의 2배", "중요함"],
+        ["warmup_ratio", "lr을 서서히 올리는 구간의 비율", "", "0.03", "-"],
+    ]
+    reflections = ["개선할 점: 다음에는 logging_steps=1로 하고 validation set 추가"]  # not Part A evidence
+    code = ["args = TrainingArguments(bf16=True,  # set bf16 for A100"]
+    _slides(
+        tmp_path / "d.pptx", [("Part A", [], rows), ("Code", code, None), ("회고 (Reflections)", reflections, None)]
+    )
+    written, _ = writing.understand(deliverable.read(tmp_path, "d.pptx", []), part_a_entries(), "s")
+    r, alpha, warmup = (written.answer(n) for n in ("lora_r", "lora_alpha", "warmup_ratio"))
+    assert all(r.answered.values()) and r.evidence["what"] == "rank = adapter capacity"  # the header decides
+    assert alpha.answered == {"what": True, "effect": True, "range": True, "why": False}  # "중요함" says nothing
+    assert warmup.answered == {"what": True, "effect": False, "range": True, "why": False}  # empty and "-"
+    assert written.answer("logging_steps").status == "missing" and written.answer("bf16").status == "missing"
+    assert r.unsure == "" and alpha.unsure == ""
+
+
+def test_prose_gives_each_parameter_its_own_sentences_and_marks_what_is_unsure(tmp_path: Path) -> None:
+    (tmp_path / "REPORT.md").write_text(
+        "# Part A\n\n"
+        "per_device_train_batch_size is the number of samples in one pass, and gradient_accumulation_steps is how "
+        "many passes are summed before an update. A larger batch needs more memory.\n\n"
+        "We left include_mlp on.\n\n"
+        "## Reflections\n\nNext time we would increase num_train_epochs for our small geology set.\n",
+        encoding="utf-8",
+    )
+    written, _ = writing.understand(deliverable.read(tmp_path, "REPORT.md", []), part_a_entries(), "s")
+    batch, accumulation = written.answer("per_device_train_batch_size"), written.answer("gradient_accumulation_steps")
+    assert batch.evidence == {"what": "is the", "effect": "larger"} and "larger batch" in batch.excerpt.lower()
+    assert accumulation.evidence == {"what": "how many"} and "A larger" not in accumulation.excerpt
+    assert written.answer("num_train_epochs").status == "missing"  # only the reflections name it
+    mlp = written.answer("include_mlp")
+    assert mlp.unsure == "a very short passage (4 words)" and not any(mlp.answered.values())
+
+
+def test_the_assignments_questions_pasted_under_each_parameter_answer_nothing(tmp_path: Path) -> None:
+    questions = [
+        "1. What does this parameter control?",
+        "2. What happens if we increase or decrease it?",
+        "3. What is the typical good range or default value?",
+        "4. Why is this important for our fine-tuning task (geology / hyperspectral domain)?",
+    ]
+    _slides(tmp_path / "d.pptx", [("learning_rate", questions, None), ("lora_r", questions, None)])
+    written, _ = writing.understand(deliverable.read(tmp_path, "d.pptx", []), part_a_entries(), "s")
+    assert sum(sum(a.answered.values()) for a in written.part_a) == 0
