@@ -30,12 +30,14 @@ QUESTIONS = ("what", "effect", "range", "why")
 TESTS_MIN = 5  # the rubric's `tests` item: n / 5 of its points
 
 
-def read_one(corpus: Path, name: str) -> tuple[Any, list[Any]]:
-    """The reader as the pipeline runs it on one group's deliverable: (Writing, test Samples)."""
-    from grader import writing
+def read_one(corpus: Path, name: str, course: Path | None = None) -> tuple[Any, list[Any]]:
+    """The reader as the pipeline runs it on one group's deliverable: (Writing, test Samples); with `course`, as
+    `grader grade --course DIR` runs it (the course's own files recognised)."""
+    from grader import material, writing
     from grader.config import part_a_entries
 
-    return writing.read(corpus, [name], part_a_entries(), [])
+    known = material.load(str(course.resolve())) if course else None
+    return writing.read(corpus, [name], part_a_entries(), [], known)
 
 
 @dataclass
@@ -115,7 +117,7 @@ def _compare_qa(truth: list[dict[str, str]], found: list[dict[str, str]], fmt: s
     }
 
 
-def measure(corpus: Path = CORPUS) -> dict[str, Any]:
+def measure(corpus: Path = CORPUS, course: Path | None = None) -> dict[str, Any]:
     labels = sorted(corpus.glob("*.truth.json"))
     per_question = {q: Tally() for q in QUESTIONS}
     overall = Tally()
@@ -127,7 +129,7 @@ def measure(corpus: Path = CORPUS) -> dict[str, Any]:
     cells = 0
     for label in labels:
         truth = json.loads(label.read_text(encoding="utf-8"))
-        written, tests = read_one(corpus, truth["file"])
+        written, tests = read_one(corpus, truth["file"], course)
         own = {p.name: p for p in written.part_a}
         credited = truth_count = 0
         for name, labelled in truth["part_a"].items():
@@ -262,8 +264,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--json", type=Path, default=Path("reports/reading.json"), help="where the figures go")
+    parser.add_argument("--course", type=Path, default=None, help="the course's own files, as grade --course")
     args = parser.parse_args(argv)
-    result = measure(args.corpus)
+    result = measure(args.corpus, args.course)
     print(report(result))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
