@@ -16,13 +16,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.reading import docs_empty, docs_more, docs_prose, docs_tables
+from tests.reading import docs_empty, docs_extra, docs_more, docs_prose, docs_tables
 from tests.reading.spec import PARAMETERS, Answer, Doc
 from tests.reading.writers import Places, write
 
 CORPUS = Path(__file__).parent / "corpus"
 DOCS: list[Doc] = sorted(
-    [*docs_tables.DOCS, *docs_prose.DOCS, *docs_empty.DOCS, *docs_more.DOCS], key=lambda doc: doc.name
+    [*docs_tables.DOCS, *docs_prose.DOCS, *docs_empty.DOCS, *docs_more.DOCS, *docs_extra.DOCS], key=lambda doc: doc.name
 )
 
 
