@@ -16,12 +16,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.reading import docs_empty, docs_prose, docs_tables
+from tests.reading import docs_empty, docs_extra, docs_more, docs_prose, docs_tables
 from tests.reading.spec import PARAMETERS, Answer, Doc
 from tests.reading.writers import Places, write
 
 CORPUS = Path(__file__).parent / "corpus"
-DOCS: list[Doc] = sorted([*docs_tables.DOCS, *docs_prose.DOCS, *docs_empty.DOCS], key=lambda doc: doc.name)
+DOCS: list[Doc] = sorted(
+    [*docs_tables.DOCS, *docs_prose.DOCS, *docs_empty.DOCS, *docs_more.DOCS, *docs_extra.DOCS], key=lambda doc: doc.name
+)
 
 
 def _norm(text: str) -> str:
@@ -54,7 +56,9 @@ def truth(doc: Doc, places: Places) -> dict[str, Any]:
             else {"words": words, "where": locate(words, places, doc.name, answer.scope)}
             for question, words in answer.words().items()
         }
-        part_a[name] = {**cells, "note": answer.note}
+        if answer.copied_from and any(answer.words().values()):
+            raise ValueError(f"{doc.name}: {name} is copied from {answer.copied_from}; it answers nothing")
+        part_a[name] = {**cells, "note": answer.note, "copied_from": answer.copied_from or None}
     return {
         "file": doc.name,
         "format": doc.format,

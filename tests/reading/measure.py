@@ -11,7 +11,8 @@ tests/reading/spec.py). It prints and writes as JSON:
     PDF's line wrap inside a Korean word reads as a space no one wrote); for slides and pages, how many matched
     rows name the truth's slide or page;
   - what the reader gives to documents that answer nothing (course material, the assignment pasted back, lorem):
-    the share of Part A and of the tests item it would award;
+    the share of Part A and of the tests item it would award; and how many Part A cells it credits to passages a
+    group copied from the course's material into its own deck;
   - every disagreement: file, parameter, question, reader vs truth, the reader's evidence words and place.
 This module imports only grader and the standard library, so it also runs as a plain script.
 """
@@ -126,6 +127,7 @@ def measure(corpus: Path = CORPUS, course: Path | None = None) -> dict[str, Any]
     qa_total = {"truth": 0, "found": 0, "matched": 0, "exact": 0, "paged": 0, "placed": 0}
     qa_misses: list[dict[str, Any]] = []
     answers_nothing: list[dict[str, Any]] = []
+    copied = {"cells": 0, "credited": 0}
     cells = 0
     for label in labels:
         truth = json.loads(label.read_text(encoding="utf-8"))
@@ -138,6 +140,9 @@ def measure(corpus: Path = CORPUS, course: Path | None = None) -> dict[str, Any]
                 said = bool(answer and answer.answered.get(q))
                 true = labelled[q] is not None
                 cells += 1
+                if labelled.get("copied_from"):
+                    copied["cells"] += 1
+                    copied["credited"] += said
                 per_question[q].add(said, true)
                 overall.add(said, true)
                 credited += said
@@ -195,6 +200,7 @@ def measure(corpus: Path = CORPUS, course: Path | None = None) -> dict[str, Any]
             "exact_match": round(rows["exact"] / rows["truth"], 4) if rows["truth"] else 1.0,
         },
         "answers_nothing": answers_nothing,
+        "copied_passages": copied,
         "per_file": files,
         "disagreements": disagreements,
         "qa_disagreements": qa_misses,
@@ -230,6 +236,11 @@ def report(result: dict[str, Any]) -> str:
             f"  {item['file']:<32} {item['what']:<28} Part A {item['part_a_share']:.2f}, "
             f"tests {item['tests_share']:.2f}"
         )
+    copied = result["copied_passages"]
+    lines.append(
+        f"  Part A passages copied from course material into a group's own deck: {copied['credited']} of "
+        f"{copied['cells']} cells credited"
+    )
     lines += ["", "Per file: Part A cells truth / reader, Q&A rows truth / read / exact"]
     for f in result["per_file"]:
         lines.append(

@@ -74,6 +74,7 @@ class Answer:
     why: str | None = None
     note: str = ""
     scope: str = ""  # the passage the words are in (a table row's text), where the words alone are too common
+    copied_from: str = ""  # the course material its passage is copied from (it then answers nothing)
 
     def words(self) -> dict[str, str | None]:
         return {"what": self.what, "effect": self.effect, "range": self.range, "why": self.why}
