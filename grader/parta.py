@@ -28,7 +28,8 @@ EXCERPT = 600
 # Headers of a question's column, and labels of a question's line ("What:", "역할:").
 HEADER = {
     "what": r"what\b|controls?|role|meaning|definition|역할|의미|정의|무엇",
-    "effect": r"increase|decrease|raise|lower|effect|impact|trade.?off|↑|↓|증가|감소|높이|낮추|변화|영향",
+    "effect": r"increase|decrease|raise|lower|effect|impact|trade.?off|↑|↓|"
+    r"증가|감소|높이|낮추|키우|줄이|늘리|변화|영향",
     "range": r"range|typical|default|usual|recommend|common|권장|범위|기본|보통|일반",
     "why": r"why|our data|for us|matters?|relevan|reason|이유|왜|우리|중요",
 }
@@ -44,7 +45,8 @@ LABEL = re.compile(
 # A cell or a labelled line that says nothing
 VACUOUS = re.compile(
     r"^\s*([-–—.·/?]*|n/?a|tbd|todo|none|없음|해당\s*없음|important|very important|중요함?|중요하다|매우\s*중요|"
-    r"상황에\s*따라\s*다름|depends|see above|위와\s*같음|same)\s*[.!]?\s*$",
+    r"상황에\s*따라\s*다름|depends|see above|위와\s*같음|same|잘\s*모르겠\w*|모름|don'?t know|not sure|unknown|"
+    r"(very\s+)?important( for (the )?(fine-?tuning|training|the model|the task|us))?)\s*[.!]?\s*$",
     re.IGNORECASE,
 )
 # Sections whose words never answer Part A
@@ -57,7 +59,7 @@ ELSEWHERE = re.compile(
 # Word rules for free text, one per question, read sentence by sentence.
 RULES = {
     "what": re.compile(
-        r"\b(controls?|determines?|decides?|sets?|defines?|specif(y|ies)|means?|refers? to|is the|are the|"
+        r"\b(controls?|determines?|decides?|sets?|defines?|specif(y|ies)|adds? up|sums?|summed|"
         r"how (many|much|often|big|large|fast|far)|the (size|number|share|scale|rank|amount|format|dimension|shape|"
         r"fraction|capacity|probability|step size)s?|(number|fraction|share|size|shape|rank|scal\w*|amount|"
         r"probability|dimension|interval|ratio) (of|factor)|limits?|cuts?|caps?|applies|format|whether|"
@@ -66,17 +68,20 @@ RULES = {
         r"how the|(update|adapter|low-rank) matri\w*|lora (to|on|for)|use[sd]? (\w+ )?for)\b|"
         r"\w\s*=\s*\w+\s*[×x*/]\s*\w|"
         r"조절|결정|정한다|정하는|정함|의미|정의|나타낸|제어|역할|크기|개수|횟수|비율|차원|스케일|여부|형식|간격|"
-        r"방식|얼마나|몇 번|몇 스텝|최대 토큰|샘플 수|수이다|확률|것이다|0으로 만|천천히|서서히",
+        r"방식|얼마나|몇 번|몇 스텝|최대 토큰|샘플 수|수이다|확률|것이다|0으로 만|천천히|서서히|길이|연산|누적|"
+        r"(adapter|lora|matrix) rank|during training|while training|학습 중",
         re.IGNORECASE,
     ),
     "effect": re.compile(
         r"\b(increas\w*|decreas\w*|higher|lower|larger|smaller|bigger|more|fewer|less|rais\w*|reduc\w*|"
-        r"too (high|low|large|small|many|few|short|long|big)|add(s|ing)?|enabl\w+|disabl\w+|turn\w* (on|off)|"
+        r"too (high|low|large|small|many|few|short|long|big)|add(s|ing)?(?! up)|saves?|saving|"
+        r"enabl\w+|disabl\w+|turn\w* (on|off)|"
         r"halves|doubles|triples|diverg\w*|spikes?|unstable|overflow|truncat\w*|"
         r"memor(y|ise|ize)|stronger|weaker|smoother|faster|slower|out of memory|oom|wastes?|"
         r"decays? (smoothly|linearly|faster|slower|to zero|at a))\b|[↑↓]|"
         r"높이|낮추|높으면|낮으면|크면|작으면|늘리|줄이|증가(?!시킬지|할지)|감소(?!시킬지|할지)|많으면|적으면|커지|"
         r"작아지|켜면|끄면|발산|키우면|키울수록|높을수록|낮을수록|클수록|작을수록|많을수록|적을수록|늘어|줄어|느려|"
+        r"크게 하|작게 하|절약|"
         r"빨라|안정|절반|촘촘",
         re.IGNORECASE,
     ),
@@ -92,8 +97,8 @@ RULES = {
         r"small (data|dataset|set)|few (samples|examples|steps)|"
         r"(only|just|with|our|\() ?\d+ (steps?|samples?|updates?)|"
         r"we (compared|tried|tested|measured|found|saw)|remote sensing|paper\w*|chunks?|contexts?|for us|"
-        r"(our|one|single|1|a single) gpu|t4|a100|colab|\d+ ?gb|empty)\b|"
-        r"지질|초분광|광물|분광|도메인|우리(?!는)|데이터셋|소규모|논문|샘플이|샘플 수|\d+개|스텝이|단일 GPU|"
+        r"(our|one|single|1|a single|the lab) gpu|t4|a100|rtx ?\d+|colab|\d+ ?gb|empty)\b|"
+        r"지질|초분광|광물|분광|도메인|우리(?!는)|데이터셋|소규모|논문|샘플이|\d+개|스텝이|단일 GPU|"
         r"작아서|적어서|길어서",
         re.IGNORECASE,
     ),
@@ -120,6 +125,7 @@ class Passage:
     free: list[str] = field(default_factory=list)  # sentences read by the word rules
     structured: bool = False  # a question table or labelled lines
     anchored: bool = True  # a row, a titled slide or section, a line or sentence that begins with the name
+    value: str = ""  # the group's value, in a table's value column
 
 
 def alias_pattern(aliases: list[str]) -> re.Pattern[str]:
@@ -133,20 +139,72 @@ def alias_pattern(aliases: list[str]) -> re.Pattern[str]:
     return re.compile("|".join(parts), re.IGNORECASE)
 
 
+PART_OF = re.compile(r"(effective|eff\.|실질|실제)\s*$", re.IGNORECASE)  # "effective batch" is accumulation's
+
+
 def _named(text: str, patterns: dict[str, re.Pattern[str]]) -> list[str]:
-    """The parameters a text names, in the order it names them."""
-    found = [(m.start(), name) for name, p in patterns.items() if (m := p.search(text))]
+    """The parameters a text names, in the order it names them ("effective batch" names no batch size)."""
+    found = [
+        (m.start(), name)
+        for name, p in patterns.items()
+        for m in [next((m for m in p.finditer(text) if not PART_OF.search(text[: m.start()])), None)]
+        if m is not None
+    ]
     return [name for _, name in sorted(found)]
 
 
-def _says(cell: str, question: str) -> bool:
-    """A structured cell answers its question when it says something; a range needs a value or a written range."""
+# Words that, with the parameter's own name, make a cell that only restates it ("It controls the epochs.", "More
+# epochs = more training.")
+RESTATING = {
+    "it",
+    "its",
+    "the",
+    "a",
+    "an",
+    "is",
+    "are",
+    "this",
+    "that",
+    "of",
+    "to",
+    "for",
+    "and",
+    "controls",
+    "control",
+    "sets",
+    "set",
+    "determines",
+    "decides",
+    "defines",
+    "changes",
+    "more",
+    "less",
+    "higher",
+    "lower",
+    "training",
+    "train",
+    "fine",
+    "tuning",
+    "fine-tuning",
+    "model",
+    "parameter",
+    "value",
+}
+OWN_VALUE = re.compile(r"^\W*(we (used|use|chose|kept|set)|ours?\b|우리는)", re.IGNORECASE)
+
+
+def _says(cell: str, question: str, pattern: re.Pattern[str]) -> bool:
+    """A structured cell answers its question when it says something beyond the parameter's name; a range needs a
+    value or a written range, and the group's own value alone ("we used 1") is not one."""
     text = cell.strip()
     if not text or VACUOUS.match(text):
         return False
     if question == "range":
+        if OWN_VALUE.match(text) and not RANGE_WRITTEN.search(text) and not RULES["range"].search(text):
+            return False
         return VALUE.search(text) is not None or RULES["range"].search(text) is not None
-    return len(re.findall(r"\w", text)) >= 2 or re.search(r"[↑↓×½]", text) is not None
+    content = [w for w in re.findall(r"\w+", pattern.sub(" ", text).lower()) if w not in RESTATING]
+    return bool(content) or re.search(r"[↑↓×½]", text) is not None
 
 
 def _label(label: str) -> str | None:
@@ -186,11 +244,14 @@ def _table_passages(table: DocTable, patterns: dict[str, re.Pattern[str]], file:
             continue
         cells: dict[str, str] = {}
         free: list[str] = []
+        value = ""
         for role, cell in zip(roles, row, strict=False):
             if role in QUESTIONS:
                 cells[role] = cell
             elif role == "text":
                 free += _sentences(cell)
+            elif role == "value":
+                value = cell
         passages.append(
             Passage(
                 name=names[0],
@@ -199,6 +260,7 @@ def _table_passages(table: DocTable, patterns: dict[str, re.Pattern[str]], file:
                 cells=cells,
                 free=free,
                 structured=any(role in QUESTIONS for role in roles),
+                value=value,
             )
         )
     return passages
@@ -232,7 +294,9 @@ def _block_passages(document: Document, patterns: dict[str, re.Pattern[str]]) ->
         if block.kind == "title" or _looks_like_title(block.text, document.format):
             owner = _named(block.text, patterns)
             skipping = bool(ELSEWHERE.search(block.text)) and not owner
-            current = None
+            current = start(owner[0], block.where) if len(owner) == 1 else None
+            if current is not None:
+                current.text = block.text  # the title, for the excerpt; its words answer nothing by themselves
             continue
         if skipping:
             continue
@@ -253,9 +317,14 @@ def _block_passages(document: Document, patterns: dict[str, re.Pattern[str]]) ->
                 continue
             for piece in _pieces(line, patterns):
                 names = _named(piece, patterns)
-                own = names and (not owner or len(owner) > 1 or _starts_with(piece, patterns[names[0]]))
-                if own and (current is None or current.name != names[0]):
-                    current = start(names[0], block.where, bool(owner) or _starts_with(piece, patterns[names[0]]))
+                first = names[0] if names else ""
+                begins = bool(first) and _starts_with(piece, patterns[first])
+                if begins and (current is None or current.name != first):  # a sentence about another parameter
+                    current = start(first, block.where)
+                elif first and not owner and (current is None or current.name != first):  # prose: it names another
+                    current = start(first, block.where, anchored=False)
+                elif first in owner and len(owner) > 1 and (current is None or current.name != first):
+                    current = start(first, block.where)  # a title naming several: the sentence names which
                 elif current is None and owner:
                     current = start(owner[0], block.where)
                 if current is None:
@@ -316,7 +385,7 @@ def _after_name(sentence: str, pattern: re.Pattern[str]) -> str | None:
     if match is None or match.start() > 4:
         return None
     rest = sentence[match.end() :]
-    colon = re.match(r"\s*(\([^)]*\))?\s*[:：]\s*", rest)
+    colon = re.match(r"\s*(\([^)]*\))?\s*(?:[:：—–=]|\s-\s)\s*", rest)
     return rest[colon.end() :] if colon else None
 
 
@@ -328,12 +397,14 @@ def _decide(passages: list[Passage], pattern: re.Pattern[str]) -> tuple[dict[str
     for question in QUESTIONS:
         for passage in passages:
             if question in passage.cells:  # the structure decides: a cell under the question, a labelled line
-                if _says(passage.cells[question], question):
+                if _says(passage.cells[question], question, pattern):
                     answered[question] = True
                     evidence[question] = passage.cells[question][:120]
                     break
                 continue
             words = _by_words(passage.free, question, pattern)
+            if not words and question == "range" and passage.value.strip():  # "Course default." beside "True"
+                words = next((m.group(0) for f in passage.free if (m := RULES["range"].search(f))), "")
             if words:
                 answered[question], evidence[question] = True, words
                 break
@@ -350,9 +421,15 @@ def _decide(passages: list[Passage], pattern: re.Pattern[str]) -> tuple[dict[str
     return answered, evidence, unsure
 
 
+DEFINES = re.compile(r"^\W*(?:the\s+)?(?:is|are|means|refers to|is defined as)\s", re.IGNORECASE)
+
+
 def _by_words(sentences: list[str], question: str, pattern: re.Pattern[str]) -> str:
     """The words of the first sentence that answer the question by its rule, or ''."""
     for sentence in sentences:
+        named = pattern.search(sentence)
+        if question == "what" and named and named.start() <= 4 and DEFINES.match(sentence[named.end() :]):
+            return sentence[named.end() :].split()[0] + " " + sentence[named.end() :].split()[1]  # "is the", "means"
         rest = pattern.sub(lambda m: " " if re.search(r"[\s_]", m.group(0).strip()) else m.group(0), sentence)
         if question == "range":
             written = max(RANGE_WRITTEN.findall(rest), key=len, default="")  # "1e-4 to 3e-4" over "7-8"(B)

@@ -15,21 +15,23 @@ import pytest
 
 from tests.reading import build, measure
 
-# measured on 2026-11-29 over the 19 documents, with the reader of main at 50f61ee (before issue 25's reader work)
+# measured on 2026-11-29 over the 19 documents with the structure-first reader (grader.parta), without --course
+# (the lecture deck g10 and the passages g16 copied from it are only recognised with the course's files: with
+# `--course` naming the lecture deck, Part A precision is 0.99); before it (main at 50f61ee): P 0.70 R 0.60, exact 0.80
 READER_FLOORS = {
-    ("part_a", "overall", "precision"): 0.70,
-    ("part_a", "overall", "recall"): 0.60,
-    ("part_a", "what", "precision"): 0.70,
-    ("part_a", "what", "recall"): 0.44,
-    ("part_a", "effect", "precision"): 0.70,
-    ("part_a", "effect", "recall"): 0.67,
-    ("part_a", "range", "precision"): 0.71,
-    ("part_a", "range", "recall"): 0.71,
-    ("part_a", "why", "precision"): 0.70,
-    ("part_a", "why", "recall"): 0.64,
-    ("qa", "precision"): 0.89,
-    ("qa", "recall"): 0.93,
-    ("qa", "exact_match"): 0.80,
+    ("part_a", "overall", "precision"): 0.91,
+    ("part_a", "overall", "recall"): 0.98,
+    ("part_a", "what", "precision"): 0.90,
+    ("part_a", "what", "recall"): 0.98,
+    ("part_a", "effect", "precision"): 0.94,
+    ("part_a", "effect", "recall"): 0.99,
+    ("part_a", "range", "precision"): 0.88,
+    ("part_a", "range", "recall"): 0.99,
+    ("part_a", "why", "precision"): 0.92,
+    ("part_a", "why", "recall"): 0.99,
+    ("qa", "precision"): 0.98,
+    ("qa", "recall"): 1.00,
+    ("qa", "exact_match"): 1.00,
 }
 
 

@@ -25,7 +25,7 @@ def test_part_a_from_the_example_deck() -> None:
     assert written.others == ["README.md"]
     lr = written.answer("learning_rate")
     assert lr.where == "Week5_Group3_report.pptx, slide 2" and all(lr.answered.values())
-    assert lr.excerpt.startswith("What it controls: the size of each optimizer step")  # the slide under its title
+    assert lr.excerpt.startswith("Part A · learning_rate What it controls: the size of each optimizer step")
     assert lr.evidence["what"] == "the size of each optimizer step on the LoRA weights."  # the labelled line
     epochs = written.answer("num_train_epochs")  # the slide is in Korean: 에폭
     assert epochs.where.endswith("slide 3") and all(epochs.answered.values()) and epochs.evidence["what"] == "몇 번"
@@ -272,7 +272,7 @@ def test_prose_gives_each_parameter_its_own_sentences_and_marks_what_is_unsure(t
     written, _ = writing.understand(deliverable.read(tmp_path, "REPORT.md", []), part_a_entries(), "s")
     batch, accumulation = written.answer("per_device_train_batch_size"), written.answer("gradient_accumulation_steps")
     assert batch.evidence == {"what": "is the", "effect": "larger"} and "larger batch" in batch.excerpt.lower()
-    assert accumulation.evidence == {"what": "how many"} and "A larger" not in accumulation.excerpt
+    assert accumulation.evidence == {"what": "is how"} and "A larger" not in accumulation.excerpt
     assert written.answer("num_train_epochs").status == "missing"  # only the reflections name it
     mlp = written.answer("include_mlp")
     assert mlp.unsure == "a very short passage (4 words)" and not any(mlp.answered.values())
