@@ -414,6 +414,12 @@ def is_template(document: Document) -> str | None:
     words = len(re.findall(r"\w+", text))
     raw = document.file.rsplit("/", 1)[-1].lower()
     if raw != "readme.md":
+        from grader.parta import ASSIGNMENT
+
+        said = [b for b in document.blocks if b.kind != "title"]
+        pasted = sum(bool(ASSIGNMENT.search(b.text)) for b in said)
+        if TEMPLATE_MARKS[1].search(text) and pasted >= max(4, len(said) // 2):
+            return f"it is the assignment's own text: {pasted} of its {len(said)} paragraphs are its questions"
         return None
     if TEMPLATE_MARKS[1].search(text):
         return "it is the assignment's own text, not the group's answers"

@@ -279,3 +279,37 @@ def test_pdfs_as_groups_export_them_read_every_word(tmp_path: Path, name: str) -
     doc, problems = _read(tmp_path, f"{name}.pdf")
     words = re.findall(r"\w+", " ".join(b.text for b in doc.blocks))
     assert problems == [] and sorted(words) == sorted(re.findall(r"\w+", want))
+
+
+def test_the_assignment_pasted_back_in_a_word_file_is_not_the_groups_report(tmp_path: Path) -> None:
+    import docx
+
+    doc = docx.Document()
+    doc.add_heading("Part A. Parameter Analysis", level=1)
+    doc.add_paragraph("Each group must analyze and explain the meaning and role of the following parameters used in")
+    for name in ("learning_rate", "lora_r"):
+        doc.add_heading(name, level=2)
+        for question in (
+            "1. What does this parameter control?",
+            "2. What happens if we increase or decrease it?",
+            "3. What is the typical good range or default value?",
+            "4. Why is this important for our fine-tuning task (geology / hyperspectral domain)?",
+        ):
+            doc.add_paragraph(question)
+    doc.save(str(tmp_path / "report.docx"))
+    document, _ = _read(tmp_path, "report.docx")
+    assert (
+        deliverable.is_template(document) == "it is the assignment's own text: 9 of its 9 paragraphs are its questions"
+    )
+    written, _ = writing.read(tmp_path, ["report.docx"], part_a_entries(), [])
+    assert written.file is None and written.skipped[0].startswith("report.docx not counted: it is the assignment's")
+
+
+def test_markdown_code_fences_are_code_not_prose() -> None:
+    text = "# Part A\n\n```python\nbf16=True  # set bf16\n```\n\nlearning_rate sets the step.\n"
+    document = deliverable.markdown(text, "R.md")
+    assert [(b.kind, b.text) for b in document.blocks] == [
+        ("title", "Part A"),
+        ("code", "bf16=True  # set bf16"),
+        ("text", "learning_rate sets the step."),
+    ]
