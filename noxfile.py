@@ -1,4 +1,4 @@
-"""Sessions: tests, lint, demo, bench. nox's pip venvs see the local CPU wheel of torch (torch==2.13.0)."""
+"""Sessions: tests, lint, demo, bench, reading. nox's pip venvs see the local CPU wheel of torch (torch==2.13.0)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,14 @@ def lint(session: nox.Session) -> None:
     _install(session, "dev")
     session.run("ruff", "check", "grader", "tests", "noxfile.py")
     session.run("mypy")
+
+
+@nox.session
+def reading(session: nox.Session) -> None:
+    """How well grader reads a group's deck or report: precision and recall of Part A's four questions and the Q&A
+    rows against the labelled corpus in tests/reading/corpus/, every disagreement, figures in reports/reading.json."""
+    _install(session, "test")
+    session.run("python", "-m", "tests.reading.measure", *session.posargs, env={"HF_HUB_OFFLINE": "1"})
 
 
 @nox.session

@@ -109,6 +109,15 @@ def grade_cmd(
         Path | None,
         typer.Option("--tests", help="Class-wide held-out questions (JSONL) every group's model answers as well."),
     ] = None,
+    course: Annotated[
+        Path | None,
+        typer.Option(
+            "--course",
+            envvar="GRADER_COURSE",
+            help="The course's own files (lecture deck, example data, script, assignment): what a group copied from "
+            "them is recognised by content and not credited.",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Redo every stage, ignoring cached records.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display, only the summary.")] = False,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failure with a traceback.")] = False,
@@ -161,6 +170,7 @@ def grade_cmd(
             "only": tuple(only or ()),
             "fail_fast": fail_fast,
             "class_tests": class_tests,
+            "course": course,
         }
     )
     if rescore and force:

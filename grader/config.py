@@ -287,6 +287,9 @@ class RunSettings(BaseModel):
     class_tests: Path | None = Field(
         None, description="Held-out questions every group's model answers too (--tests): one test set for the class."
     )
+    course: Path | None = Field(
+        None, description="The course's own files (--course): passages, decks and data copied from them earn nothing."
+    )
     run_id: str | None = Field(None, description="Written into each results.json: which run graded the group.")
     shard: str | None = Field(None, description="Set in a shard's process: the coordinator holds the lock.")
 

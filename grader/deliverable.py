@@ -18,7 +18,8 @@ from typing import Any
 
 from grader.files import read_text, safe_file
 from grader.limits import DEFAULT_LIMITS, DataLimits
-from grader.records import DocBlock, DocTable, Document, Problem
+from grader.records import BlockKind, DocBlock, DocTable, Document, Problem
+from grader.text import symbols
 
 MAX_BYTES = 64 << 20  # a deck full of screenshots is tens of MB
 MAX_ZIP_ENTRIES = 5_000
@@ -183,7 +184,8 @@ def _capped(document: Document, problems: list[Problem]) -> Document:
 
 
 def _clean(text: str) -> str:
-    return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]", "", text).strip()
+    """Control characters out; symbol-font bullets and arrows (private use area) as what they mean."""
+    return symbols(re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]", "", text)).strip()
 
 
 def _pptx(path: Path, relative: str) -> Document:
@@ -211,7 +213,8 @@ def _pptx(path: Path, relative: str) -> Document:
                 for para in shape.text_frame.paragraphs:
                     text = _clean(para.text)
                     if text:
-                        blocks.append(DocBlock(text=text, where=where, kind="title" if is_title else "text"))
+                        shown: BlockKind = "title" if is_title else "code" if _monospace(para.runs) else "text"
+                        blocks.append(DocBlock(text=text, where=where, kind=shown))
         if slide.has_notes_slide:
             said = _clean(slide.notes_slide.notes_text_frame.text if slide.notes_slide.notes_text_frame else "")
             if said:
@@ -220,6 +223,15 @@ def _pptx(path: Path, relative: str) -> Document:
     return Document(
         file=relative, format="pptx", pages=len(slides), blocks=blocks, tables=tables, images=images, notes=notes
     )
+
+
+MONOSPACE = re.compile(r"mono|courier|consolas|menlo|monaco|d2coding|code|fixed|typewriter", re.IGNORECASE)
+
+
+def _monospace(runs: Any) -> bool:
+    """A paragraph whose every run with text is set in a monospace font: code on a slide, not the group's prose."""
+    fonts = [run.font.name for run in runs if run.text.strip()]
+    return bool(fonts) and all(name is not None and MONOSPACE.search(name) for name in fonts)
 
 
 def _flat(shapes: Any, group: Any, depth: int = 0) -> Any:
@@ -239,9 +251,10 @@ def _is_picture(shape: Any) -> bool:
 
 
 def _pdf(path: Path, relative: str) -> Document:
-    import pdfplumber
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
+
+    from grader import pdftext
 
     try:
         reader = PdfReader(str(path))
@@ -253,52 +266,64 @@ def _pdf(path: Path, relative: str) -> Document:
     blocks: list[DocBlock] = []
     tables: list[DocTable] = []
     images: list[str] = []
-    with pdfplumber.open(str(path), password="") as pdf:
-        for number, page in enumerate(pdf.pages[:MAX_PAGES], start=1):
-            where = f"page {number}"
-            found = page.find_tables()
-            boxes = [t.bbox for t in found]
-            for table in found:
-                rows = [[" ".join(_clean(c or "").split()) for c in row] for row in table.extract()]
-                tables.append(DocTable(where=where, rows=rows))
-            outside = page.filter(lambda obj: not _inside(obj, boxes))  # noqa: B023 (used at once)
-            blocks.extend(_paragraphs(outside.extract_text_lines(), where))
-            blocks.extend(
-                DocBlock(text=" | ".join(r), where=where, kind="table")
-                for t in tables
-                if t.where == where
-                for r in t.rows
-                if any(r)
-            )
-            images.extend(where for _ in page.images)
-            page.close()
+    read = pdftext.pages(str(path), MAX_PAGES)
+    for number, page in enumerate(read, start=1):
+        where = f"page {number}"
+        blocks.extend(_paragraphs(page.lines, where))
+        for rows in page.tables:
+            cleaned = [[_clean(cell) for cell in row] for row in rows]
+            tables.append(DocTable(where=where, rows=cleaned))
+            blocks.extend(DocBlock(text=" | ".join(r), where=where, kind="table") for r in cleaned if any(r))
+        images.extend(where for _ in range(page.images))
     notes = [f"only the first {MAX_PAGES} of {n_pages} pages were read"] if n_pages > MAX_PAGES else []
+    notes += _text_layer_notes(read)
     return Document(
         file=relative, format="pdf", pages=n_pages, blocks=blocks, tables=tables, images=images, notes=notes
     )
 
 
-def _paragraphs(lines: list[dict[str, Any]], where: str) -> list[DocBlock]:
+def _text_layer_notes(read: list[Any]) -> list[str]:
+    """Pages without a text layer said as such (a scan is not an empty report), and pages PDFium could not read."""
+    blank = [n for n, page in enumerate(read, start=1) if not page.engine]
+    scanned = [n for n in blank if read[n - 1].images]
+    notes = []
+    if scanned:
+        which = "every page" if len(scanned) == len(read) else f"page{'s' if len(scanned) > 1 else ''} {_span(scanned)}"
+        notes.append(
+            f"no text layer on {which}: {len(scanned)} page{'s are' if len(scanned) > 1 else ' is an'} "
+            f"image{'s' if len(scanned) > 1 else ''} (a scan?); grader does not read text inside images: "
+            "export the PDF from the program that wrote it"
+        )
+    fallback = [n for n, page in enumerate(read, start=1) if page.engine == "pdfplumber"]
+    if fallback:
+        notes.append(f"page{'s' if len(fallback) > 1 else ''} {_span(fallback)} read by pdfplumber (PDFium read none)")
+    return notes
+
+
+def _span(numbers: list[int]) -> str:
+    return ", ".join(str(n) for n in numbers[:8]) + (f" and {len(numbers) - 8} more" if len(numbers) > 8 else "")
+
+
+def _paragraphs(lines: list[Any], where: str) -> list[DocBlock]:
     """PDF lines joined into paragraphs: a line continues the one above when it follows closely in the same size;
     a line in a larger size than the page's body text is a title."""
-    sizes = [round(line["chars"][0]["size"], 1) for line in lines if line.get("chars")]
+    sizes = [line.size for line in lines]
     body = max(set(sizes), key=sizes.count) if sizes else 0.0
     blocks: list[DocBlock] = []
-    previous: dict[str, Any] | None = None
+    previous: Any = None
     for line in lines:
-        text = _clean(line.get("text", ""))
-        if not text or not line.get("chars"):
+        text = _clean(line.text)
+        if not text:
             continue
-        size = round(line["chars"][0]["size"], 1)
-        height = max(line["bottom"] - line["top"], 1.0)
-        title = size > body * 1.1
+        height = max(line.bottom - line.top, 1.0)
+        title = line.size > body * 1.1
         joined = (
             previous is not None
             and blocks
             and blocks[-1].kind == "text"
             and not title
-            and round(previous["chars"][0]["size"], 1) == size
-            and line["top"] - previous["bottom"] < 0.6 * height
+            and previous.size == line.size
+            and line.top - previous.bottom < 0.6 * height
         )
         if joined:
             blocks[-1] = blocks[-1].model_copy(update={"text": f"{blocks[-1].text} {text}"})
@@ -306,13 +331,6 @@ def _paragraphs(lines: list[dict[str, Any]], where: str) -> list[DocBlock]:
             blocks.append(DocBlock(text=text, where=where, kind="title" if title else "text"))
         previous = line
     return blocks
-
-
-def _inside(obj: dict[str, Any], boxes: list[tuple[float, float, float, float]]) -> bool:
-    if "x0" not in obj or "top" not in obj:
-        return False
-    cx, cy = (obj["x0"] + obj["x1"]) / 2, (obj["top"] + obj["bottom"]) / 2
-    return any(x0 <= cx <= x1 and top <= cy <= bottom for x0, top, x1, bottom in boxes)
 
 
 def _docx(path: Path, relative: str) -> Document:
@@ -390,8 +408,19 @@ def markdown(text: str, relative: str, where: str | None = None) -> Document:
             tables.append(DocTable(where=where or f"line {start}", rows=list(rows)))
             rows.clear()
 
+    fence = ""
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
+        if fence or stripped.startswith(("```", "~~~")):  # a fenced block is code: kept, never read as prose
+            flush_paragraph()
+            flush_table()
+            if not fence:
+                fence = stripped[:3]
+            elif stripped.startswith(fence):
+                fence = ""
+            elif stripped:
+                blocks.append(DocBlock(text=_clean(stripped), where=where or f"line {number}", kind="code"))
+            continue
         if re.match(r"!\[[^\]]*\]\(", stripped):
             images.append(where or f"line {number}")
         if stripped.startswith("|"):
@@ -429,6 +458,12 @@ def is_template(document: Document) -> str | None:
     words = len(re.findall(r"\w+", text))
     raw = document.file.rsplit("/", 1)[-1].lower()
     if raw != "readme.md":
+        from grader.parta import ASSIGNMENT
+
+        said = [b for b in document.blocks if b.kind != "title"]
+        pasted = sum(bool(ASSIGNMENT.search(b.text)) for b in said)
+        if TEMPLATE_MARKS[1].search(text) and pasted >= max(4, len(said) // 2):
+            return f"it is the assignment's own text: {pasted} of its {len(said)} paragraphs are its questions"
         return None
     if TEMPLATE_MARKS[1].search(text):
         return "it is the assignment's own text, not the group's answers"

@@ -10,6 +10,7 @@ Debian package that would draw them, never left as silent empty boxes.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
@@ -116,16 +117,53 @@ def _system() -> frozenset[int]:
 
 
 def _drawn(char: str) -> bool:
-    """Whitespace and control or format characters need no glyph."""
-    return not char.isspace() and unicodedata.category(char)[0] != "C"
+    """Whitespace and control or format characters need no glyph; a private-use (symbol-font) character does."""
+    kind = unicodedata.category(char)
+    return not char.isspace() and (kind[0] != "C" or kind == "Co")
 
 
 def missing(text: str) -> str:
     """The characters of `text`, in order of first appearance, that no shipped or installed font covers."""
-    candidates = dict.fromkeys(c for c in text if ord(c) not in _shipped() and _drawn(c))
+    shipped = _shipped()
+    candidates = dict.fromkeys(c for c in set(text) if ord(c) not in shipped and _drawn(c))
     if not candidates:
         return ""
-    return "".join(c for c in candidates if ord(c) not in _system())
+    first = {c: text.index(c) for c in candidates}
+    return "".join(sorted((c for c in candidates if ord(c) not in _system()), key=first.__getitem__))
+
+
+_JOINERS = "\u200d\ufe0e\ufe0f"  # zero-width joiner and variation selectors inside an emoji sequence
+
+
+def printable(text: str) -> tuple[str, str]:
+    """`text` with every character no font here draws replaced, and those characters.
+
+    A character drawn as a missing-glyph box makes WeasyPrint write the whole font with a custom encoding, and
+    then pypdf reads the page NUL-padded and pdfplumber reads nothing. So an emoji or another symbol is written
+    as its name ("[test tube]"), a run of letters of a script no font covers as "[5 Thai characters]", and a
+    symbol-font character of the private use area that grader.text.symbols does not know is left out.
+    """
+    gone = missing(text)
+    if not gone:
+        return text, ""
+    run = re.compile(f"[{re.escape(gone)}][{re.escape(gone)}{_JOINERS}]*")
+    return run.sub(lambda m: _named(m.group(0), gone), text), gone
+
+
+def _named(run: str, gone: str) -> str:
+    out, letters = [], []
+    for char in run:
+        kind = unicodedata.category(char)
+        if char in _JOINERS or kind in ("Co", "Sk", "Mn") or char not in gone:
+            continue  # private use, emoji modifiers, combining marks: nothing to say on their own
+        if kind.startswith("S"):
+            out.append(f"[{unicodedata.name(char, 'symbol').lower()}]")
+        else:
+            letters.append(char)
+    if letters:
+        script = unicodedata.name(letters[0], "UNKNOWN").split(" ")[0].title()
+        out.append(f"[{len(letters)} {script} character{'s' if len(letters) > 1 else ''}]")
+    return " ".join(out)
 
 
 _CJK = ((0x2E80, 0x9FFF), (0xAC00, 0xD7AF), (0xF900, 0xFAFF), (0xFF00, 0xFFEF))  # CJK, Hangul, compatibility
@@ -156,7 +194,7 @@ def note(missing_by_group: dict[str, str]) -> str | None:
     packages = " ".join(package_for(chars))
     shown = ", ".join(sorted(affected)[:10]) + (f" and {len(affected) - 10} more" if len(affected) > 10 else "")
     return (
-        f"no font on this machine draws {len(chars)} character(s) of student text ({chars[:12]!r}): they show as "
-        f"empty boxes in the reports of {shown}; install them with `apt-get install {packages}` and re-run "
-        f"with --force"
+        f"no font on this machine draws {len(chars)} character(s) of student text ({chars[:12]!r}) in the reports of "
+        f"{shown}; they are written as their names ([test tube], [5 Thai characters]) and symbol-font characters "
+        f"are left out; to draw them, `apt-get install {packages}` and re-run with --force"
     )

@@ -193,7 +193,14 @@ def _count(n: int, minimum: int, what: str, where: str) -> Decision:
 
 def samples(item: RubricItem, inputs: Inputs) -> Decision:
     v = inputs.validation
-    return _count(v.n_samples if v else 0, item.min or 20, "usable samples", ", ".join(v.data_files) if v else "")
+    course = v.n_course_samples if v else 0  # the course's own example samples are not the group's work
+    where = ", ".join(v.data_files) if v else ""
+    decided = _count((v.n_samples if v else 0) - course, item.min or 20, "usable samples of the group's own", where)
+    if course:
+        return Decision(
+            decided.fraction, decided.reason + f" ({course} more are the course's example data, not counted)", where
+        )
+    return decided
 
 
 def tests(item: RubricItem, inputs: Inputs) -> Decision:
@@ -370,7 +377,8 @@ def _group_comparison(inputs: Inputs) -> tuple[list[tuple[float, float]], str]:
     if g.source == "recorded":  # every question needs the base answer beside it, or there is no comparison
         if not all(a.base for a in g.answers):
             return [], ""
-        return [(q.base["rougeL"], q.finetuned["rougeL"]) for q in s.questions], "the group's recorded answers"
+        pairs = [(q.base["rougeL"], q.finetuned["rougeL"]) for q in s.questions if q.base]
+        return pairs, "the group's recorded answers"
     pairs, places = [], []
     for a, q in zip(g.answers, s.questions, strict=False):
         if a.expected and q.reported and q.reported_base:
@@ -406,7 +414,7 @@ def beats_base(item: RubricItem, inputs: Inputs) -> Decision:
             base, tuned, item, f"the group's own answers on {len(pairs)} question(s): {where}"
         )
     measured = (
-        s is not None and bool(s.questions) and (inputs.generation is None or inputs.generation.source != "recorded")
+        s is not None and bool(s.delta_mean) and (inputs.generation is None or inputs.generation.source != "recorded")
     )
     if measured and inputs.this_run_counts(item):
         assert s is not None
@@ -431,6 +439,13 @@ def beats_base(item: RubricItem, inputs: Inputs) -> Decision:
             0.0,
             "the group's answers.jsonl records no base answer for some questions: nothing to compare with",
             "the group's recorded answers",
+        )
+    if s is not None and s.questions and not s.delta_mean:  # questions shown with base and fine-tuned answers only
+        return Decision(
+            0.0,
+            f"none of the {len(s.questions)} test questions has an expected answer: ROUGE cannot compare base and "
+            "fine-tuned; the group's own comparison is in the report for the instructor to judge",
+            "the deliverable",
         )
     if not measured:
         t = inputs.train

@@ -153,7 +153,13 @@ def start(group: GroupRecord, batch: Batch, progress: Progress) -> Work:
 def _validate(work: Work, batch: Batch) -> None:
     layout, settings, name = batch.layout, batch.settings, work.name
     work.validation = validate.run(
-        Path(work.group.path), name, layout, batch.count_tokens, settings.limits, parts=work.group.parts
+        Path(work.group.path),
+        name,
+        layout,
+        batch.count_tokens,
+        settings.limits,
+        parts=work.group.parts,
+        course=settings.course,
     )
     save(work.validation, layout.record(name, "validate"))
     work.outcome.records["validate"] = work.validation
@@ -165,6 +171,10 @@ def _validate(work: Work, batch: Batch) -> None:
     work.config = TrainConfig(**work.validation.config)
     if work.validation.missing:  # graded all the same: each missing part costs its own rubric items only
         work.outcome.reason = "graded without " + ", ".join(work.validation.missing) + " (see the rubric)"
+    copied = work.validation.writing.copied if work.validation.writing else []
+    copied += [p.message for p in work.validation.problems if p.code == "course-data"]
+    if copied:  # the course's passages and samples the group handed in: said in the gradebook too
+        work.outcome.reason = "; ".join([*filter(None, [work.outcome.reason]), *copied])
     if settings.rescore:  # stored answers are used as they are: no keys, no base model needed
         return
     if settings.preview:

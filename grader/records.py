@@ -99,6 +99,9 @@ class Parts(BaseModel):
     notes: list[str] = Field(default_factory=list)  # caps that were hit while looking
 
 
+BlockKind = Literal["title", "text", "table", "notes", "output", "code"]  # code: monospace or fenced, never prose
+
+
 class DocBlock(BaseModel):
     """One unit of a group's own document: a paragraph, a list item, a title, a table row, a slide's notes."""
 
@@ -106,7 +109,7 @@ class DocBlock(BaseModel):
 
     text: str
     where: str  # 'slide 7', 'page 3', 'cell 4', 'line 12', 'paragraph 9'
-    kind: Literal["title", "text", "table", "notes", "output"] = "text"
+    kind: BlockKind = "text"
 
 
 class DocTable(BaseModel):
@@ -143,6 +146,7 @@ class ParamAnswer(BaseModel):
     excerpt: str = ""
     answered: dict[str, bool] = Field(default_factory=dict)
     evidence: dict[str, str] = Field(default_factory=dict)  # question -> the words that decided it
+    unsure: str = ""  # why the reading may be wrong (no structure, a very short passage, mixed signals): check it
 
     @property
     def status(self) -> str:
@@ -188,6 +192,8 @@ class Writing(BaseModel):
     looked_for: str = ""  # what was looked for when nothing was found
     loss: StatedLoss | None = None  # the training loss the deliverable states
     training_shown: str = ""  # where the deliverable shows training (a loss or TensorBoard screenshot): 'slide 8'
+    notes: list[str] = Field(default_factory=list)  # how the file was read: pages without a text layer, caps hit
+    copied: list[str] = Field(default_factory=list)  # "3 passages copied from the course's lecture.pptx"
 
     def answer(self, name: str) -> ParamAnswer | None:
         return next((a for a in self.part_a if a.name == name), None)
@@ -268,6 +274,7 @@ class ValidationRecord(Record):
     writing: Writing | None = None  # what the group wrote in its own report or slides, and where
     logs: ReportedLoss | None = None  # the loss in the group's own log files (trainer_state.json, ...)
     adapter: CommittedAdapter | None = None  # the adapter folder the group committed, as found
+    n_course_samples: int = 0  # samples copied from the course's example data (--course): not credited
 
     @property
     def n_errors(self) -> int:

@@ -22,7 +22,7 @@ from grader.layout import Layout, templates_dir
 from grader.records import RenderRecord
 from grader.report import Report
 from grader.storage import write_atomic
-from grader.text import clean_text, shown_text
+from grader.text import clean_text
 
 
 def data_uri(path: Path) -> str:
@@ -120,7 +120,7 @@ def run(report: Report, layout: Layout, name: str) -> RenderRecord:
     from grader.slides import write_pptx
 
     started = time.monotonic()
-    html = render_html(report)
+    html, undrawable = fonts.printable(render_html(report))  # a missing glyph would garble the text layer
     write_pdf(html, layout.report_pdf(name))
     write_pptx(report, layout.slides(name))
     plots = ["training.png"] if layout.plot(name, "training").is_file() else []
@@ -129,6 +129,6 @@ def run(report: Report, layout: Layout, name: str) -> RenderRecord:
         report_pdf="report.pdf",
         slides_pptx="slides.pptx",
         plots=plots,
-        missing_glyphs=fonts.missing(shown_text(html))[:200],
+        missing_glyphs=undrawable[:200],
         seconds=round(time.monotonic() - started, 2),
     )

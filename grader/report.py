@@ -211,7 +211,7 @@ def _questions(generation: GenerationRecord | None, score: ScoreRecord | None) -
         Question(
             n=i + 1,
             answer=answer,
-            score=score.questions[i] if score else None,
+            score=score.questions[i] if score and score.questions[i].base else None,  # unscored: no expected
             reported_rouge=score.questions[i].reported.get("rougeL") if score and answer.reported else None,
             base_diff=word_diff(answer.expected, answer.base),
             tuned_diff=word_diff(answer.expected, answer.finetuned),
@@ -239,7 +239,8 @@ def _value(entry: dict[str, Any], config: dict[str, Any]) -> tuple[str, bool]:
 def discussion(score: ScoreRecord | None, flagged: list[str], train: TrainRecord | None) -> list[str]:
     """An automatic discussion of the run, built only from measured numbers."""
     lines = _score_lines(score) + _training_lines(train)
-    if score and score.questions and all(q.delta["rougeL"] == 0 for q in score.questions):
+    scored = [q for q in score.questions if q.delta] if score else []
+    if scored and all(q.delta["rougeL"] == 0 for q in scored):
         lines.append("Every fine-tuned answer scored as the base answer did: the adapter barely changed the model.")
     if flagged:
         lines.append(f"Values outside the usual range, likely critical here: {', '.join(flagged)}.")
@@ -249,8 +250,14 @@ def discussion(score: ScoreRecord | None, flagged: list[str], train: TrainRecord
 def _score_lines(score: ScoreRecord | None) -> list[str]:
     if not score or not score.questions:
         return []
-    better = [i + 1 for i, q in enumerate(score.questions) if q.delta["rougeL"] > 0]
-    worse = [i + 1 for i, q in enumerate(score.questions) if q.delta["rougeL"] < 0]
+    if not score.delta_mean:
+        return [
+            f"None of the {len(score.questions)} questions has an expected answer, so ROUGE cannot say whether "
+            "fine-tuning helped: the base and fine-tuned answers are shown side by side."
+        ]
+    better = [i + 1 for i, q in enumerate(score.questions) if q.delta.get("rougeL", 0) > 0]
+    worse = [i + 1 for i, q in enumerate(score.questions) if q.delta.get("rougeL", 0) < 0]
+    unscored = sum(not q.delta for q in score.questions)
     gain = score.delta_mean["rougeL"]
     verdict = "helped" if gain > 0.02 else "changed little" if gain > -0.02 else "hurt"
     return [
@@ -258,7 +265,8 @@ def _score_lines(score: ScoreRecord | None) -> list[str]:
         f"{score.finetuned_mean['rougeL']:.3f} (fine-tuned), {gain:+.3f}.",
         f"Better on question(s) {', '.join(map(str, better)) or 'none'}; "
         f"worse on {', '.join(map(str, worse)) or 'none'}; "
-        f"{len(score.questions) - len(better) - len(worse)} unchanged.",
+        f"{len(score.questions) - len(better) - len(worse) - unscored} unchanged"
+        + (f"; {unscored} without an expected answer, not scored." if unscored else "."),
     ]
 
 

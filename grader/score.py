@@ -69,6 +69,10 @@ def _first_words(text: str) -> str:
 
 
 def score_answer(answer: Answer) -> QuestionScore:
+    """The question's scores; none at all for a question shown without an expected answer (the group's own base vs
+    fine-tuned comparison): against an empty reference every answer would score 0 and the comparison a tie."""
+    if not answer.expected.strip():
+        return QuestionScore(base={}, finetuned={}, delta={})
     base = metrics(answer.expected, answer.base)
     tuned = metrics(answer.expected, answer.finetuned)
     reported = metrics(answer.expected, answer.reported) if answer.reported else {}
@@ -81,8 +85,10 @@ def run(generation: GenerationRecord) -> ScoreRecord:
     started = time.monotonic()
     questions = [score_answer(a) for a in generation.answers]
 
+    scored = [q for q in questions if q.base]
+
     def mean(side: str) -> dict[str, float]:
-        return {k: round(fmean(getattr(q, side)[k] for q in questions), 4) for k in METRICS} if questions else {}
+        return {k: round(fmean(getattr(q, side)[k] for q in scored), 4) for k in METRICS} if scored else {}
 
     return ScoreRecord(
         group=generation.group,

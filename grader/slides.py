@@ -79,7 +79,12 @@ def _param_row(p: Param) -> list[Para]:
         Para(value, TABLE_PT, p.flagged, color=RED if p.flagged else INK, before=0),
         Para(f"{shorten(p.source, 80)} · usual: {shorten(p.range, 90)}", TABLE_PT, before=0),
         Para(own, TABLE_PT, color=INK if said else RED, before=0),
-        Para(f"{answered}/4 {p.coverage}", TABLE_PT, color=coverage, before=0),
+        Para(
+            f"{answered}/4 {p.coverage}" + (" ? check" if p.own and p.own.unsure else ""),
+            TABLE_PT,
+            color=coverage,
+            before=0,
+        ),
     ]
 
 
@@ -134,7 +139,7 @@ def _results(report: Report, deck: Deck) -> None:
     results = [Para("No answers were scored.")]
     if score and score.questions:
         results = [Para(line, bold=i == 0) for i, line in enumerate(report.discussion[:1])]
-        for label, key, digits in METRICS:
+        for label, key, digits in METRICS if score.delta_mean else ():  # none when no question had an expected answer
             line = (
                 f"{label}: base {score.base_mean[key]:.{digits}f} → fine-tuned "
                 f"{score.finetuned_mean[key]:.{digits}f} ({score.delta_mean[key]:+.{digits}f})"
@@ -153,11 +158,14 @@ def _answer_cell(text: str, rouge: float | None) -> Para:
 
 def _question_row(n: int, a: Answer, s: QuestionScore | None) -> list[Para]:
     reported = f" · the group's model (reported, not measured): {shorten(a.reported, 300)}" if a.reported else ""
+    if a.reported_base:
+        reported += f" · the base model (reported, not measured): {shorten(a.reported_base, 300)}"
+    expected = shorten(a.expected, CELL_CHARS) or "(no expected answer: not scored)"
     return [
         Para(f"Q{n}. {shorten(a.instruction, 200)}", TABLE_PT, True, before=0),
-        Para(shorten(a.expected, CELL_CHARS) + reported, TABLE_PT, before=0),
-        _answer_cell(a.base, s.base["rougeL"] if s else None),
-        _answer_cell(a.finetuned, s.finetuned["rougeL"] if s else None),
+        Para(expected + reported, TABLE_PT, before=0),
+        _answer_cell(a.base, s.base.get("rougeL") if s else None),
+        _answer_cell(a.finetuned, s.finetuned.get("rougeL") if s else None),
     ]
 
 

@@ -181,7 +181,17 @@ def class_data(rows: list[Row], layout: Layout) -> dict[str, Any]:
         ],
         "flags": [{"group": r.group, "flag": flag} for r in rows for flag in r.flags],
         "pending": [{"group": r.group, "items": r.pending} for r in rows if r.pending],
+        "overlaps": overlaps(rows, layout),
     }
+
+
+def overlaps(rows: list[Row], layout: Layout) -> list[dict[str, Any]]:
+    """Pairs of groups whose data, Part A or Q&A are largely the same (grader.overlap): named, no points taken."""
+    from grader import overlap
+
+    read = [r.group for r in rows if r.status not in ("missing",)]
+    flags = overlap.pairs({group: overlap.group_parts(layout, group) for group in read})
+    return [{**flag, "said": overlap.said(flag)} for flag in flags]
 
 
 def swept_effects(graded: list[Row], layout: Layout) -> list[dict[str, Any]]:

@@ -39,11 +39,61 @@ CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]
 
 LONG_WORD = re.compile(r"\S{201,}")
 
+# Symbol fonts (Wingdings, Symbol) put their glyphs in Unicode's private use area, U+F020-U+F0FF for the font's byte
+# 0x20-0xFF: a deck's "" is Wingdings' right arrow. Out of that font no one can draw or search it, and a report
+# that carries it gets a font with a custom encoding (its whole text layer unreadable to pypdf and pdfplumber).
+# These are the ones decks use for bullets, arrows and checks, as their Unicode meaning; Symbol's and Wingdings'
+# codes that mean different things in the two fonts are left out.
+SYMBOL_FONT = {
+    "\uf0b7": "•",  # Symbol: bullet (Word's and PowerPoint's default bullet)
+    "\uf0ae": "→",  # Symbol: arrows
+    "\uf0ac": "←",
+    "\uf0ad": "↑",
+    "\uf0af": "↓",
+    "\uf0de": "⇒",
+    "\uf0dc": "⇐",
+    "\uf0db": "⇔",
+    "\uf0b3": "≥",  # Symbol: relations
+    "\uf0a3": "≤",
+    "\uf0b4": "×",
+    "\uf0b1": "±",
+    "\uf06c": "●",  # Wingdings: bullets
+    "\uf06e": "■",
+    "\uf06f": "□",
+    "\uf071": "❑",
+    "\uf075": "◆",
+    "\uf076": "❖",
+    "\uf0a7": "▪",
+    "\uf0a8": "◻",
+    "\uf0d8": "➢",
+    "\uf046": "☞",
+    "\uf0df": "←",  # Wingdings: arrows
+    "\uf0e0": "→",
+    "\uf0e1": "↑",
+    "\uf0e2": "↓",
+    "\uf0e8": "➔",
+    "\uf0f0": "⇨",
+    "\uf0fb": "✗",  # Wingdings: ballot x, check mark, boxes
+    "\uf0fc": "✓",
+    "\uf0fd": "☒",
+    "\uf0fe": "☑",
+    "\uf04a": "☺",
+    "\uf04c": "☹",
+}
+_SYMBOL = re.compile("[" + "".join(SYMBOL_FONT) + "]")
+
+
+def symbols(text: str) -> str:
+    """Symbol-font characters (private use area) as what they mean: "" -> "→" (others are left for the
+    renderer, which names or drops what no font draws)."""
+    return _SYMBOL.sub(lambda m: SYMBOL_FONT[m.group(0)], text)
+
 
 def clean_text(text: str) -> str:
-    """Drop control characters and lone surrogates that break XML (PPTX) and PDF text, and cut a "word" of over
-    200 characters (line breaking one of 40,000 characters took WeasyPrint minutes)."""
-    return LONG_WORD.sub(lambda m: m.group(0)[:200] + "…", CONTROL.sub("", text))
+    """Drop control characters and lone surrogates that break XML (PPTX) and PDF text, write symbol-font
+    characters as their meaning, and cut a "word" of over 200 characters (line breaking one of 40,000 characters
+    took WeasyPrint minutes)."""
+    return LONG_WORD.sub(lambda m: m.group(0)[:200] + "…", symbols(CONTROL.sub("", text)))
 
 
 def markdown_html(text: str) -> str:

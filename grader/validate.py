@@ -28,6 +28,7 @@ from grader.discover import find_parts
 from grader.files import is_lfs_pointer, read_text, safe_file
 from grader.layout import Layout
 from grader.limits import DEFAULT_LIMITS, LIMIT_CODES, DataLimits
+from grader.material import load as load_material
 from grader.records import Parts, Problem, Sample, ValidationRecord, Writing, file_line
 from grader.storage import digest
 
@@ -151,6 +152,7 @@ def run(
     count_tokens: TokenCounter | None = None,
     limits: DataLimits = DEFAULT_LIMITS,
     parts: Parts | None = None,
+    course: Path | None = None,
 ) -> ValidationRecord:
     """Validate one group folder; write normalized samples, tests and REPORT.md into its output folder."""
     started = time.monotonic()
@@ -159,7 +161,8 @@ def run(
     collected = hparams.collect(group_dir, parts, problems)
     config = collected.config
     data_files, samples, data_note = choose_data(group_dir, parts, collected, problems, limits)
-    wrote, tests, tests_file = _tests(group_dir, parts, collected, problems, limits)
+    wrote, tests, tests_file = _tests(group_dir, parts, collected, problems, limits, course)
+    n_course = _course_samples(samples, course, problems)
     adapter_only = has_adapter_weights(group_dir, parts)
     missing = _missing_parts(data_files, tests_file, wrote, adapter_only, problems)
     overlap = overlap_problems(samples, tests)
@@ -213,6 +216,7 @@ def run(
         writing=wrote,
         logs=logs if logs.sources or logs.steps is not None else None,
         adapter=adapter.committed(group_dir, parts),
+        n_course_samples=n_course,
         seconds=round(time.monotonic() - started, 3),
     )
     if layout is not None:
@@ -231,7 +235,12 @@ def _discovery_problems(parts: Parts) -> list[Problem]:
 
 
 def _tests(
-    group_dir: Path, parts: Parts, collected: hparams.Collected, problems: list[Problem], limits: DataLimits
+    group_dir: Path,
+    parts: Parts,
+    collected: hparams.Collected,
+    problems: list[Problem],
+    limits: DataLimits,
+    course: Path | None = None,
 ) -> tuple[Writing, list[Sample], str | None]:
     """The deliverable as read, the test questions and where they came from: the tests file (with the answers the
     group showed for them), else the Q&A of its slides or report."""
@@ -239,7 +248,8 @@ def _tests(
 
     tests_file = collected.toml.get("tests") or (parts.tests[0] if parts.tests else None)
     tests = read_samples(group_dir, [str(tests_file)], problems, is_test=True, limits=limits) if tests_file else []
-    wrote, shown = writing.read(group_dir, parts.deliverables, part_a_entries(), problems, limits)
+    material = load_material(str(course.resolve())) if course is not None else None
+    wrote, shown = writing.read(group_dir, parts.deliverables, part_a_entries(), problems, material, limits)
     if tests_file is not None and shown:
         showed = {normalize(t.instruction): t for t in shown if t.reported or t.reported_base}
         tests = [
@@ -255,12 +265,57 @@ def _tests(
                 file=str(wrote.file),
                 severity="info",
                 code="tests-extracted",
-                message=f"{len(tests)} test questions read from {shown[0].source.rpartition(', ')[2]} of the "
-                "deliverable, with the answers the group's model gave (reported, not measured); see "
-                "tests.extracted.jsonl",
+                message=f"{len(tests)} test questions read from {_places(tests)} of the deliverable, "
+                f"{_what_was_shown(tests)}; see tests.extracted.jsonl",
             )
         )
     return wrote, tests, str(tests_file) if tests_file else None
+
+
+def _course_samples(samples: list[Sample], course: Path | None, problems: list[Problem]) -> int:
+    """How many samples are the course's example data (by content: question and answer), said once."""
+    if course is None or not samples:
+        return 0
+    material = load_material(str(course.resolve()))
+    sources = [material.source(f"{s.instruction}\n{s.answer}") for s in samples]
+    copied = [(s, hit[0]) for s, hit in zip(samples, sources, strict=True) if hit]
+    if copied:
+        files = sorted({name for _, name in copied})
+        problems.append(
+            Problem(
+                file=copied[0][0].source.rsplit(":", 1)[0] or "data",
+                severity="warning",
+                code="course-data",
+                message=f"{len(copied)} of {len(samples)} samples are copied from the course's "
+                f"{', '.join(files)}: trained on, not counted as the group's samples",
+                hint="build your own samples from your own paper chunks",
+            )
+        )
+    return len(copied)
+
+
+def _places(tests: list[Sample]) -> str:
+    """'slides 16, 20' or 'page 2': where the questions were, each place once, in order."""
+    places = list(dict.fromkeys(t.source.rpartition(", ")[2] for t in tests))
+    unit, numbers = places[0].split(" ")[0], [p.partition(" ")[2] for p in places]
+    if all(p.split(" ")[0] == unit for p in places) and len(places) > 1:
+        return f"{unit}s {', '.join(numbers)}"
+    return ", ".join(places)
+
+
+def _what_was_shown(tests: list[Sample]) -> str:
+    """What came with the questions, counted: never "with the model's answers" when the group showed none."""
+    expected = sum(bool(t.answer) for t in tests)
+    tuned = sum(bool(t.reported) for t in tests)
+    base = sum(bool(t.reported_base) for t in tests)
+    said = [f"{expected} with an expected answer"]
+    if tuned:
+        said.append(f"{tuned} with the answer the group's model gave")
+    if base:
+        said.append(f"{base} with the base model's answer the group showed")
+    if expected < len(tests):
+        said.append(f"{len(tests) - expected} without an expected answer: shown, not scored by ROUGE")
+    return ", ".join(said) + (" (reported by the group, not measured)" if tuned or base else "")
 
 
 def _missing_parts(
@@ -296,7 +351,8 @@ def _missing_parts(
             )
         )
     if wrote.file is None:
-        missing.append("report")
+        copies = [s.split(" not counted: ", 1)[1] for s in wrote.skipped if "copied from the course's" in s]
+        missing.append(f"report ({copies[0]})" if copies else "report")
         problems.append(
             Problem(
                 file=".",

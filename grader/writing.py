@@ -1,20 +1,6 @@
-"""What a group wrote, read from its own deliverable: Part A per parameter, the test Q&A it showed, its discussion
-and its reflections, each with the slide or page it came from.
-
-Part A is judged on the group's own words. For each of the 13 parameters the passage where the group discusses it
-is found (a slide or section titled with it, a table row, a paragraph naming it; English or Korean names from
-templates/parameters.yaml), and each of the assignment's four questions is decided by one documented rule:
-
-  what    it says what the parameter controls: "controls", "determines", "the size / number of", "refers to",
-          "whether", "조절", "결정", "의미", "정한다", ...
-  effect  it says what raising or lowering it does: "increase", "higher", "too low", "more", "reduce", "adds",
-          "enabling", "높이면", "낮추면", "늘리", "줄이", ...
-  range   it gives a usual value or range: a number or a value word (true, cosine, bf16) with "default", "typical",
-          "range", "usually", "course", "기본값", "보통", "범위", or a range written as 1e-4 to 3e-4, 1~5, 8-64
-  why     it ties the parameter to this task: "geology", "hyperspectral", "mineral", "spectral", "our data",
-          "small dataset", "지질", "초분광", "광물", "우리", ...
-
-A parameter earns a quarter of its share of the Part A points per question answered.
+"""What a group wrote, read from its own deliverable: Part A per parameter (grader.parta: the structure first,
+then the words), the test Q&A it showed, its discussion and its reflections, each with the slide or page it came
+from. A parameter earns a quarter of its share of the Part A points per question answered.
 """
 
 from __future__ import annotations
@@ -25,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from grader.limits import DEFAULT_LIMITS, DataLimits
-from grader.records import QUESTIONS, Document, ParamAnswer, Problem, Quote, Sample, Writing
+from grader.material import WHOLE, Material, copied_blocks, summary
+from grader.records import Document, ParamAnswer, Problem, Quote, Sample, Writing
 
 QUESTION_TEXT = {
     "what": "what it controls",
@@ -33,120 +20,17 @@ QUESTION_TEXT = {
     "range": "usual range or default",
     "why": "why it matters here",
 }
-RULES = {
-    "what": re.compile(
-        r"\b(controls?|determines?|decides?|sets?|defines?|specif(y|ies)|means?|refers? to|is the|are the|"
-        r"how (many|much|often|big|large|fast)|the (size|number|share|scale|rank|amount|format|dimension)s?|"
-        r"(number|fraction|share|size|shape|rank|scal\w*|amount) (of|factor)|limits?|cuts?|caps?|applies|format|"
-        r"whether)\b|"
-        r"조절|결정|정한다|정하는|의미|정의|나타낸|제어|역할|크기|개수|횟수|비율",
-        re.IGNORECASE,
-    ),
-    "effect": re.compile(
-        r"\b(increas\w*|decreas\w*|higher|lower|larger|smaller|bigger|more|fewer|less|rais\w*|reduc\w*|"
-        r"too (high|low|large|small|many|few|short|long|big)|add(s|ing)?|enabl\w+|disabl\w+|turn\w* (on|off))\b|"
-        r"높이|낮추|높으면|낮으면|크면|작으면|늘리|줄이|증가|감소|많으면|적으면|커지|작아",
-        re.IGNORECASE,
-    ),
-    "range": re.compile(
-        r"\b(default|typical\w*|usual\w*|range|recommend\w*|common\w*|standard|between|course)\b|"
-        r"기본값|기본|보통|일반적|범위|권장",
-        re.IGNORECASE,
-    ),
-    "why": re.compile(
-        r"\b(geolog\w*|hyperspectral|mineral\w*|spectr\w*|domain|our (?!value\b)\w+|"
-        r"small (data|dataset|set)|few (samples|examples)|rocks?|remote sensing|paper chunks?|for us)\b|"
-        r"지질|초분광|광물|분광|도메인|우리|데이터셋|소규모",
-        re.IGNORECASE,
-    ),
-}
-VALUE = re.compile(r"\d|\b(true|false|cosine|linear|constant|bf16|fp16|fp32)\b", re.IGNORECASE)
-RANGE_WRITTEN = re.compile(r"\d[\d.e+-]*\s*(?:-|–|~|to|～)\s*\d")
 REFLECTIONS = re.compile(
     r"reflect|lesson|retrospect|what worked|difficult|improve|회고|소감|느낀\s*점|어려웠|개선|배운\s*점", re.IGNORECASE
 )
 DISCUSSION = re.compile(r"discussion|discuss|토의|논의|고찰|결과\s*분석", re.IGNORECASE)
-EXCERPT = 600
-
-
-def alias_pattern(aliases: list[str]) -> re.Pattern[str]:
-    """A parameter's names: English ones as whole words; Korean ones also before a particle (학습률은, 랭크를)."""
-    parts = []
-    for alias in aliases:
-        escaped = re.escape(alias).replace(r"\ ", r"[\s_-]*").replace("_", "[_ ]?")
-        korean = re.search("[\uac00-\ud7a3]", alias) is not None
-        parts.append(rf"(?<![\w]){escaped}" + ("" if korean else r"(?![\w])"))
-    return re.compile("|".join(parts), re.IGNORECASE)
-
-
-def _segments(document: Document, patterns: dict[str, re.Pattern[str]]) -> list[tuple[set[str], str, list[str]]]:
-    """(parameters, where, texts): a title naming a parameter and what follows it on the same slide or page (or up
-    to the next title), a table row, or a paragraph naming one, with the paragraphs after it that name none."""
-    segments: list[tuple[set[str], str, list[str]]] = []
-    current: tuple[set[str], str, list[str]] | None = None
-    titled = False  # the current segment began with a title naming its parameter: the rest of the slide is its
-    for block in document.blocks:
-        named = {name for name, pattern in patterns.items() if pattern.search(block.text)}
-        page = block.where.removesuffix(" notes")
-        if block.kind == "table":
-            current = None
-            first = block.text.split(" | ", 1)[0]  # a row is about the parameter its first cell names
-            owners = {name for name in named if patterns[name].search(first)} or named
-            if owners:
-                segments.append((owners, block.where, [block.text]))
-            continue
-        same_place = current is not None and (current[1] == page or document.format in ("md", "docx"))
-        if current is not None and same_place and block.kind != "title" and (titled or not named):
-            current[2].append(block.text)  # a passing mention of another parameter stays in the titled section
-        elif named:
-            current, titled = (named, page, [block.text]), block.kind == "title"
-            segments.append(current)
-        else:
-            current = None
-    return segments
-
-
-def _answers(text: str, pattern: re.Pattern[str]) -> tuple[dict[str, bool], dict[str, str]]:
-    rest = pattern.sub(" ", text)
-    answered, evidence = {}, {}
-    for question in QUESTIONS:
-        match = RULES[question].search(rest)
-        ok = match is not None
-        if question == "range":
-            ranged = RANGE_WRITTEN.search(rest)
-            ok = (ok and VALUE.search(rest) is not None) or ranged is not None
-            match = match if match and VALUE.search(rest) else ranged
-        answered[question] = ok
-        if ok and match is not None:
-            evidence[question] = match.group(0)
-    return answered, evidence
 
 
 def part_a(document: Document, entries: list[dict[str, Any]]) -> list[ParamAnswer]:
-    patterns = {entry["name"]: alias_pattern(entry["aliases"]) for entry in entries}
-    segments = _segments(document, patterns)
-    found = []
-    for entry in entries:
-        name = entry["name"]
-        best: ParamAnswer | None = None
-        best_score = (0, False)
-        for named, where, texts in segments:
-            if name not in named:
-                continue
-            text = " ".join(texts)
-            answered, evidence = _answers(text, patterns[name])
-            candidate = ParamAnswer(
-                name=name,
-                where=f"{document.file}, {where}",
-                excerpt=text[:EXCERPT] + ("…" if len(text) > EXCERPT else ""),
-                answered=answered,
-                evidence=evidence,
-            )
-            score = (sum(answered.values()), len(named) == 1)
-            if best is None or score > best_score:  # on a tie the earlier passage: Part A comes first
-                best, best_score = candidate, score
-        found.append(best or ParamAnswer(name=name, answered=dict.fromkeys(QUESTIONS, False)))
-    return found
+    """Part A per parameter, read structure first (grader.parta)."""
+    from grader import parta
+
+    return parta.part_a(document, entries)
 
 
 def _joined(texts: list[str], fmt: str) -> str:
@@ -194,9 +78,25 @@ HEADERS = {
 LABELS = re.compile(
     r"(?P<label>Q\s?\d+\s*[.:)]\s*(?:Question\s*:)?|Question\s*:|Instruction\s*:|질문\s*:|Context\s*:|문맥\s*:|"
     r"Expected(?:\s+answer)?\s*:|Reference(?:\s+answer)?\s*:|정답\s*:|"
+    r"Base(?:\s+model)?(?:'s)?(?:\s+answer|\s+output)?\s*:|(?:베이스|기본|원본)\s*모델(?:\s*답변?)?\s*:|"
     r"(?:Model|Fine-?tuned|Our model)(?:'s)?(?:\s+answer|\s+output)?\s*:|모델\s*답변?\s*:|Answer\s*:|답변?\s*:)",
     re.IGNORECASE,
 )
+
+
+# Code, templates and prompts shown on a slide are not test questions: a placeholder ({ins}, {{context}}), an escaped
+# newline, an f-string, a call or a definition.
+CODE = re.compile(
+    r"\{\{?\s*[A-Za-z_][\w.\[\]'\"]*\s*\}\}?|\\n|\bf[\"'][^\"']*\{|^\s*(def|class) \w+\s*[(:]|^\s*import \w|"
+    r"^\s*from [\w.]+ import|^\s*return\b|^\s*for \w+ in |\b(print|format_row|tokenizer|generate|open|len)\s*\(|"
+    r"^\s*[A-Za-z_][\w.]*\s*=\s*\S|[;{}]\s*$|^\s*(>>>|\$ )",
+)
+
+
+def looks_like_code(text: str) -> str | None:
+    """The piece of `text` that makes it code rather than a question, or None."""
+    match = CODE.search(text)
+    return match.group(0).strip() if match else None
 
 
 def _column(header: str) -> str | None:
@@ -222,11 +122,11 @@ def _from_tables(document: Document) -> list[dict[str, str]]:
         if len(table.rows) < 2:
             continue
         columns = [_column(cell) for cell in table.rows[0]]
-        if "instruction" not in columns or not {"expected", "reported"} & set(columns):
-            continue
+        if "instruction" not in columns or not {"expected", "reported", "reported_base"} & set(columns):
+            continue  # a table of questions with an expected answer, the group's model's answer or the base's
         for row in table.rows[1:]:
             item = {key: row[j].strip() for j, key in enumerate(columns) if key and j < len(row)}
-            if item.get("instruction"):
+            if item.get("instruction") and not looks_like_code(item["instruction"]):
                 items.append({**item, "where": f"{document.file}, {table.where}"})
     return items
 
@@ -235,7 +135,7 @@ def _from_labels(document: Document) -> list[dict[str, str]]:
     items: list[dict[str, str]] = []
     current: dict[str, str] = {}
     for block in document.blocks:
-        if block.kind == "table":
+        if block.kind in ("table", "code"):
             continue
         pieces = LABELS.split(block.text)
         if len(pieces) < 3:
@@ -245,11 +145,15 @@ def _from_labels(document: Document) -> list[dict[str, str]]:
             if re.match(r"q\s?\d|question|instruction|질문", label):
                 if current.get("instruction"):
                     items.append(current)
-                current = {"instruction": value, "where": f"{document.file}, {block.where}"}
+                # a prompt template or code ("Instruction: {ins}\n") starts nothing: what follows is not its answer
+                code = looks_like_code(value) or looks_like_code(block.text)
+                current = {} if code else {"instruction": value, "where": f"{document.file}, {block.where}"}
             elif current and re.match(r"context|문맥", label):
                 current["context"] = value
             elif current and re.match(r"expected|reference|정답", label):
                 current["expected"] = value
+            elif current and re.match(r"base|베이스|기본|원본", label):
+                current["reported_base"] = value
             elif current and re.match(r"answer|답", label) and "expected" not in current:
                 current["expected"] = value  # "Answer:" next to a question is the expected one ...
             elif current:
@@ -260,7 +164,9 @@ def _from_labels(document: Document) -> list[dict[str, str]]:
 
 
 def tests_from(document: Document, system: str) -> list[Sample]:
-    """The test questions the group showed, with their expected answers and the answers its model gave."""
+    """The test questions the group showed, with their expected answers and the answers its model gave. A question
+    shown only with the base and the fine-tuned model's answers (no expected one) is the group's own comparison: kept,
+    with an empty expected answer, which scoring leaves unscored."""
     items = _from_tables(document) or _from_labels(document)
     return [
         Sample(
@@ -273,8 +179,45 @@ def tests_from(document: Document, system: str) -> list[Sample]:
             reported_base=item.get("reported_base", ""),
         )
         for item in items
-        if item.get("expected")
+        if not _placeholder(item) and (item.get("expected") or item.get("reported") or item.get("reported_base"))
     ]
+
+
+PLACEHOLDER = re.compile(r"^\s*(tbd|todo|tba|n/?a|-+|…|\.\.\.|\?+|lorem ipsum.*|\(.*paste.*\))\s*\d*\s*$", re.I)
+FILLER = re.compile(r"\b(lorem|ipsum|dolor|consectetur|adipiscing|eiusmod)\b", re.IGNORECASE)
+
+
+def _placeholder(item: dict[str, str]) -> bool:
+    """A row of a template left unfilled ("TBD 2 | TBD | TBD") or filler text (lorem ipsum): not a test question."""
+    answers = [item.get(k, "") for k in ("expected", "reported", "reported_base")]
+    unfilled = all(not a.strip() or PLACEHOLDER.match(a) for a in answers)
+    return bool(PLACEHOLDER.match(item["instruction"]) or FILLER.search(item["instruction"]) or unfilled)
+
+
+def whole_copy(document: Document, course: Material) -> str | None:
+    """Why the whole document is the course's (the lecture deck handed in as the group's), or None."""
+    most, share = course.share("\n".join(b.text for b in document.blocks))
+    if share < WHOLE:
+        return None
+    return (
+        f"the whole {'deck' if document.format == 'pptx' else 'document'} is copied from the course's {most} "
+        f"({share:.0%} of its text is the course's), not the group's work"
+    )
+
+
+def without_course(document: Document, course: Material) -> tuple[Document, list[str]]:
+    """The document without its passages (paragraphs, table rows) copied from the course's files, and what was
+    left out, counted per course file."""
+    sources = copied_blocks([b.text for b in document.blocks], course)
+    blocks = [b for b, source in zip(document.blocks, sources, strict=True) if source is None]
+    tables = [
+        table.model_copy(
+            update={"rows": [table.rows[0], *(r for r in table.rows[1:] if course.source(" | ".join(r)) is None)]}
+        )
+        for table in document.tables
+        if table.rows
+    ]
+    return document.model_copy(update={"blocks": blocks, "tables": tables}), summary(sources)
 
 
 def understand(document: Document, entries: list[dict[str, Any]], system: str) -> tuple[Writing, list[Sample]]:
@@ -300,6 +243,7 @@ def understand(document: Document, entries: list[dict[str, Any]], system: str) -
             looked_for="" if tests else looked,
             loss=stated.loss(document),
             training_shown=stated.training_shown(document),
+            notes=document.notes,
         ),
         tests,
     )
@@ -310,9 +254,11 @@ def read(
     deliverables: list[str],
     entries: list[dict[str, Any]],
     problems: list[Problem],
+    course: Material | None = None,
     limits: DataLimits = DEFAULT_LIMITS,
 ) -> tuple[Writing, list[Sample]]:
-    """Read the group's deliverable (the first document that can be read and is the group's own)."""
+    """Read the group's deliverable (the first document that can be read and is the group's own): without the
+    passages copied from the course's files, and not at all when the whole document is the course's."""
     from grader import deliverable
     from grader.config import DEFAULT_SYSTEM
 
@@ -322,12 +268,16 @@ def read(
         document = deliverable.read_bounded(group_dir, relative, problems, limits)
         if document is None:
             continue
-        template = deliverable.is_template(document)
+        template = deliverable.is_template(document) or (whole_copy(document, course) if course else None)
         if template:
             skipped.append(f"{relative} not counted: {template}")
             continue
+        copied: list[str] = []
+        if course is not None:
+            document, copied = without_course(document, course)
         writing, tests = understand(document, entries, DEFAULT_SYSTEM)
-        return writing.model_copy(update={"others": candidates[i + 1 :], "skipped": skipped}), tests
+        update = {"others": candidates[i + 1 :], "skipped": skipped, "copied": copied}
+        return writing.model_copy(update=update), tests
     looked = "no report or slides found (.pptx, .pdf, .docx, .ipynb, REPORT.md)" + (
         f"; {'; '.join(skipped)}" if skipped else ""
     )

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import deliverable
+from grader import deliverable, writing
+from grader.config import part_a_entries
 from grader.records import Problem
 from tests.conftest import EXAMPLES
 
@@ -231,3 +232,84 @@ def test_the_committed_example_deliverables_are_what_the_builder_writes(tmp_path
         committed, _ = _read(EXAMPLES / group, name)
         assert built.blocks == committed.blocks and built.tables == committed.tables
         assert built.images == committed.images
+
+
+def test_a_pdf_with_custom_encoded_fonts_is_read_in_full(tmp_path: Path) -> None:
+    """pdfplumber reads (almost) nothing of it and pypdf NUL-padded text; grader reads every word and the table."""
+    import pdfplumber
+
+    from tests import pdf_corpus
+
+    want = pdf_corpus.weasy_custom_encoding(tmp_path / "report.pdf")
+    with pdfplumber.open(tmp_path / "report.pdf") as pdf:
+        assert pdf_corpus.KO not in (pdf.pages[0].extract_text() or "")  # the case this test is about
+    doc, problems = _read(tmp_path, "report.pdf")
+    assert problems == [] and doc.notes == []
+    text = " ".join(b.text for b in doc.blocks)
+    assert pdf_corpus.EN in text and pdf_corpus.KO in text and "→ The learning rate" in text
+    assert doc.tables[0].rows == [["Parameter", "What it controls"], ["lora_r", "rank of the adapter matrices"]]
+    assert [b.kind for b in doc.blocks][:1] == ["title"] and doc.blocks[0].text == "Part A"
+    assert all(word in text for word in want.split())
+
+
+def test_a_scanned_pdf_says_it_has_no_text_layer_not_that_it_is_empty(tmp_path: Path) -> None:
+    from tests import pdf_corpus
+
+    pdf_corpus.scanned(tmp_path / "scan.pdf")
+    doc, problems = _read(tmp_path, "scan.pdf")
+    assert problems == [] and doc.blocks == [] and doc.images == ["page 1"]
+    assert doc.notes == [
+        "no text layer on every page: 1 page is an image (a scan?); grader does not read text inside images: "
+        "export the PDF from the program that wrote it"
+    ]
+    written, _ = writing.understand(doc, part_a_entries(), "s")
+    assert written.notes == doc.notes
+
+
+@pytest.mark.parametrize("name", ["matplotlib-type3", "matplotlib-type42", "libreoffice-korean-deck"])
+def test_pdfs_as_groups_export_them_read_every_word(tmp_path: Path, name: str) -> None:
+    import re
+
+    from tests import pdf_corpus
+
+    try:
+        want = pdf_corpus.CORPUS[name](tmp_path / f"{name}.pdf")
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    doc, problems = _read(tmp_path, f"{name}.pdf")
+    words = re.findall(r"\w+", " ".join(b.text for b in doc.blocks))
+    assert problems == [] and sorted(words) == sorted(re.findall(r"\w+", want))
+
+
+def test_the_assignment_pasted_back_in_a_word_file_is_not_the_groups_report(tmp_path: Path) -> None:
+    import docx
+
+    doc = docx.Document()
+    doc.add_heading("Part A. Parameter Analysis", level=1)
+    doc.add_paragraph("Each group must analyze and explain the meaning and role of the following parameters used in")
+    for name in ("learning_rate", "lora_r"):
+        doc.add_heading(name, level=2)
+        for question in (
+            "1. What does this parameter control?",
+            "2. What happens if we increase or decrease it?",
+            "3. What is the typical good range or default value?",
+            "4. Why is this important for our fine-tuning task (geology / hyperspectral domain)?",
+        ):
+            doc.add_paragraph(question)
+    doc.save(str(tmp_path / "report.docx"))
+    document, _ = _read(tmp_path, "report.docx")
+    assert (
+        deliverable.is_template(document) == "it is the assignment's own text: 9 of its 9 paragraphs are its questions"
+    )
+    written, _ = writing.read(tmp_path, ["report.docx"], part_a_entries(), [])
+    assert written.file is None and written.skipped[0].startswith("report.docx not counted: it is the assignment's")
+
+
+def test_markdown_code_fences_are_code_not_prose() -> None:
+    text = "# Part A\n\n```python\nbf16=True  # set bf16\n```\n\nlearning_rate sets the step.\n"
+    document = deliverable.markdown(text, "R.md")
+    assert [(b.kind, b.text) for b in document.blocks] == [
+        ("title", "Part A"),
+        ("code", "bf16=True  # set bf16"),
+        ("text", "learning_rate sets the step."),
+    ]

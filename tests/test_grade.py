@@ -217,3 +217,14 @@ def test_overrides_win_and_say_so(tmp_path) -> None:
     assert f"{path}:2: no group 'g11' (did you mean 'g1'?)" in message
     assert f"{path}:3: no rubric item 'reflection'" in message
     assert f"{path}:4: points 'lots' is not a number" in message and f"{path}:5: points 9 outside 0..2" in message
+
+
+def test_fine_tuned_beats_base_needs_an_expected_answer_to_compare_with() -> None:
+    from grader.records import QuestionScore, ScoreRecord
+
+    item = next(i for i in grade.load_rubric() if i.id == "beats_base")
+    shown_only = ScoreRecord(group="g", questions=[QuestionScore(base={}, finetuned={}, delta={})] * 5)
+    fraction, reason = grade.beats_base(
+        item, inputs(validation=ValidationRecord(group="g", n_tests=5), score=shown_only)
+    )
+    assert fraction == 0.0 and reason.startswith("none of the 5 test questions has an expected answer")

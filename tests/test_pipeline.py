@@ -16,6 +16,19 @@ from grader.cli import app
 from tests.conftest import EXAMPLES, deck_text, pdf_text
 
 
+def assert_clean_text_layer(pdf: Path) -> None:
+    import re
+
+    import pdfplumber
+    from pypdf import PdfReader
+
+    pages = [page.extract_text() for page in PdfReader(str(pdf)).pages]
+    assert all(page.strip() and "\x00" not in page for page in pages), pdf
+    assert not re.search(r"\b(\w ){6,}", "\n".join(pages)), pdf  # "f i n a l": a custom-encoded font
+    with pdfplumber.open(str(pdf)) as plumbed:
+        assert all((page.extract_text() or "").strip() for page in plumbed.pages), pdf
+
+
 @pytest.mark.slow
 def test_grade_examples_end_to_end(tmp_path: Path, grader_cache: Path) -> None:
     out = tmp_path / "reports"
@@ -47,6 +60,8 @@ def test_grade_examples_end_to_end(tmp_path: Path, grader_cache: Path) -> None:
 
     broken = pdf_text(out / "broken-group" / "report.pdf")
     assert "What is wrong" in broken and "data/train.jsonl:7" in broken
+    for group in rows:  # every report's text layer reads whole: no NUL padding, no letter-spacing, no empty page
+        assert_clean_text_layer(out / group / "report.pdf")
     assert sorted((p, p.stat().st_mtime_ns) for p in EXAMPLES.rglob("*")) == before  # nothing written into them
 
     # A second run reuses the trained adapters and cached answers: nothing is retrained.

@@ -243,3 +243,112 @@ def test_the_groups_markdown_leaves_out_the_sections_quoted_above() -> None:
     nested = "# R\n## Reflections\nmine\n### detail\nalso mine\n## Next\nkept\n```\n# Reflections in code\n```\n"
     out = text.shown_report(nested, [REFLECTIONS])
     assert "mine" not in out and "## Next\nkept" in out and "# Reflections in code" in out
+
+
+WINGDINGS_DECK = (
+    "\uf0a7 data from papers \uf0e0 all.jsonl \uf0fc done \U0001f9ea\U0001f44d\ufe0f final fine "
+    "\uf0d8 \uf0b7 learning rate \uf0e8 lower \uf0ab ภาษาไทย 학습률"
+)
+
+
+def test_a_deck_full_of_wingdings_and_emoji_keeps_the_reports_text_layer_clean(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Symbol-font bullets as their meaning, emoji by name: every page reads whole in pypdf and pdfplumber."""
+    import pdfplumber
+    from pypdf import PdfReader
+
+    from grader import fonts
+
+    monkeypatch.setattr(fonts, "_system", frozenset)  # no font of the machine's own: only grader's
+    d = report_data(tmp_path, WINGDINGS_DECK, questions=2, reflections=f"- {WINGDINGS_DECK}\n- {WINGDINGS_DECK}")
+    record = render.run(d, Layout(tmp_path / "out"), "g")
+    pdf = tmp_path / "out" / "g" / "report.pdf"
+    pages = [page.extract_text() for page in PdfReader(str(pdf)).pages]
+    joined = "\n".join(pages)
+    assert "\x00" not in joined and "f i n a l" not in joined and "final fine" in joined
+    for meaning in ("▪ data from papers → all.jsonl ✓ done", "[test tube] [thumbs up sign]", "➢ • learning rate ➔"):
+        assert meaning in joined.replace("\n", " ")
+    assert "[7 Thai characters]" in joined and "학습률" in joined and "\uf0ab" not in joined
+    with pdfplumber.open(str(pdf)) as plumbed:
+        plumbed_pages = [page.extract_text() or "" for page in plumbed.pages]
+    assert all(page.strip() for page in plumbed_pages)
+    squeezed = "".join("".join(plumbed_pages).split())
+    assert "finalfine" in squeezed and "→all.jsonl✓done[testtube]" in squeezed
+    assert set(record.missing_glyphs) == set("\U0001f9ea\U0001f44d\uf0abภาษาไทย")
+
+
+def test_the_example_groups_reports_read_whole(tmp_path: Path) -> None:
+    """grader's own PDF for the real-shaped examples: no NUL-padded text, no letter-spacing, no empty page."""
+    import pdfplumber
+    from pypdf import PdfReader
+
+    from grader import deliverable
+
+    for group, name in (("course-group", "Week5_Group3_report.pptx"), ("course-group-lfs", "Week5_Group5_report.pdf")):
+        document = deliverable.read(EXAMPLES / group, name, [])
+        assert document is not None
+        words = " ".join(b.text for b in document.blocks)
+        d = report_data(tmp_path, words[:3000], group=group, reflections=words[:3000])
+        render.run(d, Layout(tmp_path / group), "g")
+        pdf = tmp_path / group / "g" / "report.pdf"
+        pages = [page.extract_text() for page in PdfReader(str(pdf)).pages]
+        assert all(page.strip() and "\x00" not in page for page in pages)
+        assert not re.search(r"\b(\w ){6,}", "\n".join(pages))  # no "f i n a l" letter-spaced words
+        with pdfplumber.open(str(pdf)) as plumbed:
+            assert all((page.extract_text() or "").strip() for page in plumbed.pages)
+
+
+def test_the_groups_own_comparison_without_an_expected_answer_is_shown_unscored(tmp_path: Path) -> None:
+    import dataclasses
+
+    from grader import report as report_module
+    from grader import score
+    from grader.records import Answer, GenerationRecord
+
+    answer = Answer(
+        instruction="Which band records water vapour?",
+        context="",
+        expected="",
+        base="blue",
+        finetuned="940 nm",
+        reported="the 940 nm band",
+        reported_base="red light",
+        source="deck.pptx, slide 20",
+    )
+    generation = GenerationRecord(group="g", answers=[answer])
+    scored = score.run(generation)
+    d = dataclasses.replace(
+        report_data(tmp_path),
+        generation=generation,
+        score=scored,
+        questions=report_module._questions(generation, scored),
+        discussion=report_module.discussion(scored, [], None),
+    )
+    html = text.shown_text(render.render_html(d))
+    assert "(the group gave no expected answer: not scored)" in html and "ROUGE-L" not in html.split("Q1.")[1][:300]
+    assert "The base model, as the group reported it (not measured here): red light" in " ".join(html.split())
+    assert "None of the 1 questions has an expected answer" in html
+    assert "n/a" in html.split("ROUGE-L base → fine-tuned")[1][:40]
+
+
+def test_an_unsure_part_a_reading_is_marked_for_the_instructor(tmp_path: Path) -> None:
+    import dataclasses
+
+    from grader.records import ParamAnswer
+    from grader.slides import _param_row
+
+    d = report_data(tmp_path)
+    own = ParamAnswer(
+        name="lora_r",
+        where="deck.pptx, slide 3",
+        excerpt="lora_r | LoRA rank",
+        answered={"what": True, "effect": False, "range": False, "why": False},
+        evidence={"what": "LoRA rank"},
+        unsure="a very short passage (3 words)",
+    )
+    params = [dataclasses.replace(p, own=own, coverage="partly") if p.keys[0] == "lora_r" else p for p in d.params]
+    html = " ".join(text.shown_text(render.render_html(dataclasses.replace(d, params=params))).split())
+    assert "? check: a very short passage (3 words)" in html
+    row = _param_row(next(p for p in params if p.keys[0] == "lora_r"))
+    assert row[-1].text == "1/4 partly ? check"

@@ -25,3 +25,17 @@ def test_run_means_and_deltas() -> None:
     record = run(GenerationRecord(group="g", answers=answers))
     assert record.questions[0].delta["rougeL"] > 0 and record.questions[1].delta["rougeL"] == 0
     assert record.delta_mean["rougeL"] == round(record.finetuned_mean["rougeL"] - record.base_mean["rougeL"], 4)
+
+
+def test_a_question_without_an_expected_answer_is_shown_not_scored() -> None:
+    """The group's own base vs fine-tuned comparison has no reference: scoring it against "" would make every
+    answer 0 and the comparison a tie, so it is left unscored and out of the means."""
+    answers = [
+        Answer(instruction="q", context="", expected="red edge near 700 nm", base="blue", finetuned="red edge"),
+        Answer(instruction="q2", context="", expected="", base="calcite", finetuned="dolomite", reported="x"),
+    ]
+    record = run(GenerationRecord(group="g", answers=answers))
+    assert record.questions[1].base == {} and record.questions[1].delta == {} and record.questions[1].reported == {}
+    assert record.finetuned_mean == record.questions[0].finetuned and record.delta_mean == record.questions[0].delta
+    only_shown = run(GenerationRecord(group="g", answers=answers[1:]))
+    assert len(only_shown.questions) == 1 and only_shown.base_mean == only_shown.delta_mean == {}

@@ -58,3 +58,34 @@ def test_summary_refuses_to_correlate_a_handful_of_groups(tmp_path: Path) -> Non
     rows, layout = _class(tmp_path, 3)
     data = summary.write(rows, layout)
     assert data["parameters"] == [] and "too few" in data["answer"]
+
+
+def test_two_groups_with_largely_the_same_data_and_qa_are_named_with_the_overlap(tmp_path: Path) -> None:
+    from tests.conftest import write_jsonl
+
+    rows, layout = _class(tmp_path, 3)
+
+    def sample(i: int, topic: str) -> dict[str, str]:
+        return {
+            "instruction": f"Which {topic} absorption feature appears near {2100 + 7 * i} nm in airborne spectra?",
+            "context": "",
+            "answer": f"The {topic} feature near {2100 + 7 * i} nm comes from the bending of {topic} bonds.",
+        }
+
+    shared = [sample(i, "Al-OH") for i in range(12)]
+    write_jsonl(layout.samples("g0"), shared)
+    write_jsonl(layout.samples("g1"), shared[:10] + [sample(i, "Mg-OH") for i in range(4)])  # mostly g0's
+    own = [
+        {"instruction": f"How deep is the carbonate band of sample {i}?", "context": "", "answer": f"{i * 3}% deep."}
+        for i in range(12)
+    ]
+    write_jsonl(layout.samples("g2"), own)  # a group of its own: different words, not only another topic
+    write_jsonl(layout.tests("g1"), shared[:6])
+    write_jsonl(layout.tests("g2"), shared[:6])
+    data = summary.write(rows, layout)
+    said = [(o["groups"], o["part"]) for o in data["overlaps"]]
+    assert said == [(["g1", "g2"], "test Q&A"), (["g0", "g1"], "data")]
+    assert 10 / 12 <= data["overlaps"][1]["share"] < 1  # g0 (the smaller) has 10 of its 12 samples in g1
+    text = " ".join(pdf_text(tmp_path / "summary.pdf").split())
+    assert "Groups whose work is largely the same" in text and "g0 and g1:" in text and "no points taken" in text
+    assert [r.total for r in rows[:3]] == [10, 11, 12]  # a flag: nobody's points change
