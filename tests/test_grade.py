@@ -224,7 +224,5 @@ def test_fine_tuned_beats_base_needs_an_expected_answer_to_compare_with() -> Non
 
     item = next(i for i in grade.load_rubric() if i.id == "beats_base")
     shown_only = ScoreRecord(group="g", questions=[QuestionScore(base={}, finetuned={}, delta={})] * 5)
-    fraction, reason = grade.beats_base(
-        item, inputs(validation=ValidationRecord(group="g", n_tests=5), score=shown_only)
-    )
-    assert fraction == 0.0 and reason.startswith("none of the 5 test questions has an expected answer")
+    decided = grade.beats_base(item, inputs(validation=ValidationRecord(group="g", n_tests=5), score=shown_only))
+    assert decided.fraction == 0.0 and decided.reason.startswith("none of the 5 test questions has an expected answer")

@@ -107,5 +107,6 @@ def test_the_courses_example_data_is_trained_on_but_not_counted_as_the_groups_sa
         "samples"
     )
     item = next(i for i in grade.load_rubric() if i.id == "samples")
-    fraction, reason = grade.samples(item, grade.Inputs(validation=record, train=None, score=None, report_md=None))
+    decided = grade.samples(item, grade.Inputs(validation=record, train=None, score=None, report_md=None))
+    fraction, reason = decided.fraction, decided.reason
     assert fraction == 8 / 20 and reason.endswith("(15 more are the course's example data, not counted)")
