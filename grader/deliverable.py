@@ -196,11 +196,22 @@ def _pptx(path: Path, relative: str) -> Document:
     blocks: list[DocBlock] = []
     tables: list[DocTable] = []
     images: list[str] = []
+    unseen: list[str] = []
     slides = list(prs.slides)
+    size = (prs.slide_width or 0, prs.slide_height or 0)
     for number, slide in enumerate(slides[:MAX_PAGES], start=1):
         where = f"slide {number}"
         title = slide.shapes.title
+        background = _background(slide)
         for shape in _flat(slide.shapes, MSO_SHAPE_TYPE.GROUP):
+            why = _unseen_shape(slide, shape, size)
+            text = _shape_text(shape)
+            if why is None and text and getattr(shape, "has_text_frame", False) and shape.has_text_frame:
+                why = _unseen_runs(shape, background)
+            if why is not None:  # read, never credited: a viewer cannot see it
+                if text:
+                    unseen.append(f"{where}: {len(text.split())} words {why}")
+                continue
             kind = shape.shape_type
             if kind == MSO_SHAPE_TYPE.PICTURE or (kind == MSO_SHAPE_TYPE.PLACEHOLDER and _is_picture(shape)):
                 images.append(where)
@@ -220,9 +231,96 @@ def _pptx(path: Path, relative: str) -> Document:
             if said:
                 blocks.append(DocBlock(text=said, where=f"{where} notes", kind="notes"))
     notes = [f"only the first {MAX_PAGES} of {len(slides)} slides were read"] if len(slides) > MAX_PAGES else []
+    if unseen:
+        notes.append(
+            f"{UNSEEN}: " + "; ".join(unseen[:20]) + (f"; and {len(unseen) - 20} more" if len(unseen) > 20 else "")
+        )
     return Document(
         file=relative, format="pptx", pages=len(slides), blocks=blocks, tables=tables, images=images, notes=notes
     )
+
+
+UNSEEN = "text a viewer cannot see is read but not credited"
+MIN_VISIBLE_PT = 6  # smaller text is not something a group presents
+
+
+def _shape_text(shape: Any) -> str:
+    if getattr(shape, "has_text_frame", False) and shape.has_text_frame:
+        return str(shape.text_frame.text).strip()
+    if getattr(shape, "has_table", False) and shape.has_table:
+        return " ".join(cell.text for row in shape.table.rows for cell in row.cells).strip()
+    return ""
+
+
+def _unseen_shape(slide: Any, shape: Any, size: tuple[int, int]) -> str | None:
+    """Why nobody sees this shape in a slide show: a hidden slide, or a shape wholly outside the slide."""
+    if slide._element.get("show") in ("0", "false"):
+        return "on a hidden slide"
+    box = [v for name in ("left", "top", "width", "height") if isinstance(v := getattr(shape, name, None), int)]
+    if len(box) < 4 or not all(size):
+        return None  # a placeholder that inherits its place: where the layout puts it, on the slide
+    left, top, width, height = box
+    if left >= size[0] or top >= size[1] or left + width <= 0 or top + height <= 0:
+        return "placed outside the slide"
+    return None
+
+
+def _unseen_runs(shape: Any, background: str | None) -> str | None:
+    """Why the text of this box cannot be read: every run tiny (under 6 pt), or coloured like the slide behind it."""
+    runs = [run for para in shape.text_frame.paragraphs for run in para.runs if run.text.strip()]
+    if not runs:
+        return None
+    sizes = [run.font.size.pt for run in runs if run.font.size is not None]
+    if len(sizes) == len(runs) and max(sizes) < MIN_VISIBLE_PT:
+        return f"in {max(sizes):g}-pt text"
+    colours = [_rgb(run.font.color) for run in runs]
+    if background is not None and all(c == background for c in colours):
+        return "coloured like the slide's background"
+    return None
+
+
+def _rgb(color: Any) -> str | None:
+    try:
+        return str(color.rgb) if color is not None and color.type is not None and color.rgb is not None else None
+    except (AttributeError, ValueError):
+        return None
+
+
+def _background(slide: Any) -> str | None:
+    """The slide's background colour as RRGGBB where it is certain: a solid sRGB fill on the slide, its layout or its
+    master; white where none of them sets one (PowerPoint's default); None for pictures, gradients, theme colours."""
+    ns = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
+    drawing = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+    for part in (slide, slide.slide_layout, slide.slide_layout.slide_master):
+        bg = part._element.find(f"{ns}cSld/{ns}bg")
+        if bg is None:
+            continue
+        fill = bg.find(f"{ns}bgPr/{drawing}solidFill/{drawing}srgbClr")
+        if fill is not None:
+            return str(fill.get("val")).upper()
+        scheme = bg.find(f".//{drawing}schemeClr")  # the theme's background colour (bg1 -> lt1 in every stock map)
+        if scheme is not None and scheme.get("val") in ("bg1", "lt1") and len(bg.findall(f".//{drawing}*")) <= 1:
+            return _theme_light(slide.slide_layout.slide_master)
+        return None
+    return "FFFFFF"
+
+
+def _theme_light(master: Any) -> str | None:
+    """The theme's light 1 colour (lt1: a plain background), as RRGGBB."""
+    from lxml import etree
+    from pptx.opc.constants import RELATIONSHIP_TYPE
+
+    drawing = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+    try:
+        theme = etree.fromstring(master.part.part_related_by(RELATIONSHIP_TYPE.THEME).blob)
+    except (KeyError, ValueError, etree.XMLSyntaxError):
+        return None
+    light = theme.find(f".//{drawing}clrScheme/{drawing}lt1")
+    if light is None or len(light) == 0:
+        return None
+    colour = light[0]
+    value = colour.get("lastClr") if colour.tag == f"{drawing}sysClr" else colour.get("val")
+    return value.upper() if value else None
 
 
 MONOSPACE = re.compile(r"mono|courier|consolas|menlo|monaco|d2coding|code|fixed|typewriter", re.IGNORECASE)

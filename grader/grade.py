@@ -580,6 +580,11 @@ def flags(inputs: Inputs) -> list[str]:
             f"the deliverable states loss {said:g} ({stated.where}) but the group's logs say {logged:.4g} "
             f"({_files(logs)})"
         )
+    from grader.deliverable import UNSEEN
+
+    writing = v.writing if v else None
+    if writing is not None:
+        found += [f"{writing.file}: {n}" for n in writing.notes if n.startswith(UNSEEN)]
     if not inputs.real_base:
         return found
     claimed = logs.train_loss if logs and logs.train_loss is not None else stated.train_loss if stated else None

@@ -158,3 +158,64 @@ def test_logs_that_would_take_more_memory_than_the_reader_has_cost_the_logs_only
     assert logs.sources[0].startswith("the group's logs could not be read within 64 MB")
     # with the default budget the same file is read, thinned
     assert len(adapter.group_logs_bounded(group).log) == adapter.MAX_LOG_POINTS
+
+
+def test_text_a_viewer_cannot_see_is_read_but_never_credited(tmp_path: Path) -> None:
+    """Part A as 1-pt text, as white text on a white slide, on a hidden slide and off the slide: none of it is the
+    group's answer, the reader says so and the instructor is told; the visible slide still counts."""
+    from pptx import Presentation
+    from pptx.dml.color import RGBColor
+    from pptx.util import Emu, Pt
+
+    from grader import grade, validate
+
+    stuffing = " ".join(f"{p}: controls; increase it; default 1-5; matters for geology." for p in PARAMS)
+    prs = Presentation()
+    visible = prs.slides.add_slide(prs.slide_layouts[5])
+    visible.shapes.title.text = "Reflections"
+    visible.shapes.add_textbox(Emu(0), Emu(2_000_000), Emu(8_000_000), Emu(1_000_000)).text_frame.text = (
+        "What worked: training on our 24 geology samples; the loss fell and the answers improved. " * 3
+    )
+    for how in ("tiny", "white", "hidden", "outside"):
+        slide = prs.slides.add_slide(prs.slide_layouts[6])
+        left = Emu(prs.slide_width + 100) if how == "outside" else Emu(0)
+        run = slide.shapes.add_textbox(left, Emu(0), Emu(8_000_000), Emu(500_000)).text_frame.paragraphs[0].add_run()
+        run.text = stuffing
+        run.font.size = Pt(1) if how == "tiny" else Pt(18)
+        if how == "white":
+            run.font.color.rgb = RGBColor(0xFF, 0xFF, 0xFF)
+        if how == "hidden":
+            slide._element.set("show", "0")
+    group = tmp_path / "g"
+    shutil.copytree(EXAMPLES / "good-group", group)
+    (group / "REPORT.md").unlink()
+    prs.save(str(group / "Week5_report.pptx"))
+    record = validate.run(group, "g")
+    assert record.writing is not None and record.writing.file == "Week5_report.pptx"
+    assert not any(a.where for a in record.writing.part_a)  # not one parameter credited
+    assert record.writing.reflections is not None
+    note = next(n for n in record.writing.notes if n.startswith("text a viewer cannot see"))
+    for said in ("slide 2: 117 words in 1-pt text", "slide 3: 117 words coloured like the slide's background"):
+        assert said in note
+    assert "slide 4: 117 words on a hidden slide" in note and "slide 5: 117 words placed outside the slide" in note
+    inputs = grade.Inputs(record, None, None, None, None)
+    graded = {i.id: i for i in grade.run("g", grade.load_rubric(), inputs).items}
+    assert graded["part_a"].points == 0 and graded["reflections"].points == 2
+    assert any("text a viewer cannot see is read but not credited" in f for f in grade.flags(inputs))
+
+
+PARAMS = (
+    "learning_rate",
+    "num_train_epochs",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "max_length",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "include_mlp",
+    "warmup_ratio",
+    "lr_scheduler_type",
+    "bf16",
+    "logging_steps",
+)
