@@ -52,9 +52,10 @@ def unique_count(samples: list[Sample]) -> int:
     return len({(normalize(s.instruction), normalize(s.context)) for s in samples})
 
 
-def overlap_problems(samples: list[Sample], tests: list[Sample]) -> list[Problem]:
-    """Test questions that also appear, exactly or nearly, in the training data make the test meaningless."""
-    problems: list[Problem] = []
+def copied_tests(samples: list[Sample], tests: list[Sample]) -> list[tuple[Sample, Sample, float]]:
+    """(test, the training sample it copies, similarity) for every test question that also appears, exactly or
+    nearly, in the training data: such a question cannot show what fine-tuning taught."""
+    found = []
     train = [(normalize(s.instruction), s) for s in samples]
     for test in tests:
         question = normalize(test.instruction)
@@ -65,19 +66,28 @@ def overlap_problems(samples: list[Sample], tests: list[Sample]) -> list[Problem
                 continue
             ratio = 1.0 if text == question else matcher.ratio()
             if ratio >= NEAR_DUPLICATE:
-                file, line = file_line(test.source)
-                how = "also appears" if ratio == 1.0 else f"nearly appears ({ratio:.0%} similar)"
-                problems.append(
-                    Problem(
-                        file=file,
-                        line=line,
-                        severity="warning",
-                        code="test-in-train",
-                        message=f"test question {how} in the training data at {sample.source}",
-                        hint="test on questions the model has not been trained on",
-                    )
-                )
+                found.append((test, sample, ratio))
                 break
+    return found
+
+
+def overlap_problems(copies: list[tuple[Sample, Sample, float]]) -> list[Problem]:
+    """Test questions that also appear, exactly or nearly, in the training data make the test meaningless."""
+    problems: list[Problem] = []
+    for test, sample, ratio in copies:
+        file, line = file_line(test.source)
+        how = "also appears" if ratio == 1.0 else f"nearly appears ({ratio:.0%} similar)"
+        problems.append(
+            Problem(
+                file=file,
+                line=line,
+                severity="warning",
+                code="test-in-train",
+                message=f"test question {how} in the training data at {sample.source}: it does not count as held "
+                "out, nor toward fine-tuned vs base",
+                hint="test on questions the model has not been trained on",
+            )
+        )
     return problems
 
 

@@ -25,6 +25,7 @@ from grader.records import (
     GenerationRecord,
     GradeItem,
     GradeRecord,
+    QuestionScore,
     ReportedLoss,
     ScoreRecord,
     TrainRecord,
@@ -212,7 +213,13 @@ def tests(item: RubricItem, inputs: Inputs) -> Decision:
             "instruction, context, answer = the expected answer), or show them in the deliverable",
             "none",
         )
-    return _count(v.n_tests if v else 0, item.min or 5, "test questions", (v.tests_file or "") if v else "")
+    where = (v.tests_file or "") if v else ""
+    copied = len(v.tests_in_training) if v else 0
+    if v is not None and copied:
+        decided = _count(v.n_tests - copied, item.min or 5, "held-out test questions", where)
+        said = f"; {copied} more are training samples and are not counted: {', '.join(v.tests_in_training[:5])}"
+        return Decision(decided.fraction, decided.reason + said, where)
+    return _count(v.n_tests if v else 0, item.min or 5, "test questions", where)
 
 
 def _group_logs(inputs: Inputs) -> ReportedLoss | None:
@@ -374,13 +381,15 @@ def _group_comparison(inputs: Inputs) -> tuple[list[tuple[float, float]], str]:
     g, s = inputs.generation, inputs.score
     if g is None or s is None or not s.questions:
         return [], ""
+    copied = set(inputs.validation.tests_in_training) if inputs.validation else set()
+    kept = [(a, q) for a, q in zip(g.answers, s.questions, strict=False) if a.source not in copied or not a.source]
     if g.source == "recorded":  # every question needs the base answer beside it, or there is no comparison
         if not all(a.base for a in g.answers):
             return [], ""
-        pairs = [(q.base["rougeL"], q.finetuned["rougeL"]) for q in s.questions if q.base]
+        pairs = [(q.base["rougeL"], q.finetuned["rougeL"]) for _, q in kept if q.base]
         return pairs, "the group's recorded answers"
     pairs, places = [], []
-    for a, q in zip(g.answers, s.questions, strict=False):
+    for a, q in kept:
         if a.expected and q.reported and q.reported_base:
             pairs.append((q.reported_base["rougeL"], q.reported["rougeL"]))
             if ", " in a.source:  # a question read from the deliverable names its slide or page
@@ -389,6 +398,19 @@ def _group_comparison(inputs: Inputs) -> tuple[list[tuple[float, float]], str]:
     v = inputs.validation
     shown = v.writing.file if v is not None and v.writing is not None and v.writing.file else "the deliverable"
     return pairs, ", ".join([shown, *dict.fromkeys(places)])
+
+
+def _held_out(inputs: Inputs) -> list[QuestionScore]:
+    """The scored questions of this run that are not training samples (the ones a comparison may use)."""
+    g, s = inputs.generation, inputs.score
+    if s is None:
+        return []
+    copied = set(inputs.validation.tests_in_training) if inputs.validation else set()
+    answers = g.answers if g is not None else []
+    sources = [a.source for a in answers] + [""] * (len(s.questions) - len(answers))
+    return [
+        q for q, source in zip(s.questions, sources, strict=False) if q.base and (not source or source not in copied)
+    ]
 
 
 def _gain_decision(base: float, tuned: float, item: RubricItem, whose: str) -> tuple[float, str]:
@@ -416,10 +438,25 @@ def beats_base(item: RubricItem, inputs: Inputs) -> Decision:
     measured = (
         s is not None and bool(s.delta_mean) and (inputs.generation is None or inputs.generation.source != "recorded")
     )
+    held = _held_out(inputs)
+    if inputs.validation is not None and inputs.validation.tests_in_training and not held:
+        return Decision(
+            0.0,
+            "every test question is also a training sample ("
+            + ", ".join(inputs.validation.tests_in_training[:5])
+            + "): no held-out question shows what fine-tuning taught",
+            "none",
+        )
     if measured and inputs.this_run_counts(item):
-        assert s is not None
+        base_mean = sum(q.base["rougeL"] for q in held) / len(held)
+        tuned_mean = sum(q.finetuned["rougeL"] for q in held) / len(held)
+        left_out = len(inputs.validation.tests_in_training) if inputs.validation else 0
+        whose = f"measured in this run on {inputs.base_model}"
         got, text = _gain_decision(
-            s.base_mean["rougeL"], s.finetuned_mean["rougeL"], item, f"measured in this run on {inputs.base_model}"
+            base_mean,
+            tuned_mean,
+            item,
+            whose + (f"; {left_out} question(s) in the training data left out" if left_out else ""),
         )
         return Decision(
             got,

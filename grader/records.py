@@ -261,6 +261,7 @@ class ValidationRecord(Record):
     n_tests: int = 0
     n_records: int = 0  # usable training records read, repeats included
     n_tests_held_out: int | None = None  # test questions not (nearly) in the training data; None: not checked
+    tests_in_training: list[str] = Field(default_factory=list)  # where those copied test questions are (tests.jsonl:3)
     data_flags: list[str] = Field(default_factory=list)  # for the instructor ('off-domain: ...'); no points taken
     config: dict[str, Any] = Field(default_factory=dict)
     defaults_filled: list[str] = Field(default_factory=list)

@@ -17,6 +17,7 @@ from grader.config import ANSWER_TOKENS_CAP, PART_A, part_a_entries
 from grader.dataio import fold, read_samples, write_normalized
 from grader.dataset import (
     TokenCounter,
+    copied_tests,
     duplicate_problems,
     length_problems,
     normalize,
@@ -165,7 +166,8 @@ def run(
     n_course = _course_samples(samples, course, problems)
     adapter_only = has_adapter_weights(group_dir, parts)
     missing = _missing_parts(data_files, tests_file, wrote, adapter_only, problems)
-    overlap = overlap_problems(samples, tests)
+    copies = copied_tests(samples, tests)
+    overlap = overlap_problems(copies)
     held_out = len(tests) - len(overlap)
     problems += _count_problems(data_files, samples, tests_file, tests, held_out)
     problems += fold(duplicate_problems(samples) + overlap, 10)
@@ -203,6 +205,7 @@ def run(
         n_tests=len(tests),
         n_records=len(samples),
         n_tests_held_out=held_out,
+        tests_in_training=[test.source for test, _, _ in copies],
         data_flags=[domain.flag(measured)] if measured.flagged else [],
         config=config.model_dump() if config else {},
         defaults_filled=[k for k in collected.filled if k in PART_A],

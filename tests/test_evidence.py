@@ -145,3 +145,38 @@ def test_a_real_base_model_measures_and_a_disagreement_is_flagged(tmp_path: Path
     assert "bands apart on the course's scale" in flags["course-group"]
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert {f["group"] for f in summary["flags"]} >= {"course-group"}
+
+
+def test_test_questions_copied_from_the_training_data_count_for_nothing(copy_example) -> None:
+    """A group that tests on its own training samples (30 epochs later, a big 'gain') shows nothing about what
+    fine-tuning taught: those questions are not held out and leave every comparison, said with where they are."""
+    from grader import score
+    from grader.records import Answer, GenerationRecord
+
+    group = copy_example("good-group")
+    lines = (group / "data" / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    (group / "tests.jsonl").write_text("\n".join(lines[:5]) + "\n", encoding="utf-8")
+    v = validate.run(group, group.name)
+    assert v.tests_in_training == [f"tests.jsonl:{i}" for i in range(1, 6)] and v.n_tests_held_out == 0
+    shown = [
+        Answer(
+            instruction=f"q{i}",
+            context="",
+            expected="Calcite near 2340 nm",
+            base="no idea",
+            finetuned="Calcite near 2340 nm",
+            reported="Calcite near 2340 nm",
+            reported_base="no idea",
+            source=f"tests.jsonl:{i}",
+        )
+        for i in range(1, 6)
+    ]
+    gen = GenerationRecord(group="g", answers=shown)
+    inputs = grade.Inputs(v, None, score.run(gen), None, gen, real_base=True, base_model="/models/llama")
+    items = {i.id: i for i in grade.run("g", grade.load_rubric(), inputs).items}
+    assert (
+        items["tests"].points == 0
+        and "5 more are training samples and are not counted: tests.jsonl:1" in items["tests"].reason
+    )
+    assert items["beats_base"].points == 0
+    assert items["beats_base"].reason.startswith("every test question is also a training sample (tests.jsonl:1")
