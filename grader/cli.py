@@ -55,6 +55,33 @@ def _default_submissions() -> Path:
     return local if local.is_dir() else examples_dir()
 
 
+# The Slurm options of every command that can spread work over a cluster (grade, sweep): written once.
+PartitionOpt = Annotated[str | None, typer.Option(envvar="GRADER_SLURM_PARTITION", help="Slurm partition.")]
+AccountOpt = Annotated[str | None, typer.Option(envvar="GRADER_SLURM_ACCOUNT", help="Slurm account.")]
+TimeOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--time", envvar="GRADER_SLURM_TIME", help="Slurm time limit per shard, minutes (default: from --timeout)."
+    ),
+]
+GpusOpt = Annotated[int, typer.Option(envvar="GRADER_SLURM_GPUS", help="Slurm: GPUs per shard (0 on a CPU partition).")]
+SlurmOpt = Annotated[
+    list[str] | None,
+    typer.Option(envvar="GRADER_SLURM_OPTIONS", help="Any other sbatch option as KEY=VALUE (repeatable)."),
+]
+
+
+def _slurm(
+    partition: str | None, account: str | None, time_min: int | None, gpus: int, options: list[str] | None
+) -> Any:
+    """The Slurm options as the executor takes them, the same for every command."""
+    from grader import shards as sharding
+
+    return sharding.SlurmOptions(
+        partition=partition, account=account, time_min=time_min, gpus=gpus, extra=_key_values(options or [])
+    )
+
+
 # Long by its options: typer reads the CLI from this signature, one option per parameter; the body only maps
 # them to RunSettings and calls the pipeline (or the shards).
 @app.command("grade")
@@ -126,21 +153,11 @@ def grade_cmd(
         typer.Option(help="Spread the groups over --shards processes: local (one per GPU, or CPU) or slurm."),
     ] = None,
     shards: Annotated[int, typer.Option(min=1, help="With --executor: how many processes share the class.")] = 1,
-    partition: Annotated[str | None, typer.Option(envvar="GRADER_SLURM_PARTITION", help="Slurm partition.")] = None,
-    account: Annotated[str | None, typer.Option(envvar="GRADER_SLURM_ACCOUNT", help="Slurm account.")] = None,
-    time_min: Annotated[
-        int | None,
-        typer.Option(
-            "--time", envvar="GRADER_SLURM_TIME", help="Slurm time limit per shard, minutes (default: from --timeout)."
-        ),
-    ] = None,
-    gpus_per_shard: Annotated[
-        int, typer.Option(envvar="GRADER_SLURM_GPUS", help="Slurm: GPUs per shard (0 on a CPU partition).")
-    ] = 1,
-    slurm_option: Annotated[
-        list[str] | None,
-        typer.Option(envvar="GRADER_SLURM_OPTIONS", help="Any other sbatch option as KEY=VALUE (repeatable)."),
-    ] = None,
+    partition: PartitionOpt = None,
+    account: AccountOpt = None,
+    time_min: TimeOpt = None,
+    gpus_per_shard: GpusOpt = 1,
+    slurm_option: SlurmOpt = None,
     sweep_file: Annotated[
         Path | None,
         typer.Option(
@@ -178,15 +195,8 @@ def grade_cmd(
     folder = submissions or _default_submissions()
     if shards > 1 and executor is None:
         raise GraderError("--shards needs --executor local or --executor slurm")
-    from grader import shards as sharding
 
-    slurm = sharding.SlurmOptions(
-        partition=partition,
-        account=account,
-        time_min=time_min,
-        gpus=gpus_per_shard,
-        extra=_key_values(slurm_option or []),
-    )
+    slurm = _slurm(partition, account, time_min, gpus_per_shard, slurm_option)
     plan = None
     if sweep_file is not None:
         from grader import sweep
@@ -348,6 +358,11 @@ def sweep_cmd(
         str | None, typer.Option(help="Spread the runs over --shards processes: local or slurm.")
     ] = None,
     shards: Annotated[int, typer.Option(min=1, help="With --executor: how many processes share the runs.")] = 1,
+    partition: PartitionOpt = None,
+    account: AccountOpt = None,
+    time_min: TimeOpt = None,
+    gpus_per_shard: GpusOpt = 1,
+    slurm_option: SlurmOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """Which parameters mattered, measured: train the group's run again with one parameter changed at a time (or
@@ -374,8 +389,9 @@ def sweep_cmd(
     )
     with _progress(quiet) as hooks:  # the group's own graded run first: the sweep's own point and its cost
         pipeline.run(group_dir, settings, hooks=hooks, single=True)
+    slurm = _slurm(partition, account, time_min, gpus_per_shard, slurm_option)
     records = sweep.run(
-        group_dir, settings, plan, single=True, yes=yes, say=err.print, executor=executor, shards=shards
+        group_dir, settings, plan, single=True, yes=yes, say=err.print, executor=executor, shards=shards, slurm=slurm
     )
     with _progress(quiet) as hooks:
         row = pipeline.run(group_dir, settings, hooks=hooks, single=True)[0]  # re-rendered with the sweep

@@ -197,3 +197,42 @@ def test_grade_sweep_ranks_the_parameters_across_the_class(tmp_path: Path, copy_
         record = json.loads((out / name / "sweep.json").read_text())
         assert record["status"] == "ok" and len(record["points"]) == 4
         assert all(p["class_rouge_l"] is not None for p in record["points"])
+
+
+def test_sweep_takes_the_same_slurm_options_as_grade(tmp_path, monkeypatch) -> None:
+    """`grader sweep --executor slurm --partition ...` hands every Slurm option to the executor (it once had none of
+    them and ran with the cluster's defaults)."""
+    from typer.testing import CliRunner
+
+    from grader import pipeline, sweep
+    from grader.cli import app
+    from grader.gradebook import Row
+    from grader.records import SweepRecord
+
+    seen = {}
+    monkeypatch.setattr(pipeline, "run", lambda *a, **k: [Row("good-group", "graded", "")])
+
+    def fake_sweep(*args, **kwargs):
+        seen.update(kwargs)
+        return [SweepRecord(group="good-group")]
+
+    monkeypatch.setattr(sweep, "run", fake_sweep)
+    monkeypatch.setenv("GRADER_SLURM_ACCOUNT", "geo-course")
+    args = ["sweep", str(EXAMPLES / "good-group"), "--vary", "lora_r=8", "--out", str(tmp_path), "-q"]
+    args += [
+        "--executor",
+        "slurm",
+        "--shards",
+        "2",
+        "--partition",
+        "gpu",
+        "--time",
+        "30",
+        "--slurm-option",
+        "qos=class",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    slurm = seen["slurm"]
+    assert (slurm.partition, slurm.account, slurm.time_min, slurm.extra) == ("gpu", "geo-course", 30, {"qos": "class"})
+    assert seen["executor"] == "slurm" and seen["shards"] == 2
