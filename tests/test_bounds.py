@@ -168,8 +168,10 @@ def test_text_a_viewer_cannot_see_is_read_but_never_credited(tmp_path: Path) -> 
     from pptx.util import Emu, Pt
 
     from grader import grade, validate
+    from grader.config import part_a_entries
 
-    stuffing = " ".join(f"{p}: controls; increase it; default 1-5; matters for geology." for p in PARAMS)
+    names = [entry["name"] for entry in part_a_entries()]
+    stuffing = " ".join(f"{p}: controls; increase it; default 1-5; matters for geology." for p in names)
     prs = Presentation()
     visible = prs.slides.add_slide(prs.slide_layouts[5])
     visible.shapes.title.text = "Reflections"
@@ -202,20 +204,3 @@ def test_text_a_viewer_cannot_see_is_read_but_never_credited(tmp_path: Path) -> 
     graded = {i.id: i for i in grade.run("g", grade.load_rubric(), inputs).items}
     assert graded["part_a"].points == 0 and graded["reflections"].points == 2
     assert any("text a viewer cannot see is read but not credited" in f for f in grade.flags(inputs))
-
-
-PARAMS = (
-    "learning_rate",
-    "num_train_epochs",
-    "per_device_train_batch_size",
-    "gradient_accumulation_steps",
-    "max_length",
-    "lora_r",
-    "lora_alpha",
-    "lora_dropout",
-    "include_mlp",
-    "warmup_ratio",
-    "lr_scheduler_type",
-    "bf16",
-    "logging_steps",
-)
