@@ -470,4 +470,34 @@ def part_a(document: Document, entries: list[dict[str, Any]]) -> list[ParamAnswe
                 unsure="; ".join(unsure),
             )
         )
-    return found
+    return _templated(found, patterns)
+
+
+TEMPLATE_COPIES = 4  # this many parameters with the same words (names and numbers aside) are a template, not answers
+
+
+def _templated(found: list[ParamAnswer], patterns: dict[str, re.Pattern[str]]) -> list[ParamAnswer]:
+    """The same passage pasted for parameter after parameter with only the name (and a number) changed answers none
+    of them: each such cell is kept, shown and marked, and credited nothing."""
+    masked = {
+        a.name: " ".join(re.sub(r"\d[\d.,eE+-]*", "#", patterns[a.name].sub("NAME", a.excerpt)).lower().split())
+        for a in found
+        if a.where
+    }
+    copies: dict[str, int] = {}
+    for text in masked.values():
+        copies[text] = copies.get(text, 0) + 1
+    out = []
+    for a in found:
+        text = masked.get(a.name, "")
+        if copies.get(text, 0) >= TEMPLATE_COPIES and len(text.split()) >= 4 and any(a.answered.values()):
+            a = a.model_copy(
+                update={
+                    "answered": dict.fromkeys(QUESTIONS, False),
+                    "evidence": {},
+                    "unsure": f"the same words as {copies[text] - 1} other parameters with only the name changed: "
+                    "template text, not an answer",
+                }
+            )
+        out.append(a)
+    return out

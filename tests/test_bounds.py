@@ -204,3 +204,17 @@ def test_text_a_viewer_cannot_see_is_read_but_never_credited(tmp_path: Path) -> 
     graded = {i.id: i for i in grade.run("g", grade.load_rubric(), inputs).items}
     assert graded["part_a"].points == 0 and graded["reflections"].points == 2
     assert any("text a viewer cannot see is read but not credited" in f for f in grade.flags(inputs))
+
+
+def test_one_passage_pasted_for_every_parameter_is_template_text() -> None:
+    from grader import deliverable, writing
+    from grader.config import part_a_entries
+
+    names = [entry["name"] for entry in part_a_entries()]
+    md = "# Part A\n\n" + "\n\n".join(f"{p}: controls; increase it; default 1-5; matters for geology." for p in names)
+    written, _ = writing.understand(deliverable.markdown(md, "REPORT.md"), part_a_entries(), "s")
+    assert all(a.where for a in written.part_a) and not any(any(a.answered.values()) for a in written.part_a)
+    assert written.part_a[0].unsure.startswith("the same words as 12 other parameters with only the name changed")
+    honest = md.replace("lora_r: controls; increase it", "lora_r: the rank controls the adapter's capacity; raise it")
+    again, _ = writing.understand(deliverable.markdown(honest, "REPORT.md"), part_a_entries(), "s")
+    assert any(again.answer("lora_r").answered.values())  # the one written for itself still counts
