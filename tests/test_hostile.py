@@ -123,7 +123,15 @@ def hostile_class(root: Path, canary: Path) -> dict[str, tuple[str, str]]:
     (g / "config.yaml").write_text((g / "config.yaml").read_text() + "seed: 18446744073709551616\n")
     g = _copy(root, "lorem")
     (g / "REPORT.md").write_text(_lorem(), encoding="utf-8")
+    _issue_26(root)
     return {
+        "huge-trainer-state": ("graded", "evenly spaced, are kept"),
+        "grid-pdf": ("graded", "could not be read within 1024 MB / 10 s"),
+        "hidden-stuffing": ("graded", "cannot see is read but not credited"),
+        "copied-tests": ("graded", "does not count as held out"),
+        "forged-tensorboard": ("graded", "fails TensorBoard's checksum"),
+        "adapter-dropout-5": ("graded", "lora_dropout = 5 is not a number"),
+        "unsure-script": ("graded", "unsure: EPOCHS is also set inside the if block"),
         "symlink-passwd": ("invalid", "symbolic link"),
         "symlink-other-group": ("invalid", "symbolic link"),
         "pickle-adapter": ("graded", "never loaded"),
@@ -152,6 +160,54 @@ def hostile_class(root: Path, canary: Path) -> dict[str, tuple[str, str]]:
         "seed-2-64": ("invalid", "seed = 18446744073709551616"),
         "lorem": ("graded", ""),
     }
+
+
+def _issue_26(root: Path) -> None:
+    """What a hostile group tried against memory and against the points: a 1.4M-step log, a PDF of ruled lines, Part
+    A hidden from the viewer, tests copied from the training data, forged TensorBoard records, an adapter config PEFT
+    would choke on, a script whose values Python would set otherwise."""
+    from tests.test_bounds import _grid_pdf
+
+    g = _copy(root, "huge-trainer-state")
+    history = [{"step": s, "loss": 3.0 - s * 1e-7, "learning_rate": 2e-4} for s in range(1, 300_001)]
+    (g / "trainer_state.json").write_text(json.dumps({"global_step": 300_000, "log_history": history}))
+    g = _copy(root, "grid-pdf")
+    (g / "REPORT.md").unlink()
+    (g / "Week5_report.pdf").write_bytes(_grid_pdf(200))
+    g = _copy(root, "hidden-stuffing")
+    (g / "REPORT.md").unlink()
+    _hidden_deck(g / "Week5_report.pptx")
+    g = _copy(root, "copied-tests")
+    lines = (g / "data" / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    (g / "tests.jsonl").write_text("\n".join(lines[:6]) + "\n", encoding="utf-8")
+    g = _copy(root, "forged-tensorboard")
+    shutil.copytree(EXAMPLES / "course-group" / "W5_materials" / "logs", g / "logs")
+    events = next((g / "logs").iterdir())
+    data = bytearray(events.read_bytes())
+    data[-1] ^= 0xFF
+    events.write_bytes(bytes(data))
+    g = _copy(root, "adapter-dropout-5")
+    (g / "adapter").mkdir()
+    config = {"peft_type": "LORA", "r": 8, "lora_alpha": 16, "lora_dropout": 5, "target_modules": ["q_proj"]}
+    (g / "adapter" / "adapter_config.json").write_text(json.dumps(config))
+    g = _copy(root, "unsure-script")
+    script = (EXAMPLES / "course-group-lfs" / "train_lora.py").read_text(encoding="utf-8")
+    (g / "train_lora.py").write_text(script + "\nLR *= 10\nif torch.cuda.is_available():\n    EPOCHS = 5\n")
+
+
+def _hidden_deck(path: Path) -> None:
+    from pptx import Presentation
+    from pptx.util import Emu, Pt
+
+    from grader.config import part_a_entries
+
+    stuffing = " ".join(f"{e['name']}: controls; increase; default 1-5; geology." for e in part_a_entries())
+    prs = Presentation()
+    slide = prs.slides.add_slide(prs.slide_layouts[6])
+    run = slide.shapes.add_textbox(Emu(0), Emu(0), Emu(8_000_000), Emu(500_000)).text_frame.paragraphs[0].add_run()
+    run.text, run.font.size = stuffing, Pt(1)
+    slide._element.set("show", "0")
+    prs.save(str(path))
 
 
 YAML_BOMB = """a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
@@ -196,6 +252,7 @@ def test_a_hostile_class_is_graded_in_one_batch(tmp_path: Path) -> None:
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\nsys.exit(code)\n"
     )
     command = [sys.executable, "-m", "grader", "grade", str(subs), "--out", str(out), "--quiet", "--timeout", "300"]
+    command += ["--reader-seconds", "10"]
     proc = subprocess.run(
         [sys.executable, "-c", measure, *command],
         capture_output=True,
@@ -239,6 +296,15 @@ def test_a_hostile_class_is_graded_in_one_batch(tmp_path: Path) -> None:
     assert "lone-surrogate" in codes and "refused" in codes  # the cp949-named data file is named, not read
     assert any("not UTF-8" in p["file"] for p in odd["validate"]["problems"] if p["code"] == "refused")
     assert not canary.exists()  # the pickle was never unpickled
+    # issue 26: records stay small whatever the input, and what is hidden, copied or invented earns nothing
+    sizes = {p.parent.name: p.stat().st_size for p in out.glob("*/results.json")}
+    assert max(sizes.values()) < 3_000_000, sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
+    hidden = json.loads((out / "hidden-stuffing" / "results.json").read_text(encoding="utf-8"))
+    assert {i["id"]: i["points"] for i in hidden["grade"]["items"]}["part_a"] == 0
+    assert any("cannot see" in f for f in hidden["grade"]["flags"])
+    copied = json.loads((out / "copied-tests" / "results.json").read_text(encoding="utf-8"))
+    copied_points = {i["id"]: i["points"] for i in copied["grade"]["items"]}
+    assert copied_points["tests"] == 0 and copied_points["beats_base"] == 0
     assert _tree(subs) == before  # nothing written into any submission
     assert set(os.listdir(tmp_path)) == around | {"out"}  # nothing written beside the output folder
     injected = json.loads((out / "injection" / "results.json").read_text(encoding="utf-8"))
