@@ -27,7 +27,7 @@ REPORTED = "The group's model (reported, not measured)"
 LINE_PT = 18  # the size of slide text that comes in many lines: the answers, the discussion, the rubric
 PARAMS_PER_SLIDE = 4  # Part A: 13 parameters on 4 slides of 3 or 4
 QUESTIONS_PER_SLIDE = 2
-ANSWER_WORDS = 12  # an answer on a slide: its first sentence(s), up to this many words
+ANSWER_WORDS = 10  # an answer on a slide: its first sentence(s), up to this many words
 SUMMARY_WORDS = 14  # the group's Part A answer or discussion on a slide, in its first words
 NOTES_CHARS = 4000  # one text in the speaker notes; report.pdf has every word
 FULL = "Full text: speaker notes and report.pdf."
@@ -250,7 +250,7 @@ def _question(q: Question, width: float) -> list[Para]:
         _answer("Fine-tuned", a.finetuned, s.finetuned["rougeL"] if s else None, _delta_color(delta), width, lines),
     ]
     if a.reported:
-        paras.append(_answer(REPORTED, a.reported, q.reported_rouge, MUTED, width, lines))
+        paras.append(_answer("The group's model (reported)", a.reported, q.reported_rouge, MUTED, width, lines))
     return paras
 
 
