@@ -243,17 +243,21 @@ class Deck:
         self.box(self.slide(title, notes), self.area, fit(paras, self.area, rest))
 
     def rows(self, title: str, columns: list[tuple[str, float]], rows: list[list[list[Para]]], notes: str = "") -> None:
-        """A table on one slide: a header and rows of cells, each cell a few paragraphs. Rows must fit: the
-        caller sizes them (a few per slide); one that does not is an error, never a silent cut."""
+        """A table on one slide: a header and rows of cells, each cell a few paragraphs. The caller sizes the rows
+        to fit (a few per slide); rows that still do not fit are left to the speaker notes, and the slide says so."""
         total = sum(share for _, share in columns)
         widths = [self.area.width * share / total for _, share in columns]
         header = [[Para(name, SMALL_PT, True, color=ACCENT, before=0)] for name, _ in columns]
+        more = Para("More rows in the speaker notes.", SMALL_PT, color=MUTED, before=0)
+        more_h = 2 * INSET + more.height(1)
         slide = self.slide(title, notes)
-        top = self.area.top
+        top, bottom = self.area.top, self.area.top + self.area.height + 0.5
         for k, cells in enumerate([header, *rows]):
             height = max(_cell_height(cell, w) for cell, w in zip(cells, widths, strict=True))
-            if top + height > self.area.top + self.area.height + 0.5:
-                raise ValueError(f"{title!r}: row {k} does not fit on the slide")
+            last = k == len(rows)
+            if top + height > (bottom if last else bottom - more_h):
+                self.box(slide, Box(self.area.left, top, self.area.width, more_h), [more])
+                return
             left = self.area.left
             for cell, width in zip(cells, widths, strict=True):
                 self.box(slide, Box(left, top, width, height), cell, SHADE if k % 2 == 0 else None)

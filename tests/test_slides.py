@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -141,6 +142,31 @@ def runs(path: Path) -> list[tuple[str, str, dict[str, str], dict[str, str]]]:
                     )
                 )
     return found
+
+
+def test_the_checks_see_small_type_and_hangul_without_its_typeface(tmp_path: Path) -> None:
+    """The size and typeface checks of the LibreOffice test, on a deck spoiled by hand: they find both faults."""
+    from pptx import Presentation
+    from pptx.util import Pt
+
+    slides.write_pptx(report_data(tmp_path, f"{KOREAN} 2165 nm", questions=1), tmp_path / "s.pptx")
+    assert min(font_sizes(tmp_path / "s.pptx")[0]) >= deck.SMALL_PT
+    prs = Presentation(str(tmp_path / "s.pptx"))
+    run = next(
+        r
+        for s in prs.slides
+        for sh in s.shapes
+        if sh.has_text_frame
+        for p in sh.text_frame.paragraphs
+        for r in p.runs
+        if deck.HANGUL.search(r.text)
+    )
+    run.font.size = Pt(9)
+    props = run._r.get_or_add_rPr()
+    props.remove(props.find(f"{deck.A}ea"))
+    prs.save(str(tmp_path / "spoiled.pptx"))
+    assert min(font_sizes(tmp_path / "spoiled.pptx")[0]) == 9
+    assert [text for _, text, _, ea in runs(tmp_path / "spoiled.pptx") if not ea] == [run.text]
 
 
 def test_every_hangul_run_asks_for_the_korean_typeface(tmp_path: Path) -> None:
@@ -300,3 +326,12 @@ def test_the_course_shaped_groups_deck_in_libreoffice(tmp_path: Path) -> None:
     (pdf,) = convert([pptx], tmp_path)
     assert deck_problems(pptx, pdf) == []
     assert any(deck.HANGUL.search(text) for _, text, _, _ in runs(pptx))  # its Part A answers in Korean are shown
+
+
+def test_rows_that_do_not_fit_are_left_to_the_notes(tmp_path: Path) -> None:
+    table = deck.Deck()
+    rows = [[[deck.Para(f"row {i} " + "word " * 30)], [deck.Para(str(i))]] for i in range(12)]
+    table.rows("Many rows", [("text", 4), ("n", 1)], rows, "every row")
+    table.save(tmp_path / "t.pptx", datetime(2026, 1, 1, tzinfo=UTC))
+    (shown,) = deck_text(tmp_path / "t.pptx", notes=False)
+    assert "row 0" in shown and "row 11" not in shown and "More rows in the speaker notes." in shown
