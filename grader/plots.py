@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from grader.records import SweepEffect, TrainRecord
+from grader.records import ScoreRecord, SweepEffect, TrainRecord
 from grader.storage import write_atomic
 from grader.text import clean_text
 
@@ -141,3 +141,34 @@ def sweep_plot(effect: SweepEffect, path: Path) -> Path:
         how = f"{effect.seeds} seeds, error bars: their range" if effect.seeds > 1 else "one seed per value"
         fig.suptitle(f"sweep of {effect.parameter} ({how})", fontsize="medium", color=COLOR["lr"])
     return path
+
+
+def question_chart(score: ScoreRecord) -> bytes:
+    """ROUGE-L of every test question, base beside fine-tuned, as PNG bytes: the deck's one chart of the answers.
+
+    Sized for half a 16:9 slide, with labels that read from across a room (the deck places it by its pixels)."""
+    import io
+
+    from matplotlib import rc_context
+    from matplotlib.figure import Figure
+
+    n = len(score.questions)
+    xs = list(range(1, n + 1))
+    with rc_context({"font.family": families(), "font.size": 13}):
+        fig = Figure(figsize=(6.4, 4.4), dpi=150, layout="constrained")
+        ax = fig.subplots()
+        for shift, which, label, color in (
+            (-0.2, "base", "base", COLOR["lr"]),
+            (0.2, "finetuned", "fine-tuned", COLOR["loss"]),
+        ):
+            values = [getattr(q, which).get("rougeL", 0.0) for q in score.questions]  # unscored: no expected answer
+            ax.bar([x + shift for x in xs], values, width=0.4, label=label, color=color)
+        ax.set_xticks(xs, [f"Q{x}" for x in xs] if n <= 12 else [str(x) for x in xs])
+        ax.set_ylim(0, 1)
+        ax.set(ylabel="ROUGE-L", xlabel="test question")
+        ax.legend(frameon=False, loc="lower right", bbox_to_anchor=(1, 1), ncols=2)
+        ax.grid(axis="y", alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()

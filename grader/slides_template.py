@@ -2,8 +2,9 @@
 
 The template is a committed asset (an instructor may restyle it in PowerPoint); this script is how it was made,
 so a change to its look is a reviewable diff here rather than an opaque binary edit. It starts from python-pptx's
-default template and makes it 16:9, sets the theme's fonts (DejaVu Sans, whose metrics `grader.slides` measures
-text with; Noto Sans CJK for Hangul and Han) and colours, styles titles, and adds an accent bar to the master.
+default template and makes it 16:9, sets the theme's fonts to those every run of the deck asks for (grader.deck:
+Arial, and Malgun Gothic for East Asian text and for Hangul), its colours, styles titles, and adds an accent bar to
+the master.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import sys
 from datetime import UTC
 from pathlib import Path
 
+from grader.deck import EAST_ASIAN, LATIN
 from grader.layout import templates_dir
 
 WIDTH, HEIGHT = 12192000, 6858000  # 13.333 x 7.5 in: exactly 16:9
-LATIN, EAST_ASIAN = "DejaVu Sans", "Noto Sans CJK KR"
 COLORS = {"dk2": "1D2731", "lt2": "EEF3F7", "accent1": "1F5F8B", "accent2": "C0392B", "accent3": "2E8B57"}
 A = "http://schemas.openxmlformats.org/drawingml/2006/main"
 P = "http://schemas.openxmlformats.org/presentationml/2006/main"
@@ -26,9 +27,12 @@ def _theme(xml: str) -> str:
     for scheme in ("majorFont", "minorFont"):
         xml = re.sub(
             rf'(<a:{scheme}><a:latin typeface=")[^"]*("/><a:ea typeface=")[^"]*"',
-            rf'\g<1>{LATIN}\g<2>{EAST_ASIAN}"',
+            rf'\g<1>{LATIN[0]}\g<2>{EAST_ASIAN[0]}"',
             xml,
         )
+    # Hangul's own slot in both schemes: the default names Malgun Gothic by its Korean name; one name everywhere
+    hangul = f'<a:font script="Hang" typeface="{EAST_ASIAN[0]}"/>'
+    xml = re.sub(r'<a:font script="Hang" typeface="[^"]*"/>', hangul, xml)
     for name, rgb in COLORS.items():
         xml = re.sub(
             rf"<a:{name}><a:srgbClr val=\"[0-9A-F]{{6}}\"/></a:{name}>",
@@ -53,7 +57,7 @@ def _widen(prs: object) -> None:
 
 
 def _styles(master: object) -> None:
-    """Titles: left-aligned, 28 pt, bold, accent colour. Body: 18 pt with tighter spacing."""
+    """Titles: left-aligned, 28 pt, bold, accent colour. Body: 18 pt, and nothing smaller than 14 pt."""
     root = master._element  # type: ignore[attr-defined]
     title = root.find(f".//{{{P}}}titleStyle/{{{A}}}lvl1pPr")
     title.set("algn", "l")

@@ -198,12 +198,14 @@ def pdf_text(path: Path) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(str(path)).pages)
 
 
-def deck_text(path: Path) -> list[str]:
-    """The text of each slide."""
+def deck_text(path: Path, notes: bool = True) -> list[str]:
+    """The text of each slide, and (`notes`) of its speaker notes: where the deck keeps the whole of what a slide
+    shows shortened."""
     from pptx import Presentation
 
     return [
         "\n".join(shape.text_frame.text for shape in slide.shapes if shape.has_text_frame)
+        + (f"\n{slide.notes_slide.notes_text_frame.text}" if notes and slide.has_notes_slide else "")
         for slide in Presentation(str(path)).slides
     ]
 

@@ -210,7 +210,7 @@ def test_the_course_shaped_groups_are_graded_end_to_end(tmp_path: Path) -> None:
     assert results["score"]["questions"][0]["reported"]["rougeL"] > 0
     deck = " ".join(deck_text(out / "course-group" / "slides.pptx"))
     assert "not from Llama-3.1-8B" in deck and "learning but weak" in deck
-    assert "the group's model (reported, not measured)" in " ".join(deck.split())
+    assert "The group's model (reported, not measured)" in " ".join(deck.split())
     summary = " ".join(pdf_text(out / "summary.pdf").split())
     assert "base model: demo" in summary and "not Llama-3.1-8B's" in summary
 

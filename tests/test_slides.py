@@ -6,11 +6,12 @@ import re
 import shutil
 import subprocess
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from grader import deck, slides, text
+from grader import deck, slides
 from grader.layout import templates_dir
 from tests.conftest import deck_text, pdf_pages, report_data, viewer_env
 
@@ -60,6 +61,13 @@ def test_template_is_what_its_builder_makes(tmp_path: Path) -> None:
         assert all(a.read(n) == b.read(n) for n in a.namelist())
     prs = Presentation(str(committed))
     assert prs.slide_width * 9 == prs.slide_height * 16 and len(prs.slides) == 0
+    with zipfile.ZipFile(committed) as z:  # the theme names the typefaces every run asks for
+        theme = z.read("ppt/theme/theme1.xml").decode()
+    for scheme in ("majorFont", "minorFont"):
+        fonts = re.search(rf"<a:{scheme}>(.*?)</a:{scheme}>", theme)
+        assert fonts is not None
+        assert '<a:latin typeface="Arial"/><a:ea typeface="Malgun Gothic"/>' in fonts.group(1)
+        assert '<a:font script="Hang" typeface="Malgun Gothic"/>' in fonts.group(1)
     assert {"Title Slide", "Title Only"} <= {layout.name for layout in prs.slide_layouts}
 
 
@@ -69,25 +77,110 @@ def test_deck_tells_the_story_in_8_to_12_slides(tmp_path: Path) -> None:
     names = titles(tmp_path / "s.pptx")
     assert 8 <= len(names) <= 12, names
     assert names[0] == "good-group"
-    expected = ["Data", "Part A", "Training loss", "Results", "Test questions", "Discussion", "Reflections", "Rubric"]
+    expected = ["Part A", "Data and training", "Results", "Test questions", "Discussion", "Rubric"]
     positions = [next(i for i, n in enumerate(names) if n.startswith(e)) for e in expected]
     assert positions == sorted(positions)
-    text = "\n".join(deck_text(tmp_path / "s.pptx"))
-    assert KOREAN in text and "1.234" in text and "Q6 about" in text and f"/ {len(names)}" in text
+    # 13 parameters on 4 slides of 3 or 4, 6 questions on 3 slides of 2
+    assert next(n for n in names if n.startswith("Part A")).startswith("Part A: parameters 1–3 of 13")
+    assert sum(n.startswith("Part A") for n in names) == 4 and sum(n.startswith("Test questions") for n in names) == 3
+    text = "\n".join(deck_text(tmp_path / "s.pptx", notes=False))
+    assert KOREAN in text and "1.234" in text and "Q6. Q6 about" in text and f"/ {len(names)}" in text
+    assert "Fine-tuned [1.00]: Kaolinite doublet near 2165 nm" in text and "Base [0.10]: unrelated words" in text
 
 
-def test_long_answers_continue_on_next_slides(tmp_path: Path) -> None:
-    answer = " ".join(f"w{i}" for i in range(600))  # ~3,000 characters: cut to CELL_CHARS, then split over slides
+def notes(path: Path) -> list[str]:
+    from pptx import Presentation
+
+    prs = Presentation(str(path))
+    return [s.notes_slide.notes_text_frame.text if s.has_notes_slide else "" for s in prs.slides]
+
+
+def test_long_answers_are_shortened_on_the_slide_and_whole_in_the_notes(tmp_path: Path) -> None:
+    answer = " ".join(f"w{i}" for i in range(600)) + ". Second sentence."  # ~3,300 characters, one sentence
     d = report_data(tmp_path, questions=2, answer=answer)
     slides.write_pptx(d, tmp_path / "s.pptx")
-    names = titles(tmp_path / "s.pptx")
+    names, pages, said = titles(tmp_path / "s.pptx"), deck_text(tmp_path / "s.pptx", False), notes(tmp_path / "s.pptx")
     qa = [i for i, n in enumerate(names) if n.startswith("Test questions")]
-    assert len(qa) >= 2 and all(names[i].endswith(f"/{len(qa)})") for i in qa)
-    pages = deck_text(tmp_path / "s.pptx")
-    shown = " ".join(pages[i] for i in qa)
-    kept = text.shorten(answer, slides.CELL_CHARS).rstrip("…").split()
-    assert all(f" {w} " in f" {shown.replace(chr(10), ' ')} " for w in kept[:-1])  # every kept word is shown
-    assert "(cont.)" in shown
+    assert len(qa) == 1 and names[qa[0]] == "Test questions 1–2 of 2 [ROUGE-L]"  # never continued on a slide
+    shown = " ".join(pages[qa[0]].split())
+    kept = " ".join(f"w{i}" for i in range(slides.ANSWER_WORDS))
+    assert f"Fine-tuned [1.00]: {kept}…" in shown and "w100" not in shown and "speaker notes" in shown
+    assert said[qa[0]].count(answer) == 2  # both answers whole in the notes
+    assert not any("(cont.)" in n or "(2/" in n for n in names)
+
+
+def test_first_sentences_and_clip() -> None:
+    assert slides.first_sentences("One two. Three four five. Six.", 5) == "One two. Three four five. …"
+    assert slides.first_sentences("One two three four five six", 3) == "One two three…"
+    assert slides.first_sentences("  ", 3) == ""
+    para = deck.clip(deck.Para("word " * 100), 300, 2)
+    assert para.text.endswith("…") and len(para.lines(300)) == 2
+    assert deck.clip(deck.Para("short"), 300, 1).text == "short"
+
+
+def runs(path: Path) -> list[tuple[str, str, dict[str, str], dict[str, str]]]:
+    """(part, text, the run's properties, its East Asian typeface) of every text run on the slides and in the
+    speaker notes."""
+    from lxml import etree
+
+    a = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+    found = []
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            if not re.match(r"ppt/(slides|notesSlides)/\w+\.xml$", name):
+                continue
+            for run in etree.fromstring(z.read(name)).iter(f"{a}r"):
+                props = run.find(f"{a}rPr")
+                ea = props.find(f"{a}ea") if props is not None else None
+                text = "".join(t.text or "" for t in run.iter(f"{a}t"))
+                found.append(
+                    (
+                        name,
+                        text,
+                        dict(props.attrib) if props is not None else {},
+                        dict(ea.attrib) if ea is not None else {},
+                    )
+                )
+    return found
+
+
+def test_the_checks_see_small_type_and_hangul_without_its_typeface(tmp_path: Path) -> None:
+    """The size and typeface checks of the LibreOffice test, on a deck spoiled by hand: they find both faults."""
+    from pptx import Presentation
+    from pptx.util import Pt
+
+    slides.write_pptx(report_data(tmp_path, f"{KOREAN} 2165 nm", questions=1), tmp_path / "s.pptx")
+    assert min(font_sizes(tmp_path / "s.pptx")[0]) >= deck.SMALL_PT
+    prs = Presentation(str(tmp_path / "s.pptx"))
+    run = next(
+        r
+        for s in prs.slides
+        for sh in s.shapes
+        if sh.has_text_frame
+        for p in sh.text_frame.paragraphs
+        for r in p.runs
+        if deck.HANGUL.search(r.text)
+    )
+    run.font.size = Pt(9)
+    props = run._r.get_or_add_rPr()
+    props.remove(props.find(f"{deck.A}ea"))
+    prs.save(str(tmp_path / "spoiled.pptx"))
+    assert min(font_sizes(tmp_path / "spoiled.pptx")[0]) == 9
+    assert [text for _, text, _, ea in runs(tmp_path / "spoiled.pptx") if not ea] == [run.text]
+
+
+def test_every_hangul_run_asks_for_the_korean_typeface(tmp_path: Path) -> None:
+    """PowerPoint picks a run's Korean glyphs from its East Asian typeface: every run that holds Hangul names one
+    (Malgun Gothic, with its panose and Hangul charset so that a viewer without it substitutes a Korean Gothic)."""
+    d = report_data(tmp_path, f"{KOREAN} 2165 nm", group=f"조 {KOREAN}", questions=2, reflections=f"- {KOREAN}")
+    slides.write_pptx(d, tmp_path / "s.pptx")
+    found = runs(tmp_path / "s.pptx")
+    hangul = [r for r in found if deck.HANGUL.search(r[1])]
+    assert {part.split("/")[1] for part, *_ in hangul} == {"slides", "notesSlides"}  # on slides and in the notes
+    for part, text, props, ea in hangul:
+        assert ea.get("typeface") == "Malgun Gothic" and ea.get("charset") == "-127", (part, text)
+        assert props.get("lang") == "ko-KR", (part, text)
+    assert all(ea.get("typeface") == "Malgun Gothic" for *_, ea in found)  # Latin runs too: Hangul may be typed in
 
 
 def test_control_characters_and_lone_surrogates(tmp_path: Path) -> None:
@@ -149,7 +242,54 @@ def footer_words(path: Path) -> set[str]:
     }
 
 
-def test_no_text_runs_off_a_slide_in_libreoffice(tmp_path: Path) -> None:
+def body_words(pdf: Path) -> list[int]:
+    """Words (with a letter or digit) between each page's title and its footer band, as LibreOffice laid them out."""
+    area = deck.Deck().area
+    counts = []
+    for _, height, boxes in pdf_pages(pdf):
+        band = height - deck.FOOTER
+        counts.append(
+            sum(1 for _, y0, _, y1, w in boxes if y0 >= area.top - 2 and y1 <= band + 1 and re.search(r"\w", w))
+        )
+    return counts
+
+
+def font_sizes(path: Path) -> tuple[list[float], list[float]]:
+    """Every size (pt) set on a run of the slides, and those of the titles (the speaker notes are not shown)."""
+    from pptx import Presentation
+
+    body, heads = [], []
+    for slide in Presentation(str(path)).slides:
+        for shape in slide.shapes:
+            if not shape.has_text_frame:
+                continue
+            sizes = [r.font.size.pt for p in shape.text_frame.paragraphs for r in p.runs if r.font.size]
+            (heads if shape == slide.shapes.title else body).extend(sizes)
+    return body, heads
+
+
+def deck_problems(pptx: Path, pdf: Path) -> list[str]:
+    """What makes a slide unreadable from across a room: text off its box, a near-empty slide, small type, and
+    Hangul without a Korean typeface."""
+    bad = misplaced_words(pdf, footer_words(pptx))
+    for n, count in enumerate(body_words(pdf), start=1):
+        if n > 1 and count < MIN_WORDS:  # the cover is a title slide
+            bad.append(f"slide {n}: {count} words")
+    body, heads = font_sizes(pptx)
+    if min(body) < deck.SMALL_PT or min(heads) < deck.MIN_TITLE_PT:
+        bad.append(f"smallest text {min(body)} pt, smallest title {min(heads)} pt")
+    bad += [
+        f"{part}: {text!r} has no Korean typeface"
+        for part, text, _, ea in runs(pptx)
+        if deck.HANGUL.search(text) and not ea
+    ]
+    return bad
+
+
+MIN_WORDS = 8  # fewer on a slide (the cover apart) is a fragment, not a slide
+
+
+def test_decks_read_from_across_a_room_in_libreoffice(tmp_path: Path) -> None:
     """The real test of the measuring: LibreOffice lays the decks out, and every word must sit where it should."""
     cases = {
         "good": report_data(tmp_path, group="good-group", questions=6, reflections=f"- worked\n- {KOREAN}"),
@@ -167,5 +307,31 @@ def test_no_text_runs_off_a_slide_in_libreoffice(tmp_path: Path) -> None:
         slides.write_pptx(d, tmp_path / f"{name}.pptx")
         decks.append(tmp_path / f"{name}.pptx")
     for name, pdf in zip(cases, convert(decks, tmp_path), strict=True):
-        assert misplaced_words(pdf, footer_words(tmp_path / f"{name}.pptx")) == [], name
-    assert len(titles(tmp_path / "good.pptx")) <= 12 and len(titles(tmp_path / "hostile.pptx")) <= 40
+        assert deck_problems(tmp_path / f"{name}.pptx", pdf) == [], name
+    assert len(titles(tmp_path / "good.pptx")) <= 12 and len(titles(tmp_path / "hostile.pptx")) <= 13
+
+
+@pytest.mark.slow
+def test_the_course_shaped_groups_deck_in_libreoffice(tmp_path: Path) -> None:
+    """The course-shaped example graded end to end (demo model): its deck has 12 slides at most and passes the
+    same checks, Korean Part A answers included."""
+    from grader.config import RunSettings
+    from grader.pipeline import run as grade_batch
+    from tests.conftest import EXAMPLES
+
+    shutil.copytree(EXAMPLES / "course-group", tmp_path / "subs" / "course-group")
+    grade_batch(tmp_path / "subs", RunSettings(out=tmp_path / "out", cache_dir=None, max_new_tokens=48))
+    pptx = tmp_path / "out" / "course-group" / "slides.pptx"
+    assert len(titles(pptx)) <= 12, titles(pptx)
+    (pdf,) = convert([pptx], tmp_path)
+    assert deck_problems(pptx, pdf) == []
+    assert any(deck.HANGUL.search(text) for _, text, _, _ in runs(pptx))  # its Part A answers in Korean are shown
+
+
+def test_rows_that_do_not_fit_are_left_to_the_notes(tmp_path: Path) -> None:
+    table = deck.Deck()
+    rows = [[[deck.Para(f"row {i} " + "word " * 30)], [deck.Para(str(i))]] for i in range(12)]
+    table.rows("Many rows", [("text", 4), ("n", 1)], rows, "every row")
+    table.save(tmp_path / "t.pptx", datetime(2026, 1, 1, tzinfo=UTC))
+    (shown,) = deck_text(tmp_path / "t.pptx", notes=False)
+    assert "row 0" in shown and "row 11" not in shown and "More rows in the speaker notes." in shown
