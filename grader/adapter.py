@@ -229,12 +229,14 @@ def committed(group_dir: Path, parts: Parts | None = None) -> CommittedAdapter |
     except AdapterRefused as exc:
         problem = str(exc)
         raw = _lora_config(folder, group_dir)
+    config_problem = "; ".join(config_problems(raw)) if raw else "not a LoRA adapter config (peft_type must be LORA)"
     targets = raw.get("target_modules")
     return CommittedAdapter(
         where=where,
         weights=weights,
         usable=not problem,
         problem=problem,
+        config_problem=config_problem,
         trained=trained,
         rank=raw["r"] if isinstance(raw.get("r"), int) and not isinstance(raw.get("r"), bool) else None,
         target_modules=[str(t) for t in targets][:32]
@@ -376,6 +378,8 @@ def group_logs_bounded(
             memory_mb=limits.reader_memory_mb,
             seconds=limits.reader_seconds,
         )
+    except sandbox.ReaderFailed as exc:
+        return ReportedLoss(sources=[f"the group's logs could not be read ({exc}): no loss was taken from them"])
     except sandbox.OverLimit as exc:
         return ReportedLoss(
             sources=[

@@ -122,6 +122,9 @@ def read_bounded(
             memory_mb=limits.reader_memory_mb,
             seconds=limits.reader_seconds,
         )
+    except sandbox.ReaderFailed as exc:
+        problems.append(_problem(relative, f"cannot be read ({exc}): nothing in it is graded"))
+        return None
     except sandbox.OverLimit as exc:
         problems.append(
             _problem(

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from grader.dataset import normalize
 from grader.errors import ConfigError
 from grader.layout import templates_dir
 from grader.records import (
@@ -286,10 +287,13 @@ def loss_falling(item: RubricItem, inputs: Inputs) -> Decision:
         losses = [e.loss for e in t.log if e.loss is not None]
         fraction, reason = _falling(losses, t.train_loss, f"measured in this run on {inputs.base_model}", t.steps, 1)
         return Decision(fraction, reason, f"measured in this run on {inputs.base_model}")
+    unread = [n for n in (v.logs.sources if v and v.logs else []) if "could not be read" in n]
     reason = (
         "no loss reported: no trainer_state.json, train_results.json, all_results.json, loss_log.csv or TensorBoard "
         "events were committed, and the deliverable states no train loss (e.g. 'Final train loss: 1.87')"
     )
+    if unread:
+        reason = f"no loss could be taken from the group's logs ({unread[0]}), and the deliverable states none"
     if t is not None and t.source == "trained":
         reason += "; grader's own training is a measurement of the data, not the group's report"
     return Decision(0.0, reason, "none")
@@ -340,6 +344,13 @@ def _committed(committed: CommittedAdapter, inputs: Inputs) -> Decision:
         return Decision(
             0.0, f"the committed adapter's lora_B matrices are all zero: it was never trained ({where})", evidence
         )
+    if committed.weights in ("missing", "lfs") and (committed.config_problem or committed.rank is None):
+        return Decision(
+            0.5 if committed.rank else 0.0,
+            f"an adapter folder {where} without weights, and its adapter_config.json is not a sound LoRA config: "
+            f"{committed.config_problem or 'no rank r'}",
+            evidence,
+        )
     if committed.weights in ("missing", "lfs"):
         why = "a Git LFS pointer" if committed.weights == "lfs" else "not committed (GitHub's 100 MB file limit)"
         return Decision(
@@ -381,8 +392,8 @@ def _group_comparison(inputs: Inputs) -> tuple[list[tuple[float, float]], str]:
     g, s = inputs.generation, inputs.score
     if g is None or s is None or not s.questions:
         return [], ""
-    copied = set(inputs.validation.tests_in_training) if inputs.validation else set()
-    kept = [(a, q) for a, q in zip(g.answers, s.questions, strict=False) if a.source not in copied or not a.source]
+    copied = set(inputs.validation.copied_questions) if inputs.validation else set()
+    kept = [(a, q) for a, q in zip(g.answers, s.questions, strict=False) if normalize(a.instruction) not in copied]
     if g.source == "recorded":  # every question needs the base answer beside it, or there is no comparison
         if not all(a.base for a in g.answers):
             return [], ""
@@ -405,12 +416,10 @@ def _held_out(inputs: Inputs) -> list[QuestionScore]:
     g, s = inputs.generation, inputs.score
     if s is None:
         return []
-    copied = set(inputs.validation.tests_in_training) if inputs.validation else set()
+    copied = set(inputs.validation.copied_questions) if inputs.validation else set()
     answers = g.answers if g is not None else []
-    sources = [a.source for a in answers] + [""] * (len(s.questions) - len(answers))
-    return [
-        q for q, source in zip(s.questions, sources, strict=False) if q.base and (not source or source not in copied)
-    ]
+    questions = [normalize(a.instruction) for a in answers] + [""] * (len(s.questions) - len(answers))
+    return [q for q, text in zip(s.questions, questions, strict=False) if q.base and (not text or text not in copied)]
 
 
 def _gain_decision(base: float, tuned: float, item: RubricItem, whose: str) -> tuple[float, str]:
@@ -471,7 +480,7 @@ def beats_base(item: RubricItem, inputs: Inputs) -> Decision:
     if pairs:
         return Decision(fraction, claimed + check, f"the group's answers ({where})")
     g = inputs.generation
-    if g is not None and g.source == "recorded":
+    if g is not None and g.source == "recorded" and not all(a.base for a in g.answers):
         return Decision(
             0.0,
             "the group's answers.jsonl records no base answer for some questions: nothing to compare with",

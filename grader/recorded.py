@@ -63,6 +63,7 @@ def answers(name: str, group_dir: Path, tests: list[Sample]) -> GenerationRecord
                 expected=test.answer,
                 base=base or "",
                 finetuned=tuned or "",
+                source=test.source,
             )
         )
     if found and not any(a.base for a in found):

@@ -247,6 +247,7 @@ class CommittedAdapter(BaseModel):
     weights: Literal["present", "missing", "lfs", "pickle"] = "present"
     usable: bool = False  # a LoRA config and, when weights are present, a consistent safetensors header
     problem: str = ""  # why it is not usable (said in the report and the adapter item's reason)
+    config_problem: str = ""  # what is wrong with adapter_config.json itself ('' when it is a sound LoRA config)
     trained: bool | None = None  # some lora_B matrix is non-zero (None: no weights to look at)
     rank: int | None = None
     target_modules: list[str] = Field(default_factory=list)
@@ -262,6 +263,7 @@ class ValidationRecord(Record):
     n_records: int = 0  # usable training records read, repeats included
     n_tests_held_out: int | None = None  # test questions not (nearly) in the training data; None: not checked
     tests_in_training: list[str] = Field(default_factory=list)  # where those copied test questions are (tests.jsonl:3)
+    copied_questions: list[str] = Field(default_factory=list)  # the same questions, normalized: what answers match
     data_flags: list[str] = Field(default_factory=list)  # for the instructor ('off-domain: ...'); no points taken
     config: dict[str, Any] = Field(default_factory=dict)
     defaults_filled: list[str] = Field(default_factory=list)

@@ -28,6 +28,10 @@ class OverLimit(Exception):
     """The reader was stopped by a limit; the message says which, in the words a report can show."""
 
 
+class ReaderFailed(OverLimit):
+    """The reader failed on the file (a parser error, not a limit): said as such, never as a limit."""
+
+
 def _vm_bytes() -> int:
     """This process's address space now (0 where /proc does not say: then only the budget is the limit)."""
     try:
@@ -68,51 +72,71 @@ def _child(write_fd: int, fn: Callable[..., str], args: tuple[Any, ...], memory_
 
 def run(fn: Callable[..., str], *args: Any, memory_mb: int, seconds: float) -> str:
     """fn(*args) -> JSON text, in a forked child bounded in memory, CPU and wall-clock time. Raises OverLimit when a
-    limit stopped it (or it died). The parent's memory is shared copy-on-write, so a fork costs milliseconds; the
-    child touches no model and no thread pool of the parent (readers are pure Python and C parsers)."""
+    limit stopped it (or it died), ReaderFailed when the reader itself failed. The parent's memory is shared
+    copy-on-write, so a fork costs milliseconds; the child touches no model and no thread pool of the parent (readers
+    are pure Python and C parsers)."""
     read_fd, write_fd = os.pipe()
-    with warnings.catch_warnings():
-        # Python 3.12+ warns on fork() in a threaded process (a progress bar or a tokenizer pool may run): the child
-        # uses none of those threads' locks, only the reader's own code
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
+    # the per-group deadline (SIGALRM) waits until the child exists and the parent holds its cleanup: a pending alarm
+    # fires inside the try below, where the pipe is closed and the child killed and reaped
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    try:
+        with warnings.catch_warnings():
+            # Python 3.12+ warns on fork() in a threaded process (a progress bar or a tokenizer pool may run): the
+            # child uses none of those threads' locks, only the reader's own code
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+    except OSError as exc:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        os.close(read_fd)
+        os.close(write_fd)
+        raise ReaderFailed(f"could not start a reader process ({exc})") from exc
     if pid == 0:
         os.close(read_fd)
         _child(write_fd, fn, args, memory_mb, seconds)
-    os.close(write_fd)
     chunks: list[bytes] = []
-    deadline = time.monotonic() + seconds
+    code: int | None = None
+    os.close(write_fd)
+    pipe = os.fdopen(read_fd, "rb", buffering=0)
     try:
-        with os.fdopen(read_fd, "rb", buffering=0) as pipe:
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([pipe], [], [], left)[0]:
-                    raise OverLimit(f"did not finish within {seconds:g} s")
-                chunk = pipe.read(1 << 20)
-                if not chunk:
-                    break
-                chunks.append(chunk)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([pipe], [], [], left)[0]:
+                raise OverLimit(f"did not finish within {seconds:g} s")
+            chunk = pipe.read(1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
     finally:
-        _reap(pid)
-    if not chunks:  # the child died without answering: killed at its CPU limit, or by the kernel for memory
-        raise OverLimit(f"was stopped at {memory_mb} MB / {seconds:g} s of CPU")
-    status, payload = json.loads(b"".join(chunks).decode("utf-8", "surrogatepass"))
+        pipe.close()
+        code = _reap(pid)
+    try:
+        status, payload = json.loads(b"".join(chunks).decode("utf-8", "surrogatepass"))
+    except (ValueError, TypeError):  # no answer, or half of one: killed at its CPU limit, or by the kernel for memory
+        how = f" (signal {-code})" if code is not None and code < 0 else ""
+        raise OverLimit(f"was stopped at {memory_mb} MB / {seconds:g} s of CPU{how}") from None
     if status == "memory":
         raise OverLimit(f"needed more than {memory_mb} MB")
     if status == "error":
-        raise OverLimit(f"failed: {payload}")
+        raise ReaderFailed(str(payload))
     return str(payload)
 
 
-def _reap(pid: int) -> None:
-    """The child is ended and waited for, whatever happened (a finished child exits by itself)."""
+def _reap(pid: int) -> int | None:
+    """The child ended and waited for, whatever happened (a finished child exits by itself), with the alarm held
+    off so no zombie is left; its exit status as waitpid tells it (negative: the signal that ended it)."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
     try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
+        done, status = os.waitpid(pid, os.WNOHANG)
         if done == 0:
             os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+            _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status)
     except ChildProcessError:
-        pass
+        return None
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def available() -> bool:

@@ -19,8 +19,13 @@ import math
 import re
 
 from grader.records import DocBlock, Document, StatedLoss
+from grader.scale import BANDS
 
-NUMBER = r"(?P<n>\d{1,3}(?:\.\d+)?)(?![\d.]*\s*(?:-|–|~|to|～)\s*\d)(?![\d.]*%)"
+# a number that is a bound or one end of a range (the course's scale: "3.0-5.0", "5.0 이상", "5.0+") states no loss
+NUMBER = (
+    r"(?P<n>\d{1,3}(?:\.\d+)?)(?![\d.]*\s*(?:-|–|~|to|～)\s*\d)(?![\d.]*%)"
+    r"(?![\d.]*\s*(?:\+|이상|이하|미만|초과|or (?:more|above|less|below)|and (?:above|below)))"
+)
 BOUND = re.compile(r"[<>≤≥]\s*$")
 LOSS = re.compile(
     r"(?P<final>final|last|최종|마지막)?[\s_-]*(?:train(?:ing)?[\s_-]*)?(?:loss|손실|로스)"
@@ -29,10 +34,15 @@ LOSS = re.compile(
 )
 NOT_TRAIN = re.compile(r"(eval|valid\w*|val|test|검증|평가)[\s_-]*$", re.IGNORECASE)  # just before "loss"
 EVAL = re.compile(r"eval|valid|\bval\b|test|검증|평가", re.IGNORECASE)  # anywhere in a table cell
-FROM_TO = re.compile(
-    r"(?:loss|손실|로스)\D{0,30}?(?:from|에서)?\s*(?P<a>\d{1,3}\.\d+)\s*(?:to|->|→|에서)\s*(?P<b>\d{1,3}\.\d+)",
+FROM_TO = re.compile(  # "fell from 2.9 to 1.8", "2.9 → 1.8", "2.9에서 1.8로": a bare "3.0 to 5.0" is a range
+    r"(?:loss|손실|로스)\D{0,30}?(?:(?:from\s*(?P<a>\d{1,3}\.\d+)\s*to)|(?P<c>\d{1,3}\.\d+)\s*(?:->|→|에서))"
+    r"\s*(?P<b>\d{1,3}\.\d+)",
     re.IGNORECASE,
 )
+DROPPED_TO = re.compile(
+    r"(?:loss|손실|로스)\D{0,30}?(?:dropped|fell|decreased|went down|came down|reached)\s+to\s+" + NUMBER, re.I
+)
+SCALE_WORDS = re.compile("|".join(re.escape(words) for _, words in BANDS), re.IGNORECASE)
 PERPLEXITY = re.compile(
     r"(?:perplexity|ppl|퍼플렉서티|혼잡도)(?:\s*(?:값|value|was|is|of|은|는|:|=|≈|~|\())*\s*[:=≈~]?\s*" + NUMBER,
     re.IGNORECASE,
@@ -80,18 +90,19 @@ def loss(document: Document) -> StatedLoss | None:
     for block in document.blocks:
         if block.kind == "table":
             continue  # read as a table below, where its header says what a number is
+        if len({m.lower() for m in SCALE_WORDS.findall(block.text)}) >= 2:
+            continue  # the course's loss scale names its bands, not this run's loss (one band word is a verdict)
         spans = []
         for match in FROM_TO.finditer(block.text):  # "the loss went from 2.9 to 1.8": two stated values
             spans.append(match.span())
             if not NOT_TRAIN.search(block.text[: match.start()][-12:]):
                 words = _words(block, match)
-                stated += [
-                    (float(match["a"]), block.where, words, False),
-                    (float(match["b"]), block.where, words, False),
-                ]
-        for value, match in _numbers(LOSS, block.text):
+                first = float(match["a"] or match["c"])
+                stated += [(first, block.where, words, False), (float(match["b"]), block.where, words, False)]
+        for value, match in [*_numbers(DROPPED_TO, block.text), *_numbers(LOSS, block.text)]:
             if not any(a <= match.start() < b for a, b in spans):
-                stated.append((value, block.where, _words(block, match), bool(match["final"])))
+                spans.append(match.span())
+                stated.append((value, block.where, _words(block, match), bool(match.groupdict().get("final"))))
         for value, _ in _numbers(PERPLEXITY, block.text)[:1]:
             perplexity = perplexity if perplexity is not None else value
     stated += [(value, where, words, False) for value, where, words in _table_losses(document)]

@@ -206,6 +206,7 @@ def run(
         n_records=len(samples),
         n_tests_held_out=held_out,
         tests_in_training=[test.source for test, _, _ in copies],
+        copied_questions=[normalize(test.instruction) for test, _, _ in copies],
         data_flags=[domain.flag(measured)] if measured.flagged else [],
         config=config.model_dump() if config else {},
         defaults_filled=[k for k in collected.filled if k in PART_A],

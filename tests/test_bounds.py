@@ -113,8 +113,15 @@ def _spin() -> str:
         pass
 
 
+def _fail() -> str:
+    return {}["k"]
+
+
 def test_a_reader_is_stopped_at_its_memory_and_time_limits_alone() -> None:
     from grader import sandbox
+
+    with pytest.raises(sandbox.ReaderFailed, match="KeyError"):  # a parser's own failure is not called a limit
+        sandbox.run(_fail, memory_mb=200, seconds=30)
 
     assert sandbox.run(_allocate, 10, memory_mb=200, seconds=30) == str(10 << 20)
     with pytest.raises(sandbox.OverLimit, match="needed more than 200 MB"):

@@ -158,9 +158,10 @@ def test_test_questions_copied_from_the_training_data_count_for_nothing(copy_exa
     (group / "tests.jsonl").write_text("\n".join(lines[:5]) + "\n", encoding="utf-8")
     v = validate.run(group, group.name)
     assert v.tests_in_training == [f"tests.jsonl:{i}" for i in range(1, 6)] and v.n_tests_held_out == 0
+    questions = [json.loads(line)["instruction"] for line in lines[:5]]
     shown = [
         Answer(
-            instruction=f"q{i}",
+            instruction=questions[i - 1],
             context="",
             expected="Calcite near 2340 nm",
             base="no idea",
@@ -180,3 +181,64 @@ def test_test_questions_copied_from_the_training_data_count_for_nothing(copy_exa
     )
     assert items["beats_base"].points == 0
     assert items["beats_base"].reason.startswith("every test question is also a training sample (tests.jsonl:1")
+
+
+def test_one_copied_row_of_a_slide_table_leaves_only_that_row_out() -> None:
+    """Rows of one Q&A table share their slide as the source: the copied question is matched by its text."""
+    from grader import score
+    from grader.dataset import normalize
+    from grader.records import Answer, GenerationRecord, ValidationRecord
+
+    rows = [
+        Answer(
+            instruction=f"Which mineral absorbs near {2200 + i} nm?",
+            context="",
+            expected=f"mineral {i}",
+            base="no idea",
+            finetuned=f"mineral {i}",
+            reported=f"mineral {i}",
+            reported_base="no idea",
+            source="slides.pptx, slide 7",
+        )
+        for i in range(5)
+    ]
+    v = ValidationRecord(
+        group="g",
+        n_tests=5,
+        tests_in_training=["slides.pptx, slide 7"],
+        copied_questions=[normalize(rows[0].instruction)],
+    )
+    gen = GenerationRecord(group="g", answers=rows)
+    item = next(i for i in grade.load_rubric() if i.id == "beats_base")
+    decided = grade.beats_base(item, grade.Inputs(v, None, score.run(gen), None, gen, base_model="demo"))
+    assert decided.fraction == 1.0 and "the group's own answers on 4 question(s)" in decided.reason
+
+
+def test_an_empty_adapter_config_without_weights_is_no_saved_adapter(tmp_path: Path) -> None:
+    group = tmp_path / "g"
+    (group / "adapter").mkdir(parents=True)
+    (group / "adapter" / "adapter_config.json").write_text("{}")
+    (group / "train.jsonl").write_text("")
+    items = _graded(group)
+    assert items["adapter"].points == 0 and "not a sound LoRA config" in items["adapter"].reason
+
+
+def test_the_courses_loss_scale_states_no_loss() -> None:
+    from grader import stated
+    from grader.records import DocBlock, Document
+
+    def said(text: str) -> list[float] | None:
+        found = stated.loss(Document(file="d.pptx", format="pptx", blocks=[DocBlock(text=text, where="slide 1")]))
+        return found.values if found else None
+
+    for scale_line in (
+        "Loss 3.0 to 5.0: very poor fit",
+        "Loss 5.0 이상: random guessing",
+        "Loss 5.0+ : random guessing",
+        "Loss 2.0: learning but weak; 1.5: decent fit",
+        "loss > 5.0",
+        "Loss 0.5 ~ 1.0",
+    ):
+        assert said(scale_line) is None, scale_line
+    assert said("The loss dropped to 1.23") == [1.23] and said("손실이 2.9에서 1.8로 감소") == [2.9, 1.8]
+    assert said("Our final loss 2.42 is 'learning but weak' on the course's scale") == [2.42]
