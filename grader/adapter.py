@@ -126,7 +126,7 @@ def config_problems(raw: dict[str, Any]) -> list[str]:
     found = []
     rank = raw.get("r")
     if not isinstance(rank, int) or isinstance(rank, bool) or not 1 <= rank <= 1024:
-        found.append(f"r = {rank!r} is not an integer between 1 and 1024")
+        found.append(f"rank r = {rank!r} is not an integer between 1 and 1024")
     alpha = raw.get("lora_alpha", 8)
     if not _number(alpha) or not 0 < alpha <= 4096:
         found.append(f"lora_alpha = {alpha!r} is not a number > 0 and <= 4096")
