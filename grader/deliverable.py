@@ -206,8 +206,9 @@ def _pptx(path: Path, relative: str) -> Document:
         where = f"slide {number}"
         title = slide.shapes.title
         background = _background(slide)
+        on_slide = {shape.shape_id for shape in slide.shapes}  # a group's children sit in the group's coordinates
         for shape in _flat(slide.shapes, MSO_SHAPE_TYPE.GROUP):
-            why = _unseen_shape(slide, shape, size)
+            why = _unseen_shape(slide, shape, size if shape.shape_id in on_slide else (0, 0))
             text = _shape_text(shape)
             if why is None and text and getattr(shape, "has_text_frame", False) and shape.has_text_frame:
                 why = _unseen_runs(shape, background)
@@ -277,9 +278,18 @@ def _unseen_runs(shape: Any, background: str | None) -> str | None:
     if len(sizes) == len(runs) and max(sizes) < MIN_VISIBLE_PT:
         return f"in {max(sizes):g}-pt text"
     colours = [_rgb(run.font.color) for run in runs]
-    if background is not None and all(c == background for c in colours):
+    if background is not None and not _filled(shape) and all(c == background for c in colours):
         return "coloured like the slide's background"
     return None
+
+
+def _filled(shape: Any) -> bool:
+    """The shape paints its own fill (white text in a navy box is visible): only text without one shows the slide."""
+    try:
+        kind = shape.fill.type
+    except (AttributeError, TypeError, NotImplementedError):
+        return True  # cannot tell: never call its text unseen
+    return kind is not None and int(kind) != 5  # 5: MSO_FILL_TYPE.BACKGROUND
 
 
 def _rgb(color: Any) -> str | None:
@@ -301,11 +311,26 @@ def _background(slide: Any) -> str | None:
         fill = bg.find(f"{ns}bgPr/{drawing}solidFill/{drawing}srgbClr")
         if fill is not None:
             return str(fill.get("val")).upper()
-        scheme = bg.find(f".//{drawing}schemeClr")  # the theme's background colour (bg1 -> lt1 in every stock map)
-        if scheme is not None and scheme.get("val") in ("bg1", "lt1") and len(bg.findall(f".//{drawing}*")) <= 1:
+        reference = bg.find(f"{ns}bgRef")  # the theme's plain background fill (idx 1001) in its bg1 colour
+        scheme = reference.find(f"{drawing}schemeClr") if reference is not None else None
+        plain = reference is not None and reference.get("idx") == "1001" and len(reference) == 1
+        if plain and scheme is not None and scheme.get("val") == "bg1" and _stock_colour_map(slide):
             return _theme_light(slide.slide_layout.slide_master)
         return None
     return "FFFFFF"
+
+
+def _stock_colour_map(slide: Any) -> bool:
+    """bg1 is the theme's light 1 colour: the master maps bg1 to lt1 and neither the slide nor its layout overrides
+    the map (a dark theme maps bg1 to dk1: then nothing is judged)."""
+    ns = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
+    drawing = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+    for part in (slide, slide.slide_layout):
+        override = part._element.find(f"{ns}clrMapOvr")
+        if override is not None and override.find(f"{drawing}masterClrMapping") is None:
+            return False
+    colour_map = slide.slide_layout.slide_master._element.find(f"{ns}clrMap")
+    return colour_map is not None and colour_map.get("bg1") == "lt1"
 
 
 def _theme_light(master: Any) -> str | None:

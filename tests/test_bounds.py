@@ -225,3 +225,46 @@ def test_one_passage_pasted_for_every_parameter_is_template_text() -> None:
     honest = md.replace("lora_r: controls; increase it", "lora_r: the rank controls the adapter's capacity; raise it")
     again, _ = writing.understand(deliverable.markdown(honest, "REPORT.md"), part_a_entries(), "s")
     assert any(again.answer("lora_r").answered.values())  # the one written for itself still counts
+
+
+def test_visible_designs_are_never_called_unseen(tmp_path: Path) -> None:
+    """White text in a navy box, a group whose child coordinates are offset, white text on a dark theme: all seen."""
+    from pptx import Presentation
+    from pptx.dml.color import RGBColor
+    from pptx.enum.shapes import MSO_SHAPE
+    from pptx.util import Emu
+
+    from grader import deliverable
+
+    drawing = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+    prs = Presentation()
+    boxed = prs.slides.add_slide(prs.slide_layouts[6])
+    box = boxed.shapes.add_shape(MSO_SHAPE.RECTANGLE, Emu(914400), Emu(914400), Emu(6000000), Emu(2000000))
+    box.fill.solid()
+    box.fill.fore_color.rgb = RGBColor(0x1F, 0x2A, 0x44)
+    run = box.text_frame.paragraphs[0].add_run()
+    run.text, run.font.color.rgb = "Final train loss: 1.87 after 3 epochs", RGBColor(0xFF, 0xFF, 0xFF)
+    grouped = prs.slides.add_slide(prs.slide_layouts[6]).shapes.add_group_shape()
+    grouped.shapes.add_textbox(
+        Emu(20_000_000), Emu(500_000), Emu(3_000_000), Emu(800_000)
+    ).text_frame.text = "Reflections: the training loss fell"
+    xfrm = grouped._element.grpSpPr.find(f"{drawing}xfrm")
+    for tag, x, y in (("off", 914400, 500000), ("ext", 3000000, 800000), ("chOff", 20000000, 500000)):
+        xfrm.find(drawing + tag).set("x" if tag != "ext" else "cx", str(x))
+        xfrm.find(drawing + tag).set("y" if tag != "ext" else "cy", str(y))
+    xfrm.find(drawing + "chExt").set("cx", "3000000")
+    xfrm.find(drawing + "chExt").set("cy", "800000")
+    prs.save(str(tmp_path / "a.pptx"))
+    dark = Presentation()
+    colour_map = dark.slide_masters[0]._element.find(
+        "{http://schemas.openxmlformats.org/presentationml/2006/main}clrMap"
+    )
+    colour_map.set("bg1", "dk1")
+    colour_map.set("tx1", "lt1")
+    box = dark.slides.add_slide(dark.slide_layouts[6]).shapes.add_textbox(Emu(0), Emu(0), Emu(6000000), Emu(900000))
+    run = box.text_frame.paragraphs[0].add_run()
+    run.text, run.font.color.rgb = "What worked: the learning rate 2e-4", RGBColor(0xFF, 0xFF, 0xFF)
+    dark.save(str(tmp_path / "b.pptx"))
+    for name, expected in (("a.pptx", 2), ("b.pptx", 1)):
+        document = deliverable.read(tmp_path, name, [])
+        assert document is not None and len(document.blocks) == expected and not document.notes, name
