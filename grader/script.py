@@ -147,6 +147,8 @@ def _statements(body: list[ast.stmt], where: str, sets: list[_Set], found: Scrip
                     sets.append(_Set(target.id, node.lineno, node.value, op, where))
         elif isinstance(node, ast.If):
             certain, test = _literal(node.test)
+            if _main_guard(node.test):  # the script is run as a script: its main block runs
+                certain, test = True, True
             if certain:
                 _statements(node.body if test else node.orelse, where, sets, found)
             else:
@@ -172,6 +174,18 @@ def _statements(body: list[ast.stmt], where: str, sets: list[_Set], found: Scrip
                 node.lineno,
                 f"`from {node.module} import *` may set any constant; values are read from this file only",
             )
+
+
+def _main_guard(test: ast.expr) -> bool:
+    """`if __name__ == "__main__":`"""
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.comparators) == 1
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+    )
 
 
 def _unsure(found: ScriptValues, line: int, message: str) -> None:
@@ -211,6 +225,15 @@ def _history(sets: list[_Set], source: str, found: ScriptValues) -> dict[str, li
             history.setdefault(s.name, []).append((value, s.line))
             continue
         ok, literal = _literal(s.value)
+        if not ok and current is not None:
+            _unsure(
+                found,
+                s.line,
+                f"{s.name} is computed again at line {s.line} (`{_shown(source, s.value)}`), "
+                f"which cannot be worked out without running the script; grader uses {current[0]!r} from line "
+                f"{current[1]}",
+            )
+            continue
         if not ok:
             found.problems.append(
                 (

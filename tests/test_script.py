@@ -105,3 +105,20 @@ def test_a_script_bomb_is_said_with_a_reason_and_thousands_of_conflicts_are_fold
     hparams.collect(tmp_path, Parts(scripts=["train_lora.py"]), problems)
     said = [p for p in problems if p.code == "script"]
     assert len(said) == script.MAX_UNSURE + 1 and said[-1].message.startswith("and 2949 more conflicting values")
+
+
+def test_a_main_block_runs_and_a_later_computed_value_is_said() -> None:
+    from grader import script
+
+    found = script.parse(
+        'EPOCHS = 3\nEPOCHS = int(os.environ.get("EPOCHS", 5))\nif __name__ == "__main__":\n    LR = 1e-4\n'
+        "    args = TrainingArguments(learning_rate=LR)\n"
+    )
+    assert found.values["learning_rate"].value == 1e-4 and found.values["num_train_epochs"].value == 3
+    assert found.unsure == [
+        (
+            2,
+            'unsure: EPOCHS is computed again at line 2 (`int(os.environ.get("EPOCHS", 5))`), which cannot be worked '
+            "out without running the script; grader uses 3 from line 1",
+        )
+    ]
