@@ -190,8 +190,8 @@ def test_ten_samples_three_times_count_as_ten_toward_the_minimum(tmp_path: Path)
     assert (record.n_records, record.n_samples) == (30, 10)
     few = next(p for p in record.problems if p.code == "too-few-samples")
     assert few.message == "10 < 20 usable samples (30 records, 10 unique samples: a repeat counts once)"
-    points, why = grade.samples(RubricItem(id="samples", title="", points=2, check="samples", min=20), inputs(record))
-    assert points == 0.5 and why.startswith("10 < 20")
+    decided = grade.samples(RubricItem(id="samples", title="", points=2, check="samples", min=20), inputs(record))
+    assert decided.fraction == 0.5 and decided.reason.startswith("10 < 20")
     # the copied test question is said, and not counted as held out
     assert any(p.code == "test-in-train" and p.file == "tests.jsonl" for p in record.problems)
     assert (record.n_tests, record.n_tests_held_out) == (5, 4)
