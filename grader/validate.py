@@ -25,6 +25,7 @@ from grader.dataset import (
     sample_keys,
     unique_count,
 )
+from grader.deliverable import UNSEEN
 from grader.discover import find_parts
 from grader.files import is_lfs_pointer, read_text, safe_file
 from grader.layout import Layout
@@ -254,6 +255,17 @@ def _tests(
     tests = read_samples(group_dir, [str(tests_file)], problems, is_test=True, limits=limits) if tests_file else []
     material = load_material(str(course.resolve())) if course is not None else None
     wrote, shown = writing.read(group_dir, parts.deliverables, part_a_entries(), problems, material, limits)
+    problems += [  # what a viewer cannot see is said where every problem is said, not only in the report
+        Problem(
+            file=str(wrote.file),
+            severity="warning",
+            code="unseen-text",
+            message=note,
+            hint="put what you want graded where a viewer sees it",
+        )
+        for note in wrote.notes
+        if note.startswith(UNSEEN)
+    ]
     if tests_file is not None and shown:
         showed = {normalize(t.instruction): t for t in shown if t.reported or t.reported_base}
         tests = [
