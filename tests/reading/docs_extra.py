@@ -4,7 +4,7 @@ the values (names and numbers, no answers), and a Markdown report with a 'Parame
 
 from __future__ import annotations
 
-from tests.reading.spec import QA, Answer, Doc, Page, Table, header_row, qa_table
+from tests.reading.spec import PARAMETERS, QA, Answer, Doc, Page, Table, header_row, qa_table
 
 # --- g17: Korean-only headers and cells, Korean Q&A table with an expected column
 KO_ONLY_HEADER = ["파라미터", "의미", "값을 키우면 / 줄이면", "일반적인 값", "우리 과제에서의 중요성"]
@@ -35,21 +35,7 @@ G17_ROWS = [
     ["정밀도 (bf16)", "연산 숫자 형식", "bf16은 메모리 절약", "bf16", "8B 모델을 GPU 하나에 올리기 위해"],
     ["로깅", "손실 기록 간격", "줄이면 기록이 촘촘", "20", "2 스텝이라 기록 없음"],
 ]
-G17_NAMES = [
-    "learning_rate",
-    "num_train_epochs",
-    "per_device_train_batch_size",
-    "gradient_accumulation_steps",
-    "max_length",
-    "lora_r",
-    "lora_alpha",
-    "lora_dropout",
-    "include_mlp",
-    "warmup_ratio",
-    "lr_scheduler_type",
-    "bf16",
-    "logging_steps",
-]
+G17_NAMES = list(PARAMETERS)  # the rows follow the assignment's order
 G17_UNANSWERED = {
     "per_device_train_batch_size": (("why",), "why empty"),
     "gradient_accumulation_steps": (("effect", "why"), "effect and why empty"),

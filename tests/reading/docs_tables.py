@@ -3,7 +3,7 @@ or one value and one paragraph per parameter. The truth of every row is written 
 
 from __future__ import annotations
 
-from tests.reading.spec import QA, Answer, Code, Doc, NotQA, Page, Table, header_row, qa_table
+from tests.reading.spec import PARAMETERS, QA, Answer, Code, Doc, NotQA, Page, Table, header_row, qa_table
 
 # --- g01: the issue's own case: Korean/mixed headers that are the four questions, Q&A without an expected column
 KO_HEADER = [
@@ -443,21 +443,7 @@ G07_ROWS = [
     ["bf16", "compute dtype", "½ memory vs fp32", "bf16 ≥ Ampere", "8B on 1 GPU"],
     ["logging_steps", "loss log interval", "↓ more points", "10–50", "20 > 2 steps → empty log"],
 ]
-G07_NAMES = [
-    "learning_rate",
-    "num_train_epochs",
-    "per_device_train_batch_size",
-    "gradient_accumulation_steps",
-    "max_length",
-    "lora_r",
-    "lora_alpha",
-    "lora_dropout",
-    "include_mlp",
-    "warmup_ratio",
-    "lr_scheduler_type",
-    "bf16",
-    "logging_steps",
-]
+G07_NAMES = list(PARAMETERS)  # the rows follow the assignment's order
 G07_QA = [
     QA("Where does hematite absorb in the VNIR?", "Near 860-880 nm (Fe3+ crystal field).", answer="Near 870 nm."),
     QA("Which index maps ferric iron?", "The red/blue band ratio.", answer="A ratio of red to blue reflectance."),
