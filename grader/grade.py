@@ -22,6 +22,7 @@ from grader.dataset import normalize
 from grader.errors import ConfigError
 from grader.layout import templates_dir
 from grader.records import (
+    Answer,
     CommittedAdapter,
     GenerationRecord,
     GradeItem,
@@ -392,8 +393,7 @@ def _group_comparison(inputs: Inputs) -> tuple[list[tuple[float, float]], str]:
     g, s = inputs.generation, inputs.score
     if g is None or s is None or not s.questions:
         return [], ""
-    copied = set(inputs.validation.copied_questions) if inputs.validation else set()
-    kept = [(a, q) for a, q in zip(g.answers, s.questions, strict=False) if normalize(a.instruction) not in copied]
+    kept = [(a, q) for a, q in _not_copied(inputs) if a is not None]
     if g.source == "recorded":  # every question needs the base answer beside it, or there is no comparison
         if not all(a.base for a in g.answers):
             return [], ""
@@ -411,15 +411,25 @@ def _group_comparison(inputs: Inputs) -> tuple[list[tuple[float, float]], str]:
     return pairs, ", ".join([shown, *dict.fromkeys(places)])
 
 
-def _held_out(inputs: Inputs) -> list[QuestionScore]:
-    """The scored questions of this run that are not training samples (the ones a comparison may use)."""
+def _not_copied(inputs: Inputs) -> list[tuple[Answer | None, QuestionScore]]:
+    """This run's answers and their scores, without the questions that are training samples (matched by their text:
+    rows of one slide share a source); a score without its answer is kept."""
     g, s = inputs.generation, inputs.score
     if s is None:
         return []
     copied = set(inputs.validation.copied_questions) if inputs.validation else set()
-    answers = g.answers if g is not None else []
-    questions = [normalize(a.instruction) for a in answers] + [""] * (len(s.questions) - len(answers))
-    return [q for q, text in zip(s.questions, questions, strict=False) if q.base and (not text or text not in copied)]
+    answers: list[Answer | None] = list(g.answers) if g is not None else []
+    answers += [None] * (len(s.questions) - len(answers))
+    return [
+        (a, q)
+        for a, q in zip(answers, s.questions, strict=False)
+        if a is None or normalize(a.instruction) not in copied
+    ]
+
+
+def _held_out(inputs: Inputs) -> list[QuestionScore]:
+    """The scored questions of this run that are not training samples (the ones a comparison may use)."""
+    return [q for _, q in _not_copied(inputs) if q.base]
 
 
 def _gain_decision(base: float, tuned: float, item: RubricItem, whose: str) -> tuple[float, str]:
