@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 # The validation problems that mean "over a limit the instructor can raise", not "broken data".
-LIMIT_CODES = ("over-size-limit", "over-sample-limit", "over-test-limit")
+LIMIT_CODES = ("over-size-limit", "over-sample-limit", "over-test-limit", "over-reader-limit")
 
 
 @dataclass(frozen=True)

@@ -139,6 +139,20 @@ def _reap(pid: int) -> int | None:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
+def attempt(fn: Callable[..., str], *args: Any, memory_mb: int, seconds: float) -> tuple[str | None, str]:
+    """`run`, with its failure in words instead of an exception: (answer, "") or (None, why), where why reads after
+    a file's name: "could not be read within 1024 MB / 60 s (it needed more than 1024 MB)" or "cannot be read
+    (ValueError: ...)". Where fork is not available the reader runs in-process, bounded by the group's time only."""
+    if not available():
+        return fn(*args), ""
+    try:
+        return run(fn, *args, memory_mb=memory_mb, seconds=seconds), ""
+    except ReaderFailed as exc:
+        return None, f"cannot be read ({exc})"
+    except OverLimit as exc:
+        return None, f"could not be read within {memory_mb} MB / {seconds:g} s (it {exc})"
+
+
 def available() -> bool:
     """Whether readers can run bounded here (POSIX fork); elsewhere they run in-process, with the per-group time
     limit only."""

@@ -98,7 +98,11 @@ def parse(source: str) -> ScriptValues:
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         line = getattr(exc, "lineno", None)
         why = str(getattr(exc, "msg", "") or exc or "") or type(exc).__name__  # a bomb's error can have no text
-        found.problems.append((line, f"is not valid Python ({why[:200]}); no value was read from it", "fix the syntax"))
+        deep = isinstance(exc, RecursionError | MemoryError) or "nested" in why
+        hint = "write the values as plain literals, not one expression nested thousands deep" if deep else ""
+        found.problems.append(
+            (line, f"is not valid Python ({why[:200]}); no value was read from it", hint or "fix the syntax")
+        )
         return found
     sets: list[_Set] = []
     _statements(tree.body, "", sets, found)
