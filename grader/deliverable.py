@@ -140,6 +140,10 @@ def read(group_dir: Path, relative: str, problems: list[Problem]) -> Document | 
         problems.append(_problem(relative, str(exc)))
         return None
     except Exception as exc:  # a malformed file of any kind: the group gets a message, the batch goes on
+        from grader import sandbox
+
+        if sandbox.exhausted():  # in a reader child, at its memory limit: the limit, not a broken file
+            raise MemoryError from exc
         problems.append(_problem(relative, f"cannot be read as {ext[1:]} ({type(exc).__name__}: {str(exc)[:120]})"))
         return None
     return _capped(document, problems)
@@ -662,7 +666,10 @@ def markdown(text: str, relative: str, where: str | None = None) -> Document:
         text.splitlines(), start=1
     ):  # a .md is read up to 1 MB; a notebook cell's to MAX_CHARS
         if budget.full:
-            budget.cut.append(f"the rest was not read from line {number} on (over {MAX_BLOCKS:,} paragraphs)")
+            budget.cut.append(
+                f"the rest was not read from line {number} on "
+                f"(over {MAX_BLOCKS:,} paragraphs or {MAX_CHARS:,} characters)"
+            )
             break
         stripped = line.strip()
         if fence or stripped.startswith(("```", "~~~")):  # a fenced block is code: kept, never read as prose
