@@ -8,6 +8,7 @@ and check the PDF, the gradebook and a later `grader grade`. Skipped, saying why
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import threading
@@ -25,7 +26,6 @@ from tests.conftest import EXAMPLES, pdf_text
 HOSTILE = "<img src=x onerror=alert(1)>"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
-SHOTS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def _recorded(subs: Path, source: str, name: str) -> Path:
@@ -63,6 +63,24 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     rows = _grade(subs, base / "reports")
     assert [r.status for r in rows] == ["graded"] * 3, [r.reason for r in rows]
     return subs, base / "reports"
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the screenshots go: GRADER_SCREENSHOTS when set (README's come from there), else a temporary folder."""
+    folder = os.environ.get("GRADER_SCREENSHOTS")
+    return Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+
+
+def _screenshot(driver: Any, path: Path) -> None:
+    """The top of the page at a size that shows a group's header, rubric and the start of its Part A grid."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    driver.set_window_size(1280, 1500)
+    driver.execute_script("window.scrollTo(0, 0)")
+    driver.execute_async_script("document.fonts.ready.then(arguments[0])")  # Hangul from the served fonts
+    driver.save_screenshot(str(path))
+    driver.set_window_size(1400, 1000)
+    assert path.stat().st_size > 10_000, "an empty screenshot"
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +139,9 @@ def _points(driver: Any) -> list[float]:
     ]
 
 
-def test_the_static_dashboard_shows_every_group_and_sorts_by_points(browser: Any, graded: tuple[Path, Path]) -> None:
+def test_the_static_dashboard_shows_every_group_and_sorts_by_points(
+    browser: Any, graded: tuple[Path, Path], shots: Path
+) -> None:
     from selenium.webdriver.common.by import By
 
     index = graded[1] / "index.html"
@@ -140,9 +160,8 @@ def test_the_static_dashboard_shows_every_group_and_sorts_by_points(browser: Any
     browser.get(link)
     assert "weak-team" in browser.find_element(By.TAG_NAME, "h1").text
     assert "Part A" in browser.find_element(By.TAG_NAME, "body").text
-    SHOTS.mkdir(exist_ok=True)
     browser.get(index.as_uri())
-    browser.save_screenshot(str(SHOTS / "review-dashboard.png"))
+    _screenshot(browser, shots / "review-dashboard.png")
 
 
 def _post(url: str, body: dict[str, Any], headers: dict[str, str]) -> int:
@@ -190,7 +209,7 @@ def test_a_hostile_group_name_and_deck_are_text_and_no_script_runs(browser: Any,
 
 
 def test_a_flipped_cell_changes_the_points_report_and_gradebook_and_survives_a_regrade(
-    browser: Any, live: Any, graded: tuple[Path, Path]
+    browser: Any, live: Any, graded: tuple[Path, Path], shots: Path
 ) -> None:
     from selenium.webdriver.common.by import By
 
@@ -223,7 +242,7 @@ def test_a_flipped_cell_changes_the_points_report_and_gradebook_and_survives_a_r
     assert "corrected by the instructor" in text and "the passage says it in other words" in text
     totals = [float(_row(out, g)["total"]) for g in ("team-7", "weak-team", HOSTILE)]
     assert json.loads((out / "summary.json").read_text())["points"]["mean"] == pytest.approx(sum(totals) / 3, abs=0.01)
-    browser.save_screenshot(str(SHOTS / "review-group.png"))
+    _screenshot(browser, shots / "review-group.png")
     # a later `grader grade` keeps the correction
     rows = {r.group: r for r in _grade(subs, out)}
     assert rows["weak-team"].total == pytest.approx(float(after["total"]))

@@ -214,6 +214,19 @@ class Links:
     def home(self) -> str:
         return f"/?token={self.token}" if self.served else INDEX
 
+    def fonts(self) -> str:
+        """@font-face rules for the fonts grader ships (Hangul included), served by the review server; the static
+        page uses the machine's fonts (a file:// page may not read the package's files)."""
+        from grader import fonts
+
+        if not self.served:
+            return ""
+        return "\n".join(
+            f'@font-face {{ font-family: "{face.family}"; src: url("/fonts/{i}?token={self.token}"); '
+            f"font-weight: {'bold' if face.bold else 'normal'}; font-style: {'italic' if face.italic else 'normal'}; }}"
+            for i, face in enumerate(fonts.faces())
+        )
+
 
 def dashboard(out: Path, links: Links, nonce: str) -> str:
     from grader import render
@@ -234,7 +247,7 @@ def dashboard(out: Path, links: Links, nonce: str) -> str:
         "links": links,
         "nonce": nonce,
         "script": _asset("dashboard.js"),
-        "style": _asset("review.css"),
+        "style": links.fonts() + _asset("review.css"),
         "statuses": sorted({line.row.status for line in lines}),
         "next": next_group(lines, ""),
     }
@@ -362,7 +375,7 @@ def group_page(out: Path, folder: str, links: Links, nonce: str) -> str | None:
         "links": links,
         "nonce": nonce,
         "script": _asset("group.js"),
-        "style": _asset("review.css"),
+        "style": links.fonts() + _asset("review.css"),
         "next": next_group(lines, line.row.group),
         "overrides": _overrides_of(out, line.row.group),
     }

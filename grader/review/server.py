@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import threading
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ def app(review: Review) -> Any:
         Route("/", partial(_dashboard, review)),
         Route("/group/{folder}", partial(_group, review)),
         Route("/files/{folder}/{name}", partial(_file, review)),
+        Route("/fonts/{n:int}", partial(_font, review)),
         Route("/api/{action}", partial(_api, review), methods=["POST"]),
     ]
     hosts = Middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost"])
@@ -85,7 +86,7 @@ def _page(html: str | None, nonce: str) -> Any:
         return HTMLResponse("no such group", status_code=404)
     policy = (
         f"default-src 'none'; img-src data:; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
-        "connect-src 'self'; frame-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+        "connect-src 'self'; frame-src 'self'; font-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
     )
     return HTMLResponse(
         html, headers={"Content-Security-Policy": policy, "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
@@ -129,6 +130,38 @@ def _file(review: Review, request: Any) -> Any:
         "Cache-Control": "no-store",
     }
     return FileResponse(path, media_type=SERVED[name], headers=headers)
+
+
+def _font(review: Review, request: Any) -> Any:
+    """The fonts grader ships (fonts.faces), by number: Hangul in the pages on a machine without a Korean font."""
+    from starlette.responses import PlainTextResponse, Response
+
+    from grader import fonts
+
+    if not _allowed(review, request):
+        return _refused()
+    faces = fonts.faces()
+    n = request.path_params["n"]
+    if not 0 <= n < len(faces):
+        return PlainTextResponse("not found", status_code=404)
+    return Response(_browser_font(faces[n].path), media_type="font/ttf", headers={"Cache-Control": "max-age=3600"})
+
+
+@cache
+def _browser_font(path: Path) -> bytes:
+    """The font without the tables a browser's font sanitizer refuses: NanumGothic carries empty VTT hinting
+    sources (TSI0-TSI5), and Chromium then drops the whole font (Hangul shows as boxes)."""
+    import io
+
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(str(path))
+    for tag in ("TSI0", "TSI1", "TSI2", "TSI3", "TSI5"):
+        if tag in font:
+            del font[tag]
+    buffer = io.BytesIO()
+    font.save(buffer)
+    return buffer.getvalue()
 
 
 async def _api(review: Review, request: Any) -> Any:
