@@ -79,7 +79,7 @@ def test_the_review_writes_files_the_next_run_reads_and_refuses_a_bad_one(tmp_pa
     assert loaded[("team-7", "part_a")].points == 3.5
     assert loaded[("team-7", "part_a")].comment == "read slide 4, 'rate'"
     before = (tmp_path / "overrides.csv").read_bytes()
-    with pytest.raises(ConfigError, match="outside 0..4"):
+    with pytest.raises(ConfigError, match=r"outside 0\.\.4"):
         corrections.set_points(tmp_path, rubric, ["team-7"], "team-7", "part_a", 9, "")
     assert (tmp_path / "overrides.csv").read_bytes() == before
     corrections.set_points(tmp_path, rubric, ["team-7"], "team-7", "part_a", None, "")

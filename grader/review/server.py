@@ -86,7 +86,8 @@ def _page(html: str | None, nonce: str) -> Any:
         return HTMLResponse("no such group", status_code=404)
     policy = (
         f"default-src 'none'; img-src data:; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
-        "connect-src 'self'; frame-src 'self'; font-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+        "connect-src 'self'; frame-src 'self'; font-src 'self'; form-action 'none'; base-uri 'none'; "
+        "frame-ancestors 'none'"
     )
     return HTMLResponse(
         html, headers={"Content-Security-Policy": policy, "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
