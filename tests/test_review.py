@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -187,6 +188,31 @@ def test_a_post_without_the_token_or_from_another_origin_is_refused(live: Any) -
     assert refused.value.code == 403
     assert _post(api, body, {"X-Grader-Token": live.token, "Origin": f"http://127.0.0.1:{live.port}"}) == 200
     assert json.loads((live.out / "review.json").read_text())["team-7"]["reviewed"] is True
+
+
+def test_only_the_groups_reports_are_served(live: Any) -> None:
+    """report.pdf, slides.pptx, report.html and the plot of a group the gradebook lists; nothing else of reports/."""
+
+    def status(path: str) -> int:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{live.port}{path}", timeout=30) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+
+    token = f"?token={live.token}"
+    assert status(f"/files/team-7/report.pdf{token}") == 200
+    assert status(f"/files/team-7/results.json{token}") == 404
+    assert status(f"/files/..%2F..%2Fsubs/report.pdf{token}") == 404
+    assert status(f"/group/no-such-group{token}") == 404
+    assert status("/files/team-7/report.pdf") == 403
+
+
+def test_the_review_command_names_what_is_missing(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "grader", "review", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2 and "has no gradebook.json: run `grader grade" in result.stderr
 
 
 def test_a_hostile_group_name_and_deck_are_text_and_no_script_runs(browser: Any, live: Any) -> None:

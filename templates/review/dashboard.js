@@ -36,7 +36,7 @@
     const text = filter.value.trim().toLowerCase();
     let n = 0;
     Array.from(body.rows).forEach(function (r) {
-      const ok = (!text || r.textContent.toLowerCase().includes(text) || (r.cells[0].querySelector(".flagged") || {title: ""}).title.toLowerCase().includes(text))
+      const ok = (!text || r.textContent.toLowerCase().includes(text) || (r.querySelector(".flagged") || {title: ""}).title.toLowerCase().includes(text))
         && (!status.value || r.dataset.status === status.value)
         && (!flagged.checked || r.dataset.needs === "yes");
       r.hidden = !ok;
