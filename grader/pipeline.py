@@ -258,7 +258,8 @@ def _short_report(work: Work, batch: Batch, grade_rec: GradeRecord | None, stage
 @cache
 def _templates_digest() -> str:
     root = templates_dir()
-    return digest(*[(p.relative_to(root).as_posix(), p.read_bytes()) for p in sorted(root.rglob("*")) if p.is_file()])
+    shown = [p for p in sorted(root.rglob("*")) if p.is_file() and p.relative_to(root).parts[0] != "review"]
+    return digest(*[(p.relative_to(root).as_posix(), p.read_bytes()) for p in shown])  # review/: pages, not reports
 
 
 def _render(work: Work, batch: Batch, records: tuple[Any, ...], report_md: str | None) -> RenderRecord:
