@@ -18,10 +18,17 @@ from grader.errors import GraderError
 from grader.gradebook import Row
 from grader.records import GradeRecord
 from grader.review import corrections, pages
+from grader.storage import exclusive
 
 
 def regrade(out: Path, group: str, rubric: Path | None = None) -> Row:
-    """The group's new gradebook row, after its grade and report were made again with every saved correction."""
+    """The group's new gradebook row, after its grade and report were made again with every saved correction.
+    Holds the output folder's lock: a `grader grade` running into it meanwhile is said, not raced."""
+    with exclusive(out):
+        return _regrade(out, group, rubric)
+
+
+def _regrade(out: Path, group: str, rubric: Path | None) -> Row:
     rows = pages.read_rows(out)
     layout = pages.layout_of(out, rows)
     names = [r.group for r in rows]
