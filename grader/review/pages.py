@@ -64,6 +64,7 @@ class GroupLine:
     overridden: list[str] = field(default_factory=list)
     reviewed: bool = False
     files: dict[str, bool] = field(default_factory=dict)  # report.pdf, slides.pptx, report.html: present
+    maxima: dict[str, float] = field(default_factory=dict)  # each rubric item's points, as the group was graded
 
     @property
     def priority(self) -> int:
@@ -97,6 +98,7 @@ def group_lines(out: Path) -> tuple[list[GroupLine], list[str], dict[str, str]]:
                 files={
                     f: (layout.group_dir(r.group) / f).is_file() for f in ("report.pdf", "slides.pptx", "report.html")
                 },
+                maxima={i.id: i.max_points for i in grade.items} if grade else {},
             )
         )
     ids = list(dict.fromkeys(i for r in rows for i in r.items))
@@ -174,7 +176,7 @@ def histogram(totals: list[float], top: float, width: int = 420, height: int = 1
 def item_means(lines: list[GroupLine], ids: list[str], titles: dict[str, str]) -> list[dict[str, Any]]:
     """The class mean of each rubric item, as a share of its points (graded groups only)."""
     graded = [line for line in lines if line.row.status == "graded"]
-    maxima = _maxima(lines)
+    maxima = {i: m for line in lines for i, m in line.maxima.items()}
     means = []
     for i in ids:
         values = [line.row.items.get(i, 0.0) for line in graded]
@@ -182,15 +184,6 @@ def item_means(lines: list[GroupLine], ids: list[str], titles: dict[str, str]) -
         top = maxima.get(i) or 1.0
         means.append({"id": i, "title": titles.get(i, i), "mean": mean, "max": top, "share": min(mean / top, 1.0)})
     return means
-
-
-def _maxima(lines: list[GroupLine]) -> dict[str, float]:
-    from grader import grade
-
-    try:
-        return {item.id: item.points for item in grade.load_rubric()}
-    except Exception:  # a custom rubric: each item's best score seen stands in for its maximum
-        return {i: max(line.row.items.get(i, 0.0) for line in lines) for line in lines for i in line.row.items}
 
 
 @dataclass(frozen=True)
