@@ -24,6 +24,7 @@ class Batch:
     layout: Layout
     rubric: list[grade.RubricItem]
     overrides: grade.Overrides = field(default_factory=dict)
+    cells: dict[str, Any] = field(default_factory=dict)  # group -> its Part A cell corrections (grader.review.cells)
     _runtime: Runtime | None = None
     _tokenizer: Any = None
     _counter: Callable[[list[str]], list[int]] | None = None

@@ -689,6 +689,24 @@ def _escape(text: str) -> str:
     return escape(re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", "", text))
 
 
+@app.command("review")
+def review_cmd(
+    reports: Annotated[Path, typer.Argument(help="The output folder of `grader grade`.")] = Path("reports"),
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (default: a free one).")] = 0,
+    rubric: Annotated[
+        Path | None, typer.Option(help="The rubric the class was graded with (default: the course's).")
+    ] = None,
+) -> None:
+    """Check and correct the grades in a browser: the dashboard and every group's evidence on 127.0.0.1, Part A cells
+    and item points corrected in a click, saved in REPORTS for every later run (see README)."""
+    from grader.review import server
+
+    def announce(url: str) -> None:
+        out.print(f"review {_escape(str(reports))} at {url}\n(Ctrl-C stops it)", highlight=False, soft_wrap=True)
+
+    server.serve(reports, rubric=rubric, port=port, announce=announce)
+
+
 @app.command("version")
 def version_cmd() -> None:
     """Print the grader's version."""

@@ -17,6 +17,9 @@ RESERVED = {
     "summary.png",
     "batch.json",
     "overrides.csv",
+    "part_a_cells.csv",  # grader review: Part A cell corrections
+    "review.json",
+    "index.html",  # the class dashboard
     "bench",
     "cache",
     "lock",
@@ -79,6 +82,10 @@ class Layout:
 
     def slides(self, group: str) -> Path:
         return self.group_dir(group) / "slides.pptx"
+
+    def report_html(self, group: str) -> Path:
+        """The HTML report.pdf is printed from, as a page a browser opens (the dashboard links it)."""
+        return self.group_dir(group) / "report.html"
 
     def plot(self, group: str, name: str) -> Path:
         return self.group_dir(group) / f"{name}.png"

@@ -201,7 +201,7 @@ def finish(work: Work, batch: Batch, progress: Progress) -> Outcome:
             outcome.reason = "the shared base model's weights changed while this group was graded; its numbers "
             outcome.reason += "are not trusted (the base model was reloaded for the next group)"
     progress(name, "grade")
-    validation = work.validation
+    validation = _corrected(work.validation, batch, name)
     report_md = _read_report(layout, name, validation)
     grade_rec: GradeRecord | None = None
     stage, started = "grade", time.monotonic()
@@ -258,7 +258,8 @@ def _short_report(work: Work, batch: Batch, grade_rec: GradeRecord | None, stage
 @cache
 def _templates_digest() -> str:
     root = templates_dir()
-    return digest(*[(p.relative_to(root).as_posix(), p.read_bytes()) for p in sorted(root.rglob("*")) if p.is_file()])
+    shown = [p for p in sorted(root.rglob("*")) if p.is_file() and p.relative_to(root).parts[0] != "review"]
+    return digest(*[(p.relative_to(root).as_posix(), p.read_bytes()) for p in shown])  # review/: pages, not reports
 
 
 def _render(work: Work, batch: Batch, records: tuple[Any, ...], report_md: str | None) -> RenderRecord:
@@ -281,7 +282,7 @@ def _render(work: Work, batch: Batch, records: tuple[Any, ...], report_md: str |
         _templates_digest(),
         __version__,
     )
-    needed = (layout.report_pdf(name), layout.slides(name))
+    needed = (layout.report_pdf(name), layout.slides(name), layout.report_html(name))
     cached: RenderRecord | None = _cached(
         RenderRecord, layout.record(name, "render"), key, batch.settings.force, *needed
     )
@@ -554,6 +555,7 @@ def _batch(
     overrides = overrides or (layout.out / "overrides.csv" if (layout.out / "overrides.csv").is_file() else None)
     if overrides:
         batch.overrides = grade.load_overrides(overrides, batch.rubric, [g.group for g in groups])
+    batch.cells = _part_a_cells(layout, [g.group for g in groups])
     started = time.monotonic()
     hooks.total(len(selected))
     works = [start(group, batch, hooks.stage) for group in selected]
@@ -630,6 +632,9 @@ def write_book(
         from grader import summary
 
         summary.write(rows, layout)
+    from grader.review import pages
+
+    pages.write_static(layout)  # reports/index.html and each group's report.html: no server needed
 
 
 def font_note(names: list[str], layout: Layout) -> str | None:
@@ -638,6 +643,42 @@ def font_note(names: list[str], layout: Layout) -> str | None:
 
     rendered = {name: load(RenderRecord, layout.record(name, "render")) for name in names}
     return fonts.note({name: r.missing_glyphs for name, r in rendered.items() if r is not None})
+
+
+def _part_a_cells(layout: Layout, groups: list[str]) -> dict[str, Any]:
+    """The instructor's Part A cell corrections (OUT/part_a_cells.csv, written by `grader review`)."""
+    from grader.review import cells
+
+    path = layout.out / cells.FILE
+    return cells.load(path, groups) if path.is_file() else {}
+
+
+def _corrected(validation: ValidationRecord | None, batch: Batch, name: str) -> ValidationRecord | None:
+    """What grade and render read: the automatic reading with the instructor's cells in its place."""
+    from grader.review import cells
+
+    return cells.applied(validation, batch.cells.get(name, {}))
+
+
+def regrade(results: Results, batch: Batch, real_base: bool) -> Outcome:
+    """grade + render of one group from its stored records, with the overrides and cells of `batch`: what
+    `grader review` re-runs after a correction. No model, no submission folder; results.json is rewritten."""
+    name = results.group
+    records = {s: getattr(results, s) for s in Results.STAGES if getattr(results, s) is not None}
+    records = {("validate" if s == "validation" else s): r for s, r in records.items()}
+    outcome = Outcome(status=results.status, reason=results.reason, records=records)
+    assert results.discover is not None
+    work = Work(results.discover, outcome, validation=results.validation)
+    validation = _corrected(results.validation, batch, name)
+    report_md = _read_report(batch.layout, name, validation)
+    tr, gen, sc = results.train, results.generate, results.score
+    inputs = grade.Inputs(validation, tr, sc, report_md, gen, real_base=real_base, base_model=results.base_model)
+    grade_rec = grade.run(name, batch.rubric, inputs, batch.overrides)
+    save(grade_rec, batch.layout.record(name, "grade"))
+    outcome.records["grade"] = grade_rec
+    outcome.records["render"] = _render(work, batch, (validation, tr, gen, sc, grade_rec), report_md)
+    _write_results(batch.layout, name, outcome, results.base_model, results.run_id)
+    return outcome
 
 
 def _earlier_row(group: GroupRecord, layout: Layout) -> gradebook.Row:

@@ -21,6 +21,7 @@ from grader import fonts
 from grader.layout import Layout, templates_dir
 from grader.records import RenderRecord
 from grader.report import Report
+from grader.review.pages import report_page
 from grader.storage import write_atomic
 from grader.text import clean_text
 
@@ -122,6 +123,7 @@ def run(report: Report, layout: Layout, name: str) -> RenderRecord:
     started = time.monotonic()
     html, undrawable = fonts.printable(render_html(report))  # a missing glyph would garble the text layer
     write_pdf(html, layout.report_pdf(name))
+    write_atomic(layout.report_html(name), report_page(html).encode())
     write_pptx(report, layout.slides(name))
     plots = ["training.png"] if layout.plot(name, "training").is_file() else []
     return RenderRecord(
