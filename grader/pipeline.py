@@ -38,6 +38,7 @@ from grader.batch import Batch, Progress, prefetch_base_answers
 from grader.config import RunSettings, TrainConfig, answer_tokens
 from grader.errors import ConfigError, StageError
 from grader.layout import Layout, templates_dir
+from grader.metrics import HEADLINE
 from grader.records import (
     GenerationRecord,
     GradeRecord,
@@ -592,10 +593,10 @@ def _batch(
 def _row(work: Work, outcome: Outcome, batch: Batch, renamed: dict[str, str]) -> gradebook.Row:
     """The gradebook row of a group graded in this run."""
     grade_rec, sc = outcome.records.get("grade"), outcome.records.get("score")
-    gain = sc.delta_mean.get("rougeL") if isinstance(sc, ScoreRecord) and sc.delta_mean else None
+    gain = sc.delta_mean.get(HEADLINE) if isinstance(sc, ScoreRecord) and sc.delta_mean else None
     class_sc = outcome.records.get("score_class")
     class_gain = (
-        class_sc.delta_mean.get("rougeL") if isinstance(class_sc, ScoreRecord) and class_sc.delta_mean else None
+        class_sc.delta_mean.get(HEADLINE) if isinstance(class_sc, ScoreRecord) and class_sc.delta_mean else None
     )
     grade_rec = grade_rec if isinstance(grade_rec, GradeRecord) else None
     return gradebook.row(
@@ -610,6 +611,7 @@ def _row(work: Work, outcome: Outcome, batch: Batch, renamed: dict[str, str]) ->
         class_gain=class_gain,
         folder=batch.layout.group_dir(work.name).name,
         folder_note=f"its output folder is {renamed[work.name]}/" if work.name in renamed else "",
+        gains=sc.delta_mean if isinstance(sc, ScoreRecord) else None,
     )
 
 

@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from grader import fonts
+from grader import fonts, metrics
 from grader.layout import Layout, templates_dir
 from grader.records import RenderRecord
 from grader.report import Report
@@ -40,6 +40,8 @@ def _environment() -> Any:
     )
     env.filters["clean"] = clean_text
     env.filters["num"] = lambda v, digits=3: "n/a" if v is None else f"{v:.{digits}f}"
+    env.globals["metrics"] = metrics.shown  # the metrics a view shows (grader.metrics)
+    env.globals["headline"] = metrics.BY_KEY[metrics.HEADLINE]
     return env
 
 

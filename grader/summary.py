@@ -15,6 +15,7 @@ from typing import Any, get_args
 
 from grader.gradebook import Row
 from grader.layout import Layout
+from grader.metrics import HEADLINE, label
 from grader.records import GroupStatus
 from grader.storage import write_atomic
 
@@ -112,7 +113,7 @@ def answer(found: list[dict[str, Any]], n: int, together: list[tuple[str, str]] 
         return "The groups used the same values for every parameter: nothing can be related to the gain."
     top = [r for r in found if abs(r["rho"]) >= 0.3][:3]
     if not top:
-        return f"No parameter goes with the ROUGE-L gain across {n} groups (every |rho| < 0.3)."
+        return f"No parameter goes with the {label(HEADLINE)} gain across {n} groups (every |rho| < 0.3)."
     parts = [
         f"{r['parameter']} (rho {r['rho']:+.2f}: {'higher' if r['rho'] > 0 else 'lower'} went with more gain)"
         for r in top
@@ -122,7 +123,7 @@ def answer(found: list[dict[str, Any]], n: int, together: list[tuple[str, str]] 
         for a, b in together or []
     )
     return (
-        f"Across {n} groups, the parameters that went most with ROUGE-L gain were "
+        f"Across {n} groups, the parameters that went most with {label(HEADLINE)} gain were "
         + "; ".join(parts)
         + "."
         + caveat

@@ -174,6 +174,7 @@ def graded_point(
         rouge_l=sc.finetuned_mean.get("rougeL"),
         exact_match=sc.finetuned_mean.get("exact_match"),
         class_rouge_l=class_rouge,
+        metrics=dict(sc.finetuned_mean),
         train_seconds=tr.seconds,
         seconds=tr.seconds + gen.seconds,
         source=GRADED_RUN,
@@ -193,6 +194,7 @@ def measure(work: Any, batch: Any, variant: Variant, point_key: str, vary: dict[
     tr = train.run(point_key, samples, config, batch.runtime(), folder, held_out_seed=work.config.seed)
     max_new = answer_tokens(config, batch.settings.max_new_tokens)
     rouge_l = exact = class_rouge = None
+    measured: dict[str, float] = {}
     tests = dataio.load_samples(layout.tests(name))
     for questions, is_class in ((tests, False), (batch.class_tests, True)):
         if not questions:
@@ -212,6 +214,7 @@ def measure(work: Any, batch: Any, variant: Variant, point_key: str, vary: dict[
             class_rouge = means.get("rougeL")
         else:
             rouge_l, exact = means.get("rougeL"), means.get("exact_match")
+            measured = dict(means)
     point = SweepPoint(
         group=name,
         digest=point_key,
@@ -221,6 +224,7 @@ def measure(work: Any, batch: Any, variant: Variant, point_key: str, vary: dict[
         rouge_l=rouge_l,
         exact_match=exact,
         class_rouge_l=class_rouge,
+        metrics=measured,
         train_seconds=tr.seconds,
         seconds=round(time.monotonic() - started, 2),
     )
