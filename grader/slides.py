@@ -218,7 +218,8 @@ def _results(report: Report, deck: Deck) -> None:
         deck.text("Results", [Para(why, LINE_PT), Para(f"Points: {_points(report)}", LINE_PT, True)], notes)
         return
     shown = [Para(line, LINE_PT, bold=True) for line in report.discussion[:1]]
-    for m in metrics.shown("deck") if score.delta_mean else ():  # none when no question had an expected answer
+    # none when no question had an expected answer; a record scored before a metric existed lacks it
+    for m in [m for m in metrics.shown("deck") if m.key in score.delta_mean]:
         line = (
             f"{m.label}: {score.base_mean[m.key]:.{m.digits}f} → {score.finetuned_mean[m.key]:.{m.digits}f} "
             f"({score.delta_mean[m.key]:+.{m.digits}f})"
