@@ -75,11 +75,25 @@ def _exact_match(reference: str, prediction: str) -> float:
     return float(squad_normalize(reference) == squad_normalize(prediction) != "")
 
 
+@cache
+def _chrf_scorer() -> Any:
+    from sacrebleu.metrics.chrf import CHRF
+
+    return CHRF(word_order=2)  # chrF++: character 1-6-grams and word 1-2-grams
+
+
+def _chrf(reference: str, prediction: str) -> float:
+    """chrF++ (sacrebleu) from 0 to 1: character n-grams need no tokenizer, so a Korean answer that differs from
+    the expected one by a particle (학습률은 / 학습률이) keeps most of its score."""
+    return float(_chrf_scorer().sentence_score(prediction, [reference]).score) / 100
+
+
 METRICS = (
     Metric("rouge1", "ROUGE-1", 3, lambda r, p: _rouge(r, p)["rouge1"]),
     Metric("rouge2", "ROUGE-2", 3, lambda r, p: _rouge(r, p)["rouge2"]),
     Metric("rougeL", "ROUGE-L", 3, lambda r, p: _rouge(r, p)["rougeL"], VIEWS, "rouge_l_gain"),
     Metric("exact_match", "Exact match", 2, _exact_match, frozenset({"deck", "report", "sweep"})),
+    Metric("chrf", "chrF++", 3, _chrf, VIEWS, "chrf_gain"),
 )
 BY_KEY = {m.key: m for m in METRICS}
 
