@@ -21,6 +21,7 @@ from typing import Any
 
 from grader.config import PART_A, TrainConfig, answer_tokens, valid_range, valid_values
 from grader.errors import ConfigError
+from grader.executors import Executor
 from grader.layout import Layout
 from grader.records import GenerationRecord, ScoreRecord, SweepPoint, SweepRecord, TrainRecord
 from grader.storage import digest, load, save
@@ -425,9 +426,7 @@ def run(
     single: bool,
     yes: bool,
     say: Any,
-    executor: str | None = None,
-    shards: int = 1,
-    slurm: Any = None,
+    executor: Executor | None = None,
 ) -> list[SweepRecord]:
     """Sweep the group (`single`) or every graded group of the class; returns each group's sweep.json record.
     The groups must have been graded (their run is the sweep's own point); the caller re-renders them after."""
@@ -445,7 +444,7 @@ def run(
         if executor is None:
             measure_pending(batch, jobs, plan, say)
         elif any(job.pending for job in jobs):
-            _on_executor(submissions, settings, plan, jobs, single, executor, shards, slurm, say)
+            _on_executor(submissions, settings, plan, jobs, single, executor, say)
             jobs = prepare(batch, groups, plan)  # what the shards measured, from the cache
         return [write(job, plan, batch) for job in jobs]
 
@@ -456,16 +455,13 @@ def _on_executor(
     plan: Plan,
     jobs: list[Job],
     single: bool,
-    executor: str,
-    shards: int,
-    slurm: Any,
+    executor: Executor,
     say: Any,
 ) -> None:
-    """The pending variants spread over `shards` processes (local or Slurm), as `grader grade` spreads groups."""
+    """The pending variants spread over the executor's shards (local or Slurm), as `grader grade` spreads groups."""
     import uuid
 
-    from grader import shards as sharding
-
+    shards = executor.shards
     todo = [(job.work.name, job.keys.index(k)) for job in jobs for _, k in job.pending]
     shares = [share for share in (todo[k::shards] for k in range(shards)) if share]
     run_id = uuid.uuid4().hex[:12]
@@ -473,8 +469,8 @@ def _on_executor(
     per_run = math.ceil((settings.timeout or 3600) / 60)
     minutes = per_run * max(len(s) for s in shares) + 10
     calls = [(submissions, plan, share, single) for share in shares]
-    submitted = sharding.submit(sweep_shard, calls, settings, run_id, folder, executor, slurm, minutes)
-    say(f"{len(todo)} run(s) on {len(submitted)} {executor} shard(s); logs in {folder}")
+    submitted = executor.submit(sweep_shard, calls, settings, run_id=run_id, folder=folder, minutes=minutes)
+    say(f"{len(todo)} run(s) on {len(submitted)} {executor.name} shard(s); logs in {folder}")
     for k, job in enumerate(submitted):
         try:
             job.result()
