@@ -116,15 +116,35 @@ IGNORED_KEYS = frozenset(
         "tests",
     }
 )
-ALIASES = {
-    "use_4bit": "load_in_4bit",
-    "lr": "learning_rate",
-    "epochs": "num_train_epochs",
-    "r": "lora_r",
-    "batch_size": "per_device_train_batch_size",
-    "max_seq_length": "max_length",
-    "warmup": "warmup_ratio",
-}
+
+
+@cache
+def part_a_entries() -> list[dict[str, Any]]:
+    """Part A's 13 parameters as the course describes them (templates/parameters.yaml): read by validation, the
+    rubric, the report, the script reader and the summary alike."""
+    import yaml
+
+    entries: list[dict[str, Any]] = yaml.safe_load((templates_dir() / "parameters.yaml").read_text(encoding="utf-8"))
+    return entries
+
+
+def spelled(where: str) -> dict[str, str]:
+    """Another name of a Part A key -> the key, as `where` writes it: 'config', 'script' (the course script's
+    constants), 'peft' (LoraConfig / adapter_config.json) or 'trainer_state' (parameters.yaml's per_key)."""
+    return {
+        name: key
+        for entry in part_a_entries()
+        for key, names in entry.get("per_key", {}).items()
+        for name in names.get(where, [])
+    }
+
+
+def compared() -> tuple[str, ...]:
+    """The Part A keys the class summary correlates with the gain (per_key `compared: true`), in the course's order."""
+    return tuple(key for e in part_a_entries() for key, names in e.get("per_key", {}).items() if names.get("compared"))
+
+
+ALIASES = {"use_4bit": "load_in_4bit", **spelled("config")}  # use_4bit: a setting of the grader, not Part A
 
 
 class ConfigProblem(BaseModel):
@@ -302,13 +322,3 @@ class RunSettings(BaseModel):
             reader_memory_mb=self.reader_memory_mb,
             reader_seconds=self.reader_seconds,
         )
-
-
-@cache
-def part_a_entries() -> list[dict[str, Any]]:
-    """Part A's 13 parameters as the course describes them (templates/parameters.yaml): read by validation, the
-    rubric and the report alike."""
-    import yaml
-
-    entries: list[dict[str, Any]] = yaml.safe_load((templates_dir() / "parameters.yaml").read_text(encoding="utf-8"))
-    return entries

@@ -13,6 +13,7 @@ from collections import Counter
 from statistics import fmean, median
 from typing import Any, get_args
 
+from grader.config import compared
 from grader.gradebook import Row
 from grader.layout import Layout
 from grader.metrics import HEADLINE, label
@@ -24,19 +25,8 @@ DEMO_NOTE = (
     "Llama-3.1-8B's: grade with --base-model to measure the groups' real models."
 )
 
-PARAMETERS = (
-    "learning_rate",
-    "num_train_epochs",
-    "per_device_train_batch_size",
-    "gradient_accumulation_steps",
-    "max_length",
-    "lora_r",
-    "lora_alpha",
-    "lora_dropout",
-    "include_mlp",
-    "warmup_ratio",
-    "optimizer_steps",  # derived: what epochs, batch size and accumulation add up to
-)
+# templates/parameters.yaml's `compared` keys, and optimizer_steps: what epochs, batch size and accumulation add up to
+PARAMETERS = (*compared(), "optimizer_steps")
 MIN_GROUPS = 5
 STATUSES = get_args(GroupStatus)
 
