@@ -19,7 +19,7 @@ from rich.console import Console
 
 from grader import __version__
 from grader.errors import GraderError
-from grader.limits import DEFAULT_LIMITS
+from grader.limits import DEFAULT_LIMITS, DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
     from grader.config import RunSettings
@@ -123,7 +123,7 @@ def grade_cmd(
     timeout: Annotated[
         float,
         typer.Option(help="Wall-clock limit per group in seconds, every stage included; over it: 'timeout'."),
-    ] = 3600.0,
+    ] = DEFAULT_TIMEOUT,
     max_samples: Annotated[
         int, typer.Option(help="Training samples a group may have; over it the group is 'over-limit'.")
     ] = DEFAULT_LIMITS.max_samples,
@@ -317,7 +317,9 @@ def _summary(rows, out_dir: Path, title: str = "") -> None:  # type: ignore[no-u
 def _batch_notes(out_dir: Path) -> list[str]:
     """What the run noticed beyond the table (a font to install, a reloaded base model), from batch.json."""
     try:
-        notes = json.loads((out_dir / "batch.json").read_text(encoding="utf-8")).get("notes", [])
+        from grader.layout import Layout
+
+        notes = json.loads(Layout(out_dir).batch_json.read_text(encoding="utf-8")).get("notes", [])
     except (OSError, ValueError, AttributeError):
         return []
     return [str(n) for n in notes] if isinstance(notes, list) else []
@@ -345,7 +347,7 @@ def sweep_cmd(
     class_tests: Annotated[
         Path | None, typer.Option("--tests", help="Class-wide held-out questions (JSONL) each variant answers too.")
     ] = None,
-    timeout: Annotated[float, typer.Option(help="Wall-clock limit per run, seconds.")] = 3600.0,
+    timeout: Annotated[float, typer.Option(help="Wall-clock limit per run, seconds.")] = DEFAULT_TIMEOUT,
     executor: Annotated[
         str | None, typer.Option(help="Spread the runs over --shards processes: local or slurm.")
     ] = None,
@@ -385,8 +387,11 @@ def sweep_cmd(
         row = pipeline.run(group_dir, settings, hooks=hooks, single=True)[0]  # re-rendered with the sweep
     for effect in records[0].effects:
         out.print(_escape(effect.sentence), highlight=False, soft_wrap=True)
-    layout_dir = out_dir / row.folder if row.folder else out_dir / row.group
-    out.print(f"sweep: {_escape(str(layout_dir / 'sweep.json'))}; report: {_escape(str(layout_dir / 'report.pdf'))}")
+    from grader.layout import Layout
+
+    layout = Layout(out_dir, {row.group: row.folder} if row.folder else {})
+    sweep_json, report_pdf = layout.record(row.group, "sweep"), layout.report_pdf(row.group)
+    out.print(f"sweep: {_escape(str(sweep_json))}; report: {_escape(str(report_pdf))}")
 
 
 @app.command("preview")

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from grader.layout import templates_dir
-from grader.limits import DEFAULT_LIMITS, DataLimits
+from grader.limits import DEFAULT_LIMITS, DEFAULT_TIMEOUT, DataLimits
 
 SCHEDULERS = (
     "linear",
@@ -289,7 +289,9 @@ class RunSettings(BaseModel):
     force: bool = Field(False, description="Redo every stage even when its cached record still matches.")
     rescore: bool = Field(False, description="Re-score, re-grade and re-render from stored answers; no model.")
     timeout: float | None = Field(
-        3600, gt=0, description="Wall-clock limit per group, in seconds, every stage included (default one hour)."
+        DEFAULT_TIMEOUT,
+        gt=0,
+        description="Wall-clock limit per group, in seconds, every stage included (default one hour).",
     )
     max_samples: int = Field(DEFAULT_LIMITS.max_samples, ge=1, description="Training samples a group may have.")
     max_tests: int = Field(DEFAULT_LIMITS.max_tests, ge=1, description="Test questions a group may have.")

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from grader.config import RunSettings
 from grader.errors import ConfigError
+from grader.limits import DEFAULT_TIMEOUT
 
 NAMES = ("local", "slurm")
 
@@ -178,7 +179,7 @@ class Slurm:
 
 def shard_minutes(settings: RunSettings, groups: int) -> int:
     """A shard's wall-clock limit: every group at its per-group limit, plus the base model's load and base pass."""
-    per_group = settings.timeout or 3600
+    per_group = settings.timeout or DEFAULT_TIMEOUT
     return math.ceil((per_group * (groups + 1) + 600) / 60)
 
 

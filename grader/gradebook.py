@@ -161,7 +161,7 @@ def write(rows: list[Row], layout: Layout, item_ids: list[str], roster: list[dic
     data: list[dict[str, Any]] = [asdict(r) for r in rows]
     write_atomic(layout.gradebook_json, json.dumps(data, indent=2, ensure_ascii=False).encode())
     if roster and any(entry.get("github_username") for entry in roster):
-        write_atomic(layout.out / "classroom.csv", classroom_csv(rows, roster))
+        write_atomic(layout.classroom_csv, classroom_csv(rows, roster))
 
 
 def classroom_csv(rows: list[Row], roster: list[dict[str, str]]) -> bytes:

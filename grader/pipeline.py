@@ -500,7 +500,7 @@ def _write_results(layout: Layout, name: str, outcome: Outcome, base_model: str,
     )
     absent = {stage for stage in Results.STAGES if getattr(results, stage) is None}  # a stage not run is not there
     write_atomic(layout.results(name), results.model_dump_json(indent=2, by_alias=True, exclude=absent).encode())
-    error_txt = layout.group_dir(name) / "error.txt"
+    error_txt = layout.error_txt(name)
     if outcome.tracebacks:
         write_atomic(error_txt, "\n".join(outcome.tracebacks).encode())
     else:
@@ -552,7 +552,7 @@ def _batch(
     groups = [discover.one(submissions)] if single else discover.run(submissions, roster_rows)
     renamed = layout.assign([g.group for g in groups])
     selected = _selected(groups, settings.only)
-    overrides = overrides or (layout.out / "overrides.csv" if (layout.out / "overrides.csv").is_file() else None)
+    overrides = overrides or (layout.overrides_csv if layout.overrides_csv.is_file() else None)
     if overrides:
         batch.overrides = grade.load_overrides(overrides, batch.rubric, [g.group for g in groups])
     started = time.monotonic()
@@ -580,13 +580,12 @@ def _batch(
         "notes": batch.notes,
     }
     if settings.shard is not None:  # the coordinator adds the font note for the whole class
-        name = f"batch-{settings.shard}.json"
-        write_atomic(layout.out / ".shards" / name, json.dumps(batch_info, indent=2).encode())
+        write_atomic(layout.shard_batch(settings.shard), json.dumps(batch_info, indent=2).encode())
         return [outcomes[w.name] for w in works]
     rows = [outcomes.get(g.group) or _earlier_row(g, layout) for g in groups]
     write_book(rows, groups, batch, roster_rows, single)
     batch.notes.extend(filter(None, [font_note([w.name for w in works], layout)]))
-    write_atomic(layout.out / "batch.json", json.dumps(batch_info, indent=2).encode())
+    write_atomic(layout.batch_json, json.dumps(batch_info, indent=2).encode())
     return rows
 
 

@@ -115,7 +115,8 @@ def minimal(name: str, status: str, reason: str, grade: Any, why: str, layout: L
         "minimal.html.j2", {"group": name, "status": status, "reason": reason, "grade": grade, "why": why}
     )
     write_pdf(html, layout.report_pdf(name))
-    return RenderRecord(group=name, status="failed", message=f"short report only: {why}"[:500], report_pdf="report.pdf")
+    short = f"short report only: {why}"[:500]
+    return RenderRecord(group=name, status="failed", message=short, report_pdf=layout.report_pdf(name).name)
 
 
 def run(report: Report, layout: Layout, name: str) -> RenderRecord:
@@ -128,8 +129,8 @@ def run(report: Report, layout: Layout, name: str) -> RenderRecord:
     plots = ["training.png"] if layout.plot(name, "training").is_file() else []
     return RenderRecord(
         group=name,
-        report_pdf="report.pdf",
-        slides_pptx="slides.pptx",
+        report_pdf=layout.report_pdf(name).name,
+        slides_pptx=layout.slides(name).name,
         plots=plots,
         missing_glyphs=undrawable[:200],
         seconds=round(time.monotonic() - started, 2),

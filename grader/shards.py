@@ -71,7 +71,7 @@ def run(
         sweep(layout.cache)
         _resolve_base(settings)  # the demo model is built once here, not raced by the shards
         shares = split([g.group for g in selected], executor.shards)
-        folder = layout.out / ".shards" / run_id
+        folder = layout.shard_logs(run_id)
         calls = [(submissions, share, rubric, roster, overrides) for share in shares]
         minutes = shard_minutes(settings, max((len(s) for s in shares), default=1))
         jobs = executor.submit(grade_shard, calls, settings, run_id=run_id, folder=folder, minutes=minutes)
@@ -174,7 +174,7 @@ def _write_batch(
 ) -> None:
     parts = []
     for k in range(len(shares)):
-        path = layout.out / ".shards" / f"batch-{run_id}-{k}.json"
+        path = layout.shard_batch(f"{run_id}-{k}")
         try:
             parts.append(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError):
@@ -193,4 +193,4 @@ def _write_batch(
         "notes": [n for p in parts for n in p.get("notes", [])],
     }
     info["notes"].extend(filter(None, [pipeline.font_note([name for share in shares for name in share], layout)]))
-    write_atomic(layout.out / "batch.json", json.dumps(info, indent=2).encode())
+    write_atomic(layout.batch_json, json.dumps(info, indent=2).encode())

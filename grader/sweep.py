@@ -23,6 +23,7 @@ from grader.config import PART_A, TrainConfig, answer_tokens, valid_range, valid
 from grader.errors import ConfigError
 from grader.executors import Executor
 from grader.layout import Layout
+from grader.limits import DEFAULT_TIMEOUT
 from grader.records import GenerationRecord, ScoreRecord, SweepPoint, SweepRecord, TrainRecord
 from grader.storage import digest, load, save
 from grader.sweep_stats import Plan, effects, ranking, show, with_own
@@ -129,7 +130,7 @@ def key(train_key: str, variant: Variant, max_new_tokens: int, class_tests: str)
 
 
 def point_path(layout: Layout, group: str, point_key: str) -> Path:
-    return layout.group_dir(group) / "sweep" / point_key / "point.json"
+    return layout.sweep_point(group, point_key)
 
 
 def cached(layout: Layout, group: str, point_key: str) -> SweepPoint | None:
@@ -189,7 +190,7 @@ def measure(work: Any, batch: Any, variant: Variant, point_key: str, vary: dict[
     started = time.monotonic()
     layout, name = batch.layout, work.name
     config = configured(work.config, variant)
-    folder = Layout(layout.group_dir(name) / "sweep")  # the variant's adapter, logs and records, by its key
+    folder = Layout(layout.sweep_dir(name))  # the variant's adapter, logs and records, by its key
     samples = dataio.load_samples(layout.samples(name))
     # the held-out slice of the group's own seed for every point: seeds then vary the training, not the test
     tr = train.run(point_key, samples, config, batch.runtime(), folder, held_out_seed=work.config.seed)
@@ -465,8 +466,8 @@ def _on_executor(
     todo = [(job.work.name, job.keys.index(k)) for job in jobs for _, k in job.pending]
     shares = [share for share in (todo[k::shards] for k in range(shards)) if share]
     run_id = uuid.uuid4().hex[:12]
-    folder = Layout(settings.out).out / ".shards" / f"sweep-{run_id}"
-    per_run = math.ceil((settings.timeout or 3600) / 60)
+    folder = Layout(settings.out).sweep_logs(run_id)
+    per_run = math.ceil((settings.timeout or DEFAULT_TIMEOUT) / 60)
     minutes = per_run * max(len(s) for s in shares) + 10
     calls = [(submissions, plan, share, single) for share in shares]
     submitted = executor.submit(sweep_shard, calls, settings, run_id=run_id, folder=folder, minutes=minutes)
