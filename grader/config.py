@@ -78,46 +78,6 @@ def answer_tokens(config: TrainConfig, override: int | None) -> int:
     return override or min(config.max_new_tokens, ANSWER_TOKENS_CAP)
 
 
-PART_A = (
-    "learning_rate",
-    "num_train_epochs",
-    "per_device_train_batch_size",
-    "gradient_accumulation_steps",
-    "max_length",
-    "max_new_tokens",
-    "lora_r",
-    "lora_alpha",
-    "lora_dropout",
-    "include_mlp",
-    "warmup_ratio",
-    "lr_scheduler_type",
-    "bf16",
-    "fp16",
-    "logging_steps",
-)
-KNOWN_KEYS = tuple(TrainConfig.model_fields)
-# Keys of the course script that the grader reads but does not take from the group (the base model is the
-# grader's, paths are found by layout); accepted without a warning.
-IGNORED_KEYS = frozenset(
-    {
-        "model_name",
-        "model_name_or_path",
-        "base_model",
-        "data_path",
-        "dataset_path",
-        "train_file",
-        "output_dir",
-        "save_steps",
-        "report_to",
-        "use_4bit",
-        "target_modules",
-        "lora_target_modules",
-        "data",
-        "tests",
-    }
-)
-
-
 @cache
 def part_a_entries() -> list[dict[str, Any]]:
     """Part A's 13 parameters as the course describes them (templates/parameters.yaml): read by validation, the
@@ -142,6 +102,31 @@ def spelled(where: str) -> dict[str, str]:
 def compared() -> tuple[str, ...]:
     """The Part A keys the class summary correlates with the gain (per_key `compared: true`), in the course's order."""
     return tuple(key for e in part_a_entries() for key, names in e.get("per_key", {}).items() if names.get("compared"))
+
+
+# Part A's config keys, in the course's order (the gradebook's columns): every `keys` of parameters.yaml
+PART_A = tuple(key for entry in part_a_entries() for key in entry["keys"])
+KNOWN_KEYS = tuple(TrainConfig.model_fields)
+# Keys of the course script that the grader reads but does not take from the group (the base model is the
+# grader's, paths are found by layout); accepted without a warning.
+IGNORED_KEYS = frozenset(
+    {
+        "model_name",
+        "model_name_or_path",
+        "base_model",
+        "data_path",
+        "dataset_path",
+        "train_file",
+        "output_dir",
+        "save_steps",
+        "report_to",
+        "use_4bit",
+        "target_modules",
+        "lora_target_modules",
+        "data",
+        "tests",
+    }
+)
 
 
 ALIASES = {"use_4bit": "load_in_4bit", **spelled("config")}  # use_4bit: a setting of the grader, not Part A

@@ -109,6 +109,7 @@ def test_every_spelling_of_a_part_a_key_is_written_once_in_parameters_yaml() -> 
                 for name in names.get(where, []):
                     assert seen.setdefault((where, name), key) == key, (where, name)
     assert all(key in KNOWN_KEYS for key in spelled("config").values())
+    assert len(PART_A) == 15 and set(PART_A) <= set(KNOWN_KEYS)  # 13 parameters; two cover two keys each
     assert ALIASES["lr"] == "learning_rate" and ALIASES["use_4bit"] == "load_in_4bit"
     assert script.CONSTANTS["LORA_RANK"] == "lora_r" and script.CONSTANTS["SEED"] == "seed"
     assert script.LORA_KEYWORDS == {"r": "lora_r", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout"}
