@@ -19,7 +19,7 @@ from rich.console import Console
 
 from grader import __version__
 from grader.errors import GraderError
-from grader.limits import DEFAULT_LIMITS
+from grader.limits import DEFAULT_LIMITS, DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
     from grader.config import RunSettings
@@ -71,15 +71,22 @@ SlurmOpt = Annotated[
 ]
 
 
-def _slurm(
-    partition: str | None, account: str | None, time_min: int | None, gpus: int, options: list[str] | None
+def _executor(
+    name: str | None,
+    shards: int,
+    partition: str | None,
+    account: str | None,
+    time_min: int | None,
+    gpus: int,
+    options: list[str] | None,
 ) -> Any:
-    """The Slurm options as the executor takes them, the same for every command."""
-    from grader import shards as sharding
+    """The executor of grade and sweep, built once from the same flags (None: everything in this process)."""
+    from grader import executors
 
-    return sharding.SlurmOptions(
+    slurm = executors.SlurmOptions(
         partition=partition, account=account, time_min=time_min, gpus=gpus, extra=_key_values(options or [])
     )
+    return executors.build(name, shards, slurm)
 
 
 # Long by its options: typer reads the CLI from this signature, one option per parameter; the body only maps
@@ -116,7 +123,7 @@ def grade_cmd(
     timeout: Annotated[
         float,
         typer.Option(help="Wall-clock limit per group in seconds, every stage included; over it: 'timeout'."),
-    ] = 3600.0,
+    ] = DEFAULT_TIMEOUT,
     max_samples: Annotated[
         int, typer.Option(help="Training samples a group may have; over it the group is 'over-limit'.")
     ] = DEFAULT_LIMITS.max_samples,
@@ -193,22 +200,17 @@ def grade_cmd(
     if rescore and force:
         raise GraderError("--rescore uses the stored answers and --force recomputes them; choose one")
     folder = submissions or _default_submissions()
-    if shards > 1 and executor is None:
-        raise GraderError("--shards needs --executor local or --executor slurm")
-
-    slurm = _slurm(partition, account, time_min, gpus_per_shard, slurm_option)
+    runner = _executor(executor, shards, partition, account, time_min, gpus_per_shard, slurm_option)
     plan = None
     if sweep_file is not None:
         from grader import sweep
 
         plan = sweep.load_plan(sweep_file)  # a bad plan is refused before anything is graded
     files = (rubric, roster, overrides)
-    rows = _grade(folder, settings, executor, shards, slurm, files, quiet)
+    rows = _grade(folder, settings, runner, files, quiet)
     if plan is not None:
-        sweep.run(
-            folder, settings, plan, single=False, yes=yes, say=err.print, executor=executor, shards=shards, slurm=slurm
-        )
-        rows = _grade(folder, settings, None, 1, slurm, files, quiet)  # cached: re-renders with the sweeps
+        sweep.run(folder, settings, plan, single=False, yes=yes, say=err.print, executor=runner)
+        rows = _grade(folder, settings, None, files, quiet)  # cached: re-renders with the sweeps
     _summary(rows, out_dir)
     failed = [r for r in rows if r.status not in ("graded", "missing")]
     raise typer.Exit(1 if failed else 0)
@@ -227,9 +229,7 @@ def _settings(values: dict[str, Any]) -> RunSettings:
 def _grade(
     folder: Path,
     settings: Any,
-    executor: str | None,
-    shards: int,
-    slurm: Any,
+    executor: Any,
     files: tuple[Path | None, Path | None, Path | None],
     quiet: bool,
 ) -> list[Any]:
@@ -241,15 +241,7 @@ def _grade(
         if executor is None:
             return pipeline.run(folder, settings, rubric=rubric, roster=roster, overrides=overrides, hooks=hooks)
         return sharding.run(
-            folder,
-            settings,
-            executor=executor,
-            shards=shards,
-            rubric=rubric,
-            roster=roster,
-            overrides=overrides,
-            slurm=slurm,
-            hooks=hooks,
+            folder, settings, executor=executor, rubric=rubric, roster=roster, overrides=overrides, hooks=hooks
         )
 
 
@@ -325,7 +317,9 @@ def _summary(rows, out_dir: Path, title: str = "") -> None:  # type: ignore[no-u
 def _batch_notes(out_dir: Path) -> list[str]:
     """What the run noticed beyond the table (a font to install, a reloaded base model), from batch.json."""
     try:
-        notes = json.loads((out_dir / "batch.json").read_text(encoding="utf-8")).get("notes", [])
+        from grader.layout import Layout
+
+        notes = json.loads(Layout(out_dir).batch_json.read_text(encoding="utf-8")).get("notes", [])
     except (OSError, ValueError, AttributeError):
         return []
     return [str(n) for n in notes] if isinstance(notes, list) else []
@@ -353,7 +347,7 @@ def sweep_cmd(
     class_tests: Annotated[
         Path | None, typer.Option("--tests", help="Class-wide held-out questions (JSONL) each variant answers too.")
     ] = None,
-    timeout: Annotated[float, typer.Option(help="Wall-clock limit per run, seconds.")] = 3600.0,
+    timeout: Annotated[float, typer.Option(help="Wall-clock limit per run, seconds.")] = DEFAULT_TIMEOUT,
     executor: Annotated[
         str | None, typer.Option(help="Spread the runs over --shards processes: local or slurm.")
     ] = None,
@@ -373,8 +367,7 @@ def sweep_cmd(
     from grader.sweep_stats import Plan
 
     plan = Plan(sweep.parse_vary(vary), grid=grid, seeds=seeds)  # refused before anything runs
-    if shards > 1 and executor is None:
-        raise GraderError("--shards needs --executor local or --executor slurm")
+    runner = _executor(executor, shards, partition, account, time_min, gpus_per_shard, slurm_option)
     settings = _settings(
         {
             "base_model": base_model,
@@ -389,16 +382,16 @@ def sweep_cmd(
     )
     with _progress(quiet) as hooks:  # the group's own graded run first: the sweep's own point and its cost
         pipeline.run(group_dir, settings, hooks=hooks, single=True)
-    slurm = _slurm(partition, account, time_min, gpus_per_shard, slurm_option)
-    records = sweep.run(
-        group_dir, settings, plan, single=True, yes=yes, say=err.print, executor=executor, shards=shards, slurm=slurm
-    )
+    records = sweep.run(group_dir, settings, plan, single=True, yes=yes, say=err.print, executor=runner)
     with _progress(quiet) as hooks:
         row = pipeline.run(group_dir, settings, hooks=hooks, single=True)[0]  # re-rendered with the sweep
     for effect in records[0].effects:
         out.print(_escape(effect.sentence), highlight=False, soft_wrap=True)
-    layout_dir = out_dir / row.folder if row.folder else out_dir / row.group
-    out.print(f"sweep: {_escape(str(layout_dir / 'sweep.json'))}; report: {_escape(str(layout_dir / 'report.pdf'))}")
+    from grader.layout import Layout
+
+    layout = Layout(out_dir, {row.group: row.folder} if row.folder else {})
+    sweep_json, report_pdf = layout.record(row.group, "sweep"), layout.report_pdf(row.group)
+    out.print(f"sweep: {_escape(str(sweep_json))}; report: {_escape(str(report_pdf))}")
 
 
 @app.command("preview")

@@ -353,7 +353,7 @@ def write_normalized(
 
     write_atomic(layout.samples(name), lines(samples))
     write_atomic(layout.tests(name), lines(tests))
-    extracted = layout.group_dir(name) / "tests.extracted.jsonl"
+    extracted = layout.tests_extracted(name)
     if any(t.source and not re.search(r":\d+$", t.source) for t in tests):  # read from the deliverable
         write_atomic(extracted, lines(tests))
     else:

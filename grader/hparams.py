@@ -19,7 +19,7 @@ import yaml
 
 from grader import script
 from grader.adapter import config_problems
-from grader.config import ALIASES, PART_A, TrainConfig, flatten, parse_train_config
+from grader.config import ALIASES, PART_A, TrainConfig, flatten, parse_train_config, spelled
 from grader.files import read_text, safe_file
 from grader.jsonl import MAX_FILE_BYTES
 from grader.limits import DataLimits
@@ -160,7 +160,7 @@ def _artifact_values(group_dir: Path, parts: Parts, problems: list[Problem]) -> 
             for w in wrong
         ]
         if raw and not wrong:
-            for key, name in (("r", "lora_r"), ("lora_alpha", "lora_alpha"), ("lora_dropout", "lora_dropout")):
+            for key, name in spelled("peft").items():
                 if isinstance(raw.get(key), int | float) and not isinstance(raw.get(key), bool):
                     found[name] = (raw[key], relative)
             targets = raw.get("target_modules")
@@ -169,11 +169,7 @@ def _artifact_values(group_dir: Path, parts: Parts, problems: list[Problem]) -> 
     state = next((log for log in parts.logs if log.rsplit("/", 1)[-1] == "trainer_state.json"), None)
     raw = _json(group_dir, state, problems) if state else None
     if raw and state:
-        for key, name in (
-            ("train_batch_size", "per_device_train_batch_size"),
-            ("logging_steps", "logging_steps"),
-            ("num_train_epochs", "num_train_epochs"),
-        ):
+        for key, name in spelled("trainer_state").items():
             value = raw.get(key)
             if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
                 found[name] = (value, state)

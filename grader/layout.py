@@ -90,6 +90,24 @@ class Layout:
     def plot(self, group: str, name: str) -> Path:
         return self.group_dir(group) / f"{name}.png"
 
+    def error_txt(self, group: str) -> Path:
+        """The tracebacks of a failed stage, for the instructor who asks why."""
+        return self.group_dir(group) / "error.txt"
+
+    def ask_json(self, group: str) -> Path:
+        return self.group_dir(group) / "ask.json"
+
+    def tests_extracted(self, group: str) -> Path:
+        """The test questions read from the group's deliverable, as JSON lines."""
+        return self.group_dir(group) / "tests.extracted.jsonl"
+
+    def sweep_dir(self, group: str) -> Path:
+        """The sweep's variants: each one's adapter, logs and records under its key."""
+        return self.group_dir(group) / "sweep"
+
+    def sweep_point(self, group: str, key: str) -> Path:
+        return self.sweep_dir(group) / key / "point.json"
+
     @property
     def gradebook_csv(self) -> Path:
         return self.out / "gradebook.csv"
@@ -101,6 +119,32 @@ class Layout:
     @property
     def cache(self) -> Path:
         return self.out / ".cache"
+
+    @property
+    def batch_json(self) -> Path:
+        return self.out / "batch.json"
+
+    @property
+    def overrides_csv(self) -> Path:
+        return self.out / "overrides.csv"
+
+    @property
+    def classroom_csv(self) -> Path:
+        return self.out / "classroom.csv"
+
+    @property
+    def shards_dir(self) -> Path:
+        """The shards' logs and per-shard batch figures."""
+        return self.out / ".shards"
+
+    def shard_batch(self, shard: str) -> Path:
+        return self.shards_dir / f"batch-{shard}.json"
+
+    def shard_logs(self, run_id: str) -> Path:
+        return self.shards_dir / run_id
+
+    def sweep_logs(self, run_id: str) -> Path:
+        return self.shards_dir / f"sweep-{run_id}"
 
 
 def _packaged_or_repo(packaged: str, repo: str) -> Path:

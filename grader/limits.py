@@ -30,6 +30,7 @@ class DataLimits:
 
 
 DEFAULT_LIMITS = DataLimits()
+DEFAULT_TIMEOUT = 3600.0  # seconds per group, every stage included (--timeout); also what a shard's time is sized by
 
 
 class GroupTimeout(BaseException):

@@ -38,6 +38,7 @@ from grader.batch import Batch, Progress, prefetch_base_answers
 from grader.config import RunSettings, TrainConfig, answer_tokens
 from grader.errors import ConfigError, StageError
 from grader.layout import Layout, templates_dir
+from grader.metrics import HEADLINE
 from grader.records import (
     GenerationRecord,
     GradeRecord,
@@ -500,7 +501,7 @@ def _write_results(layout: Layout, name: str, outcome: Outcome, base_model: str,
     )
     absent = {stage for stage in Results.STAGES if getattr(results, stage) is None}  # a stage not run is not there
     write_atomic(layout.results(name), results.model_dump_json(indent=2, by_alias=True, exclude=absent).encode())
-    error_txt = layout.group_dir(name) / "error.txt"
+    error_txt = layout.error_txt(name)
     if outcome.tracebacks:
         write_atomic(error_txt, "\n".join(outcome.tracebacks).encode())
     else:
@@ -552,7 +553,7 @@ def _batch(
     groups = [discover.one(submissions)] if single else discover.run(submissions, roster_rows)
     renamed = layout.assign([g.group for g in groups])
     selected = _selected(groups, settings.only)
-    overrides = overrides or (layout.out / "overrides.csv" if (layout.out / "overrides.csv").is_file() else None)
+    overrides = overrides or (layout.overrides_csv if layout.overrides_csv.is_file() else None)
     if overrides:
         batch.overrides = grade.load_overrides(overrides, batch.rubric, [g.group for g in groups])
     batch.cells = _part_a_cells(layout, [g.group for g in groups])
@@ -581,23 +582,22 @@ def _batch(
         "notes": batch.notes,
     }
     if settings.shard is not None:  # the coordinator adds the font note for the whole class
-        name = f"batch-{settings.shard}.json"
-        write_atomic(layout.out / ".shards" / name, json.dumps(batch_info, indent=2).encode())
+        write_atomic(layout.shard_batch(settings.shard), json.dumps(batch_info, indent=2).encode())
         return [outcomes[w.name] for w in works]
     rows = [outcomes.get(g.group) or _earlier_row(g, layout) for g in groups]
     write_book(rows, groups, batch, roster_rows, single)
     batch.notes.extend(filter(None, [font_note([w.name for w in works], layout)]))
-    write_atomic(layout.out / "batch.json", json.dumps(batch_info, indent=2).encode())
+    write_atomic(layout.batch_json, json.dumps(batch_info, indent=2).encode())
     return rows
 
 
 def _row(work: Work, outcome: Outcome, batch: Batch, renamed: dict[str, str]) -> gradebook.Row:
     """The gradebook row of a group graded in this run."""
     grade_rec, sc = outcome.records.get("grade"), outcome.records.get("score")
-    gain = sc.delta_mean.get("rougeL") if isinstance(sc, ScoreRecord) and sc.delta_mean else None
+    gain = sc.delta_mean.get(HEADLINE) if isinstance(sc, ScoreRecord) and sc.delta_mean else None
     class_sc = outcome.records.get("score_class")
     class_gain = (
-        class_sc.delta_mean.get("rougeL") if isinstance(class_sc, ScoreRecord) and class_sc.delta_mean else None
+        class_sc.delta_mean.get(HEADLINE) if isinstance(class_sc, ScoreRecord) and class_sc.delta_mean else None
     )
     grade_rec = grade_rec if isinstance(grade_rec, GradeRecord) else None
     return gradebook.row(
@@ -612,6 +612,7 @@ def _row(work: Work, outcome: Outcome, batch: Batch, renamed: dict[str, str]) ->
         class_gain=class_gain,
         folder=batch.layout.group_dir(work.name).name,
         folder_note=f"its output folder is {renamed[work.name]}/" if work.name in renamed else "",
+        gains=sc.delta_mean if isinstance(sc, ScoreRecord) else None,
     )
 
 
