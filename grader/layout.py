@@ -133,6 +133,20 @@ class Layout:
         return self.out / "classroom.csv"
 
     @property
+    def part_a_cells_csv(self) -> Path:
+        """grader review's Part A cell corrections (grader.review.cells)."""
+        return self.out / "part_a_cells.csv"
+
+    @property
+    def review_json(self) -> Path:
+        """Which groups the instructor marked reviewed."""
+        return self.out / "review.json"
+
+    @property
+    def index_html(self) -> Path:
+        return self.out / "index.html"
+
+    @property
     def shards_dir(self) -> Path:
         """The shards' logs and per-shard batch figures."""
         return self.out / ".shards"
@@ -145,6 +159,15 @@ class Layout:
 
     def sweep_logs(self, run_id: str) -> Path:
         return self.shards_dir / f"sweep-{run_id}"
+
+
+# What a viewer of a group's reports opens (the dashboard links them, grader review serves them), by file name.
+REPORT_FILES = {
+    "report.pdf": "application/pdf",
+    "slides.pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "report.html": "text/html; charset=utf-8",
+    "training.png": "image/png",
+}
 
 
 def _packaged_or_repo(packaged: str, repo: str) -> Path:

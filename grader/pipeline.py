@@ -650,7 +650,7 @@ def _part_a_cells(layout: Layout, groups: list[str]) -> dict[str, Any]:
     """The instructor's Part A cell corrections (OUT/part_a_cells.csv, written by `grader review`)."""
     from grader.review import cells
 
-    path = layout.out / cells.FILE
+    path = layout.part_a_cells_csv
     return cells.load(path, groups) if path.is_file() else {}
 
 

@@ -14,15 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from grader import grade
+from grader.layout import Layout
 from grader.review import cells
 from grader.storage import write_atomic
 
-OVERRIDES = "overrides.csv"
-REVIEWED = "review.json"
-
 
 def load_overrides(out: Path, rubric: list[grade.RubricItem], groups: list[str]) -> grade.Overrides:
-    path = out / OVERRIDES
+    path = Layout(out).overrides_csv
     return grade.load_overrides(path, rubric, groups) if path.is_file() else {}
 
 
@@ -45,13 +43,13 @@ def set_points(
     writer.writerow(["group", "item", "points", "comment"])
     for o in sorted(found.values(), key=lambda o: (o.group, o.item)):
         writer.writerow([o.group, o.item, f"{o.points:g}", o.comment])
-    path = out / OVERRIDES
+    path = Layout(out).overrides_csv
     _checked_write(path, buffer.getvalue().encode(), lambda p: grade.load_overrides(p, rubric, groups))
     return found
 
 
 def load_cells(out: Path, groups: list[str]) -> cells.Cells:
-    path = out / cells.FILE
+    path = Layout(out).part_a_cells_csv
     return cells.load(path, groups) if path.is_file() else {}
 
 
@@ -62,7 +60,7 @@ def set_cell(out: Path, groups: list[str], cell: cells.Cell | None, group: str, 
     mine.pop((parameter, question), None)
     if cell is not None:
         mine[(parameter, question)] = cell
-    _checked_write(out / cells.FILE, cells.dump(found), lambda p: cells.load(p, groups))
+    _checked_write(Layout(out).part_a_cells_csv, cells.dump(found), lambda p: cells.load(p, groups))
 
 
 def _checked_write(path: Path, data: bytes, check: Any) -> None:
@@ -78,7 +76,7 @@ def _checked_write(path: Path, data: bytes, check: Any) -> None:
 
 def reviewed(out: Path) -> dict[str, dict[str, Any]]:
     try:
-        data = json.loads((out / REVIEWED).read_text(encoding="utf-8"))
+        data = json.loads(Layout(out).review_json.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return {str(k): v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
@@ -90,5 +88,5 @@ def mark(out: Path, group: str, done: bool) -> dict[str, dict[str, Any]]:
         marks[group] = {"reviewed": True, "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     else:
         marks.pop(group, None)
-    write_atomic(out / REVIEWED, json.dumps(marks, indent=2, ensure_ascii=False).encode())
+    write_atomic(Layout(out).review_json, json.dumps(marks, indent=2, ensure_ascii=False).encode())
     return marks

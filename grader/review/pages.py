@@ -18,20 +18,20 @@ from typing import Any
 from urllib.parse import quote
 
 from grader.gradebook import Row, read_results
-from grader.layout import Layout, safe_name, templates_dir
+from grader.layout import REPORT_FILES, Layout, safe_name, templates_dir
 from grader.records import ParamAnswer, Results
 from grader.review import cells as cellfile
 from grader.review import corrections
 from grader.storage import write_atomic
 from grader.writing import QUESTION_TEXT
 
-INDEX = "index.html"
+INDEX = "index.html"  # the dashboard, linked relatively from the static pages
 
 
 def read_rows(out: Path) -> list[Row]:
     """The gradebook's rows as `grader grade` wrote them (gradebook.json); [] before the first run."""
     try:
-        data = json.loads((out / "gradebook.json").read_text(encoding="utf-8"))
+        data = json.loads(Layout(out).gradebook_json.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
     known = set(Row.__dataclass_fields__)
@@ -95,9 +95,7 @@ def group_lines(out: Path) -> tuple[list[GroupLine], list[str], dict[str, str]]:
                 corrected=len(cells.get(r.group, {})),
                 overridden=[i.id for i in grade.items if i.automatic is not None] if grade else [],
                 reviewed=bool(marks.get(r.group, {}).get("reviewed")),
-                files={
-                    f: (layout.group_dir(r.group) / f).is_file() for f in ("report.pdf", "slides.pptx", "report.html")
-                },
+                files={f: (layout.group_dir(r.group) / f).is_file() for f in REPORT_FILES if not f.endswith(".png")},
                 maxima={i.id: i.max_points for i in grade.items} if grade else {},
             )
         )
@@ -259,7 +257,7 @@ def _asset(name: str) -> str:
 
 def write_static(layout: Layout) -> Path:
     """reports/index.html: the dashboard as a file that opens from anywhere (file://, a CI artifact)."""
-    path = layout.out / INDEX
+    path = layout.index_html
     write_atomic(path, dashboard(layout.out, Links(), secrets.token_urlsafe(16)).encode())
     return path
 
@@ -380,7 +378,7 @@ def _overrides_of(out: Path, group: str) -> dict[str, dict[str, Any]]:
     import csv
 
     try:
-        with (out / corrections.OVERRIDES).open(encoding="utf-8-sig", newline="") as fh:
+        with Layout(out).overrides_csv.open(encoding="utf-8-sig", newline="") as fh:
             return {r["item"]: dict(r) for r in csv.DictReader(fh) if r.get("group") == group and r.get("item")}
     except (OSError, UnicodeDecodeError, csv.Error, KeyError):
         return {}

@@ -16,6 +16,7 @@ from grader.batch import Batch
 from grader.config import RunSettings
 from grader.errors import GraderError
 from grader.gradebook import Row
+from grader.layout import Layout
 from grader.records import GradeRecord
 from grader.review import corrections, pages
 from grader.storage import exclusive
@@ -33,7 +34,7 @@ def _regrade(out: Path, group: str, rubric: Path | None) -> Row:
     layout = pages.layout_of(out, rows)
     names = [r.group for r in rows]
     if group not in names:
-        raise GraderError(f"no group '{group}' in {out / 'gradebook.json'}")
+        raise GraderError(f"no group '{group}' in {layout.gradebook_json}")
     results = gradebook.read_results(layout.results(group))
     if results is None or results.discover is None:
         raise GraderError(f"{layout.results(group)} is missing or unreadable: run `grader grade` for this group first")
@@ -71,7 +72,7 @@ def _regrade(out: Path, group: str, rubric: Path | None) -> Row:
 def _students(out: Path) -> list[dict[str, str]] | None:
     """The student list of classroom.csv (github_username, group, roster_identifier), when the run wrote one."""
     try:
-        with (out / "classroom.csv").open(encoding="utf-8", newline="") as fh:
+        with Layout(out).classroom_csv.open(encoding="utf-8", newline="") as fh:
             return [
                 {
                     "group": r["group_name"],

@@ -16,14 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import GraderError
-
-# What a group's output folder may serve, and as what.
-SERVED = {
-    "report.pdf": "application/pdf",
-    "slides.pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    "report.html": "text/html; charset=utf-8",
-    "training.png": "image/png",
-}
+from grader.layout import REPORT_FILES, Layout
 
 
 @dataclass
@@ -122,7 +115,7 @@ def _file(review: Review, request: Any) -> Any:
     folder, name = request.path_params["folder"], request.path_params["name"]
     known = {line.folder for line in pages.group_lines(review.out)[0]}
     path = review.out / folder / name
-    if folder not in known or name not in SERVED or not path.is_file():
+    if folder not in known or name not in REPORT_FILES or not path.is_file():
         return PlainTextResponse("not found", status_code=404)
     # the report page in its own sandbox: no script, no form, even when opened alone
     headers = {
@@ -130,7 +123,7 @@ def _file(review: Review, request: Any) -> Any:
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "no-store",
     }
-    return FileResponse(path, media_type=SERVED[name], headers=headers)
+    return FileResponse(path, media_type=REPORT_FILES[name], headers=headers)
 
 
 def _font(review: Review, request: Any) -> Any:
@@ -241,7 +234,7 @@ def prepare(out: Path, *, rubric: Path | None = None, port: int = 0) -> tuple[Re
 
     from grader.review import pages
 
-    if not (out / "gradebook.json").is_file():
+    if not Layout(out).gradebook_json.is_file():
         raise GraderError(f"{out} has no gradebook.json: run `grader grade --out {out}` first")
     pages.write_static(pages.layout_of(out, pages.read_rows(out)))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
