@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 MAX_GRAD_NORM = 1.0  # the Trainer's default, which train.run keeps
 BETAS, EPS = (0.9, 0.999), 1e-8
 # Rows x widest row of one shared forward pass: the fp32 logits of a 128k vocabulary are 4 GB at 8k tokens.
-FORWARD_TOKENS = {"cpu": 16384, "cuda": 16384}
+FORWARD_TOKENS = {"cpu": 16384, "cuda": 8192}
+PAD_SLACK = 0.75
 UNSUPPORTED_SCHEDULERS = {"reduce_lr_on_plateau": "its steps follow the eval loss, which the Trainer runs itself"}
 
 
@@ -134,6 +135,13 @@ def run(jobs: list[Job], runtime: Runtime, layout: Layout) -> dict[str, TrainRec
     for p in model.parameters():
         p.requires_grad_(False)
     wrapped = wrap(model, paths, slots)
+    # As train.run: the course's QLoRA recipe checkpoints activations on CUDA and for 4-bit; the dropout masks are
+    # seeded per pass, so the recomputed forward draws the same ones.
+    checkpointing = (runtime.device == "cuda" or runtime.quantization == "nf4") and any(
+        m.cfg.gradient_checkpointing for m in members
+    )
+    if checkpointing:
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     waiting = list(members)
     active: list[Member] = []
     budget = _state_budget(runtime)
@@ -154,6 +162,8 @@ def run(jobs: list[Job], runtime: Runtime, layout: Layout) -> dict[str, TrainRec
                     results[m.name] = exc
                 _detach(m, wrapped)
     finally:
+        if checkpointing:
+            model.activation_checkpointing_disable()
         unwrap(model, wrapped)
         for name, p in model.named_parameters():
             p.requires_grad_(frozen.get(name, False))
@@ -322,12 +332,13 @@ def _pieces(active: list[Member], budget: int) -> list[Piece]:
 
 
 def _forwards(pieces: list[Piece], budget: int) -> list[list[Piece]]:
-    """Pieces packed into forward passes, widest first, while rows x widest row stays within `budget`."""
+    """Pieces packed into forward passes, widest first, while rows x widest row stays within `budget` and a
+    piece is not padded by more than a quarter of the pass's width (padding is computed like any token)."""
     passes: list[list[Piece]] = []
     rows = width = 0
     for piece in sorted(pieces, key=lambda p: -max(len(e.input_ids) for e in p.rows)):
         w = max(len(e.input_ids) for e in piece.rows)
-        if passes and (rows + len(piece.rows)) * max(width, w) <= budget:
+        if passes and (rows + len(piece.rows)) * max(width, w) <= budget and w >= PAD_SLACK * width:
             passes[-1].append(piece)
             rows, width = rows + len(piece.rows), max(width, w)
         else:

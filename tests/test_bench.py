@@ -45,8 +45,12 @@ def test_gpu_benchmark_code_runs_on_a_tiny_shape(tmp_path: Path, runtime) -> Non
         train_tokens=48,
         batches=(1, 2),
         new_tokens=4,
+        class_groups=2,
     )
     assert result["nf4"]["quantization"] == "nf4" and result["bf16"]["quantization"] == "none"
+    for entry in result.values():  # the class engine ran on both, 4-bit (activation checkpointing) included
+        assert entry["class"]["class"]["train_tokens_per_s"] > 0 and entry["class"]["groups"] == 2
+    assert "class engine vs per-group, 2 groups" in bench.print_gpu(result)
     for entry in result.values():
         both = entry["batching"]
         assert both["literal"]["steps"] == both["planned"]["steps"] == 1
