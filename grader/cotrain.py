@@ -16,8 +16,13 @@ gives (tests/test_cotrain.py checks it to rtol 1e-3, losses and tensors):
 - an eval loss before training and at every epoch end, averaged over batches of the group's batch size;
 - the adapter saved as a standard PEFT folder, trainer_state.json and TensorBoard events as the Trainer writes.
 
+- dropout: each step runs as the solo run's micro-batches (one per group per forward pass, in order), and the
+  masks are drawn at the micro-batch's own shape from the group's generator, which replays the solo run's
+  draws from torch's global generator (CPU) or its CUDA generator: masks equal to the solo run's, and a
+  group's own whoever trains beside it.
+
 A group leaves the batch when its steps are done; groups whose adapters and optimizer state do not fit the
-memory left wait and join when others leave (waves). Dropout masks come from each group's own seed.
+memory left wait and join when others leave (waves).
 """
 
 from __future__ import annotations
@@ -84,6 +89,7 @@ class Member:
     optimizer: Any
     scheduler: Any
     order: Any  # torch.Generator standing in for the Trainer's global generator
+    dropout: Any  # the generator the solo run's dropout draws from: `order` on CPU, the CUDA one on CUDA
     max_steps: int
     steps_per_epoch: int
     micro_per_epoch: int
@@ -200,9 +206,10 @@ def _member(job: Job, runtime: Runtime) -> Member:
     warmup = math.ceil(max_steps * cfg.warmup_ratio)  # TrainingArguments.get_warmup_steps for a ratio below 1
     scheduler = get_scheduler(cfg.lr_scheduler_type, optimizer, num_warmup_steps=warmup, num_training_steps=max_steps)
     order = torch.Generator().manual_seed(cfg.seed)  # what set_seed(cfg.seed) makes of torch's global generator
+    dropout = order if device.type == "cpu" else torch.Generator(device).manual_seed(cfg.seed)
     data.notes.append(_plan_note(cfg))
     return Member(
-        job, data, plan, paths, lora, optimizer, scheduler, order, max_steps, steps_per_epoch, micro_per_epoch,
+        job, data, plan, paths, lora, optimizer, scheduler, order, dropout, max_steps, steps_per_epoch, micro_per_epoch,
         time.monotonic(),
     )  # fmt: skip
 
@@ -272,7 +279,7 @@ def _attach(m: Member, wrapped: dict[str, MultiLoraLinear]) -> None:
     from grader.multilora import Adapter
 
     for path, (a, b) in m.lora.items():
-        wrapped[path].adapters[m.name] = Adapter(a, b, m.cfg.lora_alpha / m.cfg.lora_r, m.cfg.lora_dropout, m.cfg.seed)
+        wrapped[path].adapters[m.name] = Adapter(a, b, m.cfg.lora_alpha / m.cfg.lora_r, m.cfg.lora_dropout, m.dropout)
 
 
 def _detach(m: Member, wrapped: dict[str, MultiLoraLinear]) -> None:
@@ -319,32 +326,38 @@ class Piece:
     items: int
 
 
-def _pieces(active: list[Member], budget: int) -> list[Piece]:
-    """Each active group's next step, split into pieces of at most `budget` tokens (rows x widest row)."""
-    pieces: list[Piece] = []
+def _pieces(active: list[Member]) -> list[list[Piece]]:
+    """Each active group's next step as its solo run's micro-batches (`plan.rows` rows of the step, longest
+    first), so that its dropout masks are drawn in the solo run's shapes and order."""
+    steps = []
     for m in active:
         rows = [m.data.train[i] for i in m.queue[0]]
         items = sum(sum(1 for t in e.labels[1:] if t != IGNORE) for e in rows)
-        width = max(len(e.input_ids) for e in rows)
-        per = max(budget // max(width, 1), 1)
-        pieces.extend(Piece(m, rows[i : i + per], items) for i in range(0, len(rows), per))
-    return pieces
+        steps.append([Piece(m, rows[i : i + m.plan.rows], items) for i in range(0, len(rows), m.plan.rows)])
+    return steps
 
 
-def _forwards(pieces: list[Piece], budget: int) -> list[list[Piece]]:
-    """Pieces packed into forward passes, widest first, while rows x widest row stays within `budget` and a
-    piece is not padded by more than a quarter of the pass's width (padding is computed like any token)."""
+def _forwards(steps: list[list[Piece]], budget: int) -> list[list[Piece]]:
+    """Forward passes: the k-th micro-batch of every group before any group's (k+1)-th (one per group per
+    pass, in its order), packed widest first while rows x widest row stays within `budget` and no piece is
+    padded by more than a quarter of the pass's width (padding is computed like any token)."""
     passes: list[list[Piece]] = []
-    rows = width = 0
-    for piece in sorted(pieces, key=lambda p: -max(len(e.input_ids) for e in p.rows)):
-        w = max(len(e.input_ids) for e in piece.rows)
-        if passes and (rows + len(piece.rows)) * max(width, w) <= budget and w >= PAD_SLACK * width:
-            passes[-1].append(piece)
-            rows, width = rows + len(piece.rows), max(width, w)
-        else:
-            passes.append([piece])
-            rows, width = len(piece.rows), w
+    for k in range(max((len(s) for s in steps), default=0)):
+        rows = width = 0
+        start = len(passes)
+        for piece in sorted((s[k] for s in steps if k < len(s)), key=lambda p: -_width(p)):
+            w = _width(piece)
+            if len(passes) > start and (rows + len(piece.rows)) * max(width, w) <= budget and w >= PAD_SLACK * width:
+                passes[-1].append(piece)
+                rows, width = rows + len(piece.rows), max(width, w)
+            else:
+                passes.append([piece])
+                rows, width = len(piece.rows), w
     return passes
+
+
+def _width(piece: Piece) -> int:
+    return max(len(e.input_ids) for e in piece.rows)
 
 
 def _round(active: list[Member], runtime: Runtime, wrapped: dict[str, MultiLoraLinear], slots: Slots) -> None:
@@ -355,13 +368,13 @@ def _round(active: list[Member], runtime: Runtime, wrapped: dict[str, MultiLoraL
     budget = FORWARD_TOKENS["cuda" if runtime.device == "cuda" else "cpu"]
     losses: dict[str, float] = {m.name: 0.0 for m in active}
     runtime.model.train()
-    for forward in _forwards(_pieces(active, budget), budget):
+    for forward in _forwards(_pieces(active), budget):
         batch = Collator(runtime.tokenizer.pad_token_id)([e for p in forward for e in p.rows])
         rows, at = [], 0
         for p in forward:
             rows.append((p.member.name, at, at + len(p.rows)))
             at += len(p.rows)
-        slots.set(rows, [max(len(e.input_ids) for e in p.rows) for p in forward])
+        slots.set(rows, [_width(p) for p in forward])
         device = runtime.model.get_input_embeddings().weight.device
         logits = runtime.model(
             input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)

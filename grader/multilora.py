@@ -9,7 +9,6 @@ simply has no slot here. The base weight is never touched.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +24,9 @@ class Adapter:
     lora_b: nn.Parameter
     scaling: float
     dropout: float = 0.0
-    seed: int = 0  # the group's own: its dropout masks do not depend on who else trains
+    # The group's own dropout stream: cotrain hands over one that replays what the group's solo run draws from
+    # torch's global generator, so a group's masks depend on nothing another group does.
+    generator: torch.Generator | None = None
 
 
 @dataclass
@@ -35,25 +36,22 @@ class Slots:
 
     rows: list[tuple[str, int, int]] = field(default_factory=list)
     widths: list[int] = field(default_factory=list)  # each slot's own longest row: its dropout mask's width
-    # Each group's count of its own forward passes: with the layer's key it seeds the group's dropout masks, so
-    # they depend on nothing another group does.
-    passes: dict[str, int] = field(default_factory=dict)
+    pass_id: int = 0  # which forward pass: a second forward in the same pass is checkpointing's recomputation
 
     def set(self, rows: list[tuple[str, int, int]], widths: list[int]) -> None:
         self.rows, self.widths = rows, widths
-        for group in {g for g, _, _ in rows}:
-            self.passes[group] = self.passes.get(group, 0) + 1
+        self.pass_id += 1
 
 
 class MultiLoraLinear(nn.Module):
     """A base `nn.Linear` (or 4-bit Linear) plus per-group LoRA terms on row slices."""
 
-    def __init__(self, base: nn.Module, slots: Slots, key: int) -> None:
+    def __init__(self, base: nn.Module, slots: Slots) -> None:
         super().__init__()
         self.base_layer = base
         self.slots = slots
-        self.key = key
         self.adapters: dict[str, Adapter] = {}
+        self.drawn: dict[str, tuple[int, torch.Tensor]] = {}  # group -> (pass, generator state before its mask)
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         result: torch.Tensor = self.base_layer(x, *args, **kwargs)
@@ -70,24 +68,33 @@ class MultiLoraLinear(nn.Module):
             adapter = self.adapters[group]
             part = x[lo:hi].to(adapter.lora_a.dtype)
             if self.training and adapter.dropout > 0:
-                # A fresh generator from (group seed, the group's pass, layer): the masks are the group's own,
-                # and activation checkpointing recomputes the very same ones in the backward pass.
-                passes = self.slots.passes.get(group, 0)
-                generator = torch.Generator(part.device).manual_seed(
-                    (adapter.seed * 1_000_003 + passes * 65_537 + self.key) % 2**63
-                )
-                # Drawn at the group's own width (the shared batch may be padded wider), so the masks of its
-                # tokens are the same whoever else is in the batch; padding positions keep their input.
-                own = part[:, :width] if part.dim() > 2 else part
-                keep = torch.ones_like(part)
-                keep[:, : own.shape[1]] = torch.empty_like(own).bernoulli_(1 - adapter.dropout, generator=generator)
-                part = part * keep / (1 - adapter.dropout)
+                part = self._dropout(group, adapter, part, width)
             delta = (part @ adapter.lora_a.t()) @ adapter.lora_b.t()
             pieces.append(result[lo:hi] + delta * adapter.scaling)
             at = hi
         if at < result.shape[0]:
             pieces.append(result[at:])
         return torch.cat(pieces).to(dtype)
+
+    def _dropout(self, group: str, adapter: Adapter, part: torch.Tensor, width: int) -> torch.Tensor:
+        """torch's dropout as PEFT's nn.Dropout applies it (bernoulli noise, divided by 1 - p, times the input),
+        drawn at the group's own width (the shared batch may be padded wider) from the group's generator."""
+        generator = adapter.generator
+        seen = self.drawn.get(group)
+        if seen is not None and seen[0] == self.slots.pass_id and generator is not None:
+            # Activation checkpointing runs this forward again in the backward pass: the same masks again.
+            generator = torch.Generator(part.device)
+            generator.set_state(seen[1])
+        elif generator is not None:
+            self.drawn[group] = (self.slots.pass_id, generator.get_state())
+        own = (part.shape[0], width, *part.shape[2:]) if part.dim() > 2 else tuple(part.shape)
+        noise = torch.empty(own, dtype=part.dtype, device=part.device).bernoulli_(
+            1 - adapter.dropout, generator=generator
+        )
+        noise.div_(1 - adapter.dropout)
+        if part.dim() > 2 and width < part.shape[1]:
+            noise = torch.cat([noise, noise.new_ones((part.shape[0], part.shape[1] - width, *part.shape[2:]))], dim=1)
+        return part * noise
 
 
 def wrap(model: nn.Module, paths: list[str], slots: Slots) -> dict[str, MultiLoraLinear]:
@@ -96,7 +103,7 @@ def wrap(model: nn.Module, paths: list[str], slots: Slots) -> dict[str, MultiLor
     for path in paths:
         parent_path, _, leaf = path.rpartition(".")
         parent = model.get_submodule(parent_path) if parent_path else model
-        layer = MultiLoraLinear(getattr(parent, leaf), slots, zlib.crc32(path.encode()))
+        layer = MultiLoraLinear(getattr(parent, leaf), slots)
         setattr(parent, leaf, layer)
         wrapped[path] = layer
     return wrapped
