@@ -62,6 +62,7 @@ class Job:
     samples: list[Sample]
     cfg: TrainConfig
     held_out_seed: int | None = None
+    layout: Layout | None = None  # where its adapter and records go, when not the run's (a sweep point's folder)
 
 
 def unsupported(cfg: TrainConfig) -> str | None:
@@ -163,7 +164,7 @@ def run(jobs: list[Job], runtime: Runtime, layout: Layout) -> dict[str, TrainRec
             for m in [m for m in active if m.done]:
                 active.remove(m)
                 try:
-                    results[m.name] = _finish(m, runtime, layout, len(members), budget)
+                    results[m.name] = _finish(m, runtime, m.job.layout or layout, len(members), budget)
                 except Exception as exc:
                     results[m.name] = exc
                 _detach(m, wrapped)
@@ -380,16 +381,30 @@ def _round(active: list[Member], runtime: Runtime, wrapped: dict[str, MultiLoraL
             input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
         ).logits
         labels = batch["labels"].to(device)
-        total = logits.new_zeros((), dtype=torch.float32)
+        # One cross-entropy over all rows, each row's token losses divided by its group's step token count:
+        # the sum is every group's normalised loss at once (no per-group slices of the logits to backprop).
+        per_row = _token_losses(logits, labels).sum(dim=1)
+        weights = torch.tensor([1.0 / p.items for p in forward for _ in p.rows], device=device)
+        (per_row * weights).sum().backward()
+        shares = (per_row.detach() * weights).tolist()
         for p, (_, lo, hi) in zip(forward, slots.rows, strict=True):
-            loss = _summed_loss(logits[lo:hi], labels[lo:hi]) / p.items
-            losses[p.member.name] += float(loss.detach())
-            total = total + loss
-        total.backward()
-        del logits, total
+            losses[p.member.name] += sum(shares[lo:hi])
+        del logits, per_row
     slots.set([], [])
     for m in active:
         _step(m, losses[m.name])
+
+
+def _token_losses(logits: Any, labels: Any) -> Any:
+    """Per-token cross-entropy (0 where ignored), next-token shifted, shape (rows, width): transformers'
+    ForCausalLMLoss before its sum and its division by num_items_in_batch."""
+    import torch
+
+    shifted = torch.nn.functional.pad(labels, (0, 1), value=IGNORE)[..., 1:]
+    flat = torch.nn.functional.cross_entropy(
+        logits.float().reshape(-1, logits.shape[-1]), shifted.reshape(-1), ignore_index=IGNORE, reduction="none"
+    )
+    return flat.view(labels.shape)
 
 
 def _summed_loss(logits: Any, labels: Any) -> Any:

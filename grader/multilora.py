@@ -60,20 +60,29 @@ class MultiLoraLinear(nn.Module):
         if not mine:
             return result
         dtype = result.dtype
-        pieces: list[torch.Tensor] = []
+        # The rows cut once into consecutive segments (split, not one slice per group: the backward of a slice
+        # writes a gradient the size of the whole batch, which made a round's backward grow with groups squared).
+        segments: list[tuple[str | None, int, int]] = []
         at = 0
-        for group, lo, hi, width in mine:
+        for name, lo, hi, width in mine:
             if lo > at:
-                pieces.append(result[at:lo])
-            adapter = self.adapters[group]
-            part = x[lo:hi].to(adapter.lora_a.dtype)
-            if self.training and adapter.dropout > 0:
-                part = self._dropout(group, adapter, part, width)
-            delta = (part @ adapter.lora_a.t()) @ adapter.lora_b.t()
-            pieces.append(result[lo:hi] + delta * adapter.scaling)
+                segments.append((None, lo - at, 0))
+            segments.append((name, hi - lo, width))
             at = hi
         if at < result.shape[0]:
-            pieces.append(result[at:])
+            segments.append((None, result.shape[0] - at, 0))
+        sizes = [n for _, n, _ in segments]
+        pieces: list[torch.Tensor] = []
+        for (owner, _, width), part, base in zip(segments, x.split(sizes), result.split(sizes), strict=True):
+            if owner is None:
+                pieces.append(base)
+                continue
+            adapter = self.adapters[owner]
+            part = part.to(adapter.lora_a.dtype)
+            if self.training and adapter.dropout > 0:
+                part = self._dropout(owner, adapter, part, width)
+            delta = (part @ adapter.lora_a.t()) @ adapter.lora_b.t()
+            pieces.append(base + delta * adapter.scaling)
         return torch.cat(pieces).to(dtype)
 
     def _dropout(self, group: str, adapter: Adapter, part: torch.Tensor, width: int) -> torch.Tensor:
