@@ -104,6 +104,11 @@ def _timed(device: str, work: Callable[[], Any]) -> tuple[float, int, Any]:
 
 def compare(runtime: Any, n_groups: int, work: Path, max_length: int = 256, max_new_tokens: int = 32) -> dict[str, Any]:
     """Both engines on the same class; per engine: train and generate seconds, tokens/s, peak memory."""
+    # Imported before either clock starts: whichever engine ran first would otherwise pay seconds of imports.
+    import peft  # noqa: F401
+    from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+    from transformers import Trainer, get_scheduler  # noqa: F401
+
     from grader import cotrain, generate, mixgen, train
     from grader.layout import Layout
     from grader.prompts import prompt
