@@ -150,3 +150,37 @@ def test_dropout_masks_are_each_groups_own(runtime: Any, tmp_path: Path) -> None
     for key in one:
         torch.testing.assert_close(one[key], two[key], rtol=1e-4, atol=1e-7)
     assert not isinstance(alone["a"], BaseException) and not isinstance(paired["a"], BaseException)
+
+
+def test_groups_that_do_not_fit_wait_for_a_wave_and_train_the_same(
+    runtime: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A budget for one group's state at a time: the groups run one after another (waves), with the adapters
+    they get all together, and each record names the budget."""
+    jobs = [job for job in _jobs() if job.name in ("alpha", "delta")]
+    together = cotrain.run(jobs, runtime, Layout(tmp_path / "together"))
+    joined: list[list[str]] = []
+    admit = cotrain._admit
+
+    def watched(waiting: list[Any], active: list[Any], budget: int) -> None:
+        admit(waiting, active, budget)
+        joined.append(sorted(m.name for m in active))
+
+    monkeypatch.setattr(cotrain, "_admit", watched)
+    monkeypatch.setattr(cotrain, "_state_budget", lambda runtime: 1)  # nothing fits: one group at a time
+    waves = cotrain.run(jobs, runtime, Layout(tmp_path / "waves"))
+    assert ["alpha", "delta"] not in joined and ["alpha"] in joined and ["delta"] in joined
+    for name in ("alpha", "delta"):
+        a = load_file(str(Layout(tmp_path / "together").adapter(name) / "adapter_model.safetensors"))
+        b = load_file(str(Layout(tmp_path / "waves").adapter(name) / "adapter_model.safetensors"))
+        for key in a:  # only the float noise of another batch composition (padding width, summation order)
+            torch.testing.assert_close(a[key], b[key], rtol=1e-3, atol=1e-6)
+        record = waves[name]
+        assert not isinstance(record, BaseException) and not isinstance(together[name], BaseException)
+        assert any("of a 0 MiB budget" in n for n in record.notes), record.notes
+
+
+def test_what_the_class_engine_leaves_to_the_per_group_engine_is_said() -> None:
+    assert cotrain.unsupported(TrainConfig()) is None
+    reason = cotrain.unsupported(TrainConfig(lr_scheduler_type="reduce_lr_on_plateau"))
+    assert reason is not None and "reduce_lr_on_plateau" in reason and "eval loss" in reason
