@@ -28,3 +28,28 @@ def test_class_and_per_group_engines_give_the_same_gradebook(tmp_path: Path, gra
         else:
             assert not any("co-trained" in n for n in notes), notes
     assert books["class"] == books["per-group"]
+
+
+@pytest.mark.slow
+def test_a_broken_shared_run_sends_every_group_the_per_group_way(
+    tmp_path: Path, copy_example, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of memory in a co-training round: the class falls back to one group after another, graded all the
+    same, and batch.json says what happened."""
+    import torch
+
+    from grader import cotrain, pipeline
+    from grader.config import RunSettings
+    from tests.test_pipeline import small_class
+
+    subs = small_class(tmp_path, copy_example, {"a": "good-group", "b": "weak-group"})
+
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(cotrain, "_round", out_of_memory)
+    rows = {r.group: r for r in pipeline.run(subs, RunSettings(out=tmp_path / "out", max_new_tokens=8))}
+    assert {r.status for r in rows.values()} == {"graded"}
+    notes = json.loads((tmp_path / "out" / "batch.json").read_text())["notes"]
+    assert any(n.startswith("co-training stopped (OutOfMemoryError") for n in notes), notes
+    assert not any(n.startswith("co-trained") for n in notes), notes

@@ -240,7 +240,10 @@ def test_groups_over_their_limits_get_a_status_naming_the_limit_and_the_batch_go
     with open(subs / "big-file" / "data" / "train.jsonl", "r+b") as fh:
         fh.truncate(3 << 19)  # 1.5 MB
     out = tmp_path / "out"
+    # The per-group engine: a group's own training is what a per-group --timeout bounds (the class engine's shared
+    # run is not counted against any group's limit, and says so).
     limits = ["--timeout", "60", "--max-samples", "30", "--max-tests", "10", "--max-file-mb", "1"]
+    limits += ["--engine", "per-group"]
     result = CliRunner().invoke(
         app, ["grade", str(subs), "--out", str(out), "--quiet", "--max-new-tokens", "8", *limits]
     )
@@ -486,7 +489,8 @@ def test_out_of_memory_and_crash_are_recorded_and_the_batch_goes_on(tmp_path: Pa
         return real(name, *args, **kwargs)
 
     monkeypatch.setattr(train, "run", flaky)
-    rows = {r.group: r for r in pipeline.run(subs, RunSettings(out=tmp_path / "out", max_new_tokens=8))}
+    per_group = RunSettings(out=tmp_path / "out", max_new_tokens=8, engine="per-group")  # each group's own train.run
+    rows = {r.group: r for r in pipeline.run(subs, per_group)}
     assert rows["fine"].status == "graded"
     assert rows["oom"].status == "error" and rows["oom"].reason.startswith(
         "train failed: OutOfMemoryError: out of memory"
