@@ -66,20 +66,10 @@ def _train(jobs: list[cotrain.Job], by_name: dict[str, Work], batch: Batch, prog
     layout = batch.layout
     progress("all groups", f"co-training {len(jobs)} adapters on one base model")
     started = time.monotonic()
-    try:
-        results = cotrain.run(jobs, batch.runtime(), layout)
-    except Exception as exc:  # the shared run itself broke: every group trains alone, as without this engine
-        if batch.settings.fail_fast:
-            raise
-        batch.notes.append(f"co-training stopped ({type(exc).__name__}: {exc}); the groups trained one by one")
-        batch.check_base("co-training")
-        return
-    failed = []
-    for name, result in results.items():
+
+    def keep(name: str, result: TrainRecord) -> None:
+        """Saved as the group leaves the shared run: a run killed later keeps it (resumes like the per-group)."""
         work = by_name[name]
-        if isinstance(result, BaseException):
-            failed.append(name)  # its own stage runs it again and records the failure as a per-group run does
-            continue
         assert work.validation is not None
         reported = work.validation.logs or ReportedLoss()  # what pipeline._train adds to a trained record
         said = [f"the group's own logs: {s}" for s in reported.sources]
@@ -88,6 +78,17 @@ def _train(jobs: list[cotrain.Job], by_name: dict[str, Work], batch: Batch, prog
         )
         save(record, layout.record(name, "train"))
         batch.prepared.add(("train", name))
+
+    try:
+        results = cotrain.run(jobs, batch.runtime(), layout, keep)
+    except Exception as exc:  # the shared run itself broke: the groups not done yet train alone
+        if batch.settings.fail_fast:
+            raise
+        batch.notes.append(f"co-training stopped ({type(exc).__name__}: {exc}); the groups not done trained one by one")
+        batch.check_base("co-training")
+        return
+    # a group that failed there: its own stage runs it again and records the failure as a per-group run does
+    failed = [name for name, result in results.items() if isinstance(result, BaseException)]
     batch.notes.append(
         f"co-trained {len(results) - len(failed)} group(s) on one base model in {time.monotonic() - started:.1f} s "
         "(class engine; this shared time is not counted against any group's --timeout)"

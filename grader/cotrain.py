@@ -32,6 +32,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -120,8 +121,11 @@ class Member:
         return int(sum(p.numel() for p in self.parameters())) * 4 * 4
 
 
-def run(jobs: list[Job], runtime: Runtime, layout: Layout) -> dict[str, TrainRecord | BaseException]:
-    """Train every job's adapter together; a group's failure is its own (its exception), the others go on."""
+def run(
+    jobs: list[Job], runtime: Runtime, layout: Layout, on_done: Callable[[str, TrainRecord], None] | None = None
+) -> dict[str, TrainRecord | BaseException]:
+    """Train every job's adapter together; a group's failure is its own (its exception), the others go on.
+    `on_done` gets each group's record as the group leaves, so a run killed later keeps the groups done."""
     import torch
 
     from grader.multilora import Slots, unwrap, wrap
@@ -164,7 +168,10 @@ def run(jobs: list[Job], runtime: Runtime, layout: Layout) -> dict[str, TrainRec
             for m in [m for m in active if m.done]:
                 active.remove(m)
                 try:
-                    results[m.name] = _finish(m, runtime, m.job.layout or layout, len(members), budget)
+                    finished = _finish(m, runtime, m.job.layout or layout, len(members), budget)
+                    results[m.name] = finished
+                    if on_done is not None:
+                        on_done(m.name, finished)
                 except Exception as exc:
                     results[m.name] = exc
                 _detach(m, wrapped)

@@ -53,3 +53,43 @@ def test_a_broken_shared_run_sends_every_group_the_per_group_way(
     notes = json.loads((tmp_path / "out" / "batch.json").read_text())["notes"]
     assert any(n.startswith("co-training stopped (OutOfMemoryError") for n in notes), notes
     assert not any(n.startswith("co-trained") for n in notes), notes
+
+
+@pytest.mark.slow
+def test_a_run_killed_while_co_training_keeps_the_groups_that_had_finished(tmp_path: Path, copy_example) -> None:
+    """SIGKILL while two groups still co-train: the group that had left the shared run keeps its adapter and
+    record, and the same command again trains only the other two."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from grader import pipeline
+    from grader.config import RunSettings
+    from tests.test_pipeline import SMALL, small_class
+
+    subs = small_class(tmp_path, copy_example, {"a1": "good-group", "b2": "good-group", "c3": "good-group"})
+    for name in ("b2", "c3"):  # long enough that the kill lands while they train
+        (subs / name / "config.yaml").write_text(
+            "num_train_epochs: 40\nper_device_train_batch_size: 2\ngradient_accumulation_steps: 1\nmax_length: 256\n"
+        )
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "grader", "grade", str(subs), "--out", str(out), "--quiet"]
+    process = subprocess.Popen(
+        [*command, "--max-new-tokens", "8"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 240
+    while not (out / "a1" / "train.json").is_file() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert (out / "a1" / "train.json").is_file() and not (out / "b2" / "train.json").exists()
+    kept = {p: (out / "a1" / p).stat().st_mtime_ns for p in ("train.json", "adapter/adapter_model.safetensors")}
+    for name in ("b2", "c3"):
+        (subs / name / "config.yaml").write_text(SMALL)
+    rows = pipeline.run(subs, RunSettings(out=out, max_new_tokens=8))
+    assert [r.status for r in rows] == ["graded"] * 3
+    assert {p: (out / "a1" / p).stat().st_mtime_ns for p in kept} == kept  # not trained again
+    notes = json.loads((out / "batch.json").read_text())["notes"]
+    assert any(n.startswith("co-trained 2 group(s)") for n in notes), notes  # b2 and c3 only

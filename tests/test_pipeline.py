@@ -323,6 +323,8 @@ def test_killed_batch_resumes_where_it_stopped(tmp_path: Path, copy_example) -> 
         "--quiet",
         "--max-new-tokens",
         "8",
+        "--engine",
+        "per-group",  # a1 finished while b2 trains; the class engine's kill is in tests/test_classrun.py
     ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
@@ -335,7 +337,7 @@ def test_killed_batch_resumes_where_it_stopped(tmp_path: Path, copy_example) -> 
     done = {p: (out / "a1" / p).stat().st_mtime_ns for p in ("train.json", "generate.json", "report.pdf")}
     for name in ("b2", "c3"):
         (subs / name / "config.yaml").write_text(SMALL)  # the instructor's fix before running again
-    rows = pipeline.run(subs, RunSettings(out=out, max_new_tokens=8))
+    rows = pipeline.run(subs, RunSettings(out=out, max_new_tokens=8, engine="per-group"))
     assert [r.status for r in rows] == ["graded"] * 3
     assert {p: (out / "a1" / p).stat().st_mtime_ns for p in done} == done  # not redone
     assert json.loads((out / "batch.json").read_text())["model_loads"] == 1  # loaded for b2 and c3 only
