@@ -135,16 +135,20 @@ def test_base_answers_for_the_whole_class_in_one_pass(tmp_path: Path, copy_examp
     monkeypatch.setattr(
         generate, "answer", lambda rt, prompts, *a, **k: calls.append(len(prompts)) or real(rt, prompts, *a, **k)
     )
-    settings = RunSettings(out=tmp_path / "out", max_new_tokens=8)
-    rows = pipeline.run(tmp_path / "subs", settings)
-    assert [r.status for r in rows] == ["graded", "graded"]
-    assert calls == [6, 6, 6]  # 6 distinct base prompts once, then each group's fine-tuned answers
-    for name in ("g1", "g2"):
-        record = json.loads((tmp_path / "out" / name / "generate.json").read_text())
-        assert record["base_cache_hits"] == 6
-    calls.clear()
-    pipeline.run(tmp_path / "subs", settings)
-    assert calls == []  # nothing left to generate on a re-run
+    # 6 distinct base prompts once; then the fine-tuned answers: both groups' 12 rows in one mixed-adapter call
+    # (the class engine, the default), or each group's own (per-group)
+    for engine, expected in (("class", [6, 12]), ("per-group", [6, 6, 6])):
+        calls.clear()
+        settings = RunSettings(out=tmp_path / engine, max_new_tokens=8, engine=engine)
+        rows = pipeline.run(tmp_path / "subs", settings)
+        assert [r.status for r in rows] == ["graded", "graded"]
+        assert calls == expected, engine
+        for name in ("g1", "g2"):
+            record = json.loads((tmp_path / engine / name / "generate.json").read_text())
+            assert record["base_cache_hits"] == 6
+        calls.clear()
+        pipeline.run(tmp_path / "subs", settings)
+        assert calls == []  # nothing left to generate on a re-run
 
 
 SMALL = "num_train_epochs: 1\nper_device_train_batch_size: 8\nmax_length: 256\n"
