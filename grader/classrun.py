@@ -53,6 +53,12 @@ def prepare(works: list[Work], batch: Batch, progress: Progress) -> None:
     if jobs:
         _train(jobs, by_name, batch, progress)
     _answer(works, batch, progress)
+    if not batch.base_intact("the class engine's shared run"):
+        # Nothing of the shared run is trusted: its records go, and each group is trained and answered again,
+        # on the reloaded base, by its own stages.
+        for stage, name in sorted(batch.prepared):
+            layout.record(name, stage).unlink(missing_ok=True)
+        batch.prepared.clear()
 
 
 def _why_not(work: Work) -> str | None:

@@ -93,3 +93,32 @@ def test_a_run_killed_while_co_training_keeps_the_groups_that_had_finished(tmp_p
     assert {p: (out / "a1" / p).stat().st_mtime_ns for p in kept} == kept  # not trained again
     notes = json.loads((out / "batch.json").read_text())["notes"]
     assert any(n.startswith("co-trained 2 group(s)") for n in notes), notes  # b2 and c3 only
+
+
+@pytest.mark.slow
+def test_a_base_changed_during_the_shared_run_is_caught_and_every_group_redone(
+    tmp_path: Path, copy_example, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tripwire after the class engine's shared run: if the base's weights changed there, nothing of that run
+    is kept; each group trains and answers again on a reloaded base."""
+    import torch
+
+    from grader import cotrain, pipeline
+    from grader.config import RunSettings
+    from tests.test_pipeline import small_class
+
+    subs = small_class(tmp_path, copy_example, {"a": "good-group", "b": "weak-group"})
+    real = cotrain.run
+
+    def tampering(jobs, runtime, *args, **kwargs):  # type: ignore[no-untyped-def]
+        results = real(jobs, runtime, *args, **kwargs)
+        with torch.no_grad():
+            runtime.model.get_input_embeddings().weight.mul_(0.5)
+        return results
+
+    monkeypatch.setattr(cotrain, "run", tampering)
+    rows = {r.group: r for r in pipeline.run(subs, RunSettings(out=tmp_path / "out", max_new_tokens=8))}
+    assert {r.status for r in rows.values()} == {"graded"}
+    info = json.loads((tmp_path / "out" / "batch.json").read_text())
+    assert info["model_loads"] == 2, info
+    assert any("changed while the class engine's shared run" in n for n in info["notes"]), info["notes"]
