@@ -36,6 +36,7 @@ class Batch:
     prefetch_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     class_tests: list[Sample] = field(default_factory=list)  # --tests: asked of every group's model
+    prepared: set[tuple[str, str]] = field(default_factory=set)  # (stage, group) the class engine just recorded
 
     def runtime(self) -> Runtime:
         if self._runtime is None:

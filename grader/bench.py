@@ -378,11 +378,13 @@ def gpu_benchmark(
     train_tokens: int = 1024,
     batches: tuple[int, ...] = (1, 16),
     new_tokens: int = 128,
+    class_groups: int = 8,
 ) -> dict[str, dict[str, Any]]:
-    """Per mode: load seconds, training tokens/s, generation tokens/s at each batch size, and their limits."""
+    """Per mode: load seconds, training tokens/s, generation tokens/s at each batch size, and their limits; the
+    class engine against per-group for `class_groups` groups, with its model FLOPs utilisation."""
     import torch
 
-    from grader import model
+    from grader import classbench, model
 
     folder = build_random_model(work / "model", shape, device) if not (work / "model").is_dir() else work / "model"
     results: dict[str, dict[str, Any]] = {}
@@ -398,6 +400,10 @@ def gpu_benchmark(
         entry.update(training_speed(runtime, work / f"train-{mode}", n_samples, train_tokens))
         entry["generation"] = [generation_speed(runtime, b, 256, new_tokens) for b in batches]
         entry["batching"] = batching_speed(runtime, work / f"batching-{mode}", n_samples=n_samples, epochs=1)
+        if class_groups:
+            entry["class"] = classbench.compare(
+                runtime, class_groups, work / f"class-{mode}", max_length=train_tokens, max_new_tokens=new_tokens
+            )
         if device == "cuda":
             entry["peak_memory_gb"] = torch.cuda.max_memory_allocated() / 1e9
             torch.cuda.reset_peak_memory_stats()
@@ -424,6 +430,10 @@ def print_gpu(results: dict[str, dict[str, Any]]) -> str:
             )
         if "batching" in r:
             lines.append("  " + print_batching(r["batching"], mode).replace("\n", "\n  "))
+        if "class" in r:
+            from grader import classbench
+
+            lines.append("  " + classbench.report(r["class"]).replace("\n", "\n  "))
         lines += [f"  note: {n}" for n in r["notes"]]
     return "\n".join(lines)
 
@@ -440,6 +450,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--groups", type=int, default=6, help="synthetic groups to grade both ways")
     parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument(
+        "--class-groups", default="8,16", help="class sizes for the class engine vs per-group comparison"
+    )
     parser.add_argument("--gpu", action="store_true", help="also the Llama-3.1-8B-shaped benchmark (needs CUDA)")
     parser.add_argument("--out", type=Path, default=Path("reports/bench"), help="where bench.json is written")
     opts = parser.parse_args(args)
@@ -452,12 +465,24 @@ def main(argv: list[str] | None = None) -> int:
 
         report["batching_cpu"] = batching_speed(model.load("demo", device="cpu"), Path(tmp) / "batching")
         print(print_batching(report["batching_cpu"], "cpu (demo model)"))
+        report["class_cpu"] = class_engine(model.load("demo", device="cpu"), opts.class_groups, Path(tmp) / "class")
         if opts.gpu:
             report["gpu"] = _gpu_or_reason(Path(tmp))
             print(report["gpu"] if isinstance(report["gpu"], str) else print_gpu(report["gpu"]))
     (opts.out / "bench.json").write_text(json.dumps(report, indent=2, default=_finite), encoding="utf-8")
     print(f"written: {opts.out / 'bench.json'}")
     return 0
+
+
+def class_engine(runtime: Any, sizes: str, work: Path) -> list[dict[str, Any]]:
+    """The class engine (co-training + mixed-adapter answers) against one group after another, per class size."""
+    from grader import classbench
+
+    results = []
+    for n in (int(x) for x in sizes.split(",") if x.strip()):
+        results.append(classbench.compare(runtime, n, work / f"{n}-groups"))
+        print(classbench.report(results[-1]), f"(load average {os.getloadavg()[0]:.1f})", flush=True)
+    return results
 
 
 def _gpu_or_reason(work: Path) -> dict[str, dict[str, Any]] | str:

@@ -153,6 +153,13 @@ def grade_cmd(
         ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Redo every stage, ignoring cached records.")] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="class: co-train every group's adapter on one base and answer in mixed batches (groups it cannot "
+            "take go per-group, said in the batch notes); per-group: one group after another."
+        ),
+    ] = "class",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display, only the summary.")] = False,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failure with a traceback.")] = False,
     executor: Annotated[
@@ -184,6 +191,7 @@ def grade_cmd(
             "threads": threads,
             "max_new_tokens": max_new_tokens,
             "force": force,
+            "engine": engine,
             "rescore": rescore,
             "timeout": timeout,
             "max_samples": max_samples,

@@ -299,6 +299,9 @@ class RunSettings(BaseModel):
     )
     run_id: str | None = Field(None, description="Written into each results.json: which run graded the group.")
     shard: str | None = Field(None, description="Set in a shard's process: the coordinator holds the lock.")
+    engine: Literal["class", "per-group"] = Field(
+        "class", description="class: co-train all adapters on one base and answer in mixed batches; per-group."
+    )
 
     @property
     def limits(self) -> DataLimits:

@@ -57,8 +57,10 @@ def answer(
     *,
     batch_size: int | None = None,
     add_special_tokens: bool = True,
+    adapter_names: list[str] | None = None,
 ) -> list[str]:
-    """Greedy answers for prompts, in their order, in batches of similar length sized to the device."""
+    """Greedy answers for prompts, in their order, in batches of similar length sized to the device.
+    `adapter_names` (one per prompt) answers each with its own adapter of a PeftModel holding several."""
     tokenizer = runtime.tokenizer
     tokenizer.padding_side = "left"
     device = "cuda" if runtime.device == "cuda" else "cpu"
@@ -68,7 +70,8 @@ def answer(
     while groups:
         chunk = groups.pop(0)
         try:
-            texts = _generate(runtime, [prompts[i] for i in chunk], max_new_tokens, add_special_tokens)
+            names = [adapter_names[i] for i in chunk] if adapter_names is not None else None
+            texts = _generate(runtime, [prompts[i] for i in chunk], max_new_tokens, add_special_tokens, names)
         except Exception as exc:  # out of GPU memory: halve the batch and go on, down to one prompt
             if not out_of_memory(exc) or len(chunk) == 1:
                 raise
@@ -80,7 +83,15 @@ def answer(
     return [results[i] for i in range(len(prompts))]
 
 
-def _generate(runtime: Runtime, prompts: list[str], max_new_tokens: int, add_special_tokens: bool) -> list[str]:
+def _generate(
+    runtime: Runtime,
+    prompts: list[str],
+    max_new_tokens: int,
+    add_special_tokens: bool,
+    adapter_names: list[str] | None = None,
+) -> list[str]:
+    """Greedy answers of one batch; `adapter_names` (one per row) picks each row's LoRA adapter on a PeftModel
+    holding several (mixgen.py)."""
     import torch
     from transformers import GenerationConfig, StoppingCriteriaList
 
@@ -95,9 +106,13 @@ def _generate(runtime: Runtime, prompts: list[str], max_new_tokens: int, add_spe
         runtime.model.device
     )
     width = enc["input_ids"].shape[1]
+    per_row = {"adapter_names": adapter_names} if adapter_names is not None else {}
     with torch.inference_mode():
         out = runtime.model.generate(
-            **enc, generation_config=config, stopping_criteria=StoppingCriteriaList([StopOnText(tokenizer, width)])
+            **enc,
+            generation_config=config,
+            stopping_criteria=StoppingCriteriaList([StopOnText(tokenizer, width)]),
+            **per_row,
         )
     texts: list[str] = tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
     return texts

@@ -315,7 +315,7 @@ def _render(work: Work, batch: Batch, records: tuple[Any, ...], report_md: str |
 
 def _cached_generation(work: Work, batch: Batch) -> GenerationRecord | None:
     stored: GenerationRecord | None = _cached(
-        GenerationRecord, batch.layout.record(work.name, "generate"), work.gen_key, batch.settings.force
+        GenerationRecord, batch.layout.record(work.name, "generate"), work.gen_key, _force(batch, "generate", work)
     )
     return stored
 
@@ -368,6 +368,11 @@ def _model_stages(
     return tr, gen, sc
 
 
+def _force(batch: Batch, stage: str, work: Work) -> bool:
+    """--force redoes a stage, except what the class engine did for this group in this very run."""
+    return batch.settings.force and (stage, work.name) not in batch.prepared
+
+
 def _recorded_training(work: Work, batch: Batch) -> TrainRecord:
     """A preview of a group that committed its answers: the training side from its logs and adapter header."""
     assert work.validation is not None and work.config is not None
@@ -388,10 +393,12 @@ def _stored(cls: type[Any], work: Work, batch: Batch) -> Any:
 
 
 def _train(work: Work, batch: Batch) -> TrainRecord:
-    layout, settings, name = batch.layout, batch.settings, work.name
+    layout, name = batch.layout, work.name
     assert work.validation is not None and work.config is not None
     needed = layout.adapter(name) / "adapter_model.safetensors"
-    tr: TrainRecord | None = _cached(TrainRecord, layout.record(name, "train"), work.train_key, settings.force, needed)
+    tr: TrainRecord | None = _cached(
+        TrainRecord, layout.record(name, "train"), work.train_key, _force(batch, "train", work), needed
+    )
     if tr is not None:
         return tr
     group_dir, refused = Path(work.group.path), []
@@ -567,6 +574,10 @@ def _batch(
             if w.ready and w.config and w.recorded is None and _cached_generation(w, batch) is None
         ]
         prefetch_base_answers(pending, batch, hooks.stage)
+        if settings.engine == "class":
+            from grader import classrun
+
+            classrun.prepare(works, batch, hooks.stage)
     outcomes: dict[str, gradebook.Row] = {}
     for work in works:
         outcome = finish(work, batch, hooks.stage)

@@ -183,8 +183,16 @@ def graded_point(
     )
 
 
-def measure(work: Any, batch: Any, variant: Variant, point_key: str, vary: dict[str, list[Any]]) -> SweepPoint:
-    """Train the variant on the group's data, answer the group's (and the class's) test questions, score them."""
+def measure(
+    work: Any,
+    batch: Any,
+    variant: Variant,
+    point_key: str,
+    vary: dict[str, list[Any]],
+    trained: TrainRecord | None = None,
+) -> SweepPoint:
+    """Train the variant on the group's data (unless the class engine `trained` it already), answer the group's
+    (and the class's) test questions, score them."""
     from grader import dataio, generate, score, train
 
     started = time.monotonic()
@@ -193,7 +201,7 @@ def measure(work: Any, batch: Any, variant: Variant, point_key: str, vary: dict[
     folder = Layout(layout.sweep_dir(name))  # the variant's adapter, logs and records, by its key
     samples = dataio.load_samples(layout.samples(name))
     # the held-out slice of the group's own seed for every point: seeds then vary the training, not the test
-    tr = train.run(point_key, samples, config, batch.runtime(), folder, held_out_seed=work.config.seed)
+    tr = trained or train.run(point_key, samples, config, batch.runtime(), folder, held_out_seed=work.config.seed)
     max_new = answer_tokens(config, batch.settings.max_new_tokens)
     rouge_l = exact = class_rouge = None
     measured: dict[str, float] = {}
@@ -325,25 +333,54 @@ def confirm(jobs: list[Job], yes: bool) -> str:
 
 
 def measure_pending(batch: Any, jobs: list[Job], plan: Plan, say: Any) -> None:
-    """Train and measure every pending variant in this process, the base model loaded once for all of them."""
+    """Train and measure every pending variant in this process, the base model loaded once for all of them;
+    with the class engine (the default) all of them are co-trained first, then answered and scored one by one."""
+    trained = _cotrain(batch, jobs, say) if batch.settings.engine == "class" else {}
     for job in jobs:
         pending = job.pending
         for n, (variant, k) in enumerate(pending, start=1):
             changed = _label(variant) or "own config"
             say(f"{job.work.name}: {changed}, seed {variant.seed} ({n}/{len(pending)})")
-            failed = _bounded(job, batch, variant, k, plan)
+            failed = _bounded(job, batch, variant, k, plan, trained.get(k))
             if failed:
                 say(f"{job.work.name}: {changed}, seed {variant.seed}: {failed}; the sweep goes on")
 
 
-def _bounded(job: Job, batch: Any, variant: Variant, k: str, plan: Plan) -> str:
+def _cotrain(batch: Any, jobs: list[Job], say: Any) -> dict[str, TrainRecord]:
+    """Every pending point's adapter co-trained on one base model (each point into its own sweep folder, on the
+    group's held-out slice); a point the class engine cannot take, or one that failed there, trains alone."""
+    from grader import cotrain, dataio
+
+    points = []
+    for job in jobs:
+        samples = dataio.load_samples(batch.layout.samples(job.work.name))
+        folder = Layout(batch.layout.group_dir(job.work.name) / "sweep")
+        for variant, k in job.pending:
+            config = configured(job.work.config, variant)
+            if cotrain.unsupported(config) is None:
+                points.append(cotrain.Job(k, samples, config, held_out_seed=job.work.config.seed, layout=folder))
+    if len(points) < 2:
+        return {}
+    say(f"co-training {len(points)} sweep point(s) on one base model (class engine)")
+    try:
+        results = cotrain.run(points, batch.runtime(), batch.layout)
+    except Exception as exc:
+        if batch.settings.fail_fast:
+            raise
+        say(f"co-training stopped ({type(exc).__name__}: {exc}); the points train one by one")
+        batch.check_base("the sweep's co-training")
+        return {}
+    return {k: r for k, r in results.items() if isinstance(r, TrainRecord)}
+
+
+def _bounded(job: Job, batch: Any, variant: Variant, k: str, plan: Plan, trained: TrainRecord | None = None) -> str:
     """One point within --timeout; what went wrong, in words ("" when it was measured). A point that fails is
     left out of the plots and said in sweep.json; running the sweep again retries it."""
     from grader import limits
 
     try:
         with limits.deadline(batch.settings.timeout):
-            job.points[k] = measure(job.work, batch, variant, k, plan.vary)
+            job.points[k] = measure(job.work, batch, variant, k, plan.vary, trained)
     except limits.GroupTimeout:
         return f"did not finish within --timeout {batch.settings.timeout:g} s"
     except Exception as exc:

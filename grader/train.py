@@ -396,11 +396,27 @@ def _plan_note(cfg: TrainConfig, plan: Plan) -> str:
 def _record(
     name: str, cfg: TrainConfig, runtime: Runtime, data: Prepared, fitted: Fitted, started: float
 ) -> TrainRecord:
-    log = log_entries(fitted.trainer.state.log_history)
-    changed = fitted.changed
+    state = fitted.trainer.state
+    return record(
+        name, cfg, runtime, data, state.log_history, state.global_step, fitted.train_loss, fitted.changed, started
+    )
+
+
+def record(
+    name: str,
+    cfg: TrainConfig,
+    runtime: Runtime,
+    data: Prepared,
+    history: list[dict[str, Any]],
+    steps: int,
+    train_loss: float,
+    changed: bool,
+    started: float,
+) -> TrainRecord:
+    """The TrainRecord of one group's run, solo (the Trainer's log history) or co-trained (cotrain.py's)."""
+    log = log_entries(history)
     evals = [e.eval_loss for e in log if e.eval_loss is not None]
     eval_loss = evals[-1] if evals else None
-    train_loss = fitted.train_loss
     data.notes.append(
         "adapter changed: some lora_B weights are non-zero"
         if changed
@@ -422,7 +438,7 @@ def _record(
         eval_perplexity=math.exp(eval_loss) if eval_loss is not None and eval_loss < 50 else None,
         n_train=len(data.train),
         n_eval=len(data.evaluated),
-        steps=fitted.trainer.state.global_step,
+        steps=steps,
         loss_includes_prompt=False,
         adapter_changed=changed,
         notes=runtime.notes + data.notes,

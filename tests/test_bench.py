@@ -23,10 +23,12 @@ def test_synthetic_groups_are_valid_and_differ(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_bench_compares_the_batch_and_naive_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert bench.main(["--groups", "2", "--max-new-tokens", "4", "--out", str(tmp_path)]) == 0
+    assert bench.main(["--groups", "2", "--max-new-tokens", "4", "--class-groups", "2", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "faster end to end" in printed and "naive" in printed
+    assert "class engine vs per-group, 2 groups on cpu" in printed and "mixed-adapter" in printed
     report = json.loads((tmp_path / "bench.json").read_text())
+    assert report["class_cpu"][0]["class"]["train_tokens_per_s"] > 0
     for path in ("batch", "naive"):
         times = report["cpu"][path]
         assert set(times) == set(bench.STAGES) and times["train"] > 0 and times["generate"] > 0
@@ -45,8 +47,12 @@ def test_gpu_benchmark_code_runs_on_a_tiny_shape(tmp_path: Path, runtime) -> Non
         train_tokens=48,
         batches=(1, 2),
         new_tokens=4,
+        class_groups=2,
     )
     assert result["nf4"]["quantization"] == "nf4" and result["bf16"]["quantization"] == "none"
+    for entry in result.values():  # the class engine ran on both, 4-bit (activation checkpointing) included
+        assert entry["class"]["class"]["train_tokens_per_s"] > 0 and entry["class"]["groups"] == 2
+    assert "class engine vs per-group, 2 groups" in bench.print_gpu(result)
     for entry in result.values():
         both = entry["batching"]
         assert both["literal"]["steps"] == both["planned"]["steps"] == 1

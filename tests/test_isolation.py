@@ -86,11 +86,15 @@ def test_a_changed_base_model_is_caught_after_the_group_and_reloaded(tmp_path: P
         return found
 
     monkeypatch.setattr(pipeline, "_model_stages", tamper)
-    rows = {r.group: r for r in grade_batch(subs, RunSettings(out=tmp_path / "out", cache_dir=None))}
-    assert rows["a-group"].status == "error" and "weights changed" in rows["a-group"].reason
-    assert rows["b-group"].status == "graded"
-    batch_info = json.loads((tmp_path / "out" / "batch.json").read_text())
-    assert batch_info["model_loads"] == 2 and any("loaded afresh" in n for n in batch_info["notes"])
+    # per-group: b-group trains and answers on the reloaded base (2 loads); class engine: b-group was trained and
+    # answered with a-group before the tamper, on the intact base, and needs no model after it (1 load)
+    for engine, loads in (("per-group", 2), ("class", 1)):
+        settings = RunSettings(out=tmp_path / engine, cache_dir=None, engine=engine)
+        rows = {r.group: r for r in grade_batch(subs, settings)}
+        assert rows["a-group"].status == "error" and "weights changed" in rows["a-group"].reason
+        assert rows["b-group"].status == "graded"
+        batch_info = json.loads((tmp_path / engine / "batch.json").read_text())
+        assert batch_info["model_loads"] == loads and any("loaded afresh" in n for n in batch_info["notes"])
 
 
 @pytest.mark.slow

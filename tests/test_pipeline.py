@@ -135,16 +135,20 @@ def test_base_answers_for_the_whole_class_in_one_pass(tmp_path: Path, copy_examp
     monkeypatch.setattr(
         generate, "answer", lambda rt, prompts, *a, **k: calls.append(len(prompts)) or real(rt, prompts, *a, **k)
     )
-    settings = RunSettings(out=tmp_path / "out", max_new_tokens=8)
-    rows = pipeline.run(tmp_path / "subs", settings)
-    assert [r.status for r in rows] == ["graded", "graded"]
-    assert calls == [6, 6, 6]  # 6 distinct base prompts once, then each group's fine-tuned answers
-    for name in ("g1", "g2"):
-        record = json.loads((tmp_path / "out" / name / "generate.json").read_text())
-        assert record["base_cache_hits"] == 6
-    calls.clear()
-    pipeline.run(tmp_path / "subs", settings)
-    assert calls == []  # nothing left to generate on a re-run
+    # 6 distinct base prompts once; then the fine-tuned answers: both groups' 12 rows in one mixed-adapter call
+    # (the class engine, the default), or each group's own (per-group)
+    for engine, expected in (("class", [6, 12]), ("per-group", [6, 6, 6])):
+        calls.clear()
+        settings = RunSettings(out=tmp_path / engine, max_new_tokens=8, engine=engine)
+        rows = pipeline.run(tmp_path / "subs", settings)
+        assert [r.status for r in rows] == ["graded", "graded"]
+        assert calls == expected, engine
+        for name in ("g1", "g2"):
+            record = json.loads((tmp_path / engine / name / "generate.json").read_text())
+            assert record["base_cache_hits"] == 6
+        calls.clear()
+        pipeline.run(tmp_path / "subs", settings)
+        assert calls == []  # nothing left to generate on a re-run
 
 
 SMALL = "num_train_epochs: 1\nper_device_train_batch_size: 8\nmax_length: 256\n"
@@ -240,7 +244,10 @@ def test_groups_over_their_limits_get_a_status_naming_the_limit_and_the_batch_go
     with open(subs / "big-file" / "data" / "train.jsonl", "r+b") as fh:
         fh.truncate(3 << 19)  # 1.5 MB
     out = tmp_path / "out"
+    # The per-group engine: a group's own training is what a per-group --timeout bounds (the class engine's shared
+    # run is not counted against any group's limit, and says so).
     limits = ["--timeout", "60", "--max-samples", "30", "--max-tests", "10", "--max-file-mb", "1"]
+    limits += ["--engine", "per-group"]
     result = CliRunner().invoke(
         app, ["grade", str(subs), "--out", str(out), "--quiet", "--max-new-tokens", "8", *limits]
     )
@@ -320,6 +327,8 @@ def test_killed_batch_resumes_where_it_stopped(tmp_path: Path, copy_example) -> 
         "--quiet",
         "--max-new-tokens",
         "8",
+        "--engine",
+        "per-group",  # a1 finished while b2 trains; the class engine's kill is in tests/test_classrun.py
     ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
@@ -332,7 +341,7 @@ def test_killed_batch_resumes_where_it_stopped(tmp_path: Path, copy_example) -> 
     done = {p: (out / "a1" / p).stat().st_mtime_ns for p in ("train.json", "generate.json", "report.pdf")}
     for name in ("b2", "c3"):
         (subs / name / "config.yaml").write_text(SMALL)  # the instructor's fix before running again
-    rows = pipeline.run(subs, RunSettings(out=out, max_new_tokens=8))
+    rows = pipeline.run(subs, RunSettings(out=out, max_new_tokens=8, engine="per-group"))
     assert [r.status for r in rows] == ["graded"] * 3
     assert {p: (out / "a1" / p).stat().st_mtime_ns for p in done} == done  # not redone
     assert json.loads((out / "batch.json").read_text())["model_loads"] == 1  # loaded for b2 and c3 only
@@ -486,7 +495,8 @@ def test_out_of_memory_and_crash_are_recorded_and_the_batch_goes_on(tmp_path: Pa
         return real(name, *args, **kwargs)
 
     monkeypatch.setattr(train, "run", flaky)
-    rows = {r.group: r for r in pipeline.run(subs, RunSettings(out=tmp_path / "out", max_new_tokens=8))}
+    per_group = RunSettings(out=tmp_path / "out", max_new_tokens=8, engine="per-group")  # each group's own train.run
+    rows = {r.group: r for r in pipeline.run(subs, per_group)}
     assert rows["fine"].status == "graded"
     assert rows["oom"].status == "error" and rows["oom"].reason.startswith(
         "train failed: OutOfMemoryError: out of memory"
