@@ -46,7 +46,8 @@ def prepare(works: list[Work], batch: Batch, progress: Progress) -> None:
         if reason is not None:
             other.append(f"{work.name} ({reason})")
             continue
-        jobs.append(cotrain.Job(work.name, samples, work.config))
+        left = None if settings.timeout is None else max(settings.timeout - work.seconds, 0.0)
+        jobs.append(cotrain.Job(work.name, samples, work.config, seconds=left))
         by_name[work.name] = work
     if other:
         batch.notes.append("trained one group after another (per-group engine): " + "; ".join(other))
@@ -93,12 +94,20 @@ def _train(jobs: list[cotrain.Job], by_name: dict[str, Work], batch: Batch, prog
         batch.notes.append(f"co-training stopped ({type(exc).__name__}: {exc}); the groups not done trained one by one")
         batch.check_base("co-training")
         return
-    # a group that failed there: its own stage runs it again and records the failure as a per-group run does
-    failed = [name for name, result in results.items() if isinstance(result, BaseException)]
+    # A group out of its own time there has spent it: charged, its train stage then records the timeout at once.
+    # A group that failed otherwise: its own stage runs it again and records the failure as a per-group run does.
+    late = [name for name, result in results.items() if isinstance(result, cotrain.OutOfTime)]
+    for name in late:
+        result = results[name]
+        assert isinstance(result, cotrain.OutOfTime)
+        work = by_name[name]
+        work.seconds = max(work.seconds + result.seconds, batch.settings.timeout or 0.0)  # all of its time is spent
+    failed = [n for n, result in results.items() if isinstance(result, BaseException) and n not in late]
     batch.notes.append(
-        f"co-trained {len(results) - len(failed)} group(s) on one base model in {time.monotonic() - started:.1f} s "
-        "(class engine; this shared time is not counted against any group's --timeout)"
+        f"co-trained {len(results) - len(failed) - len(late)} group(s) on one base model in "
+        f"{time.monotonic() - started:.1f} s (class engine; each group stopped at its own --timeout there)"
         + (f"; {', '.join(failed)} failed there and ran alone" if failed else "")
+        + (f"; {', '.join(late)} reached --timeout there" if late else "")
     )
 
 

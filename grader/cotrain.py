@@ -64,6 +64,15 @@ class Job:
     cfg: TrainConfig
     held_out_seed: int | None = None
     layout: Layout | None = None  # where its adapter and records go, when not the run's (a sweep point's folder)
+    seconds: float | None = None  # the group's own time limit (--timeout) in the shared run, from its first step
+
+
+class OutOfTime(Exception):
+    """A group's time in the shared run reached its own limit: it leaves, untrained, and the others go on."""
+
+    def __init__(self, seconds: float, limit: float) -> None:
+        super().__init__(f"training did not finish within the per-group limit of {limit:g} s (--timeout)")
+        self.seconds = seconds
 
 
 def unsupported(cfg: TrainConfig) -> str | None:
@@ -165,6 +174,11 @@ def run(
             _round(active, runtime, wrapped, slots)
             for m in active:
                 _end_of_steps(m, runtime, slots)
+            for m in [m for m in active if not m.done and _out_of_time(m)]:
+                # a group with far more work than the others runs on alone after they leave; its own limit stops it
+                active.remove(m)
+                results[m.name] = OutOfTime(time.monotonic() - m.started, m.job.seconds or 0.0)
+                _detach(m, wrapped)
             for m in [m for m in active if m.done]:
                 active.remove(m)
                 try:
@@ -185,6 +199,10 @@ def run(
         if runtime.device == "cuda":
             torch.cuda.empty_cache()
     return results
+
+
+def _out_of_time(m: Member) -> bool:
+    return m.job.seconds is not None and m.epoch >= 0 and time.monotonic() - m.started > m.job.seconds
 
 
 def _member(job: Job, runtime: Runtime) -> Member:

@@ -122,3 +122,31 @@ def test_a_base_changed_during_the_shared_run_is_caught_and_every_group_redone(
     info = json.loads((tmp_path / "out" / "batch.json").read_text())
     assert info["model_loads"] == 2, info
     assert any("changed while the class engine's shared run" in n for n in info["notes"]), info["notes"]
+
+
+@pytest.mark.slow
+def test_a_group_past_its_timeout_in_the_shared_run_is_timed_out_not_trained_again(
+    tmp_path: Path, copy_example, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from grader import cotrain, pipeline, train
+    from grader.config import RunSettings
+    from tests.test_pipeline import small_class
+
+    subs = small_class(tmp_path, copy_example, {"a": "weak-group", "b": "good-group"})
+    (subs / "b" / "config.yaml").write_text("num_train_epochs: 3\nper_device_train_batch_size: 8\nmax_length: 256\n")
+    monkeypatch.setattr(cotrain, "_out_of_time", lambda m: m.name == "b")
+    alone: list[str] = []
+    solo = train.run
+
+    def watched(name: str, *args: object, **kwargs: object) -> object:
+        alone.append(name)
+        return solo(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(train, "run", watched)
+    rows = {r.group: r for r in pipeline.run(subs, RunSettings(out=tmp_path / "out", max_new_tokens=8))}
+    notes = json.loads((tmp_path / "out" / "batch.json").read_text())["notes"]
+    assert rows["a"].status == "graded", notes
+    assert rows["b"].status == "timeout", (notes, alone)
+    assert "train did not finish within the per-group limit" in rows["b"].reason
+    assert alone == []  # b's time was spent in the shared run: it is not trained again one by one
+    assert any("b reached --timeout there" in n for n in notes), notes

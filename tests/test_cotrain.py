@@ -184,3 +184,23 @@ def test_what_the_class_engine_leaves_to_the_per_group_engine_is_said() -> None:
     assert cotrain.unsupported(TrainConfig()) is None
     reason = cotrain.unsupported(TrainConfig(lr_scheduler_type="reduce_lr_on_plateau"))
     assert reason is not None and "reduce_lr_on_plateau" in reason and "eval loss" in reason
+
+
+def test_a_group_out_of_its_own_time_leaves_and_the_others_train_as_alone(
+    runtime: Any, tmp_path: Path, trained: tuple[Layout, Layout, dict[str, Any]]
+) -> None:
+    """--timeout holds inside the shared run: a group past its own limit leaves untrained (OutOfTime, with the
+    time it spent), and the group beside it trains exactly as it does alone."""
+    solo, _, _ = trained
+    jobs = {job.name: job for job in _jobs()}
+    late = cotrain.Job("delta", jobs["delta"].samples, jobs["delta"].cfg, seconds=0.0)
+    results = cotrain.run([jobs["alpha"], late], runtime, Layout(tmp_path))
+    stopped = results["delta"]
+    assert isinstance(stopped, cotrain.OutOfTime) and stopped.seconds > 0
+    assert "did not finish within the per-group limit of 0 s (--timeout)" in str(stopped)
+    assert not Layout(tmp_path).adapter("delta").exists()
+    assert not isinstance(results["alpha"], BaseException)
+    a = load_file(str(Layout(tmp_path).adapter("alpha") / "adapter_model.safetensors"))
+    b = load_file(str(solo.adapter("alpha") / "adapter_model.safetensors"))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-3, atol=1e-6)
