@@ -212,19 +212,10 @@ def _commit_time(git: Path, sha: str) -> str | None:
 
 
 def read_roster(path: Path) -> list[dict[str, str]]:
-    """A roster CSV with a `group` (or `group_name`) column; other columns (github_username, ...) are kept."""
-    import csv
+    """A roster CSV, one row per student or per group (see grader.roster)."""
+    from grader import roster
 
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            rows = list(csv.DictReader(fh))
-    except OSError as exc:
-        raise ConfigError(f"roster {path} cannot be read: {exc.strerror}") from exc
-    for row in rows:
-        row["group"] = (row.get("group") or row.get("group_name") or "").strip()
-    if not rows or not all(row["group"] for row in rows):
-        raise ConfigError(f"roster {path}: every row needs a 'group' (or 'group_name') value")
-    return rows
+    return roster.read(path)
 
 
 def one(folder: Path) -> GroupRecord:
@@ -273,16 +264,13 @@ def run(submissions: Path, roster: list[dict[str, str]] | None = None) -> list[G
         named[g.group] = named.get(g.group, 0) + 1
         if named[g.group] > 1:
             groups[i] = g.model_copy(update={"group": f"{g.group} ({named[g.group]})"})
-    seen = {g.group for g in groups}
-    for row in roster or []:
-        if row["group"] not in seen:
-            groups.append(
-                GroupRecord(
-                    group=row["group"],
-                    path="",
-                    roster_only=True,
-                    status="skipped",
-                    message="on the roster, but no submission folder",
-                )
-            )
+    if roster:
+        from grader import roster as class_list
+
+        matched = class_list.match(roster, [g.group for g in groups])
+        roster[:] = matched.rows  # the caller's rows now name the folders: the gradebook joins students on them
+        groups += [
+            GroupRecord(group=name, path="", roster_only=True, status="skipped", message=why)
+            for name, why in matched.missing.items()
+        ]
     return groups

@@ -23,6 +23,7 @@ from typing import Any
 from grader import (
     __version__,
     adapter,
+    adjust,
     dataio,
     discover,
     generate,
@@ -215,6 +216,7 @@ def finish(work: Work, batch: Batch, progress: Progress) -> Outcome:
                     validation, tr, sc, report_md, gen, real_base=batch.real_base(), base_model=batch.base_model_name()
                 )
                 grade_rec = grade.run(name, batch.rubric, inputs, batch.overrides)
+                grade_rec = adjust.apply(grade_rec, batch.adjustments.get(name, []))
                 save(grade_rec, layout.record(name, "grade"))
                 outcome.records["grade"] = grade_rec
             except Exception as exc:
@@ -554,6 +556,9 @@ def _batch(
     overrides = overrides or (layout.out / "overrides.csv" if (layout.out / "overrides.csv").is_file() else None)
     if overrides:
         batch.overrides = grade.load_overrides(overrides, batch.rubric, [g.group for g in groups])
+    adjustments = settings.adjustments or layout.out / adjust.FILE
+    if settings.adjustments or adjustments.is_file():
+        batch.adjustments = adjust.load(adjustments, [g.group for g in groups])
     started = time.monotonic()
     hooks.total(len(selected))
     works = [start(group, batch, hooks.stage) for group in selected]
@@ -582,7 +587,9 @@ def _batch(
         name = f"batch-{settings.shard}.json"
         write_atomic(layout.out / ".shards" / name, json.dumps(batch_info, indent=2).encode())
         return [outcomes[w.name] for w in works]
-    rows = [outcomes.get(g.group) or _earlier_row(g, layout) for g in groups]
+    rows = [
+        outcomes.get(g.group) or _earlier_row(g, layout, renamed, sum(i.points for i in batch.rubric)) for g in groups
+    ]
     write_book(rows, groups, batch, roster_rows, single)
     batch.notes.extend(filter(None, [font_note([w.name for w in works], layout)]))
     write_atomic(layout.out / "batch.json", json.dumps(batch_info, indent=2).encode())
@@ -620,16 +627,36 @@ def write_book(
     roster_rows: list[dict[str, str]] | None,
     single: bool,
 ) -> None:
-    """gradebook.csv/json (and classroom.csv), and the class summary, from every group's row."""
+    """gradebook.csv/json (and, with a roster, the per-student files), and the class summary, from every group's
+    row."""
     layout = batch.layout
     extras = gradebook.roster_extras(roster_rows or [])
     for r in rows:
         r.extra = extras.get(r.group, {})
-    gradebook.write(rows, layout, [item.id for item in batch.rubric], roster_rows)
+    if roster_rows:
+        batch.notes.extend(roster_notes(rows, roster_rows))
+    notes = gradebook.write(rows, layout, [item.id for item in batch.rubric], roster_rows, batch.settings.assignment)
+    batch.notes.extend(notes)
     if not single:  # a class summary of one group says nothing
         from grader import summary
 
         summary.write(rows, layout)
+
+
+def roster_notes(rows: list[gradebook.Row], roster_rows: list[dict[str, str]]) -> list[str]:
+    """The roster's matches that were not exact, and the folders no student of the roster is in (their points reach
+    nobody): said once each, in the run's notes."""
+    from grader import roster
+
+    renamed = {r["roster_group"]: r["group"] for r in roster_rows if r.get("roster_group", r["group"]) != r["group"]}
+    notes = [
+        f"roster group '{old}' is the folder '{new}' (the names differ only in case or spacing)"
+        for old, new in renamed.items()
+    ]
+    claimed = {r["group"] for r in roster_rows}
+    missing = [r.group for r in rows if r.status == "missing"]
+    notes += [f"{r.group}: {roster.unclaimed_note(r.group, missing)}" for r in rows if r.group not in claimed]
+    return notes
 
 
 def font_note(names: list[str], layout: Layout) -> str | None:
@@ -640,11 +667,21 @@ def font_note(names: list[str], layout: Layout) -> str | None:
     return fonts.note({name: r.missing_glyphs for name, r in rendered.items() if r is not None})
 
 
-def _earlier_row(group: GroupRecord, layout: Layout) -> gradebook.Row:
-    """A group left out by --only keeps the row of its last run."""
-    if group.roster_only:
-        return gradebook.Row(group.group, "missing", group.message)
+def _earlier_row(
+    group: GroupRecord, layout: Layout, renamed: dict[str, str] | None = None, top: float = 0.0
+) -> gradebook.Row:
+    """A group left out by --only keeps the row of its last run, as that run wrote it (its output folder and the
+    note on it included), so the gradebook's other rows stay byte-identical."""
+    renamed = renamed or {}
     earlier = gradebook.from_results(layout.results(group.group))
     if earlier is not None:
+        earlier.folder = layout.group_dir(group.group).name
+        if group.group in renamed:
+            note = f"its output folder is {renamed[group.group]}/"
+            earlier.reason = "; ".join(part for part in (earlier.reason, note) if part)
         return earlier
+    if group.roster_only:  # never graded: every item 0 of the rubric's points, as a graded run gives it
+        return gradebook.Row(
+            group.group, "missing", group.message, max_total=top, folder=layout.group_dir(group.group).name
+        )
     return gradebook.Row(group.group, "error", "not graded yet: it was left out by --only")
