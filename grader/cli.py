@@ -101,12 +101,25 @@ def grade_cmd(
     ] = None,
     roster: Annotated[
         Path | None,
-        typer.Option(help="CSV with a 'group' (or 'group_name') column, optionally github_username; absent: missing."),
+        typer.Option(
+            help="CSV, one row per student or per group: group (or group_name), and identifier, github_username, "
+            "email, name; groups without a folder: missing."
+        ),
     ] = None,
     overrides: Annotated[
         Path | None,
         typer.Option(help="CSV group,item,points,comment: manual points that win (default: OUT/overrides.csv)."),
     ] = None,
+    adjustments: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV group,kind,points,reason[,beyond_limits]: late/plagiarism/manual/bonus points outside the rubric "
+            "(default: OUT/adjustments.csv)."
+        ),
+    ] = None,
+    assignment: Annotated[
+        str, typer.Option(help="The assignment's column in canvas.csv and moodle.csv (as the LMS names it).")
+    ] = "Week 5 LoRA fine-tuning",
     only: Annotated[
         list[str] | None, typer.Option("--only", help="Grade only this group (repeatable); others keep their results.")
     ] = None,
@@ -188,6 +201,8 @@ def grade_cmd(
             "fail_fast": fail_fast,
             "class_tests": class_tests,
             "course": course,
+            "adjustments": adjustments,
+            "assignment": assignment,
         }
     )
     if rescore and force:
