@@ -435,19 +435,27 @@ def preview_cmd(
     """A group's own report, deck and points, on CPU in seconds: from its recorded answers (answers.jsonl) and
     logs when it committed them, else from the demo model trained on its data. Never trains the 8B model."""
     from grader import classroom as cr
-    from grader import pipeline
+    from grader import fonts, own_output, pipeline
     from grader.layout import Layout
-    from grader.records import GradeRecord
+    from grader.records import GradeRecord, RenderRecord
     from grader.storage import load
 
     settings = _settings({"base_model": base_model, "out": out_dir, "max_new_tokens": max_new_tokens, "preview": True})
+    if own_output.mark(out_dir, group_dir):  # before the run: a `git add .` during it leaves the output out too
+        err.print(f"{_escape(str(out_dir))}/ is inside the repository: it has its own .gitignore, so git leaves it out")
     with _progress(quiet) as hooks:
         row = pipeline.run(group_dir, settings, hooks=hooks, single=True)[0]
     layout = Layout(out_dir)
     report, slides = layout.report_pdf(row.group), layout.slides(row.group)
     grade_record = load(GradeRecord, layout.record(row.group, "grade"))
-    cr.write_outputs(row.group, row.status, row.reason, grade_record, report, slides, classroom, gradescope, summary)
+    rendered = load(RenderRecord, layout.record(row.group, "render"))
+    lacking = fonts.package_for(rendered.missing_glyphs) if rendered and rendered.missing_glyphs else []
+    cr.write_outputs(
+        row.group, row.status, row.reason, grade_record, report, slides, classroom, gradescope, summary, lacking
+    )
     _summary([row], out_dir, f"preview of {row.group}")
+    for line in cr.terminal_lines(grade_record):
+        out.print(_escape(line), highlight=False, soft_wrap=True)
     out.print(f"report: {_escape(str(report))}\nslides: {_escape(str(slides))}", highlight=False, soft_wrap=True)
     raise typer.Exit(0 if row.status in ("graded", "missing") else 1)
 

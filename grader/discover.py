@@ -14,6 +14,7 @@ import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
+from grader import own_output
 from grader.errors import ConfigError
 from grader.files import read_capped
 from grader.records import GroupRecord, Parts
@@ -99,6 +100,8 @@ def find_parts(group_dir: Path) -> Parts:
             if stat.S_ISDIR(mode):
                 if child.name.startswith(".") or child.name.lower() in SKIP_DIRS:
                     continue
+                if own_output.holds_output(Path(child.path)):  # a preview's output, whatever its name
+                    continue
                 if depth + 1 >= MAX_DEPTH:
                     found["notes"].append(f"{relative}/ is more than {MAX_DEPTH} folders deep; not looked into")
                     continue
@@ -144,6 +147,7 @@ def group_folders(folder: Path) -> list[Path]:
     if own:
         return []
     subs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+    subs = [p for p in subs if not own_output.holds_output(p)]  # `grader preview .` wrote it: not a group
     groups = [p for p in subs if (lambda parts: parts.data or parts.scripts or parts.configs)(find_parts(p))]
     return subs if len(groups) >= 2 else []
 
@@ -245,6 +249,8 @@ def run(submissions: Path, roster: list[dict[str, str]] | None = None) -> list[G
                     message="the group folder is a symbolic link; refused",
                 )
             )
+            continue
+        if own_output.holds_output(folder):  # an output folder put beside the groups is not a group
             continue
         commit, when = _git_head(folder)
         name = shown_name(folder.name) or "group"
