@@ -32,6 +32,7 @@ def test_output_folders_are_known_by_their_records(tmp_path: Path) -> None:
     assert not own_output.holds_output(student)
 
 
+@pytest.mark.slow
 def test_preview_then_validate_reports_only_the_groups_own_problems(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
