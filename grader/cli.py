@@ -225,7 +225,7 @@ def grade_cmd(
         )
         rows = _grade(folder, settings, None, 1, slurm, files, quiet)  # cached: re-renders with the sweeps
     _summary(rows, out_dir)
-    failed = [r for r in rows if r.status not in ("graded", "missing")]
+    failed = [r for r in rows if r.status not in ("graded", "missing", "not-submitted")]  # the class's, not the run's
     raise typer.Exit(1 if failed else 0)
 
 

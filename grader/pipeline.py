@@ -32,6 +32,7 @@ from grader import (
     limits,
     recorded,
     score,
+    submitted,
     train,
     validate,
 )
@@ -136,6 +137,8 @@ def start(group: GroupRecord, batch: Batch, progress: Progress) -> Work:
         work.outcome.status, work.outcome.reason = "missing", group.message
     elif group.status != "ok":
         work.outcome.status, work.outcome.reason = "invalid", group.message
+    elif why := submitted.why_not(group.parts, Path(group.path)):
+        work.outcome.status, work.outcome.reason = "not-submitted", why
     if work.outcome.status != "graded":
         return work
     progress(name, "validate")
@@ -223,9 +226,10 @@ def finish(work: Work, batch: Batch, progress: Progress) -> Outcome:
                 _fail(outcome, "grade", exc, settings.fail_fast)
             stage = "render"
             progress(name, "render")
-            try:
-                rendered = _render(work, batch, (validation, tr, gen, sc, grade_rec), report_md)
-                outcome.records["render"] = rendered
+            try:  # a group that handed in nothing gets the short report: pages of "not discussed" say nothing more
+                if outcome.status != "not-submitted":
+                    rendered = _render(work, batch, (validation, tr, gen, sc, grade_rec), report_md)
+                    outcome.records["render"] = rendered
             except Exception as exc:
                 _fail(outcome, "render", exc, settings.fail_fast)
     except limits.GroupTimeout:

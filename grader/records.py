@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_valid
 
 SCHEMA = 1
 Status = Literal["ok", "failed", "skipped"]
-GroupStatus = Literal["graded", "invalid", "over-limit", "missing", "error", "timeout"]
+GroupStatus = Literal["graded", "invalid", "over-limit", "missing", "not-submitted", "error", "timeout"]
 Severity = Literal["error", "warning", "info"]
 
 
