@@ -173,8 +173,11 @@ def _validate(work: Work, batch: Batch) -> None:
         work.outcome.reason = work.validation.message
         return
     work.config = TrainConfig(**work.validation.config)
+    if work.validation.n_errors:  # bad lines, skipped: the usable samples are trained on, and the group is told
+        work.outcome.reason = validate.skipped_said(work.validation)
     if work.validation.missing:  # graded all the same: each missing part costs its own rubric items only
-        work.outcome.reason = "graded without " + ", ".join(work.validation.missing) + " (see the rubric)"
+        missing = "graded without " + ", ".join(work.validation.missing) + " (see the rubric)"
+        work.outcome.reason = "; ".join(filter(None, [work.outcome.reason, missing]))
     copied = work.validation.writing.copied if work.validation.writing else []
     copied += [p.message for p in work.validation.problems if p.code == "course-data"]
     if copied:  # the course's passages and samples the group handed in: said in the gradebook too
