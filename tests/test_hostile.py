@@ -144,7 +144,7 @@ def hostile_class(root: Path, canary: Path) -> dict[str, tuple[str, str]]:
         "team with spaces": ("graded", ""),
         "팀-유니코드": ("graded", ""),
         "x..y": ("graded", ""),
-        "empty-repo": ("invalid", "no training data"),
+        "empty-repo": ("not-submitted", "not submitted: the folder holds no"),
         "fifo-git-head": ("graded", ""),
         "git-head-to-dev-zero": ("graded", ""),
         "fifo-config": ("invalid", "config.yaml"),
