@@ -83,6 +83,7 @@ class Work:
     gen_key: str = ""
     recorded: GenerationRecord | None = None  # a preview of a group that committed its answers: no model runs
     seconds: float = 0.0  # spent so far, against the per-group limit
+    reused: bool = False  # its report was unchanged and taken as stored: batch.json does not count it as graded now
 
     @property
     def name(self) -> str:
@@ -295,6 +296,7 @@ def _render(work: Work, batch: Batch, records: tuple[Any, ...], report_md: str |
         RenderRecord, layout.record(name, "render"), key, batch.settings.force, *needed
     )
     if cached is not None:
+        work.reused = True
         return cached
     plot = plots.training_plot(tr, layout.plot(name, "training")) if tr else None
     data = report.build(
@@ -583,7 +585,8 @@ def _batch(
         hooks.done(work.name, outcome)
     batch_info = {
         "groups": len(groups),
-        "graded_now": len(works),
+        "graded_now": sum(not w.reused for w in works),
+        "reused": sum(w.reused for w in works),  # everything they show was unchanged: their stored report stands
         "seconds": round(time.monotonic() - started, 2),
         "model_loads": batch.loads,
         "load_seconds": round(batch.load_seconds, 2),

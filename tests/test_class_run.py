@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import pdf_text
 from tests.test_classroom import recorded_group
 
 FILES = ("gradebook.csv", "students.csv", "canvas.csv", "moodle.csv", "classroom.csv")
@@ -50,6 +51,7 @@ def test_a_class_with_a_roster_adjustments_and_only(tmp_path: Path) -> None:
         students = {s["email"]: s for s in csv.DictReader(fh)}
     assert students["s0@uni.example"]["points"] == f"{rows['Team Alpha'].total:g}"
     assert students["s6@uni.example"]["status"] == "missing" and students["s6@uni.example"]["max_points"] == "19"
+    assert json.loads((out / "batch.json").read_text())["graded_now"] == 3
     before = {name: (out / name).read_bytes() for name in FILES}
 
     (out / "adjustments.csv").write_text("group,kind,points,reason\nteam-b,late,-2,submitted 3 days late\n")
@@ -63,6 +65,12 @@ def test_a_class_with_a_roster_adjustments_and_only(tmp_path: Path) -> None:
         assert changed == {"team-b"}, (name, changed)
     results = json.loads((out / "team-b" / "results.json").read_text())
     assert results["grade"]["adjustments"][0]["where"] == "adjustments.csv:2"
+    assert "adjustment: late" in pdf_text(out / "team-b" / "report.pdf")
+    assert json.loads((out / "batch.json").read_text())["graded_now"] == 1
+
+    pipeline.run(subs, settings.model_copy(update={"only": ("Team Alpha",)}), roster=roster)  # nothing changed
+    batch = json.loads((out / "batch.json").read_text())
+    assert (batch["graded_now"], batch["reused"]) == (0, 1)  # its stored report stands: not counted as graded now
 
 
 def _by_group(text: str, name: str) -> dict[str, list[str]]:
