@@ -324,7 +324,11 @@ def test_workflow_annotates_a_broken_group(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLES / "broken-group", repo)
     assert CliRunner().invoke(app, ["init-ci", str(repo), "--action", ACTION]).exit_code == 0
     run = run_workflow(repo, tmp_path)
-    assert dict(run["ran"]) == {"Validate": 0, "Preview the report, the deck and the points": 1}  # the job goes red
+    assert dict(run["ran"]) == {
+        "Cache key (grader's version)": 0,
+        "Validate": 0,
+        "Preview the report, the deck and the points": 1,  # the job goes red
+    }
     errors = [line for line in run["stdout"].splitlines() if line.startswith("::error file=")]
     assert errors and all(re.match(r"::error file=[^,:]+(,line=\d+)?(,col=\d+)?::\S", e) for e in errors)
     assert "status `invalid`" in run["summary"] and "::notice title=Autograding complete::Points" in run["stdout"]
