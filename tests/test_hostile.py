@@ -280,7 +280,8 @@ def test_a_hostile_class_is_graded_in_one_batch(tmp_path: Path) -> None:
         problems = " ".join(p["file"] + " " + p["message"] for p in results.get("validate", {}).get("problems", []))
         said = row["reason"] + notes + problems + results.get("discover", {}).get("message", "")
         assert word in said, (group, row["reason"], notes)
-        assert (folder / "report.pdf").is_file() and (folder / "slides.pptx").is_file()
+        assert (folder / "report.pdf").is_file()
+        assert (folder / "slides.pptx").is_file() or status == "not-submitted"  # nothing to show: the short report
 
     assert rows["team 7"]["folder"] == "team_7" and rows["team_7"]["folder"] == "team_7-2"
     assert rows["gradebook.csv"]["folder"] == "gradebook.csv-2" and (out / "gradebook.csv").is_file()
