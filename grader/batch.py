@@ -25,6 +25,7 @@ class Batch:
     rubric: list[grade.RubricItem]
     overrides: grade.Overrides = field(default_factory=dict)
     adjustments: dict[str, list[Adjustment]] = field(default_factory=dict)  # penalties and bonuses (grader.adjust)
+    cells: dict[str, Any] = field(default_factory=dict)  # group -> its Part A cell corrections (grader.review.cells)
     _runtime: Runtime | None = None
     _tokenizer: Any = None
     _counter: Callable[[list[str]], list[int]] | None = None

@@ -19,7 +19,7 @@ from rich.console import Console
 
 from grader import __version__
 from grader.errors import GraderError
-from grader.limits import DEFAULT_LIMITS
+from grader.limits import DEFAULT_LIMITS, DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
     from grader.config import RunSettings
@@ -71,15 +71,22 @@ SlurmOpt = Annotated[
 ]
 
 
-def _slurm(
-    partition: str | None, account: str | None, time_min: int | None, gpus: int, options: list[str] | None
+def _executor(
+    name: str | None,
+    shards: int,
+    partition: str | None,
+    account: str | None,
+    time_min: int | None,
+    gpus: int,
+    options: list[str] | None,
 ) -> Any:
-    """The Slurm options as the executor takes them, the same for every command."""
-    from grader import shards as sharding
+    """The executor of grade and sweep, built once from the same flags (None: everything in this process)."""
+    from grader import executors
 
-    return sharding.SlurmOptions(
+    slurm = executors.SlurmOptions(
         partition=partition, account=account, time_min=time_min, gpus=gpus, extra=_key_values(options or [])
     )
+    return executors.build(name, shards, slurm)
 
 
 # Long by its options: typer reads the CLI from this signature, one option per parameter; the body only maps
@@ -129,7 +136,7 @@ def grade_cmd(
     timeout: Annotated[
         float,
         typer.Option(help="Wall-clock limit per group in seconds, every stage included; over it: 'timeout'."),
-    ] = 3600.0,
+    ] = DEFAULT_TIMEOUT,
     max_samples: Annotated[
         int, typer.Option(help="Training samples a group may have; over it the group is 'over-limit'.")
     ] = DEFAULT_LIMITS.max_samples,
@@ -208,22 +215,17 @@ def grade_cmd(
     if rescore and force:
         raise GraderError("--rescore uses the stored answers and --force recomputes them; choose one")
     folder = submissions or _default_submissions()
-    if shards > 1 and executor is None:
-        raise GraderError("--shards needs --executor local or --executor slurm")
-
-    slurm = _slurm(partition, account, time_min, gpus_per_shard, slurm_option)
+    runner = _executor(executor, shards, partition, account, time_min, gpus_per_shard, slurm_option)
     plan = None
     if sweep_file is not None:
         from grader import sweep
 
         plan = sweep.load_plan(sweep_file)  # a bad plan is refused before anything is graded
     files = (rubric, roster, overrides)
-    rows = _grade(folder, settings, executor, shards, slurm, files, quiet)
+    rows = _grade(folder, settings, runner, files, quiet)
     if plan is not None:
-        sweep.run(
-            folder, settings, plan, single=False, yes=yes, say=err.print, executor=executor, shards=shards, slurm=slurm
-        )
-        rows = _grade(folder, settings, None, 1, slurm, files, quiet)  # cached: re-renders with the sweeps
+        sweep.run(folder, settings, plan, single=False, yes=yes, say=err.print, executor=runner)
+        rows = _grade(folder, settings, None, files, quiet)  # cached: re-renders with the sweeps
     _summary(rows, out_dir)
     failed = [r for r in rows if r.status not in ("graded", "missing", "not-submitted")]  # the class's, not the run's
     raise typer.Exit(1 if failed else 0)
@@ -242,9 +244,7 @@ def _settings(values: dict[str, Any]) -> RunSettings:
 def _grade(
     folder: Path,
     settings: Any,
-    executor: str | None,
-    shards: int,
-    slurm: Any,
+    executor: Any,
     files: tuple[Path | None, Path | None, Path | None],
     quiet: bool,
 ) -> list[Any]:
@@ -256,15 +256,7 @@ def _grade(
         if executor is None:
             return pipeline.run(folder, settings, rubric=rubric, roster=roster, overrides=overrides, hooks=hooks)
         return sharding.run(
-            folder,
-            settings,
-            executor=executor,
-            shards=shards,
-            rubric=rubric,
-            roster=roster,
-            overrides=overrides,
-            slurm=slurm,
-            hooks=hooks,
+            folder, settings, executor=executor, rubric=rubric, roster=roster, overrides=overrides, hooks=hooks
         )
 
 
@@ -340,7 +332,9 @@ def _summary(rows, out_dir: Path, title: str = "") -> None:  # type: ignore[no-u
 def _batch_notes(out_dir: Path) -> list[str]:
     """What the run noticed beyond the table (a font to install, a reloaded base model), from batch.json."""
     try:
-        notes = json.loads((out_dir / "batch.json").read_text(encoding="utf-8")).get("notes", [])
+        from grader.layout import Layout
+
+        notes = json.loads(Layout(out_dir).batch_json.read_text(encoding="utf-8")).get("notes", [])
     except (OSError, ValueError, AttributeError):
         return []
     return [str(n) for n in notes] if isinstance(notes, list) else []
@@ -368,7 +362,7 @@ def sweep_cmd(
     class_tests: Annotated[
         Path | None, typer.Option("--tests", help="Class-wide held-out questions (JSONL) each variant answers too.")
     ] = None,
-    timeout: Annotated[float, typer.Option(help="Wall-clock limit per run, seconds.")] = 3600.0,
+    timeout: Annotated[float, typer.Option(help="Wall-clock limit per run, seconds.")] = DEFAULT_TIMEOUT,
     executor: Annotated[
         str | None, typer.Option(help="Spread the runs over --shards processes: local or slurm.")
     ] = None,
@@ -388,8 +382,7 @@ def sweep_cmd(
     from grader.sweep_stats import Plan
 
     plan = Plan(sweep.parse_vary(vary), grid=grid, seeds=seeds)  # refused before anything runs
-    if shards > 1 and executor is None:
-        raise GraderError("--shards needs --executor local or --executor slurm")
+    runner = _executor(executor, shards, partition, account, time_min, gpus_per_shard, slurm_option)
     settings = _settings(
         {
             "base_model": base_model,
@@ -404,16 +397,16 @@ def sweep_cmd(
     )
     with _progress(quiet) as hooks:  # the group's own graded run first: the sweep's own point and its cost
         pipeline.run(group_dir, settings, hooks=hooks, single=True)
-    slurm = _slurm(partition, account, time_min, gpus_per_shard, slurm_option)
-    records = sweep.run(
-        group_dir, settings, plan, single=True, yes=yes, say=err.print, executor=executor, shards=shards, slurm=slurm
-    )
+    records = sweep.run(group_dir, settings, plan, single=True, yes=yes, say=err.print, executor=runner)
     with _progress(quiet) as hooks:
         row = pipeline.run(group_dir, settings, hooks=hooks, single=True)[0]  # re-rendered with the sweep
     for effect in records[0].effects:
         out.print(_escape(effect.sentence), highlight=False, soft_wrap=True)
-    layout_dir = out_dir / row.folder if row.folder else out_dir / row.group
-    out.print(f"sweep: {_escape(str(layout_dir / 'sweep.json'))}; report: {_escape(str(layout_dir / 'report.pdf'))}")
+    from grader.layout import Layout
+
+    layout = Layout(out_dir, {row.group: row.folder} if row.folder else {})
+    sweep_json, report_pdf = layout.record(row.group, "sweep"), layout.report_pdf(row.group)
+    out.print(f"sweep: {_escape(str(sweep_json))}; report: {_escape(str(report_pdf))}")
 
 
 @app.command("preview")
@@ -710,6 +703,24 @@ def _escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", "", text))
+
+
+@app.command("review")
+def review_cmd(
+    reports: Annotated[Path, typer.Argument(help="The output folder of `grader grade`.")] = Path("reports"),
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (default: a free one).")] = 0,
+    rubric: Annotated[
+        Path | None, typer.Option(help="The rubric the class was graded with (default: the course's).")
+    ] = None,
+) -> None:
+    """Check and correct the grades in a browser: the dashboard and every group's evidence on 127.0.0.1, Part A cells
+    and item points corrected in a click, saved in REPORTS for every later run (see README)."""
+    from grader.review import server
+
+    def announce(url: str) -> None:
+        out.print(f"review {_escape(str(reports))} at {url}\n(Ctrl-C stops it)", highlight=False, soft_wrap=True)
+
+    server.serve(reports, rubric=rubric, port=port, announce=announce)
 
 
 @app.command("version")

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from grader.layout import templates_dir
-from grader.limits import DEFAULT_LIMITS, DataLimits
+from grader.limits import DEFAULT_LIMITS, DEFAULT_TIMEOUT, DataLimits
 
 SCHEDULERS = (
     "linear",
@@ -78,23 +78,34 @@ def answer_tokens(config: TrainConfig, override: int | None) -> int:
     return override or min(config.max_new_tokens, ANSWER_TOKENS_CAP)
 
 
-PART_A = (
-    "learning_rate",
-    "num_train_epochs",
-    "per_device_train_batch_size",
-    "gradient_accumulation_steps",
-    "max_length",
-    "max_new_tokens",
-    "lora_r",
-    "lora_alpha",
-    "lora_dropout",
-    "include_mlp",
-    "warmup_ratio",
-    "lr_scheduler_type",
-    "bf16",
-    "fp16",
-    "logging_steps",
-)
+@cache
+def part_a_entries() -> list[dict[str, Any]]:
+    """Part A's 13 parameters as the course describes them (templates/parameters.yaml): read by validation, the
+    rubric, the report, the script reader and the summary alike."""
+    import yaml
+
+    entries: list[dict[str, Any]] = yaml.safe_load((templates_dir() / "parameters.yaml").read_text(encoding="utf-8"))
+    return entries
+
+
+def spelled(where: str) -> dict[str, str]:
+    """Another name of a Part A key -> the key, as `where` writes it: 'config', 'script' (the course script's
+    constants), 'peft' (LoraConfig / adapter_config.json) or 'trainer_state' (parameters.yaml's per_key)."""
+    return {
+        name: key
+        for entry in part_a_entries()
+        for key, names in entry.get("per_key", {}).items()
+        for name in names.get(where, [])
+    }
+
+
+def compared() -> tuple[str, ...]:
+    """The Part A keys the class summary correlates with the gain (per_key `compared: true`), in the course's order."""
+    return tuple(key for e in part_a_entries() for key, names in e.get("per_key", {}).items() if names.get("compared"))
+
+
+# Part A's config keys, in the course's order (the gradebook's columns): every `keys` of parameters.yaml
+PART_A = tuple(key for entry in part_a_entries() for key in entry["keys"])
 KNOWN_KEYS = tuple(TrainConfig.model_fields)
 # Keys of the course script that the grader reads but does not take from the group (the base model is the
 # grader's, paths are found by layout); accepted without a warning.
@@ -116,15 +127,9 @@ IGNORED_KEYS = frozenset(
         "tests",
     }
 )
-ALIASES = {
-    "use_4bit": "load_in_4bit",
-    "lr": "learning_rate",
-    "epochs": "num_train_epochs",
-    "r": "lora_r",
-    "batch_size": "per_device_train_batch_size",
-    "max_seq_length": "max_length",
-    "warmup": "warmup_ratio",
-}
+
+
+ALIASES = {"use_4bit": "load_in_4bit", **spelled("config")}  # use_4bit: a setting of the grader, not Part A
 
 
 class ConfigProblem(BaseModel):
@@ -269,7 +274,9 @@ class RunSettings(BaseModel):
     force: bool = Field(False, description="Redo every stage even when its cached record still matches.")
     rescore: bool = Field(False, description="Re-score, re-grade and re-render from stored answers; no model.")
     timeout: float | None = Field(
-        3600, gt=0, description="Wall-clock limit per group, in seconds, every stage included (default one hour)."
+        DEFAULT_TIMEOUT,
+        gt=0,
+        description="Wall-clock limit per group, in seconds, every stage included (default one hour).",
     )
     max_samples: int = Field(DEFAULT_LIMITS.max_samples, ge=1, description="Training samples a group may have.")
     max_tests: int = Field(DEFAULT_LIMITS.max_tests, ge=1, description="Test questions a group may have.")
@@ -308,13 +315,3 @@ class RunSettings(BaseModel):
             reader_memory_mb=self.reader_memory_mb,
             reader_seconds=self.reader_seconds,
         )
-
-
-@cache
-def part_a_entries() -> list[dict[str, Any]]:
-    """Part A's 13 parameters as the course describes them (templates/parameters.yaml): read by validation, the
-    rubric and the report alike."""
-    import yaml
-
-    entries: list[dict[str, Any]] = yaml.safe_load((templates_dir() / "parameters.yaml").read_text(encoding="utf-8"))
-    return entries

@@ -140,7 +140,7 @@ def _ask(
         "decoding": "greedy",
     }
     record = {**used, "answers": rows}
-    write_atomic(layout.group_dir(name) / "ask.json", json.dumps(record, indent=2, ensure_ascii=False).encode())
+    write_atomic(layout.ask_json(name), json.dumps(record, indent=2, ensure_ascii=False).encode())
     if not question:  # the file `grader preview` reads, ready to commit beside tests.jsonl
         lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
         write_atomic(layout.group_dir(name) / "answers.jsonl", lines.encode())

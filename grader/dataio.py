@@ -5,6 +5,7 @@ and the normalized samples.jsonl / tests.jsonl written into its output folder.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -238,6 +239,56 @@ def read_samples(
     return samples
 
 
+def read_samples_bounded(
+    group_dir: Path,
+    files: list[str],
+    problems: list[Problem],
+    *,
+    is_test: bool,
+    limits: DataLimits = DEFAULT_LIMITS,
+) -> list[Sample]:
+    """`read_samples` in a reader process bounded in memory and time (grader.sandbox): a data file that would take
+    gigabytes to parse costs its own samples ("could not be read within 1024 MB / 60 s"), never the group's other
+    parts or the batch. The samples come back as JSON, the same records `read_samples` gives."""
+    from grader import sandbox
+
+    answer, why = sandbox.attempt(
+        _read_samples_json,
+        group_dir,
+        files,
+        is_test,
+        limits,
+        memory_mb=limits.reader_memory_mb,
+        seconds=limits.reader_seconds,
+    )
+    if answer is None:
+        problems.append(
+            Problem(
+                file=", ".join(files),
+                code="over-reader-limit" if why.startswith("could not") else "unreadable",
+                message=f"{why}: no sample of it is used",
+                hint="hand in plain JSON lines (one sample per line); the instructor can raise --reader-memory-mb / "
+                "--reader-seconds",
+            )
+        )
+        return []
+    raw = json.loads(answer)
+    problems += [Problem.model_validate(p) for p in raw["problems"]]
+    return [Sample.model_validate(s) for s in raw["samples"]]
+
+
+def _read_samples_json(group_dir: Path, files: list[str], is_test: bool, limits: DataLimits) -> str:
+    """`read_samples` in the reader process, answered as JSON text (the arguments came with the fork)."""
+    problems: list[Problem] = []
+    samples = read_samples(group_dir, files, problems, is_test=is_test, limits=limits)
+    return json.dumps(
+        {
+            "samples": [s.model_dump(mode="json") for s in samples],
+            "problems": [p.model_dump(mode="json") for p in problems],
+        }
+    )
+
+
 def _format_count(reader: Reader) -> int:
     return sum(reader.counts.get((code, "error"), 0) for code in FORMAT_CODES)
 
@@ -302,7 +353,7 @@ def write_normalized(
 
     write_atomic(layout.samples(name), lines(samples))
     write_atomic(layout.tests(name), lines(tests))
-    extracted = layout.group_dir(name) / "tests.extracted.jsonl"
+    extracted = layout.tests_extracted(name)
     if any(t.source and not re.search(r":\d+$", t.source) for t in tests):  # read from the deliverable
         write_atomic(extracted, lines(tests))
     else:

@@ -9,10 +9,12 @@ uncompressed size are checked before it is opened; pages, slides and characters 
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,16 @@ MAX_UNZIPPED = 512 << 20
 MAX_RATIO = 200  # uncompressed / compressed for one entry: far above XML (~10-20), a zip bomb is 1,000+
 MAX_PAGES = 150  # slides or pages read
 MAX_CHARS = 400_000  # text kept over the whole document
+# Caps applied while reading, so that what a file holds never becomes millions of objects first (a deck of 40,000
+# shapes a slide, a notebook printing 4M lines, a 70,000-row table): beyond them the rest is not read, and said.
+MAX_BLOCKS = 20_000  # paragraphs, table rows and output lines over the whole document
+MAX_SHAPES_PER_SLIDE = 1_000  # a dense real slide has under 100
+MAX_SHAPES = 20_000  # over the deck
+MAX_TABLES = 300
+MAX_TABLE_ROWS = 200  # per table: a Q&A table of 20 questions, a loss table of 100 steps
+MAX_TABLE_COLUMNS = 40
+MAX_OUTPUT_LINES = 200  # per notebook output: a training log printed every step
+MAX_PART_BYTES = 32 << 20  # one slide's or the document's XML, unzipped: a real one is under 2 MB
 FORMATS = (".pptx", ".pdf", ".docx", ".ipynb", ".md")
 # README.md of GitHub Classroom's template, or the assignment's own text pasted in: not the group's report
 TEMPLATE_MARKS = (
@@ -37,6 +49,46 @@ TEMPLATE_MARKS = (
 
 class Unreadable(Exception):
     """The file cannot be read as a document; the message says why and what to do."""
+
+
+@dataclass
+class _Budget:
+    """What one document may still add while it is read: its blocks and characters. Readers stop once it is spent
+    (`full`); `cut` collects what they left unread, said in the document's notes."""
+
+    blocks: int = 0
+    chars: int = 0
+    cut: list[str] = field(default_factory=list)
+
+    @property
+    def full(self) -> bool:
+        return self.blocks >= MAX_BLOCKS or self.chars > MAX_CHARS
+
+    def add(self, blocks: list[DocBlock], block: DocBlock) -> None:
+        if not self.full:
+            blocks.append(block)
+            self.blocks += 1
+            self.chars += len(block.text)
+        elif not any(c.startswith("the rest of the document") for c in self.cut):
+            self.cut.append(
+                f"the rest of the document was not read from {block.where} on (over {MAX_BLOCKS:,} "
+                f"paragraphs or {MAX_CHARS:,} characters)"
+            )
+
+    def rows(
+        self, rows: Iterable[Any], cells: Callable[[Any], Iterable[str]], where: str, total: int
+    ) -> list[list[str]]:
+        """A table's first MAX_TABLE_ROWS rows of at most MAX_TABLE_COLUMNS cells, read lazily."""
+        kept = [
+            [_clean(c) for c in itertools.islice(cells(row), MAX_TABLE_COLUMNS)]
+            for row in itertools.islice(rows, MAX_TABLE_ROWS)
+        ]
+        if total > MAX_TABLE_ROWS:
+            self.cut.append(f"{where}: only the first {MAX_TABLE_ROWS} of {total:,} table rows were read")
+        return kept
+
+    def notes(self) -> list[str]:
+        return self.cut[:10] + ([f"and {len(self.cut) - 10} more cut like these"] if len(self.cut) > 10 else [])
 
 
 def choose(deliverables: list[str]) -> list[str]:
@@ -88,6 +140,10 @@ def read(group_dir: Path, relative: str, problems: list[Problem]) -> Document | 
         problems.append(_problem(relative, str(exc)))
         return None
     except Exception as exc:  # a malformed file of any kind: the group gets a message, the batch goes on
+        from grader import sandbox
+
+        if sandbox.exhausted():  # in a reader child, at its memory limit: the limit, not a broken file
+            raise MemoryError from exc
         problems.append(_problem(relative, f"cannot be read as {ext[1:]} ({type(exc).__name__}: {str(exc)[:120]})"))
         return None
     return _capped(document, problems)
@@ -164,6 +220,11 @@ def _check_zip(path: Path) -> None:
             f"would expand to {total >> 20} MB, over {MAX_UNZIPPED >> 20} MB: refused unopened (zip bomb?)"
         )
     for info in infos:
+        if info.file_size > MAX_PART_BYTES and re.fullmatch(r"(ppt/slides/slide\d+|word/document)\.xml", info.filename):
+            raise Unreadable(
+                f"part {info.filename} is {info.file_size >> 20} MB of XML, over {MAX_PART_BYTES >> 20} MB "
+                "(a real slide or report is under 2 MB): refused unopened"
+            )
         if info.flag_bits & 0x1:
             raise Unreadable("is encrypted (password-protected): hand in an unprotected copy")
         if info.file_size > 1 << 20 and info.file_size > MAX_RATIO * max(info.compress_size, 1):
@@ -200,14 +261,28 @@ def _pptx(path: Path, relative: str) -> Document:
     tables: list[DocTable] = []
     images: list[str] = []
     unseen: list[str] = []
+    budget = _Budget()
     slides = list(prs.slides)
     size = (prs.slide_width or 0, prs.slide_height or 0)
+    shapes_read = 0
     for number, slide in enumerate(slides[:MAX_PAGES], start=1):
         where = f"slide {number}"
+        if budget.full or shapes_read >= MAX_SHAPES:
+            budget.cut.append(
+                f"slides {number} to {min(len(slides), MAX_PAGES)} were not read (over {MAX_SHAPES:,} "
+                f"shapes or {MAX_CHARS:,} characters before them)"
+            )
+            break
         title = slide.shapes.title
         background = _background(slide)
-        on_slide = {shape.shape_id for shape in slide.shapes}  # a group's children sit in the group's coordinates
-        for shape in _flat(slide.shapes, MSO_SHAPE_TYPE.GROUP):
+        n_shapes = len(slide.shapes)
+        # a group's children sit in the group's coordinates
+        on_slide = {shape.shape_id for shape in itertools.islice(slide.shapes, MAX_SHAPES_PER_SLIDE)}
+        flat = list(itertools.islice(_flat(slide.shapes, MSO_SHAPE_TYPE.GROUP), MAX_SHAPES_PER_SLIDE + 1))
+        if len(flat) > MAX_SHAPES_PER_SLIDE or n_shapes > MAX_SHAPES_PER_SLIDE:
+            budget.cut.append(f"{where}: only its first {MAX_SHAPES_PER_SLIDE:,} shapes were read")
+        for shape in flat[:MAX_SHAPES_PER_SLIDE]:
+            shapes_read += 1
             why = _unseen_shape(slide, shape, size if shape.shape_id in on_slide else (0, 0))
             text = _shape_text(shape)
             if why is None and text and getattr(shape, "has_text_frame", False) and shape.has_text_frame:
@@ -220,21 +295,27 @@ def _pptx(path: Path, relative: str) -> Document:
             if kind == MSO_SHAPE_TYPE.PICTURE or (kind == MSO_SHAPE_TYPE.PLACEHOLDER and _is_picture(shape)):
                 images.append(where)
             elif getattr(shape, "has_table", False) and shape.has_table:
-                rows = [[_clean(cell.text) for cell in row.cells] for row in shape.table.rows]
+                if len(tables) >= MAX_TABLES:
+                    continue
+                grid = shape.table
+                rows = budget.rows(grid.rows, lambda row: (cell.text for cell in row.cells), where, len(grid.rows))
                 tables.append(DocTable(where=where, rows=rows))
-                blocks.extend(DocBlock(text=" | ".join(r), where=where, kind="table") for r in rows if any(r))
+                for r in rows:
+                    if any(r):
+                        budget.add(blocks, DocBlock(text=" | ".join(r), where=where, kind="table"))
             elif getattr(shape, "has_text_frame", False) and shape.has_text_frame:
                 is_title = title is not None and shape.shape_id == title.shape_id
                 for para in shape.text_frame.paragraphs:
                     text = _clean(para.text)
                     if text:
                         shown: BlockKind = "title" if is_title else "code" if _monospace(para.runs) else "text"
-                        blocks.append(DocBlock(text=text, where=where, kind=shown))
+                        budget.add(blocks, DocBlock(text=text, where=where, kind=shown))
         if slide.has_notes_slide:
             said = _clean(slide.notes_slide.notes_text_frame.text if slide.notes_slide.notes_text_frame else "")
             if said:
-                blocks.append(DocBlock(text=said, where=f"{where} notes", kind="notes"))
+                budget.add(blocks, DocBlock(text=said, where=f"{where} notes", kind="notes"))
     notes = [f"only the first {MAX_PAGES} of {len(slides)} slides were read"] if len(slides) > MAX_PAGES else []
+    notes += budget.notes()
     if unseen:
         notes.append(
             f"{UNSEEN}: " + "; ".join(unseen[:20]) + (f"; and {len(unseen) - 20} more" if len(unseen) > 20 else "")
@@ -392,17 +473,22 @@ def _pdf(path: Path, relative: str) -> Document:
     blocks: list[DocBlock] = []
     tables: list[DocTable] = []
     images: list[str] = []
+    budget = _Budget()
     read = pdftext.pages(str(path), MAX_PAGES)
     for number, page in enumerate(read, start=1):
         where = f"page {number}"
-        blocks.extend(_paragraphs(page.lines, where))
-        for rows in page.tables:
-            cleaned = [[_clean(cell) for cell in row] for row in rows]
+        for block in _paragraphs(page.lines, where):
+            budget.add(blocks, block)
+        for rows in page.tables[: max(MAX_TABLES - len(tables), 0)]:
+            cleaned = budget.rows(rows, lambda row: row, where, len(rows))
             tables.append(DocTable(where=where, rows=cleaned))
-            blocks.extend(DocBlock(text=" | ".join(r), where=where, kind="table") for r in cleaned if any(r))
+            for r in cleaned:
+                if any(r):
+                    budget.add(blocks, DocBlock(text=" | ".join(r), where=where, kind="table"))
+        budget.cut += [f"{where}: {note}" for note in page.notes]
         images.extend(where for _ in range(page.images))
     notes = [f"only the first {MAX_PAGES} of {n_pages} pages were read"] if n_pages > MAX_PAGES else []
-    notes += _text_layer_notes(read)
+    notes += _text_layer_notes(read) + budget.notes()
     return Document(
         file=relative, format="pdf", pages=n_pages, blocks=blocks, tables=tables, images=images, notes=notes
     )
@@ -465,18 +551,27 @@ def _docx(path: Path, relative: str) -> Document:
     doc = docx.Document(str(path))
     blocks: list[DocBlock] = []
     tables: list[DocTable] = []
+    budget = _Budget()
     for number, para in enumerate(doc.paragraphs, start=1):
+        if budget.full:
+            break
         text = _clean(para.text)
         if text:
             style = (para.style.name or "").lower() if para.style is not None else ""
             heading = style.startswith(("heading", "title"))
-            blocks.append(DocBlock(text=text, where=f"paragraph {number}", kind="title" if heading else "text"))
-    for number, table in enumerate(doc.tables, start=1):
-        rows = [[_clean(cell.text) for cell in row.cells] for row in table.rows]
-        tables.append(DocTable(where=f"table {number}", rows=rows))
-        blocks.extend(DocBlock(text=" | ".join(r), where=f"table {number}", kind="table") for r in rows if any(r))
+            budget.add(blocks, DocBlock(text=text, where=f"paragraph {number}", kind="title" if heading else "text"))
+    for number, table in enumerate(itertools.islice(doc.tables, MAX_TABLES), start=1):
+        where = f"table {number}"
+        rows = table.rows
+        kept = budget.rows(rows, lambda row: (cell.text for cell in row.cells), where, len(rows))
+        tables.append(DocTable(where=where, rows=kept))
+        for r in kept:
+            if any(r):
+                budget.add(blocks, DocBlock(text=" | ".join(r), where=where, kind="table"))
     images = ["document" for _ in doc.inline_shapes]
-    return Document(file=relative, format="docx", pages=0, blocks=blocks, tables=tables, images=images)
+    return Document(
+        file=relative, format="docx", pages=0, blocks=blocks, tables=tables, images=images, notes=budget.notes()
+    )
 
 
 def _ipynb(path: Path, relative: str) -> Document:
@@ -490,23 +585,49 @@ def _ipynb(path: Path, relative: str) -> Document:
         raise Unreadable("is not a Jupyter notebook (no 'cells' list)")
     blocks: list[DocBlock] = []
     images: list[str] = []
+    budget = _Budget()
     for number, cell in enumerate(cells, start=1):
+        if budget.full:
+            budget.cut.append(
+                f"cells {number} to {len(cells)} were not read (over {MAX_BLOCKS:,} paragraphs or "
+                f"{MAX_CHARS:,} characters before them)"
+            )
+            break
         if not isinstance(cell, dict):
             continue
         where = f"cell {number}"
         if cell.get("cell_type") == "markdown":
-            blocks.extend(markdown(_joined(cell.get("source")), relative, where).blocks)
-        for output in cell.get("outputs") or []:
+            for block in markdown(_joined(cell.get("source"))[:MAX_CHARS], relative, where).blocks:
+                budget.add(blocks, block)
+        outputs = cell.get("outputs")
+        for output in outputs if isinstance(outputs, list) else []:
             if not isinstance(output, dict):
                 continue
             data: dict[str, Any] = output["data"] if isinstance(output.get("data"), dict) else {}
             text = _joined(output.get("text")) or _joined(data.get("text/plain"))
-            for line in text.splitlines():
+            shown = 0
+            for line in _lines(text):
+                if shown >= MAX_OUTPUT_LINES or budget.full:
+                    budget.cut.append(
+                        f"{where} output: only its first {shown} of {text.count(chr(10)) + 1:,} lines were read"
+                    )
+                    break
                 if _clean(line):
-                    blocks.append(DocBlock(text=_clean(line), where=f"{where} output", kind="output"))
+                    budget.add(blocks, DocBlock(text=_clean(line), where=f"{where} output", kind="output"))
+                    shown += 1
             if any(str(k).startswith("image/") for k in data):
                 images.append(where)
-    return Document(file=relative, format="ipynb", pages=len(cells), blocks=blocks, images=images)
+    return Document(file=relative, format="ipynb", pages=len(cells), blocks=blocks, images=images, notes=budget.notes())
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of a text one by one: splitlines() on a 12 MB output builds 4M strings before the first is read."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        yield text[start:end].rstrip("\r")
+        start = end + 1
 
 
 def _joined(value: Any) -> str:
@@ -523,19 +644,33 @@ def markdown(text: str, relative: str, where: str | None = None) -> Document:
     paragraph: list[str] = []
     start = 0
     images = []
+    budget = _Budget()
 
     def flush_paragraph() -> None:
         if paragraph:
-            blocks.append(DocBlock(text=_clean(" ".join(paragraph)), where=where or f"line {start}"))
+            budget.add(blocks, DocBlock(text=_clean(" ".join(paragraph)), where=where or f"line {start}"))
             paragraph.clear()
 
     def flush_table() -> None:
         if rows:
-            tables.append(DocTable(where=where or f"line {start}", rows=list(rows)))
+            if len(tables) < MAX_TABLES:
+                tables.append(DocTable(where=where or f"line {start}", rows=rows[:MAX_TABLE_ROWS]))
+            if len(rows) > MAX_TABLE_ROWS:
+                budget.cut.append(
+                    f"line {start}: only the first {MAX_TABLE_ROWS} of {len(rows):,} table rows were read"
+                )
             rows.clear()
 
     fence = ""
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(
+        text.splitlines(), start=1
+    ):  # a .md is read up to 1 MB; a notebook cell's to MAX_CHARS
+        if budget.full:
+            budget.cut.append(
+                f"the rest was not read from line {number} on "
+                f"(over {MAX_BLOCKS:,} paragraphs or {MAX_CHARS:,} characters)"
+            )
+            break
         stripped = line.strip()
         if fence or stripped.startswith(("```", "~~~")):  # a fenced block is code: kept, never read as prose
             flush_paragraph()
@@ -545,7 +680,7 @@ def markdown(text: str, relative: str, where: str | None = None) -> Document:
             elif stripped.startswith(fence):
                 fence = ""
             elif stripped:
-                blocks.append(DocBlock(text=_clean(stripped), where=where or f"line {number}", kind="code"))
+                budget.add(blocks, DocBlock(text=_clean(stripped), where=where or f"line {number}", kind="code"))
             continue
         if re.match(r"!\[[^\]]*\]\(", stripped):
             images.append(where or f"line {number}")
@@ -555,8 +690,9 @@ def markdown(text: str, relative: str, where: str | None = None) -> Document:
             if not all(re.fullmatch(r":?-{2,}:?", c) for c in cells if c):
                 if not rows:
                     start = number
-                rows.append(cells)
-                blocks.append(DocBlock(text=" | ".join(cells), where=where or f"line {number}", kind="table"))
+                rows.append(cells[:MAX_TABLE_COLUMNS] if len(rows) < MAX_TABLE_ROWS else [])
+                if len(rows) <= MAX_TABLE_ROWS:
+                    budget.add(blocks, DocBlock(text=" | ".join(cells), where=where or f"line {number}", kind="table"))
             continue
         flush_table()
         heading = re.match(r"#{1,6}\s+(.*)", stripped)
@@ -564,9 +700,11 @@ def markdown(text: str, relative: str, where: str | None = None) -> Document:
         if heading or item or not stripped:
             flush_paragraph()
             if heading:
-                blocks.append(DocBlock(text=_clean(heading.group(1)), where=where or f"line {number}", kind="title"))
+                budget.add(
+                    blocks, DocBlock(text=_clean(heading.group(1)), where=where or f"line {number}", kind="title")
+                )
             elif item:  # the marker stays: a quoted section renders as the list it was
-                blocks.append(DocBlock(text=_clean(stripped), where=where or f"line {number}"))
+                budget.add(blocks, DocBlock(text=_clean(stripped), where=where or f"line {number}"))
             continue
         if not paragraph:
             start = number
@@ -574,7 +712,13 @@ def markdown(text: str, relative: str, where: str | None = None) -> Document:
     flush_paragraph()
     flush_table()
     return Document(
-        file=relative, format="md", pages=0, blocks=[b for b in blocks if b.text], tables=tables, images=images
+        file=relative,
+        format="md",
+        pages=0,
+        blocks=[b for b in blocks if b.text],
+        tables=tables,
+        images=images,
+        notes=budget.notes(),
     )
 
 

@@ -48,8 +48,17 @@ PRETRAIN = {"steps": 300, "batch": 8, "block": 64, "lr": 3e-3}
 def _corpus() -> list[str]:
     """Text the tokenizer learns its merges from: the grader's own examples and Part A notes, in a fixed order."""
     files = sorted(p for p in examples_dir().rglob("*") if p.suffix in {".jsonl", ".json", ".md"} and p.is_file())
-    files.append(templates_dir() / "parameters.yaml")
-    return [p.read_text(encoding="utf-8", errors="replace") for p in files]
+    return [p.read_text(encoding="utf-8", errors="replace") for p in files] + [_part_a_notes()]
+
+
+def _part_a_notes() -> str:
+    """The prose of the 13 Part A entries only: the other spellings of each key (per_key) and the file's comments
+    say how grader reads, not what a model should know, and editing them must not rebuild the demo model."""
+    import yaml
+
+    entries = yaml.safe_load((templates_dir() / "parameters.yaml").read_text(encoding="utf-8"))
+    fields = ("name", "aliases", "what", "effect", "range", "why")
+    return "\n\n".join("\n".join(f"{k}: {e[k]}" for k in fields if k in e) for e in entries)
 
 
 def _pretrain_text(corpus: list[str]) -> str:

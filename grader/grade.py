@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from grader import metrics
 from grader.dataset import normalize
 from grader.errors import ConfigError
 from grader.layout import templates_dir
+from grader.metrics import HEADLINE
 from grader.records import (
     Answer,
     CommittedAdapter,
@@ -61,6 +63,14 @@ class RubricItem(BaseModel):
     evidence: list[str] | None = None  # what the item accepts (EVIDENCE); None: the check's default
     measured: Literal["real-base-only", "always"] = "real-base-only"  # when grader's own run may decide it
     stated_share: float = Field(0.5, ge=0, le=1)  # loss: the share a loss stated with no log behind it earns
+    metric: str = HEADLINE  # beats_base: the key of the metric (grader.metrics) whose gain it grades
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, key: str) -> str:
+        if key not in metrics.BY_KEY:
+            raise ValueError(f"unknown metric '{key}': one of {', '.join(metrics.BY_KEY)}")
+        return key
 
     def accepts(self, kind: str) -> bool:
         return kind in (self.evidence if self.evidence is not None else DEFAULT_EVIDENCE.get(self.check, ()))
@@ -386,9 +396,9 @@ def _committed(committed: CommittedAdapter, inputs: Inputs) -> Decision:
     return Decision(1.0, f"adapter committed in {where} (safetensors, {shape}{said})", evidence)
 
 
-def _group_comparison(inputs: Inputs) -> tuple[list[tuple[float, float]], str]:
+def _group_comparison(inputs: Inputs, key: str) -> tuple[list[tuple[float, float]], str]:
     """The group's own base-vs-fine-tuned comparison, scored against its expected answers: (base, fine-tuned)
-    ROUGE-L per question, and where it came from. Its answers.jsonl (a preview's recorded answers) or the base and
+    metric `key` per question, and where it came from. Its answers.jsonl (a preview's recorded answers) or the base and
     fine-tuned answers its deliverable or tests file showed."""
     g, s = inputs.generation, inputs.score
     if g is None or s is None or not s.questions:
@@ -397,12 +407,12 @@ def _group_comparison(inputs: Inputs) -> tuple[list[tuple[float, float]], str]:
     if g.source == "recorded":  # every question needs the base answer beside it, or there is no comparison
         if not all(a.base for a in g.answers):
             return [], ""
-        pairs = [(q.base["rougeL"], q.finetuned["rougeL"]) for _, q in kept if q.base]
+        pairs = [(q.base[key], q.finetuned[key]) for _, q in kept if q.base]
         return pairs, "the group's recorded answers"
     pairs, places = [], []
     for a, q in kept:
         if a.expected and q.reported and q.reported_base:
-            pairs.append((q.reported_base["rougeL"], q.reported["rougeL"]))
+            pairs.append((q.reported_base[key], q.reported[key]))
             if ", " in a.source:  # a question read from the deliverable names its slide or page
                 places.append(a.source.rpartition(", ")[2])
     # the answers the group showed come from its deliverable, also for questions of its tests file
@@ -434,7 +444,8 @@ def _held_out(inputs: Inputs) -> list[QuestionScore]:
 
 def _gain_decision(base: float, tuned: float, item: RubricItem, whose: str) -> tuple[float, str]:
     gain = tuned - base
-    text = f"mean ROUGE-L {base:.3f} -> {tuned:.3f} (gain {gain:+.3f}, threshold {item.threshold}; {whose})"
+    name = metrics.label(item.metric)
+    text = f"mean {name} {base:.3f} -> {tuned:.3f} (gain {gain:+.3f}, threshold {item.threshold}; {whose})"
     if gain >= item.threshold:
         return 1.0, text
     return (0.5, text + ": improved, below the threshold") if gain > 0 else (0.0, text + ": no improvement")
@@ -447,7 +458,7 @@ def beats_base(item: RubricItem, inputs: Inputs) -> Decision:
     s = inputs.score
     if inputs.validation is not None and inputs.validation.n_tests == 0:
         return Decision(0.0, "no test questions, so base and fine-tuned answers could not be compared", "none")
-    pairs, where = _group_comparison(inputs) if item.accepts("group") else ([], "")
+    pairs, where = _group_comparison(inputs, item.metric) if item.accepts("group") else ([], "")
     claimed = ""
     if pairs:
         base, tuned = sum(b for b, _ in pairs) / len(pairs), sum(f for _, f in pairs) / len(pairs)
@@ -467,8 +478,8 @@ def beats_base(item: RubricItem, inputs: Inputs) -> Decision:
             "none",
         )
     if measured and inputs.this_run_counts(item):
-        base_mean = sum(q.base["rougeL"] for q in held) / len(held)
-        tuned_mean = sum(q.finetuned["rougeL"] for q in held) / len(held)
+        base_mean = sum(q.base[item.metric] for q in held) / len(held)
+        tuned_mean = sum(q.finetuned[item.metric] for q in held) / len(held)
         left_out = len(inputs.validation.tests_in_training) if inputs.validation else 0
         whose = f"measured in this run on {inputs.base_model}"
         got, text = _gain_decision(
@@ -484,8 +495,9 @@ def beats_base(item: RubricItem, inputs: Inputs) -> Decision:
         )
     check = ""
     if measured and s is not None:
-        gain = s.delta_mean["rougeL"]
-        check = f" (grader's own answers on the {inputs.base_model or 'demo'} model: ROUGE-L gain {gain:+.3f}, a "
+        gain = s.delta_mean[item.metric]
+        check = f" (grader's own answers on the {inputs.base_model or 'demo'} model: {metrics.label(item.metric)} "
+        check += f"gain {gain:+.3f}, a "
         check += "pipeline check, not graded)"
     if pairs:
         return Decision(fraction, claimed + check, f"the group's answers ({where})")
@@ -653,7 +665,7 @@ def flags(inputs: Inputs) -> list[str]:
                 f"{apart} bands apart on the course's scale (this run's loss leaves out prompt tokens; the course "
                 "script's includes them)"
             )
-    pairs, where = _group_comparison(inputs)
+    pairs, where = _group_comparison(inputs, HEADLINE)
     s = inputs.score
     if (
         pairs
@@ -662,10 +674,10 @@ def flags(inputs: Inputs) -> list[str]:
         and (inputs.generation is None or inputs.generation.source != "recorded")
     ):
         claimed_gain = sum(f - b for b, f in pairs) / len(pairs)
-        measured_gain = s.delta_mean["rougeL"]
+        measured_gain = s.delta_mean[HEADLINE]
         if (claimed_gain > 0) != (measured_gain > 0):
             found.append(
-                f"the group's own answers ({where}) show a ROUGE-L gain of {claimed_gain:+.3f}, this run measured "
-                f"{measured_gain:+.3f} on {inputs.base_model}"
+                f"the group's own answers ({where}) show a {metrics.label(HEADLINE)} gain of {claimed_gain:+.3f}, "
+                f"this run measured {measured_gain:+.3f} on {inputs.base_model}"
             )
     return found

@@ -14,10 +14,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import exports
+from grader import exports, metrics
 from grader.config import PART_A
 from grader.exports import DEFAULT_ASSIGNMENT
 from grader.layout import Layout
+from grader.metrics import HEADLINE
 from grader.records import GradeRecord, GroupStatus, Results, ValidationRecord
 from grader.storage import write_atomic
 
@@ -44,6 +45,7 @@ class Row:
     flags: list[str] = field(default_factory=list)  # claims and measurements that disagree: for the instructor
     pending: list[str] = field(default_factory=list)  # items only the instructor's run on the real model measures
     data_flags: list[str] = field(default_factory=list)  # for the instructor (off-domain data); no points taken
+    gains: dict[str, float] = field(default_factory=dict)  # the mean gain of every other metric the gradebook shows
     overrides: list[str] = field(default_factory=list)  # the instructor's manual points: "reflections 0 -> 2: why"
     adjustments: list[str] = field(default_factory=list)  # penalties and bonuses: "late -2: 3 days late"
 
@@ -61,8 +63,10 @@ def row(
     class_gain: float | None = None,
     folder: str = "",
     folder_note: str = "",
+    gains: dict[str, float] | None = None,
 ) -> Row:
     items = {i.id: i.points for i in grade.items} if grade else {}
+    gains = gains or {}
     config = validation.config if validation else {}
     return Row(
         group=group,
@@ -84,6 +88,7 @@ def row(
         flags=list(grade.flags) if grade else [],
         pending=[i.id for i in grade.items if i.pending] if grade else [],
         data_flags=list(validation.data_flags) if validation else [],
+        gains={m.key: gains[m.key] for m in metrics.shown("gradebook") if m.key != HEADLINE and m.key in (gains or {})},
         overrides=overridden(grade),
         adjustments=[a.shown() for a in grade.adjustments] if grade else [],
     )
@@ -94,6 +99,10 @@ def overridden(grade: GradeRecord | None) -> list[str]:
     if grade is None:
         return []
     return [f"{i.id} {i.automatic:g} -> {i.points:g}" for i in grade.items if i.automatic is not None]
+
+
+def _four(gain: float | None) -> str:
+    return "" if gain is None else f"{gain:.4f}"
 
 
 def plain(value: Any) -> Any:
@@ -112,11 +121,12 @@ def from_results(path: Path) -> Row | None:
         results.status,
         results.reason,
         results.grade,
-        results.score.delta_mean.get("rougeL") if results.score else None,
+        results.score.delta_mean.get(HEADLINE) if results.score else None,
         results.discover.commit if results.discover else None,
         base_model=results.base_model,
         validation=results.validation,
-        class_gain=results.score_class.delta_mean.get("rougeL") if results.score_class else None,
+        class_gain=results.score_class.delta_mean.get(HEADLINE) if results.score_class else None,
+        gains=results.score.delta_mean if results.score else None,
     )
 
 
@@ -155,16 +165,18 @@ def write(
     Returns what the exports had to leave out, for the run's notes."""
     extra_keys = sorted({k for r in rows for k in r.extra})
     header = ["group", "status", "reason", "flags", *item_ids, "total", "max_total"]
-    header += ["points_awarded", "points_available", "rouge_l_gain", "class_rouge_l_gain", "commit", "base_model"]
+    gains = metrics.shown("gradebook")
+    header += ["points_awarded", "points_available", *(m.column for m in gains), "class_rouge_l_gain", "commit"]
+    header += ["base_model"]
     header += ["folder", "data_files", "n_samples", "n_tests", *PART_A, "param_sources", "data_flags"]
     header += ["override", "adjustments", *extra_keys]
     table = []
     for r in rows:
-        gain = "" if r.rouge_l_gain is None else f"{r.rouge_l_gain:.4f}"
         items = [r.items.get(i, 0.0) for i in item_ids]
         table.append(
-            [r.group, r.status, r.reason, " | ".join(r.flags), *items, r.total, r.max_total, r.total, r.max_total, gain]
-            + ["" if r.class_rouge_l_gain is None else f"{r.class_rouge_l_gain:.4f}", r.commit or ""]
+            [r.group, r.status, r.reason, " | ".join(r.flags), *items, r.total, r.max_total, r.total, r.max_total]
+            + [_four(r.rouge_l_gain if m.key == HEADLINE else r.gains.get(m.key)) for m in gains]
+            + [_four(r.class_rouge_l_gain), r.commit or ""]
             + [r.base_model, r.folder, ";".join(r.data_files), r.n_samples, r.n_tests]
             + [r.params.get(k, "") for k in PART_A]
             + ["; ".join(f"{k}={v}" for k, v in r.sources.items() if v != "course default")]
@@ -177,7 +189,7 @@ def write(
     if not roster:
         return []
     if any(entry.get("github_username") for entry in roster):
-        write_atomic(layout.out / "classroom.csv", classroom_csv(rows, roster))
+        write_atomic(layout.classroom_csv, classroom_csv(rows, roster))
     return exports.write(rows, roster, layout.out, assignment)
 
 

@@ -19,9 +19,10 @@ import yaml
 
 from grader import script, script_refusals
 from grader.adapter import config_problems
-from grader.config import ALIASES, PART_A, TrainConfig, flatten, parse_train_config
+from grader.config import ALIASES, PART_A, TrainConfig, flatten, parse_train_config, spelled
 from grader.files import read_text, safe_file
 from grader.jsonl import MAX_FILE_BYTES
+from grader.limits import DataLimits
 from grader.records import Parts, Problem, file_line
 
 MAX_ARTIFACT_BYTES = 16 << 20
@@ -159,7 +160,7 @@ def _artifact_values(group_dir: Path, parts: Parts, problems: list[Problem]) -> 
             for w in wrong
         ]
         if raw and not wrong:
-            for key, name in (("r", "lora_r"), ("lora_alpha", "lora_alpha"), ("lora_dropout", "lora_dropout")):
+            for key, name in spelled("peft").items():
                 if isinstance(raw.get(key), int | float) and not isinstance(raw.get(key), bool):
                     found[name] = (raw[key], relative)
             targets = raw.get("target_modules")
@@ -168,11 +169,7 @@ def _artifact_values(group_dir: Path, parts: Parts, problems: list[Problem]) -> 
     state = next((log for log in parts.logs if log.rsplit("/", 1)[-1] == "trainer_state.json"), None)
     raw = _json(group_dir, state, problems) if state else None
     if raw and state:
-        for key, name in (
-            ("train_batch_size", "per_device_train_batch_size"),
-            ("logging_steps", "logging_steps"),
-            ("num_train_epochs", "num_train_epochs"),
-        ):
+        for key, name in spelled("trainer_state").items():
             value = raw.get(key)
             if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
                 found[name] = (value, state)
@@ -264,6 +261,55 @@ def collect(group_dir: Path, parts: Parts, problems: list[Problem]) -> Collected
         config_file=config_file,
         script=script_file,
         data_path=data_path,
+    )
+
+
+def collect_bounded(group_dir: Path, parts: Parts, problems: list[Problem], limits: DataLimits) -> Collected:
+    """`collect` in a reader process bounded in memory and time (grader.sandbox): the config file, the script and
+    the trainer_state.json it reads are the group's, and a parser bomb among them costs the config only. `values`
+    (the raw values, which only `grader train` reads to lay its flags over) are not carried back."""
+    from grader import sandbox
+
+    answer, why = sandbox.attempt(
+        _collect_json, group_dir, parts, memory_mb=limits.reader_memory_mb, seconds=limits.reader_seconds
+    )
+    if answer is None:
+        shown = ", ".join([*parts.configs, *parts.scripts][:3]) or "."
+        problems.append(
+            Problem(
+                file=shown,
+                code="over-reader-limit" if why.startswith("could not") else "unreadable",
+                message=f"the config and script {why}: no value is taken from them",
+                hint="set the values as plain literals in the course script or grader.toml",
+            )
+        )
+        return Collected(None)
+    raw = json.loads(answer)
+    problems += [Problem.model_validate(p) for p in raw.pop("problems")]
+    config, data_path = raw.pop("config"), raw.pop("data_path")
+    return Collected(
+        TrainConfig.model_validate(config) if config is not None else None,
+        data_path=(data_path[0], data_path[1]) if data_path else None,
+        **raw,
+    )
+
+
+def _collect_json(group_dir: Path, parts: Parts) -> str:
+    """`collect` in the reader process, answered as JSON (a TOML date in grader.toml's other settings as its text)."""
+    problems: list[Problem] = []
+    found = collect(group_dir, parts, problems)
+    return json.dumps(
+        {
+            "problems": [p.model_dump(mode="json") for p in problems],
+            "config": found.config.model_dump(mode="json") if found.config else None,
+            "sources": found.sources,
+            "filled": found.filled,
+            "toml": found.toml,
+            "config_file": found.config_file,
+            "script": found.script,
+            "data_path": list(found.data_path) if found.data_path else None,
+        },
+        default=str,
     )
 
 

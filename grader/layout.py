@@ -21,6 +21,9 @@ RESERVED = {
     "students.csv",
     "canvas.csv",
     "moodle.csv",
+    "part_a_cells.csv",  # grader review: Part A cell corrections
+    "review.json",
+    "index.html",  # the class dashboard
     "bench",
     "cache",
     "lock",
@@ -84,8 +87,30 @@ class Layout:
     def slides(self, group: str) -> Path:
         return self.group_dir(group) / "slides.pptx"
 
+    def report_html(self, group: str) -> Path:
+        """The HTML report.pdf is printed from, as a page a browser opens (the dashboard links it)."""
+        return self.group_dir(group) / "report.html"
+
     def plot(self, group: str, name: str) -> Path:
         return self.group_dir(group) / f"{name}.png"
+
+    def error_txt(self, group: str) -> Path:
+        """The tracebacks of a failed stage, for the instructor who asks why."""
+        return self.group_dir(group) / "error.txt"
+
+    def ask_json(self, group: str) -> Path:
+        return self.group_dir(group) / "ask.json"
+
+    def tests_extracted(self, group: str) -> Path:
+        """The test questions read from the group's deliverable, as JSON lines."""
+        return self.group_dir(group) / "tests.extracted.jsonl"
+
+    def sweep_dir(self, group: str) -> Path:
+        """The sweep's variants: each one's adapter, logs and records under its key."""
+        return self.group_dir(group) / "sweep"
+
+    def sweep_point(self, group: str, key: str) -> Path:
+        return self.sweep_dir(group) / key / "point.json"
 
     @property
     def gradebook_csv(self) -> Path:
@@ -98,6 +123,55 @@ class Layout:
     @property
     def cache(self) -> Path:
         return self.out / ".cache"
+
+    @property
+    def batch_json(self) -> Path:
+        return self.out / "batch.json"
+
+    @property
+    def overrides_csv(self) -> Path:
+        return self.out / "overrides.csv"
+
+    @property
+    def classroom_csv(self) -> Path:
+        return self.out / "classroom.csv"
+
+    @property
+    def part_a_cells_csv(self) -> Path:
+        """grader review's Part A cell corrections (grader.review.cells)."""
+        return self.out / "part_a_cells.csv"
+
+    @property
+    def review_json(self) -> Path:
+        """Which groups the instructor marked reviewed."""
+        return self.out / "review.json"
+
+    @property
+    def index_html(self) -> Path:
+        return self.out / "index.html"
+
+    @property
+    def shards_dir(self) -> Path:
+        """The shards' logs and per-shard batch figures."""
+        return self.out / ".shards"
+
+    def shard_batch(self, shard: str) -> Path:
+        return self.shards_dir / f"batch-{shard}.json"
+
+    def shard_logs(self, run_id: str) -> Path:
+        return self.shards_dir / run_id
+
+    def sweep_logs(self, run_id: str) -> Path:
+        return self.shards_dir / f"sweep-{run_id}"
+
+
+# What a viewer of a group's reports opens (the dashboard links them, grader review serves them), by file name.
+REPORT_FILES = {
+    "report.pdf": "application/pdf",
+    "slides.pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "report.html": "text/html; charset=utf-8",
+    "training.png": "image/png",
+}
 
 
 def _packaged_or_repo(packaged: str, repo: str) -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 # The validation problems that mean "over a limit the instructor can raise", not "broken data".
-LIMIT_CODES = ("over-size-limit", "over-sample-limit", "over-test-limit")
+LIMIT_CODES = ("over-size-limit", "over-sample-limit", "over-test-limit", "over-reader-limit")
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class DataLimits:
 
 
 DEFAULT_LIMITS = DataLimits()
+DEFAULT_TIMEOUT = 3600.0  # seconds per group, every stage included (--timeout); also what a shard's time is sized by
 
 
 class GroupTimeout(BaseException):

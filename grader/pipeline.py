@@ -40,6 +40,7 @@ from grader.batch import Batch, Progress, prefetch_base_answers
 from grader.config import RunSettings, TrainConfig, answer_tokens
 from grader.errors import ConfigError, StageError
 from grader.layout import Layout, templates_dir
+from grader.metrics import HEADLINE
 from grader.records import (
     GenerationRecord,
     GradeRecord,
@@ -209,7 +210,7 @@ def finish(work: Work, batch: Batch, progress: Progress) -> Outcome:
             outcome.reason = "the shared base model's weights changed while this group was graded; its numbers "
             outcome.reason += "are not trusted (the base model was reloaded for the next group)"
     progress(name, "grade")
-    validation = work.validation
+    validation = _corrected(work.validation, batch, name)
     report_md = _read_report(layout, name, validation)
     grade_rec: GradeRecord | None = None
     stage, started = "grade", time.monotonic()
@@ -268,7 +269,8 @@ def _short_report(work: Work, batch: Batch, grade_rec: GradeRecord | None, stage
 @cache
 def _templates_digest() -> str:
     root = templates_dir()
-    return digest(*[(p.relative_to(root).as_posix(), p.read_bytes()) for p in sorted(root.rglob("*")) if p.is_file()])
+    shown = [p for p in sorted(root.rglob("*")) if p.is_file() and p.relative_to(root).parts[0] != "review"]
+    return digest(*[(p.relative_to(root).as_posix(), p.read_bytes()) for p in shown])  # review/: pages, not reports
 
 
 def _render(work: Work, batch: Batch, records: tuple[Any, ...], report_md: str | None) -> RenderRecord:
@@ -291,7 +293,7 @@ def _render(work: Work, batch: Batch, records: tuple[Any, ...], report_md: str |
         _templates_digest(),
         __version__,
     )
-    needed = (layout.report_pdf(name), layout.slides(name))
+    needed = (layout.report_pdf(name), layout.slides(name), layout.report_html(name))
     cached: RenderRecord | None = _cached(
         RenderRecord, layout.record(name, "render"), key, batch.settings.force, *needed
     )
@@ -510,7 +512,7 @@ def _write_results(layout: Layout, name: str, outcome: Outcome, base_model: str,
     )
     absent = {stage for stage in Results.STAGES if getattr(results, stage) is None}  # a stage not run is not there
     write_atomic(layout.results(name), results.model_dump_json(indent=2, by_alias=True, exclude=absent).encode())
-    error_txt = layout.group_dir(name) / "error.txt"
+    error_txt = layout.error_txt(name)
     if outcome.tracebacks:
         write_atomic(error_txt, "\n".join(outcome.tracebacks).encode())
     else:
@@ -562,12 +564,13 @@ def _batch(
     groups = [discover.one(submissions)] if single else discover.run(submissions, roster_rows)
     renamed = layout.assign([g.group for g in groups])
     selected = _selected(groups, settings.only)
-    overrides = overrides or (layout.out / "overrides.csv" if (layout.out / "overrides.csv").is_file() else None)
+    overrides = overrides or (layout.overrides_csv if layout.overrides_csv.is_file() else None)
     if overrides:
         batch.overrides = grade.load_overrides(overrides, batch.rubric, [g.group for g in groups])
     adjustments = settings.adjustments or layout.out / adjust.FILE
     if settings.adjustments or adjustments.is_file():
         batch.adjustments = adjust.load(adjustments, [g.group for g in groups])
+    batch.cells = _part_a_cells(layout, [g.group for g in groups])
     started = time.monotonic()
     hooks.total(len(selected))
     works = [start(group, batch, hooks.stage) for group in selected]
@@ -594,25 +597,24 @@ def _batch(
         "notes": batch.notes,
     }
     if settings.shard is not None:  # the coordinator adds the font note for the whole class
-        name = f"batch-{settings.shard}.json"
-        write_atomic(layout.out / ".shards" / name, json.dumps(batch_info, indent=2).encode())
+        write_atomic(layout.shard_batch(settings.shard), json.dumps(batch_info, indent=2).encode())
         return [outcomes[w.name] for w in works]
     rows = [
         outcomes.get(g.group) or _earlier_row(g, layout, renamed, sum(i.points for i in batch.rubric)) for g in groups
     ]
     write_book(rows, groups, batch, roster_rows, single)
     batch.notes.extend(filter(None, [font_note([w.name for w in works], layout)]))
-    write_atomic(layout.out / "batch.json", json.dumps(batch_info, indent=2).encode())
+    write_atomic(layout.batch_json, json.dumps(batch_info, indent=2).encode())
     return rows
 
 
 def _row(work: Work, outcome: Outcome, batch: Batch, renamed: dict[str, str]) -> gradebook.Row:
     """The gradebook row of a group graded in this run."""
     grade_rec, sc = outcome.records.get("grade"), outcome.records.get("score")
-    gain = sc.delta_mean.get("rougeL") if isinstance(sc, ScoreRecord) and sc.delta_mean else None
+    gain = sc.delta_mean.get(HEADLINE) if isinstance(sc, ScoreRecord) and sc.delta_mean else None
     class_sc = outcome.records.get("score_class")
     class_gain = (
-        class_sc.delta_mean.get("rougeL") if isinstance(class_sc, ScoreRecord) and class_sc.delta_mean else None
+        class_sc.delta_mean.get(HEADLINE) if isinstance(class_sc, ScoreRecord) and class_sc.delta_mean else None
     )
     grade_rec = grade_rec if isinstance(grade_rec, GradeRecord) else None
     return gradebook.row(
@@ -627,6 +629,7 @@ def _row(work: Work, outcome: Outcome, batch: Batch, renamed: dict[str, str]) ->
         class_gain=class_gain,
         folder=batch.layout.group_dir(work.name).name,
         folder_note=f"its output folder is {renamed[work.name]}/" if work.name in renamed else "",
+        gains=sc.delta_mean if isinstance(sc, ScoreRecord) else None,
     )
 
 
@@ -651,6 +654,9 @@ def write_book(
         from grader import summary
 
         summary.write(rows, layout)
+    from grader.review import pages
+
+    pages.write_static(layout)  # reports/index.html and each group's report.html: no server needed
 
 
 def roster_notes(rows: list[gradebook.Row], roster_rows: list[dict[str, str]]) -> list[str]:
@@ -675,6 +681,43 @@ def font_note(names: list[str], layout: Layout) -> str | None:
 
     rendered = {name: load(RenderRecord, layout.record(name, "render")) for name in names}
     return fonts.note({name: r.missing_glyphs for name, r in rendered.items() if r is not None})
+
+
+def _part_a_cells(layout: Layout, groups: list[str]) -> dict[str, Any]:
+    """The instructor's Part A cell corrections (OUT/part_a_cells.csv, written by `grader review`)."""
+    from grader.review import cells
+
+    path = layout.part_a_cells_csv
+    return cells.load(path, groups) if path.is_file() else {}
+
+
+def _corrected(validation: ValidationRecord | None, batch: Batch, name: str) -> ValidationRecord | None:
+    """What grade and render read: the automatic reading with the instructor's cells in its place."""
+    from grader.review import cells
+
+    return cells.applied(validation, batch.cells.get(name, {}))
+
+
+def regrade(results: Results, batch: Batch, real_base: bool) -> Outcome:
+    """grade + render of one group from its stored records, with the overrides and cells of `batch`: what
+    `grader review` re-runs after a correction. No model, no submission folder; results.json is rewritten."""
+    name = results.group
+    records = {s: getattr(results, s) for s in Results.STAGES if getattr(results, s) is not None}
+    records = {("validate" if s == "validation" else s): r for s, r in records.items()}
+    outcome = Outcome(status=results.status, reason=results.reason, records=records)
+    assert results.discover is not None
+    work = Work(results.discover, outcome, validation=results.validation)
+    validation = _corrected(results.validation, batch, name)
+    report_md = _read_report(batch.layout, name, validation)
+    tr, gen, sc = results.train, results.generate, results.score
+    inputs = grade.Inputs(validation, tr, sc, report_md, gen, real_base=real_base, base_model=results.base_model)
+    grade_rec = grade.run(name, batch.rubric, inputs, batch.overrides)
+    grade_rec = adjust.apply(grade_rec, batch.adjustments.get(name, []))  # a correction keeps the penalties
+    save(grade_rec, batch.layout.record(name, "grade"))
+    outcome.records["grade"] = grade_rec
+    outcome.records["render"] = _render(work, batch, (validation, tr, gen, sc, grade_rec), report_md)
+    _write_results(batch.layout, name, outcome, results.base_model, results.run_id)
+    return outcome
 
 
 def _earlier_row(

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from grader import metrics
 from grader.records import ScoreRecord, SweepEffect, TrainRecord
 from grader.storage import write_atomic
 from grader.text import clean_text
@@ -107,7 +108,7 @@ def class_plot(rows: list[Any], parameters: list[dict[str, Any]], path: Path, em
             rho_ax.axvline(0, color=COLOR["lr"], linewidth=0.8)
         else:
             rho_ax.text(0.5, 0.5, empty_note, ha="center", va="center", transform=rho_ax.transAxes, wrap=True)
-        rho_ax.set(xlabel="Spearman rho with ROUGE-L gain")
+        rho_ax.set(xlabel=f"Spearman rho with {metrics.label(metrics.HEADLINE)} gain")
     return path
 
 
@@ -116,10 +117,11 @@ def sweep_plot(effect: SweepEffect, path: Path) -> Path:
     as error bars when there were several."""
     numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in effect.values)
     xs: list[Any] = list(effect.values) if numeric else list(range(len(effect.values)))
+    headline = metrics.label(metrics.HEADLINE)
     with _two_panels(path) as (fig, loss_ax, rouge_ax):
         for ax, means, seeds, label, color in (
             (loss_ax, effect.eval_loss, effect.eval_loss_seed, "held-out eval loss", COLOR["eval"]),
-            (rouge_ax, effect.rouge_l, effect.rouge_l_seed, "ROUGE-L (fine-tuned)", COLOR["loss"]),
+            (rouge_ax, effect.rouge_l, effect.rouge_l_seed, f"{headline} (fine-tuned)", COLOR["loss"]),
         ):
             shown = [(x, m, s) for x, m, s in zip(xs, means, seeds, strict=True) if m is not None]
             if shown:
@@ -161,11 +163,13 @@ def question_chart(score: ScoreRecord) -> bytes:
             (-0.2, "base", "base", COLOR["lr"]),
             (0.2, "finetuned", "fine-tuned", COLOR["loss"]),
         ):
-            values = [getattr(q, which).get("rougeL", 0.0) for q in score.questions]  # unscored: no expected answer
+            values = [
+                getattr(q, which).get(metrics.HEADLINE, 0.0) for q in score.questions
+            ]  # unscored: no expected answer
             ax.bar([x + shift for x in xs], values, width=0.4, label=label, color=color)
         ax.set_xticks(xs, [f"Q{x}" for x in xs] if n <= 12 else [str(x) for x in xs])
         ax.set_ylim(0, 1)
-        ax.set(ylabel="ROUGE-L", xlabel="test question")
+        ax.set(ylabel=metrics.label(metrics.HEADLINE), xlabel="test question")
         ax.legend(frameon=False, loc="lower right", bbox_to_anchor=(1, 1), ncols=2)
         ax.grid(axis="y", alpha=0.3)
         ax.spines[["top", "right"]].set_visible(False)

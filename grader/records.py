@@ -437,6 +437,13 @@ class SweepPoint(Record):
     class_rouge_l: float | None = None  # on the class-wide test set, when one was given
     train_seconds: float = 0.0
     source: str = "trained in this sweep"  # or "the group's graded run" / "trained in an earlier sweep"
+    metrics: dict[str, float] = Field(
+        default_factory=dict
+    )  # every registered metric's fine-tuned mean (grader.metrics)
+
+    def measured(self, key: str) -> float | None:
+        """A metric's fine-tuned mean; a point saved before `metrics` existed has ROUGE-L and exact match only."""
+        return self.metrics.get(key, {"rougeL": self.rouge_l, "exact_match": self.exact_match}.get(key))
 
 
 class SweepEffect(BaseModel):

@@ -17,10 +17,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from grader import fonts
+from grader import fonts, metrics
 from grader.layout import Layout, templates_dir
 from grader.records import RenderRecord
 from grader.report import Report
+from grader.review.pages import report_page
 from grader.storage import write_atomic
 from grader.text import clean_text
 
@@ -40,6 +41,8 @@ def _environment() -> Any:
     )
     env.filters["clean"] = clean_text
     env.filters["num"] = lambda v, digits=3: "n/a" if v is None else f"{v:.{digits}f}"
+    env.globals["metrics"] = metrics.shown  # the metrics a view shows (grader.metrics)
+    env.globals["headline"] = metrics.BY_KEY[metrics.HEADLINE]
     return env
 
 
@@ -113,7 +116,8 @@ def minimal(name: str, status: str, reason: str, grade: Any, why: str, layout: L
         "minimal.html.j2", {"group": name, "status": status, "reason": reason, "grade": grade, "why": why}
     )
     write_pdf(html, layout.report_pdf(name))
-    return RenderRecord(group=name, status="failed", message=f"short report only: {why}"[:500], report_pdf="report.pdf")
+    short = f"short report only: {why}"[:500]
+    return RenderRecord(group=name, status="failed", message=short, report_pdf=layout.report_pdf(name).name)
 
 
 def run(report: Report, layout: Layout, name: str) -> RenderRecord:
@@ -122,12 +126,13 @@ def run(report: Report, layout: Layout, name: str) -> RenderRecord:
     started = time.monotonic()
     html, undrawable = fonts.printable(render_html(report))  # a missing glyph would garble the text layer
     write_pdf(html, layout.report_pdf(name))
+    write_atomic(layout.report_html(name), report_page(html).encode())
     write_pptx(report, layout.slides(name))
     plots = ["training.png"] if layout.plot(name, "training").is_file() else []
     return RenderRecord(
         group=name,
-        report_pdf="report.pdf",
-        slides_pptx="slides.pptx",
+        report_pdf=layout.report_pdf(name).name,
+        slides_pptx=layout.slides(name).name,
         plots=plots,
         missing_glyphs=undrawable[:200],
         seconds=round(time.monotonic() - started, 2),

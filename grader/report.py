@@ -12,6 +12,7 @@ from typing import Any
 
 from grader import __version__, scale
 from grader.config import part_a_entries
+from grader.metrics import HEADLINE, label
 from grader.records import (
     Answer,
     GenerationRecord,
@@ -212,7 +213,7 @@ def _questions(generation: GenerationRecord | None, score: ScoreRecord | None) -
             n=i + 1,
             answer=answer,
             score=score.questions[i] if score and score.questions[i].base else None,  # unscored: no expected
-            reported_rouge=score.questions[i].reported.get("rougeL") if score and answer.reported else None,
+            reported_rouge=score.questions[i].reported.get(HEADLINE) if score and answer.reported else None,
             base_diff=word_diff(answer.expected, answer.base),
             tuned_diff=word_diff(answer.expected, answer.finetuned),
         )
@@ -240,7 +241,7 @@ def discussion(score: ScoreRecord | None, flagged: list[str], train: TrainRecord
     """An automatic discussion of the run, built only from measured numbers."""
     lines = _score_lines(score) + _training_lines(train)
     scored = [q for q in score.questions if q.delta] if score else []
-    if scored and all(q.delta["rougeL"] == 0 for q in scored):
+    if scored and all(q.delta[HEADLINE] == 0 for q in scored):
         lines.append("Every fine-tuned answer scored as the base answer did: the adapter barely changed the model.")
     if flagged:
         lines.append(f"Values outside the usual range, likely critical here: {', '.join(flagged)}.")
@@ -255,14 +256,14 @@ def _score_lines(score: ScoreRecord | None) -> list[str]:
             f"None of the {len(score.questions)} questions has an expected answer, so ROUGE cannot say whether "
             "fine-tuning helped: the base and fine-tuned answers are shown side by side."
         ]
-    better = [i + 1 for i, q in enumerate(score.questions) if q.delta.get("rougeL", 0) > 0]
-    worse = [i + 1 for i, q in enumerate(score.questions) if q.delta.get("rougeL", 0) < 0]
+    better = [i + 1 for i, q in enumerate(score.questions) if q.delta.get(HEADLINE, 0) > 0]
+    worse = [i + 1 for i, q in enumerate(score.questions) if q.delta.get(HEADLINE, 0) < 0]
     unscored = sum(not q.delta for q in score.questions)
-    gain = score.delta_mean["rougeL"]
+    gain = score.delta_mean[HEADLINE]
     verdict = "helped" if gain > 0.02 else "changed little" if gain > -0.02 else "hurt"
     return [
-        f"Fine-tuning {verdict}: mean ROUGE-L {score.base_mean['rougeL']:.3f} (base) vs "
-        f"{score.finetuned_mean['rougeL']:.3f} (fine-tuned), {gain:+.3f}.",
+        f"Fine-tuning {verdict}: mean {label(HEADLINE)} {score.base_mean[HEADLINE]:.3f} (base) vs "
+        f"{score.finetuned_mean[HEADLINE]:.3f} (fine-tuned), {gain:+.3f}.",
         f"Better on question(s) {', '.join(map(str, better)) or 'none'}; "
         f"worse on {', '.join(map(str, worse)) or 'none'}; "
         f"{len(score.questions) - len(better) - len(worse) - unscored} unchanged"

@@ -32,16 +32,27 @@ class ReaderFailed(OverLimit):
     """The reader failed on the file (a parser error, not a limit): said as such, never as a limit."""
 
 
-def _vm_bytes() -> int:
-    """This process's address space now (0 where /proc does not say: then only the budget is the limit)."""
+_LIMIT = 0  # in a reader child: its address-space limit in bytes
+
+
+def _vm_bytes(field: str = "VmSize") -> int:
+    """This process's address space now, or at its peak (0 where /proc does not say: then only the budget is the
+    limit)."""
     try:
         with open("/proc/self/status", encoding="ascii") as fh:
             for line in fh:
-                if line.startswith("VmSize:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError):
         pass
     return 0
+
+
+def exhausted() -> bool:
+    """In a reader child: whether it came within 64 MB of its memory limit. A C parser that cannot allocate raises
+    its own error (lxml: "XMLSyntaxError: unknown error"), which must be said as the limit it is, not as a broken
+    file."""
+    return _LIMIT > 0 and _vm_bytes("VmPeak") >= _LIMIT - (64 << 20)
 
 
 def _child(write_fd: int, fn: Callable[..., str], args: tuple[Any, ...], memory_mb: int, seconds: float) -> None:
@@ -51,7 +62,8 @@ def _child(write_fd: int, fn: Callable[..., str], args: tuple[Any, ...], memory_
     try:
         import resource
 
-        limit = _vm_bytes() + (memory_mb << 20)
+        global _LIMIT
+        _LIMIT = limit = _vm_bytes() + (memory_mb << 20)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         cpu = max(int(seconds), 1)
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -60,7 +72,7 @@ def _child(write_fd: int, fn: Callable[..., str], args: tuple[Any, ...], memory_
         except MemoryError:
             answer = json.dumps(["memory", ""])
         except BaseException as exc:  # the reader's own failure, said; the parent decides what it means
-            answer = json.dumps(["error", f"{type(exc).__name__}: {str(exc)[:200]}"])
+            answer = json.dumps(["memory" if exhausted() else "error", f"{type(exc).__name__}: {str(exc)[:200]}"])
         data = answer.encode("utf-8", "surrogatepass")
         with os.fdopen(write_fd, "wb") as out:
             out.write(data)
@@ -137,6 +149,20 @@ def _reap(pid: int) -> int | None:
         return None
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+def attempt(fn: Callable[..., str], *args: Any, memory_mb: int, seconds: float) -> tuple[str | None, str]:
+    """`run`, with its failure in words instead of an exception: (answer, "") or (None, why), where why reads after
+    a file's name: "could not be read within 1024 MB / 60 s (it needed more than 1024 MB)" or "cannot be read
+    (ValueError: ...)". Where fork is not available the reader runs in-process, bounded by the group's time only."""
+    if not available():
+        return fn(*args), ""
+    try:
+        return run(fn, *args, memory_mb=memory_mb, seconds=seconds), ""
+    except ReaderFailed as exc:
+        return None, f"cannot be read ({exc})"
+    except OverLimit as exc:
+        return None, f"could not be read within {memory_mb} MB / {seconds:g} s (it {exc})"
 
 
 def available() -> bool:

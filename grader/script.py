@@ -13,32 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import PureWindowsPath
 from typing import Any
 
+from grader.config import spelled
+
 MAX_SCRIPT_BYTES = 256 << 10  # the course script is ~8 KB
-# The course script's constants -> the Part A name (or a setting the grader records).
-CONSTANTS = {
-    "MAX_LEN": "max_length",
-    "MAX_LENGTH": "max_length",
-    "MAX_SEQ_LEN": "max_length",
-    "MAX_SEQ_LENGTH": "max_length",
-    "BATCH": "per_device_train_batch_size",
-    "BATCH_SIZE": "per_device_train_batch_size",
-    "GRAD_ACC": "gradient_accumulation_steps",
-    "GRAD_ACCUM": "gradient_accumulation_steps",
-    "GRADIENT_ACCUMULATION_STEPS": "gradient_accumulation_steps",
-    "LR": "learning_rate",
-    "LEARNING_RATE": "learning_rate",
-    "EPOCHS": "num_train_epochs",
-    "NUM_EPOCHS": "num_train_epochs",
-    "LORA_R": "lora_r",
-    "LORA_RANK": "lora_r",
-    "LORA_ALPHA": "lora_alpha",
-    "LORA_DROPOUT": "lora_dropout",
-    "INCLUDE_MLP": "include_mlp",
-    "WARMUP_RATIO": "warmup_ratio",
-    "LOGGING_STEPS": "logging_steps",
-    "MAX_NEW_TOKENS": "max_new_tokens",
-    "SEED": "seed",
-}
+# The course script's constants -> the Part A name (templates/parameters.yaml's per_key `script`), or a setting the
+# grader records.
+CONSTANTS = {**spelled("script"), "SEED": "seed"}
 TRAINING_KEYWORDS = {
     "learning_rate",
     "num_train_epochs",
@@ -51,7 +31,7 @@ TRAINING_KEYWORDS = {
     "fp16",
     "seed",
 }
-LORA_KEYWORDS = {"r": "lora_r", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout"}
+LORA_KEYWORDS = spelled("peft")
 PATHS = ("DATA_PATH", "OUT_RUNS", "OUT_ADAPT", "OUTPUT_DIR", "MODEL_NAME", "BASE_MODEL")
 
 
@@ -98,7 +78,11 @@ def parse(source: str) -> ScriptValues:
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         line = getattr(exc, "lineno", None)
         why = str(getattr(exc, "msg", "") or exc or "") or type(exc).__name__  # a bomb's error can have no text
-        found.problems.append((line, f"is not valid Python ({why[:200]}); no value was read from it", "fix the syntax"))
+        deep = isinstance(exc, RecursionError | MemoryError) or "nested" in why
+        hint = "write the values as plain literals, not one expression nested thousands deep" if deep else ""
+        found.problems.append(
+            (line, f"is not valid Python ({why[:200]}); no value was read from it", hint or "fix the syntax")
+        )
         return found
     sets: list[_Set] = []
     _statements(tree.body, "", sets, found)

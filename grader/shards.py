@@ -1,6 +1,6 @@
 """shards: one class graded by several processes, each loading the base model once and grading its share of the
-groups into the same output folder; submitit runs them (`local`: one process per visible GPU, or on CPU; `slurm`:
-one task of a job array per shard, one GPU each).
+groups into the same output folder; an executor (grader.executors: `local`, one process per visible GPU or on CPU;
+`slurm`, one task of a job array per shard) runs them.
 
 The command that starts them holds the output folder's lock, waits, shows progress over all shards, and writes
 one gradebook and summary from every group's results.json. A group counts as done only when its results.json
@@ -11,37 +11,20 @@ running the command again redoes only those (finished stages are cached by conte
 from __future__ import annotations
 
 import json
-import math
-import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from grader import discover, grade, gradebook, pipeline
 from grader.batch import Batch
 from grader.config import RunSettings
-from grader.errors import ConfigError
+from grader.executors import Executor, Job, shard_minutes
 from grader.layout import Layout
 from grader.records import GroupRecord, Results
 from grader.storage import exclusive, sweep, write_atomic
 
-EXECUTORS = ("local", "slurm")
 POLL_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class SlurmOptions:
-    """Where a shard runs on the cluster; flags or GRADER_SLURM_* in the instructor's environment set them."""
-
-    partition: str | None = None
-    account: str | None = None
-    time_min: int | None = None  # default: per-group timeout x groups per shard, plus the model load
-    gpus: int = 1
-    cpus: int | None = None
-    extra: dict[str, str] = field(default_factory=dict)  # any other sbatch option, e.g. {"qos": "class"}
 
 
 def split(names: list[str], n: int) -> list[list[str]]:
@@ -68,20 +51,14 @@ def run(
     submissions: Path,
     settings: RunSettings,
     *,
-    executor: str,
-    shards: int,
+    executor: Executor,
     rubric: Path | None = None,
     roster: Path | None = None,
     overrides: Path | None = None,
-    slurm: SlurmOptions | None = None,
     hooks: pipeline.Hooks | None = None,
-    on_submit: Callable[[list[Any]], None] | None = None,
+    on_submit: Callable[[list[Job]], None] | None = None,
 ) -> list[gradebook.Row]:
-    """Grade the class over `shards` processes and write one gradebook; returns its rows."""
-    if executor not in EXECUTORS:
-        raise ConfigError(f"--executor must be one of {', '.join(EXECUTORS)}, not '{executor}'")
-    if shards < 1:
-        raise ConfigError("--shards must be at least 1")
+    """Grade the class over the executor's shards and write one gradebook; returns its rows."""
     hooks = hooks or pipeline.Hooks()
     layout = Layout(settings.out)
     roster_rows = discover.read_roster(roster) if roster else None
@@ -93,9 +70,11 @@ def run(
         sweep(layout.out)
         sweep(layout.cache)
         _resolve_base(settings)  # the demo model is built once here, not raced by the shards
-        shares = split([g.group for g in selected], shards)
-        folder = layout.out / ".shards" / run_id
-        jobs = _submit(submissions, settings, shares, run_id, folder, executor, slurm, (rubric, roster, overrides))
+        shares = split([g.group for g in selected], executor.shards)
+        folder = layout.shard_logs(run_id)
+        calls = [(submissions, share, rubric, roster, overrides) for share in shares]
+        minutes = shard_minutes(settings, max((len(s) for s in shares), default=1))
+        jobs = executor.submit(grade_shard, calls, settings, run_id=run_id, folder=folder, minutes=minutes)
         if on_submit is not None:
             on_submit(jobs)
         hooks.total(len(selected))
@@ -106,7 +85,7 @@ def run(
         for r in rows:  # a roster group never graded: 0 of the rubric's points, as an unsharded run gives it
             r.max_total = r.max_total or (sum(i.points for i in batch.rubric) if r.status == "missing" else 0.0)
         pipeline.write_book(rows, groups, batch, roster_rows, single=False)
-        _write_batch(layout, folder, run_id, executor, shares, failures)
+        _write_batch(layout, folder, run_id, executor.name, shares, failures)
     return rows
 
 
@@ -116,107 +95,13 @@ def _resolve_base(settings: RunSettings) -> None:
     model.resolve(settings.base_model, settings.cache_dir)
 
 
-def _submit(
-    submissions: Path,
-    settings: RunSettings,
-    shares: list[list[str]],
-    run_id: str,
-    folder: Path,
-    executor: str,
-    slurm: SlurmOptions | None,
-    files: tuple[Path | None, Path | None, Path | None],  # rubric, roster, overrides
-) -> list[Any]:
-    per_shard_min = _minutes(settings, max((len(s) for s in shares), default=1))
-    calls = [(submissions, share, *files) for share in shares]
-    return submit(grade_shard, calls, settings, run_id, folder, executor, slurm, per_shard_min)
-
-
-def submit(
-    fn: Callable[..., Any],
-    calls: list[tuple[Any, ...]],
-    settings: RunSettings,
-    run_id: str,
-    folder: Path,
-    executor: str,
-    slurm: SlurmOptions | None,
-    minutes: int,
-) -> list[Any]:
-    """One process per call, `fn(call[0], the shard's RunSettings, *call[1:])`: local processes (one per visible GPU,
-    or the CPUs split between them) or one Slurm job array. Grading and sweeps both run through here."""
-    import submitit
-
-    if executor == "local":
-        gpus = _visible_gpus()
-        cpus = _cpus_per_shard(len(calls)) if not gpus else None
-        local = submitit.LocalExecutor(folder=str(folder))
-        jobs = []
-        for k, (first, *rest) in enumerate(calls):
-            on_gpu = (gpus[k % len(gpus)],) if gpus else ()
-            local.update_parameters(timeout_min=minutes, visible_gpus=on_gpu, gpus_per_node=len(on_gpu))
-            jobs.append(local.submit(fn, first, _for_shard(settings, run_id, k, cpus), *rest))
-        return jobs
-    options = slurm or SlurmOptions()
-    cluster = submitit.SlurmExecutor(folder=str(folder))
-    params: dict[str, Any] = {
-        "time": options.time_min or minutes,
-        "gpus_per_node": options.gpus,
-        "ntasks_per_node": 1,
-        "nodes": 1,
-        "job_name": f"grader-{run_id}",
-        "array_parallelism": len(calls),
-        "additional_parameters": dict(options.extra),
-    }
-    if options.partition:
-        params["partition"] = options.partition
-    if options.account:
-        params["account"] = options.account
-    if options.cpus:
-        params["cpus_per_task"] = options.cpus
-    cluster.update_parameters(**params)
-    cpus = options.cpus if not options.gpus else None
-    columns = list(zip(*calls, strict=True))
-    settings_list = [_for_shard(settings, run_id, k, cpus) for k in range(len(calls))]
-    return list(cluster.map_array(fn, list(columns[0]), settings_list, *(list(c) for c in columns[1:])))
-
-
-def _for_shard(settings: RunSettings, run_id: str, k: int, cpus: int | None) -> RunSettings:
-    update: dict[str, Any] = {"run_id": run_id, "shard": f"{run_id}-{k}"}
-    if cpus is not None and settings.threads is None:
-        update["threads"] = cpus  # shards on one machine's CPUs share them, not each take all
-    return settings.model_copy(update=update)
-
-
-def _visible_gpus() -> list[int]:
-    """The GPUs this process may use (CUDA_VISIBLE_DEVICES respected), as indices to pin each shard to one."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return []
-    listed = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
-    if listed:
-        return [int(x) for x in listed.split(",") if x.strip().isdigit()]
-    return list(range(torch.cuda.device_count()))
-
-
-def _cpus_per_shard(n: int) -> int:
-    from grader.limits import usable_cpus
-
-    return max(1, usable_cpus() // n)
-
-
-def _minutes(settings: RunSettings, groups: int) -> int:
-    """A shard's wall-clock limit: every group at its per-group limit, plus the base model's load and base pass."""
-    per_group = settings.timeout or 3600
-    return math.ceil((per_group * (groups + 1) + 600) / 60)
-
-
 def _finished(layout: Layout, name: str, run_id: str) -> Results | None:
     results = gradebook.read_results(layout.results(name))
     return results if results is not None and results.run_id == run_id else None
 
 
 def _wait(
-    jobs: list[Any], shares: list[list[str]], layout: Layout, run_id: str, hooks: pipeline.Hooks
+    jobs: list[Job], shares: list[list[str]], layout: Layout, run_id: str, hooks: pipeline.Hooks
 ) -> dict[int, str]:
     """Until every shard has ended: progress as each group's results.json of this run appears. Returns
     shard index -> why it failed, for the shards that did not end normally."""
@@ -247,14 +132,9 @@ def _wait(
     return failures
 
 
-def _log(job: Any) -> str:
-    paths = job.paths
-    for path in (paths.stderr, paths.stdout):
-        if path.exists() and path.stat().st_size:
-            return str(path)
-    if paths.stdout.exists():
-        return str(paths.stdout)
-    return f"{paths.stdout} (not written: the shard never started)"
+def _log(job: Job) -> str:
+    path = job.log()
+    return str(path) if path.exists() else f"{path} (not written: the shard never started)"
 
 
 def _rows(
@@ -296,7 +176,7 @@ def _write_batch(
 ) -> None:
     parts = []
     for k in range(len(shares)):
-        path = layout.out / ".shards" / f"batch-{run_id}-{k}.json"
+        path = layout.shard_batch(f"{run_id}-{k}")
         try:
             parts.append(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError):
@@ -315,4 +195,4 @@ def _write_batch(
         "notes": [n for p in parts for n in p.get("notes", [])],
     }
     info["notes"].extend(filter(None, [pipeline.font_note([name for share in shares for name in share], layout)]))
-    write_atomic(layout.out / "batch.json", json.dumps(info, indent=2).encode())
+    write_atomic(layout.batch_json, json.dumps(info, indent=2).encode())

@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from grader import metrics
 from grader.deck import BODY_PT, GREEN, INK, INSET, MUTED, RED, SLACK, SMALL_PT, Deck, Para, clip, text_width
 from grader.records import Answer, ValidationRecord
 from grader.report import Param, Question, Report
@@ -206,14 +207,6 @@ def _data_training(report: Report, deck: Deck) -> None:
         deck.picture("Data and training", report.plot, facts + problems, text)
 
 
-METRICS = (
-    ("ROUGE-L", "rougeL", 3),
-    ("ROUGE-1", "rouge1", 3),
-    ("ROUGE-2", "rouge2", 3),
-    ("Exact match", "exact_match", 2),
-)
-
-
 def _results(report: Report, deck: Deck) -> None:
     from grader import plots
 
@@ -225,10 +218,11 @@ def _results(report: Report, deck: Deck) -> None:
         deck.text("Results", [Para(why, LINE_PT), Para(f"Points: {_points(report)}", LINE_PT, True)], notes)
         return
     shown = [Para(line, LINE_PT, bold=True) for line in report.discussion[:1]]
-    for label, key, digits in METRICS if score.delta_mean else ():  # none when no question had an expected answer
+    # none when no question had an expected answer; a record scored before a metric existed lacks it
+    for m in [m for m in metrics.shown("deck") if m.key in score.delta_mean]:
         line = (
-            f"{label}: {score.base_mean[key]:.{digits}f} → {score.finetuned_mean[key]:.{digits}f} "
-            f"({score.delta_mean[key]:+.{digits}f})"
+            f"{m.label}: {score.base_mean[m.key]:.{m.digits}f} → {score.finetuned_mean[m.key]:.{m.digits}f} "
+            f"({score.delta_mean[m.key]:+.{m.digits}f})"
         )
         shown.append(Para(line, LINE_PT, bullet=True))
     if report.generation and report.generation.source == "recorded":
@@ -247,18 +241,25 @@ def _question(q: Question, width: float) -> list[Para]:
     """Two of these fill a slide at most: the question in 2 lines, each answer in 2 (in 1 beside the group's)."""
     a, s = q.answer, q.score
     lines = 1 if a.reported or a.reported_base else 2
-    delta = s.delta.get("rougeL", 0.0) if s else 0.0
+    delta = s.delta.get(metrics.HEADLINE, 0.0) if s else 0.0
     expected = a.expected or "(none given: not scored)"
     paras = [
         clip(Para(f"Q{q.n}. {first_sentences(a.instruction, SUMMARY_WORDS)}", QA_PT, True, before=12), width, 2),
         _answer("Expected", expected, None, MUTED, width, lines),
-        _answer("Base", a.base, s.base.get("rougeL") if s else None, INK, width, lines),
-        _answer("Fine-tuned", a.finetuned, s.finetuned.get("rougeL") if s else None, _delta_color(delta), width, lines),
+        _answer("Base", a.base, s.base.get(metrics.HEADLINE) if s else None, INK, width, lines),
+        _answer(
+            "Fine-tuned",
+            a.finetuned,
+            s.finetuned.get(metrics.HEADLINE) if s else None,
+            _delta_color(delta),
+            width,
+            lines,
+        ),
     ]
     if a.reported:
         paras.append(_answer("The group's model (reported)", a.reported, q.reported_rouge, MUTED, width, lines))
     if a.reported_base:
-        base_rouge = s.reported_base.get("rougeL") if s else None
+        base_rouge = s.reported_base.get(metrics.HEADLINE) if s else None
         paras.append(_answer("The base model (reported)", a.reported_base, base_rouge, MUTED, width, lines))
     return paras
 
@@ -283,7 +284,7 @@ def _questions(report: Report, deck: Deck) -> None:
         paras = [p for q in shown for p in _question(q, width)]
         paras.append(Para("Full answers: speaker notes; side by side in report.pdf.", SMALL_PT, color=MUTED, before=12))
         notes = "\n\n".join(_question_notes(q.n, q.answer) for q in shown)
-        deck.text(f"Test questions {span} of {len(questions)} [ROUGE-L]", paras, notes)
+        deck.text(f"Test questions {span} of {len(questions)} [{metrics.label(metrics.HEADLINE)}]", paras, notes)
 
 
 def _sweep(report: Report, deck: Deck) -> None:

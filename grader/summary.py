@@ -13,8 +13,10 @@ from collections import Counter
 from statistics import fmean, median
 from typing import Any, get_args
 
+from grader.config import compared
 from grader.gradebook import Row
 from grader.layout import Layout
+from grader.metrics import HEADLINE, label
 from grader.records import GroupStatus
 from grader.storage import write_atomic
 
@@ -23,19 +25,8 @@ DEMO_NOTE = (
     "Llama-3.1-8B's: grade with --base-model to measure the groups' real models."
 )
 
-PARAMETERS = (
-    "learning_rate",
-    "num_train_epochs",
-    "per_device_train_batch_size",
-    "gradient_accumulation_steps",
-    "max_length",
-    "lora_r",
-    "lora_alpha",
-    "lora_dropout",
-    "include_mlp",
-    "warmup_ratio",
-    "optimizer_steps",  # derived: what epochs, batch size and accumulation add up to
-)
+# templates/parameters.yaml's `compared` keys, and optimizer_steps: what epochs, batch size and accumulation add up to
+PARAMETERS = (*compared(), "optimizer_steps")
 MIN_GROUPS = 5
 STATUSES = get_args(GroupStatus)
 
@@ -112,7 +103,7 @@ def answer(found: list[dict[str, Any]], n: int, together: list[tuple[str, str]] 
         return "The groups used the same values for every parameter: nothing can be related to the gain."
     top = [r for r in found if abs(r["rho"]) >= 0.3][:3]
     if not top:
-        return f"No parameter goes with the ROUGE-L gain across {n} groups (every |rho| < 0.3)."
+        return f"No parameter goes with the {label(HEADLINE)} gain across {n} groups (every |rho| < 0.3)."
     parts = [
         f"{r['parameter']} (rho {r['rho']:+.2f}: {'higher' if r['rho'] > 0 else 'lower'} went with more gain)"
         for r in top
@@ -122,7 +113,7 @@ def answer(found: list[dict[str, Any]], n: int, together: list[tuple[str, str]] 
         for a, b in together or []
     )
     return (
-        f"Across {n} groups, the parameters that went most with ROUGE-L gain were "
+        f"Across {n} groups, the parameters that went most with {label(HEADLINE)} gain were "
         + "; ".join(parts)
         + "."
         + caveat

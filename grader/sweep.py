@@ -21,7 +21,9 @@ from typing import Any
 
 from grader.config import PART_A, TrainConfig, answer_tokens, valid_range, valid_values
 from grader.errors import ConfigError
+from grader.executors import Executor
 from grader.layout import Layout
+from grader.limits import DEFAULT_TIMEOUT
 from grader.records import GenerationRecord, ScoreRecord, SweepPoint, SweepRecord, TrainRecord
 from grader.storage import digest, load, save
 from grader.sweep_stats import Plan, effects, ranking, show, with_own
@@ -128,7 +130,7 @@ def key(train_key: str, variant: Variant, max_new_tokens: int, class_tests: str)
 
 
 def point_path(layout: Layout, group: str, point_key: str) -> Path:
-    return layout.group_dir(group) / "sweep" / point_key / "point.json"
+    return layout.sweep_point(group, point_key)
 
 
 def cached(layout: Layout, group: str, point_key: str) -> SweepPoint | None:
@@ -174,6 +176,7 @@ def graded_point(
         rouge_l=sc.finetuned_mean.get("rougeL"),
         exact_match=sc.finetuned_mean.get("exact_match"),
         class_rouge_l=class_rouge,
+        metrics=dict(sc.finetuned_mean),
         train_seconds=tr.seconds,
         seconds=tr.seconds + gen.seconds,
         source=GRADED_RUN,
@@ -187,12 +190,13 @@ def measure(work: Any, batch: Any, variant: Variant, point_key: str, vary: dict[
     started = time.monotonic()
     layout, name = batch.layout, work.name
     config = configured(work.config, variant)
-    folder = Layout(layout.group_dir(name) / "sweep")  # the variant's adapter, logs and records, by its key
+    folder = Layout(layout.sweep_dir(name))  # the variant's adapter, logs and records, by its key
     samples = dataio.load_samples(layout.samples(name))
     # the held-out slice of the group's own seed for every point: seeds then vary the training, not the test
     tr = train.run(point_key, samples, config, batch.runtime(), folder, held_out_seed=work.config.seed)
     max_new = answer_tokens(config, batch.settings.max_new_tokens)
     rouge_l = exact = class_rouge = None
+    measured: dict[str, float] = {}
     tests = dataio.load_samples(layout.tests(name))
     for questions, is_class in ((tests, False), (batch.class_tests, True)):
         if not questions:
@@ -212,6 +216,7 @@ def measure(work: Any, batch: Any, variant: Variant, point_key: str, vary: dict[
             class_rouge = means.get("rougeL")
         else:
             rouge_l, exact = means.get("rougeL"), means.get("exact_match")
+            measured = dict(means)
     point = SweepPoint(
         group=name,
         digest=point_key,
@@ -221,6 +226,7 @@ def measure(work: Any, batch: Any, variant: Variant, point_key: str, vary: dict[
         rouge_l=rouge_l,
         exact_match=exact,
         class_rouge_l=class_rouge,
+        metrics=measured,
         train_seconds=tr.seconds,
         seconds=round(time.monotonic() - started, 2),
     )
@@ -421,9 +427,7 @@ def run(
     single: bool,
     yes: bool,
     say: Any,
-    executor: str | None = None,
-    shards: int = 1,
-    slurm: Any = None,
+    executor: Executor | None = None,
 ) -> list[SweepRecord]:
     """Sweep the group (`single`) or every graded group of the class; returns each group's sweep.json record.
     The groups must have been graded (their run is the sweep's own point); the caller re-renders them after."""
@@ -441,7 +445,7 @@ def run(
         if executor is None:
             measure_pending(batch, jobs, plan, say)
         elif any(job.pending for job in jobs):
-            _on_executor(submissions, settings, plan, jobs, single, executor, shards, slurm, say)
+            _on_executor(submissions, settings, plan, jobs, single, executor, say)
             jobs = prepare(batch, groups, plan)  # what the shards measured, from the cache
         return [write(job, plan, batch) for job in jobs]
 
@@ -452,25 +456,22 @@ def _on_executor(
     plan: Plan,
     jobs: list[Job],
     single: bool,
-    executor: str,
-    shards: int,
-    slurm: Any,
+    executor: Executor,
     say: Any,
 ) -> None:
-    """The pending variants spread over `shards` processes (local or Slurm), as `grader grade` spreads groups."""
+    """The pending variants spread over the executor's shards (local or Slurm), as `grader grade` spreads groups."""
     import uuid
 
-    from grader import shards as sharding
-
+    shards = executor.shards
     todo = [(job.work.name, job.keys.index(k)) for job in jobs for _, k in job.pending]
     shares = [share for share in (todo[k::shards] for k in range(shards)) if share]
     run_id = uuid.uuid4().hex[:12]
-    folder = Layout(settings.out).out / ".shards" / f"sweep-{run_id}"
-    per_run = math.ceil((settings.timeout or 3600) / 60)
+    folder = Layout(settings.out).sweep_logs(run_id)
+    per_run = math.ceil((settings.timeout or DEFAULT_TIMEOUT) / 60)
     minutes = per_run * max(len(s) for s in shares) + 10
     calls = [(submissions, plan, share, single) for share in shares]
-    submitted = sharding.submit(sweep_shard, calls, settings, run_id, folder, executor, slurm, minutes)
-    say(f"{len(todo)} run(s) on {len(submitted)} {executor} shard(s); logs in {folder}")
+    submitted = executor.submit(sweep_shard, calls, settings, run_id=run_id, folder=folder, minutes=minutes)
+    say(f"{len(todo)} run(s) on {len(submitted)} {executor.name} shard(s); logs in {folder}")
     for k, job in enumerate(submitted):
         try:
             job.result()

@@ -11,6 +11,7 @@ from statistics import fmean
 from typing import Any
 
 from grader.config import TrainConfig
+from grader.metrics import HEADLINE, label
 from grader.records import SweepEffect, SweepPoint, SweepRecord
 
 
@@ -72,7 +73,7 @@ def _measured(e: SweepEffect) -> list[tuple[str, float, float]]:
     """(metric, spread over the values, largest spread over seeds) for each metric the sweep measured."""
     found = []
     if any(r is not None for r in e.rouge_l):
-        found.append(("ROUGE-L", e.rouge_l_spread or 0.0, max(e.rouge_l_seed, default=0.0)))
+        found.append((label(HEADLINE), e.rouge_l_spread or 0.0, max(e.rouge_l_seed, default=0.0)))
     if any(v is not None for v in e.eval_loss):
         found.append(("the held-out eval loss", e.eval_loss_spread or 0.0, max(e.eval_loss_seed, default=0.0)))
     return found
@@ -128,7 +129,7 @@ def critical_sentence(record: SweepRecord) -> str:
     if record.seeds < 2:
         return (
             "The sweep ran one seed per value: it cannot tell an effect from noise; "
-            f"the largest ROUGE-L change came with {record.ranking[0]}."
+            f"the largest {label(HEADLINE)} change came with {record.ranking[0]}."
             if record.ranking
             else ""
         )

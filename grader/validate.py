@@ -14,7 +14,7 @@ from pathlib import Path
 
 from grader import adapter, domain, hparams
 from grader.config import ANSWER_TOKENS_CAP, PART_A, part_a_entries
-from grader.dataio import fold, read_samples, write_normalized
+from grader.dataio import fold, read_samples_bounded, write_normalized
 from grader.dataset import (
     TokenCounter,
     copied_tests,
@@ -49,11 +49,12 @@ def choose_data(
     if "data" in collected.toml:
         wanted = collected.toml["data"] if isinstance(collected.toml["data"], list) else [collected.toml["data"]]
         files = [str(p) for p in wanted]
-        return files, read_samples(group_dir, files, problems, is_test=False, limits=limits), "named in grader.toml"
+        samples = read_samples_bounded(group_dir, files, problems, is_test=False, limits=limits)
+        return files, samples, "named in grader.toml"
     read: dict[str, tuple[list[Sample], list[Problem]]] = {}
     for relative in parts.data:
         found: list[Problem] = []
-        read[relative] = (read_samples(group_dir, [relative], found, is_test=False, limits=limits), found)
+        read[relative] = (read_samples_bounded(group_dir, [relative], found, is_test=False, limits=limits), found)
     chosen, why = _named_by_data_path(read, collected.data_path, problems)
     chosen = chosen or _not_merged_sources(read)
     used_keys = set().union(*(sample_keys(read[f][0]) for f in chosen)) if chosen else set()
@@ -160,7 +161,7 @@ def run(
     started = time.monotonic()
     parts = parts if parts is not None else find_parts(group_dir)
     problems = _discovery_problems(parts)
-    collected = hparams.collect(group_dir, parts, problems)
+    collected = hparams.collect_bounded(group_dir, parts, problems, limits)
     config = collected.config
     data_files, samples, data_note = choose_data(group_dir, parts, collected, problems, limits)
     wrote, tests, tests_file = _tests(group_dir, parts, collected, problems, limits, course)
@@ -252,7 +253,9 @@ def _tests(
     from grader import writing
 
     tests_file = collected.toml.get("tests") or (parts.tests[0] if parts.tests else None)
-    tests = read_samples(group_dir, [str(tests_file)], problems, is_test=True, limits=limits) if tests_file else []
+    tests = []
+    if tests_file:
+        tests = read_samples_bounded(group_dir, [str(tests_file)], problems, is_test=True, limits=limits)
     material = load_material(str(course.resolve())) if course is not None else None
     wrote, shown = writing.read(group_dir, parts.deliverables, part_a_entries(), problems, material, limits)
     problems += [  # what a viewer cannot see is said where every problem is said, not only in the report

@@ -93,3 +93,26 @@ def test_the_python_floor_is_true() -> None:
     declared = tuple(int(x) for x in project["project"]["requires-python"].removeprefix(">=").split("."))
     assert declared >= floor, f"grader imports tomllib, which needs Python {floor}; pyproject says {declared}"
     assert project["tool"]["ruff"]["target-version"] == f"py{declared[0]}{declared[1]}"
+
+
+def test_every_spelling_of_a_part_a_key_is_written_once_in_parameters_yaml() -> None:
+    """config's aliases, the course script's constants, PEFT's and trainer_state's keys all come from the per_key
+    table of templates/parameters.yaml: each names a real config key, and no name means two keys."""
+    from grader import hparams, script, summary
+    from grader.config import ALIASES, KNOWN_KEYS, PART_A, part_a_entries, spelled
+
+    seen: dict[tuple[str, str], str] = {}
+    for entry in part_a_entries():
+        for key, names in entry.get("per_key", {}).items():
+            assert key in PART_A and key in entry["keys"], key
+            for where in ("config", "script", "peft", "trainer_state"):
+                for name in names.get(where, []):
+                    assert seen.setdefault((where, name), key) == key, (where, name)
+    assert all(key in KNOWN_KEYS for key in spelled("config").values())
+    assert len(PART_A) == 15 and set(PART_A) <= set(KNOWN_KEYS)  # 13 parameters; two cover two keys each
+    assert ALIASES["lr"] == "learning_rate" and ALIASES["use_4bit"] == "load_in_4bit"
+    assert script.CONSTANTS["LORA_RANK"] == "lora_r" and script.CONSTANTS["SEED"] == "seed"
+    assert script.LORA_KEYWORDS == {"r": "lora_r", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout"}
+    assert hparams.spelled("trainer_state")["train_batch_size"] == "per_device_train_batch_size"
+    assert summary.PARAMETERS[0] == "learning_rate" and summary.PARAMETERS[-1] == "optimizer_steps"
+    assert "max_new_tokens" not in summary.PARAMETERS  # a generation setting: not correlated with the gain

@@ -126,7 +126,15 @@ def hostile_class(root: Path, canary: Path) -> dict[str, tuple[str, str]]:
     _issue_26(root)
     return {
         "huge-trainer-state": ("graded", "evenly spaced, are kept"),
-        "grid-pdf": ("graded", "could not be read within 1024 MB / 10 s"),
+        "grid-pdf": ("graded", "no table was searched for"),
+        "deck-40k-shapes": ("graded", "could not be read within 1024 MB"),
+        "notebook-4m-lines": ("graded", "only its first 200 of 4,000,001 lines were read"),
+        "docx-70k-rows": ("graded", "only the first 200 of 70,000 table rows were read"),
+        "discussion-20k-lines": ("graded", "REPORT.md"),
+        "conflicting-calls": ("graded", "more conflicting values like the ones above"),
+        "script-bomb": ("graded", "is not valid Python (MemoryError)"),
+        "data-bomb": ("over-limit", "could not be read within 1024 MB / 10 s"),
+        "control": ("graded", ""),
         "hidden-stuffing": ("graded", "cannot see is read but not credited"),
         "copied-tests": ("graded", "does not count as held out"),
         "forged-tensorboard": ("graded", "fails TensorBoard's checksum"),
@@ -190,9 +198,35 @@ def _issue_26(root: Path) -> None:
     (g / "adapter").mkdir()
     config = {"peft_type": "LORA", "r": 8, "lora_alpha": 16, "lora_dropout": 5, "target_modules": ["q_proj"]}
     (g / "adapter" / "adapter_config.json").write_text(json.dumps(config))
+    _bombs(root)
     g = _copy(root, "unsure-script")
     script = (EXAMPLES / "course-group-lfs" / "train_lora.py").read_text(encoding="utf-8")
     (g / "train_lora.py").write_text(script + "\nLR *= 10\nif torch.cuda.is_available():\n    EPOCHS = 5\n")
+
+
+def _bombs(root: Path) -> None:
+    """Files that, read without grader's caps, take gigabytes or make a 400-slide deck; and a control group."""
+    from tests import bombs
+
+    g = _copy(root, "deck-40k-shapes")
+    (g / "REPORT.md").unlink()
+    bombs.shapes_deck(g / "Week5_slides.pptx", 40_000, slides=20)
+    g = _copy(root, "notebook-4m-lines")
+    (g / "REPORT.md").unlink()
+    bombs.printing_notebook(g / "Week5.ipynb", 4_000_000)
+    g = _copy(root, "docx-70k-rows")
+    (g / "REPORT.md").unlink()
+    bombs.table_docx(g / "Week5_report.docx", 70_000)
+    g = _copy(root, "discussion-20k-lines")
+    (g / "REPORT.md").write_text(bombs.discussion_report(20_000), encoding="utf-8")
+    g = _copy(root, "conflicting-calls")
+    bombs.conflicting_script(g / "train_lora.py", 3_000)
+    g = _copy(root, "script-bomb")
+    (g / "train_lora.py").write_text("x = " + "-" * 200_000 + "1\n", encoding="utf-8")
+    g = _copy(root, "data-bomb")
+    (g / "data" / "train.jsonl").unlink()
+    bombs.big_json_array(g / "data" / "train.json", 20_000)
+    _copy(root, "control")
 
 
 def _hidden_deck(path: Path) -> None:
@@ -278,7 +312,8 @@ def test_a_hostile_class_is_graded_in_one_batch(tmp_path: Path) -> None:
         results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
         notes = " ".join(results.get("train", {}).get("notes", []))
         problems = " ".join(p["file"] + " " + p["message"] for p in results.get("validate", {}).get("problems", []))
-        said = row["reason"] + notes + problems + results.get("discover", {}).get("message", "")
+        read = " ".join((results.get("validate", {}).get("writing") or {}).get("notes", []))
+        said = row["reason"] + notes + problems + read + results.get("discover", {}).get("message", "")
         assert word in said, (group, row["reason"], notes)
         assert (folder / "report.pdf").is_file()
         assert (folder / "slides.pptx").is_file() or status == "not-submitted"  # nothing to show: the short report
@@ -308,6 +343,21 @@ def test_a_hostile_class_is_graded_in_one_batch(tmp_path: Path) -> None:
     assert copied_points["tests"] == 0 and copied_points["beats_base"] == 0
     assert _tree(subs) == before  # nothing written into any submission
     assert set(os.listdir(tmp_path)) == around | {"out"}  # nothing written beside the output folder
+    from pptx import Presentation
+
+    assert len(Presentation(str(out / "discussion-20k-lines" / "slides.pptx")).slides) <= 14  # was 412 slides
+    # the control group's grade is what it gets alone: nothing of the hostile groups reached it
+    solo = tmp_path / "solo"
+    (solo / "subs").mkdir(parents=True)
+    shutil.copytree(subs / "control", solo / "subs" / "control")
+    alone = [sys.executable, "-m", "grader", "grade", str(solo / "subs"), "--out", str(solo / "out"), "--quiet"]
+    subprocess.run(alone, check=True, capture_output=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    with (solo / "out" / "gradebook.csv").open(encoding="utf-8") as fh:
+        solo_row = next(csv.DictReader(fh))
+    assert {k: v for k, v in solo_row.items() if k != "seconds"} == {
+        k: v for k, v in rows["control"].items() if k != "seconds"
+    }
+    assert _items(solo / "out" / "control") == _items(out / "control")
     injected = json.loads((out / "injection" / "results.json").read_text(encoding="utf-8"))
     assert injected["status"] == "graded"
     from pypdf import PdfReader
@@ -315,3 +365,8 @@ def test_a_hostile_class_is_graded_in_one_batch(tmp_path: Path) -> None:
     reader = PdfReader(str(out / "injection" / "report.pdf"))
     text = " ".join(page.extract_text() for page in reader.pages)
     assert "{{ 7*7 }}" in text and "root:x:0:0" not in text and not reader.attachments
+
+
+def _items(folder: Path) -> list[tuple[str, float, str]]:
+    grade = json.loads((folder / "results.json").read_text(encoding="utf-8"))["grade"]
+    return [(i["id"], i["points"], i["reason"]) for i in grade["items"]]

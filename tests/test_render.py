@@ -165,7 +165,9 @@ def test_hostile_text_renders_pdf(tmp_path: Path) -> None:
     text = pdf_text(layout.report_pdf("g"))
     assert "root:x:0:0" not in text and "{{ 7*7 }}" in text and "<script>" in text
     assert attachments(layout.report_pdf("g")) == []
-    assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == ["g", "report.pdf", "slides.pptx"]
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == ["g", "report.html", "report.pdf", "slides.pptx"]
+    page = layout.report_html("g").read_text(encoding="utf-8")  # the PDF's HTML, for a browser: still text
+    assert "&lt;script&gt;" in page and "<script" not in page and "default-src 'none'" in page
 
 
 def test_same_inputs_give_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
