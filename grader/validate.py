@@ -458,6 +458,8 @@ def usable_despite(problems: list[Problem], data_files: list[str], samples: list
     errors = [p for p in problems if p.severity == "error"]
     if not errors:
         return True
+    if over_limit(errors):  # a limit the instructor can raise: `over-limit`, never trained on part of the file
+        return False
     # a value the course script would refuse is its error, but grader said what it used instead (script_refusals)
     tolerated = ("too-few-samples", "script-refused")
     line_errors = all((p.file in data_files and p.line is not None) or p.code in tolerated for p in errors)
