@@ -13,7 +13,7 @@ from grader import dataio, generate, grade, limits
 from grader.config import RunSettings, TrainConfig, answer_tokens
 from grader.layout import Layout
 from grader.model import Runtime
-from grader.records import Sample
+from grader.records import Adjustment, Sample
 
 Progress = Callable[[str, str], None]  # (group, stage)
 
@@ -24,6 +24,7 @@ class Batch:
     layout: Layout
     rubric: list[grade.RubricItem]
     overrides: grade.Overrides = field(default_factory=dict)
+    adjustments: dict[str, list[Adjustment]] = field(default_factory=dict)  # penalties and bonuses (grader.adjust)
     cells: dict[str, Any] = field(default_factory=dict)  # group -> its Part A cell corrections (grader.review.cells)
     _runtime: Runtime | None = None
     _tokenizer: Any = None

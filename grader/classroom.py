@@ -128,11 +128,30 @@ def notices(result: dict[str, Any]) -> list[str]:
     ]
 
 
-def _cell(text: str) -> str:
-    """Markdown table cell: one line, pipes and markup neutralized (student text can reach a reason)."""
+def _cell(text: str, limit: int = 300) -> str:
+    """Markdown table cell: one line, pipes and markup neutralized (student text can reach a reason); cut at a word
+    with an ellipsis when over `limit` (the whole reason is in the folded list below the table)."""
     text = " ".join(str(text).split())
-    text = re.sub(r"([\\`*_\[\]<>|~])", r"\\\1", text)
-    return text[:300]
+    if len(text) > limit:
+        text = text[: text.rfind(" ", 0, limit - 1) if " " in text[: limit - 1] else limit - 1] + "…"
+    return re.sub(r"([\\`*_\[\]<>|~])", r"\\\1", text)
+
+
+def _html(text: str) -> str:
+    """Text for the folded <details> block: HTML-escaped, so a reason quoting student text stays text."""
+    import html
+
+    return html.escape(" ".join(str(text).split()), quote=False)
+
+
+def mark(test: dict[str, Any], pending: bool) -> str:
+    """✅ all the item's points, 🟡 partial credit, ❌ none, ⏳ measured by the instructor's run."""
+    if pending:
+        return "⏳"
+    if test["status"] == "pass":
+        return "✅"
+    exact = re.match(r"([\d.]+)/[\d.]+ exactly: ", test["message"])  # whole points round 0.4 down to 0
+    return "🟡" if test["score"] > 0 or (exact and float(exact.group(1)) > 0) else "❌"
 
 
 def summary_markdown(group: str, result: dict[str, Any], report: str, slides: str) -> str:
@@ -147,11 +166,20 @@ def summary_markdown(group: str, result: dict[str, Any], report: str, slides: st
         "| rubric item | points | why |",
         "|---|---:|---|",
     ]
+    pending_ids = {p["id"] for p in info.get("pending", [])}
     for t in result["tests"]:
-        pending = any(p["id"] == t["test_code"] for p in info.get("pending", []))
-        mark = "⏳" if pending else "✅" if t["status"] == "pass" else "❌"
-        lines.append(f"| {mark} {_cell(t['name'])} | {t['score']} / {t['max_score']} | {_cell(t['message'])} |")
+        sign = mark(t, t["test_code"] in pending_ids)
+        lines.append(f"| {sign} {_cell(t['name'])} | {t['score']} / {t['max_score']} | {_cell(t['message'], 160)} |")
     lines += [
+        "",
+        "<details><summary>Every reason in full</summary>",
+        "",
+        *[
+            f"- **{_html(t['name'])}** ({t['score']} / {t['max_score']}): {_html(t['message'])}"
+            for t in result["tests"]
+        ],
+        "",
+        "</details>",
         "",
         f"The report (`{Path(report).name}`) and the deck (`{Path(slides).name}`) are in this run's artifacts.",
         "Points come from the group's own evidence (its logs, committed adapter, report or slides); grader's own "
@@ -160,6 +188,24 @@ def summary_markdown(group: str, result: dict[str, Any], report: str, slides: st
         "",
     ]
     return "\n".join(lines)
+
+
+def terminal_lines(grade: GradeRecord | None) -> list[str]:
+    """What a group sees in its terminal after a preview: each rubric item's points, then the first thing to fix (the
+    item that lost the most points, with its reason)."""
+    if grade is None:
+        return []
+    width = max((len(i.title) for i in grade.items), default=0)
+    lines = ["rubric:"]
+    for i in grade.items:
+        sign = "⏳" if i.pending else "✓" if i.points >= i.max_points else "partial" if i.points > 0 else "✗"
+        lines.append(f"  {i.title:<{width}}  {i.points:g}/{i.max_points:g}  {sign}")
+    lines += [f"  adjustment ({a.kind}): {a.points:+g}: {a.reason}" for a in grade.adjustments]
+    lost = [i for i in grade.items if not i.pending and i.points < i.max_points]
+    if lost:
+        worst = max(lost, key=lambda i: i.max_points - i.points)
+        lines.append(f"first fix: {worst.title} ({worst.points:g}/{worst.max_points:g}): {worst.reason}")
+    return lines
 
 
 def gradescope(result: dict[str, Any]) -> dict[str, Any]:
@@ -201,6 +247,7 @@ def write_outputs(
     runner: Path | None = None,
     gradescope_file: Path | None = None,
     summary: Path | None = None,
+    missing_fonts: list[str] | None = None,
 ) -> None:
     """What a preview hands to CI: the Classroom runner result (and, in GitHub Actions, its notices on stdout), a
     Gradescope results.json, the job summary, and the step outputs (points, report and deck paths)."""
@@ -219,3 +266,5 @@ def write_outputs(
         with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as fh:
             fh.write(f"points={total(result):g}\nmax-points={result['max_score']}\nresult={encoded(result)}\n")
             fh.write(f"report={report}\nslides={slides}\n")
+            # the Debian packages that draw what no font here could (the action installs them and renders again)
+            fh.write(f"missing-fonts={' '.join(missing_fonts or [])}\n")

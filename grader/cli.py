@@ -108,12 +108,25 @@ def grade_cmd(
     ] = None,
     roster: Annotated[
         Path | None,
-        typer.Option(help="CSV with a 'group' (or 'group_name') column, optionally github_username; absent: missing."),
+        typer.Option(
+            help="CSV, one row per student or per group: group (or group_name), and identifier, github_username, "
+            "email, name; groups without a folder: missing."
+        ),
     ] = None,
     overrides: Annotated[
         Path | None,
         typer.Option(help="CSV group,item,points,comment: manual points that win (default: OUT/overrides.csv)."),
     ] = None,
+    adjustments: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV group,kind,points,reason[,beyond_limits]: late/plagiarism/manual/bonus points outside the rubric "
+            "(default: OUT/adjustments.csv)."
+        ),
+    ] = None,
+    assignment: Annotated[
+        str, typer.Option(help="The assignment's column in canvas.csv and moodle.csv (as the LMS names it).")
+    ] = "Week 5 LoRA fine-tuning",
     only: Annotated[
         list[str] | None, typer.Option("--only", help="Grade only this group (repeatable); others keep their results.")
     ] = None,
@@ -203,6 +216,8 @@ def grade_cmd(
             "fail_fast": fail_fast,
             "class_tests": class_tests,
             "course": course,
+            "adjustments": adjustments,
+            "assignment": assignment,
         }
     )
     if rescore and force:
@@ -220,7 +235,7 @@ def grade_cmd(
         sweep.run(folder, settings, plan, single=False, yes=yes, say=err.print, executor=runner)
         rows = _grade(folder, settings, None, files, quiet)  # cached: re-renders with the sweeps
     _summary(rows, out_dir)
-    failed = [r for r in rows if r.status not in ("graded", "missing")]
+    failed = [r for r in rows if r.status not in ("graded", "missing", "not-submitted")]  # the class's, not the run's
     raise typer.Exit(1 if failed else 0)
 
 
@@ -421,19 +436,27 @@ def preview_cmd(
     """A group's own report, deck and points, on CPU in seconds: from its recorded answers (answers.jsonl) and
     logs when it committed them, else from the demo model trained on its data. Never trains the 8B model."""
     from grader import classroom as cr
-    from grader import pipeline
+    from grader import fonts, own_output, pipeline
     from grader.layout import Layout
-    from grader.records import GradeRecord
+    from grader.records import GradeRecord, RenderRecord
     from grader.storage import load
 
     settings = _settings({"base_model": base_model, "out": out_dir, "max_new_tokens": max_new_tokens, "preview": True})
+    if own_output.mark(out_dir, group_dir):  # before the run: a `git add .` during it leaves the output out too
+        err.print(f"{_escape(str(out_dir))}/ is inside the repository: it has its own .gitignore, so git leaves it out")
     with _progress(quiet) as hooks:
         row = pipeline.run(group_dir, settings, hooks=hooks, single=True)[0]
     layout = Layout(out_dir)
     report, slides = layout.report_pdf(row.group), layout.slides(row.group)
     grade_record = load(GradeRecord, layout.record(row.group, "grade"))
-    cr.write_outputs(row.group, row.status, row.reason, grade_record, report, slides, classroom, gradescope, summary)
+    rendered = load(RenderRecord, layout.record(row.group, "render"))
+    lacking = fonts.package_for(rendered.missing_glyphs) if rendered and rendered.missing_glyphs else []
+    cr.write_outputs(
+        row.group, row.status, row.reason, grade_record, report, slides, classroom, gradescope, summary, lacking
+    )
     _summary([row], out_dir, f"preview of {row.group}")
+    for line in cr.terminal_lines(grade_record):
+        out.print(_escape(line), highlight=False, soft_wrap=True)
     out.print(f"report: {_escape(str(report))}\nslides: {_escape(str(slides))}", highlight=False, soft_wrap=True)
     raise typer.Exit(0 if row.status in ("graded", "missing") else 1)
 

@@ -297,6 +297,12 @@ class RunSettings(BaseModel):
     course: Path | None = Field(
         None, description="The course's own files (--course): passages, decks and data copied from them earn nothing."
     )
+    adjustments: Path | None = Field(
+        None, description="Penalties and bonuses (CSV group,kind,points,reason); default: OUT/adjustments.csv."
+    )
+    assignment: str = Field(
+        "Week 5 LoRA fine-tuning", min_length=1, description="The assignment's column name in canvas.csv/moodle.csv."
+    )
     run_id: str | None = Field(None, description="Written into each results.json: which run graded the group.")
     shard: str | None = Field(None, description="Set in a shard's process: the coordinator holds the lock.")
     engine: Literal["class", "per-group"] = Field(

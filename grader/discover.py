@@ -14,6 +14,7 @@ import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
+from grader import own_output
 from grader.errors import ConfigError
 from grader.files import read_capped
 from grader.records import GroupRecord, Parts
@@ -99,6 +100,8 @@ def find_parts(group_dir: Path) -> Parts:
             if stat.S_ISDIR(mode):
                 if child.name.startswith(".") or child.name.lower() in SKIP_DIRS:
                     continue
+                if own_output.holds_output(Path(child.path)):  # a preview's output, whatever its name
+                    continue
                 if depth + 1 >= MAX_DEPTH:
                     found["notes"].append(f"{relative}/ is more than {MAX_DEPTH} folders deep; not looked into")
                     continue
@@ -144,6 +147,7 @@ def group_folders(folder: Path) -> list[Path]:
     if own:
         return []
     subs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+    subs = [p for p in subs if not own_output.holds_output(p)]  # `grader preview .` wrote it: not a group
     groups = [p for p in subs if (lambda parts: parts.data or parts.scripts or parts.configs)(find_parts(p))]
     return subs if len(groups) >= 2 else []
 
@@ -212,19 +216,10 @@ def _commit_time(git: Path, sha: str) -> str | None:
 
 
 def read_roster(path: Path) -> list[dict[str, str]]:
-    """A roster CSV with a `group` (or `group_name`) column; other columns (github_username, ...) are kept."""
-    import csv
+    """A roster CSV, one row per student or per group (see grader.roster)."""
+    from grader import roster
 
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            rows = list(csv.DictReader(fh))
-    except OSError as exc:
-        raise ConfigError(f"roster {path} cannot be read: {exc.strerror}") from exc
-    for row in rows:
-        row["group"] = (row.get("group") or row.get("group_name") or "").strip()
-    if not rows or not all(row["group"] for row in rows):
-        raise ConfigError(f"roster {path}: every row needs a 'group' (or 'group_name') value")
-    return rows
+    return roster.read(path)
 
 
 def one(folder: Path) -> GroupRecord:
@@ -255,6 +250,8 @@ def run(submissions: Path, roster: list[dict[str, str]] | None = None) -> list[G
                 )
             )
             continue
+        if own_output.holds_output(folder):  # an output folder put beside the groups is not a group
+            continue
         commit, when = _git_head(folder)
         name = shown_name(folder.name) or "group"
         message = "" if name == folder.name else f"folder name shown as '{name}' (its bytes are not UTF-8)"
@@ -273,16 +270,13 @@ def run(submissions: Path, roster: list[dict[str, str]] | None = None) -> list[G
         named[g.group] = named.get(g.group, 0) + 1
         if named[g.group] > 1:
             groups[i] = g.model_copy(update={"group": f"{g.group} ({named[g.group]})"})
-    seen = {g.group for g in groups}
-    for row in roster or []:
-        if row["group"] not in seen:
-            groups.append(
-                GroupRecord(
-                    group=row["group"],
-                    path="",
-                    roster_only=True,
-                    status="skipped",
-                    message="on the roster, but no submission folder",
-                )
-            )
+    if roster:
+        from grader import roster as class_list
+
+        matched = class_list.match(roster, [g.group for g in groups])
+        roster[:] = matched.rows  # the caller's rows now name the folders: the gradebook joins students on them
+        groups += [
+            GroupRecord(group=name, path="", roster_only=True, status="skipped", message=why)
+            for name, why in matched.missing.items()
+        ]
     return groups

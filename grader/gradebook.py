@@ -14,8 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import metrics
+from grader import exports, metrics
 from grader.config import PART_A
+from grader.exports import DEFAULT_ASSIGNMENT
 from grader.layout import Layout
 from grader.metrics import HEADLINE
 from grader.records import GradeRecord, GroupStatus, Results, ValidationRecord
@@ -45,6 +46,8 @@ class Row:
     pending: list[str] = field(default_factory=list)  # items only the instructor's run on the real model measures
     data_flags: list[str] = field(default_factory=list)  # for the instructor (off-domain data); no points taken
     gains: dict[str, float] = field(default_factory=dict)  # the mean gain of every other metric the gradebook shows
+    overrides: list[str] = field(default_factory=list)  # the instructor's manual points: "reflections 0 -> 2: why"
+    adjustments: list[str] = field(default_factory=list)  # penalties and bonuses: "late -2: 3 days late"
 
 
 def row(
@@ -86,7 +89,16 @@ def row(
         pending=[i.id for i in grade.items if i.pending] if grade else [],
         data_flags=list(validation.data_flags) if validation else [],
         gains={m.key: gains[m.key] for m in metrics.shown("gradebook") if m.key != HEADLINE and m.key in (gains or {})},
+        overrides=overridden(grade),
+        adjustments=[a.shown() for a in grade.adjustments] if grade else [],
     )
+
+
+def overridden(grade: GradeRecord | None) -> list[str]:
+    """The items whose points the instructor set by hand, with the automatic points they replaced."""
+    if grade is None:
+        return []
+    return [f"{i.id} {i.automatic:g} -> {i.points:g}" for i in grade.items if i.automatic is not None]
 
 
 def _four(gain: float | None) -> str:
@@ -126,24 +138,38 @@ def read_results(path: Path) -> Results | None:
         return None
 
 
+# the roster columns the gradebook shows, in this order; the rest (line numbers, Canvas ids) go to the exports
+ROSTER_COLUMNS = ("name", "github_username", "email", "roster_identifier")
+
+
 def roster_extras(roster: list[dict[str, str]]) -> dict[str, dict[str, str]]:
     """group -> its roster columns; several students of one group are joined with ';'."""
     extras: dict[str, dict[str, list[str]]] = {}
     for entry in roster:
         columns = extras.setdefault(entry["group"], {})
-        for key, value in entry.items():
-            if key != "group" and value and value not in columns.setdefault(key, []):
+        for key in ROSTER_COLUMNS:
+            value = entry.get(key, "")
+            if value and value not in columns.setdefault(key, []):
                 columns[key].append(value)
-    return {group: {k: ";".join(v) for k, v in columns.items()} for group, columns in extras.items()}
+    return {group: {k: ";".join(v) for k, v in columns.items() if v} for group, columns in extras.items()}
 
 
-def write(rows: list[Row], layout: Layout, item_ids: list[str], roster: list[dict[str, str]] | None = None) -> None:
+def write(
+    rows: list[Row],
+    layout: Layout,
+    item_ids: list[str],
+    roster: list[dict[str, str]] | None = None,
+    assignment: str = DEFAULT_ASSIGNMENT,
+) -> list[str]:
+    """gradebook.csv/json; with a roster, the per-student files too (classroom.csv and grader.exports' files).
+    Returns what the exports had to leave out, for the run's notes."""
     extra_keys = sorted({k for r in rows for k in r.extra})
     header = ["group", "status", "reason", "flags", *item_ids, "total", "max_total"]
     gains = metrics.shown("gradebook")
     header += ["points_awarded", "points_available", *(m.column for m in gains), "class_rouge_l_gain", "commit"]
     header += ["base_model"]
-    header += ["folder", "data_files", "n_samples", "n_tests", *PART_A, "param_sources", "data_flags", *extra_keys]
+    header += ["folder", "data_files", "n_samples", "n_tests", *PART_A, "param_sources", "data_flags"]
+    header += ["override", "adjustments", *extra_keys]
     table = []
     for r in rows:
         items = [r.items.get(i, 0.0) for i in item_ids]
@@ -154,20 +180,24 @@ def write(rows: list[Row], layout: Layout, item_ids: list[str], roster: list[dic
             + [r.base_model, r.folder, ";".join(r.data_files), r.n_samples, r.n_tests]
             + [r.params.get(k, "") for k in PART_A]
             + ["; ".join(f"{k}={v}" for k, v in r.sources.items() if v != "course default")]
-            + ["; ".join(r.data_flags)]
+            + ["; ".join(r.data_flags), " | ".join(r.overrides), " | ".join(r.adjustments)]
             + [r.extra.get(k, "") for k in extra_keys]
         )
     write_atomic(layout.gradebook_csv, _csv(header, table))
     data: list[dict[str, Any]] = [asdict(r) for r in rows]
     write_atomic(layout.gradebook_json, json.dumps(data, indent=2, ensure_ascii=False).encode())
-    if roster and any(entry.get("github_username") for entry in roster):
+    if not roster:
+        return []
+    if any(entry.get("github_username") for entry in roster):
         write_atomic(layout.classroom_csv, classroom_csv(rows, roster))
+    return exports.write(rows, roster, layout.out, assignment)
 
 
 def classroom_csv(rows: list[Row], roster: list[dict[str, str]]) -> bytes:
     """One row per roster entry (a student), carrying the points of the student's group."""
     by_group = {r.group: r for r in rows}
     header = ["github_username", "group_name", "roster_identifier", "points_awarded", "points_available", "status"]
+    header += ["override"]
     table = []
     for entry in roster:
         r = by_group.get(entry["group"])
@@ -175,10 +205,11 @@ def classroom_csv(rows: list[Row], roster: list[dict[str, str]]) -> bytes:
             [
                 entry.get("github_username", ""),
                 entry["group"],
-                entry.get("roster_identifier", ""),
+                entry.get("roster_identifier") or entry.get("identifier", ""),
                 r.total if r else 0.0,
                 r.max_total if r else "",
                 r.status if r else "missing",
+                " | ".join(r.overrides) if r else "",
             ]
         )
     return _csv(header, table)

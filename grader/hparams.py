@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from grader import script
+from grader import script, script_refusals
 from grader.adapter import config_problems
 from grader.config import ALIASES, PART_A, TrainConfig, flatten, parse_train_config, spelled
 from grader.files import read_text, safe_file
@@ -209,6 +209,8 @@ def collect(group_dir: Path, parts: Parts, problems: list[Problem]) -> Collected
     """The group's config with a source for every value, and every disagreement between its files as a warning."""
     config_file, raw, toml, text = read_config(group_dir, parts.configs, problems)
     script_file, found = _read_script(group_dir, parts, problems)
+    for at, said, fix in script_refusals.refuse(found):  # errors of the course script; grader goes on
+        problems.append(Problem(file=script_file or "", line=at, code="script-refused", message=said, hint=fix))
     for line, message, hint in found.problems:
         problems.append(
             Problem(file=script_file or "", line=line, severity="warning", code="script", message=message, hint=hint)

@@ -17,6 +17,10 @@ RESERVED = {
     "summary.png",
     "batch.json",
     "overrides.csv",
+    "adjustments.csv",
+    "students.csv",
+    "canvas.csv",
+    "moodle.csv",
     "part_a_cells.csv",  # grader review: Part A cell corrections
     "review.json",
     "index.html",  # the class dashboard

@@ -23,6 +23,7 @@ from typing import Any
 from grader import (
     __version__,
     adapter,
+    adjust,
     dataio,
     discover,
     generate,
@@ -31,6 +32,7 @@ from grader import (
     limits,
     recorded,
     score,
+    submitted,
     train,
     validate,
 )
@@ -82,6 +84,7 @@ class Work:
     gen_key: str = ""
     recorded: GenerationRecord | None = None  # a preview of a group that committed its answers: no model runs
     seconds: float = 0.0  # spent so far, against the per-group limit
+    reused: bool = False  # its report was unchanged and taken as stored: batch.json does not count it as graded now
 
     @property
     def name(self) -> str:
@@ -136,6 +139,8 @@ def start(group: GroupRecord, batch: Batch, progress: Progress) -> Work:
         work.outcome.status, work.outcome.reason = "missing", group.message
     elif group.status != "ok":
         work.outcome.status, work.outcome.reason = "invalid", group.message
+    elif why := submitted.why_not(group.parts, Path(group.path)):
+        work.outcome.status, work.outcome.reason = "not-submitted", why
     if work.outcome.status != "graded":
         return work
     progress(name, "validate")
@@ -170,8 +175,11 @@ def _validate(work: Work, batch: Batch) -> None:
         work.outcome.reason = work.validation.message
         return
     work.config = TrainConfig(**work.validation.config)
+    if work.validation.n_errors:  # bad lines, skipped: the usable samples are trained on, and the group is told
+        work.outcome.reason = validate.skipped_said(work.validation)
     if work.validation.missing:  # graded all the same: each missing part costs its own rubric items only
-        work.outcome.reason = "graded without " + ", ".join(work.validation.missing) + " (see the rubric)"
+        missing = "graded without " + ", ".join(work.validation.missing) + " (see the rubric)"
+        work.outcome.reason = "; ".join(filter(None, [work.outcome.reason, missing]))
     copied = work.validation.writing.copied if work.validation.writing else []
     copied += [p.message for p in work.validation.problems if p.code == "course-data"]
     if copied:  # the course's passages and samples the group handed in: said in the gradebook too
@@ -216,15 +224,17 @@ def finish(work: Work, batch: Batch, progress: Progress) -> Outcome:
                     validation, tr, sc, report_md, gen, real_base=batch.real_base(), base_model=batch.base_model_name()
                 )
                 grade_rec = grade.run(name, batch.rubric, inputs, batch.overrides)
+                grade_rec = adjust.apply(grade_rec, batch.adjustments.get(name, []))
                 save(grade_rec, layout.record(name, "grade"))
                 outcome.records["grade"] = grade_rec
             except Exception as exc:
                 _fail(outcome, "grade", exc, settings.fail_fast)
             stage = "render"
             progress(name, "render")
-            try:
-                rendered = _render(work, batch, (validation, tr, gen, sc, grade_rec), report_md)
-                outcome.records["render"] = rendered
+            try:  # a group that handed in nothing gets the short report: pages of "not discussed" say nothing more
+                if outcome.status != "not-submitted":
+                    rendered = _render(work, batch, (validation, tr, gen, sc, grade_rec), report_md)
+                    outcome.records["render"] = rendered
             except Exception as exc:
                 _fail(outcome, "render", exc, settings.fail_fast)
     except limits.GroupTimeout:
@@ -288,6 +298,7 @@ def _render(work: Work, batch: Batch, records: tuple[Any, ...], report_md: str |
         RenderRecord, layout.record(name, "render"), key, batch.settings.force, *needed
     )
     if cached is not None:
+        work.reused = True
         return cached
     plot = plots.training_plot(tr, layout.plot(name, "training")) if tr else None
     data = report.build(
@@ -563,6 +574,9 @@ def _batch(
     overrides = overrides or (layout.overrides_csv if layout.overrides_csv.is_file() else None)
     if overrides:
         batch.overrides = grade.load_overrides(overrides, batch.rubric, [g.group for g in groups])
+    adjustments = settings.adjustments or layout.out / adjust.FILE
+    if settings.adjustments or adjustments.is_file():
+        batch.adjustments = adjust.load(adjustments, [g.group for g in groups])
     batch.cells = _part_a_cells(layout, [g.group for g in groups])
     started = time.monotonic()
     hooks.total(len(selected))
@@ -585,7 +599,8 @@ def _batch(
         hooks.done(work.name, outcome)
     batch_info = {
         "groups": len(groups),
-        "graded_now": len(works),
+        "graded_now": sum(not w.reused for w in works),
+        "reused": sum(w.reused for w in works),  # everything they show was unchanged: their stored report stands
         "seconds": round(time.monotonic() - started, 2),
         "model_loads": batch.loads,
         "load_seconds": round(batch.load_seconds, 2),
@@ -595,7 +610,9 @@ def _batch(
     if settings.shard is not None:  # the coordinator adds the font note for the whole class
         write_atomic(layout.shard_batch(settings.shard), json.dumps(batch_info, indent=2).encode())
         return [outcomes[w.name] for w in works]
-    rows = [outcomes.get(g.group) or _earlier_row(g, layout) for g in groups]
+    rows = [
+        outcomes.get(g.group) or _earlier_row(g, layout, renamed, sum(i.points for i in batch.rubric)) for g in groups
+    ]
     write_book(rows, groups, batch, roster_rows, single)
     batch.notes.extend(filter(None, [font_note([w.name for w in works], layout)]))
     write_atomic(layout.batch_json, json.dumps(batch_info, indent=2).encode())
@@ -634,12 +651,16 @@ def write_book(
     roster_rows: list[dict[str, str]] | None,
     single: bool,
 ) -> None:
-    """gradebook.csv/json (and classroom.csv), and the class summary, from every group's row."""
+    """gradebook.csv/json (and, with a roster, the per-student files), and the class summary, from every group's
+    row."""
     layout = batch.layout
     extras = gradebook.roster_extras(roster_rows or [])
     for r in rows:
         r.extra = extras.get(r.group, {})
-    gradebook.write(rows, layout, [item.id for item in batch.rubric], roster_rows)
+    if roster_rows:
+        batch.notes.extend(roster_notes(rows, roster_rows))
+    notes = gradebook.write(rows, layout, [item.id for item in batch.rubric], roster_rows, batch.settings.assignment)
+    batch.notes.extend(notes)
     if not single:  # a class summary of one group says nothing
         from grader import summary
 
@@ -647,6 +668,22 @@ def write_book(
     from grader.review import pages
 
     pages.write_static(layout)  # reports/index.html and each group's report.html: no server needed
+
+
+def roster_notes(rows: list[gradebook.Row], roster_rows: list[dict[str, str]]) -> list[str]:
+    """The roster's matches that were not exact, and the folders no student of the roster is in (their points reach
+    nobody): said once each, in the run's notes."""
+    from grader import roster
+
+    renamed = {r["roster_group"]: r["group"] for r in roster_rows if r.get("roster_group", r["group"]) != r["group"]}
+    notes = [
+        f"roster group '{old}' is the folder '{new}' (the names differ only in case or spacing)"
+        for old, new in renamed.items()
+    ]
+    claimed = {r["group"] for r in roster_rows}
+    missing = [r.group for r in rows if r.status == "missing"]
+    notes += [f"{r.group}: {roster.unclaimed_note(r.group, missing)}" for r in rows if r.group not in claimed]
+    return notes
 
 
 def font_note(names: list[str], layout: Layout) -> str | None:
@@ -686,6 +723,7 @@ def regrade(results: Results, batch: Batch, real_base: bool) -> Outcome:
     tr, gen, sc = results.train, results.generate, results.score
     inputs = grade.Inputs(validation, tr, sc, report_md, gen, real_base=real_base, base_model=results.base_model)
     grade_rec = grade.run(name, batch.rubric, inputs, batch.overrides)
+    grade_rec = adjust.apply(grade_rec, batch.adjustments.get(name, []))  # a correction keeps the penalties
     save(grade_rec, batch.layout.record(name, "grade"))
     outcome.records["grade"] = grade_rec
     outcome.records["render"] = _render(work, batch, (validation, tr, gen, sc, grade_rec), report_md)
@@ -693,11 +731,21 @@ def regrade(results: Results, batch: Batch, real_base: bool) -> Outcome:
     return outcome
 
 
-def _earlier_row(group: GroupRecord, layout: Layout) -> gradebook.Row:
-    """A group left out by --only keeps the row of its last run."""
-    if group.roster_only:
-        return gradebook.Row(group.group, "missing", group.message)
+def _earlier_row(
+    group: GroupRecord, layout: Layout, renamed: dict[str, str] | None = None, top: float = 0.0
+) -> gradebook.Row:
+    """A group left out by --only keeps the row of its last run, as that run wrote it (its output folder and the
+    note on it included), so the gradebook's other rows stay byte-identical."""
+    renamed = renamed or {}
     earlier = gradebook.from_results(layout.results(group.group))
     if earlier is not None:
+        earlier.folder = layout.group_dir(group.group).name
+        if group.group in renamed:
+            note = f"its output folder is {renamed[group.group]}/"
+            earlier.reason = "; ".join(part for part in (earlier.reason, note) if part)
         return earlier
+    if group.roster_only:  # never graded: every item 0 of the rubric's points, as a graded run gives it
+        return gradebook.Row(
+            group.group, "missing", group.message, max_total=top, folder=layout.group_dir(group.group).name
+        )
     return gradebook.Row(group.group, "error", "not graded yet: it was left out by --only")

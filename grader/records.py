@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_valid
 
 SCHEMA = 1
 Status = Literal["ok", "failed", "skipped"]
-GroupStatus = Literal["graded", "invalid", "over-limit", "missing", "error", "timeout"]
+GroupStatus = Literal["graded", "invalid", "over-limit", "missing", "not-submitted", "error", "timeout"]
 Severity = Literal["error", "warning", "info"]
 
 
@@ -358,9 +358,27 @@ class GradeItem(BaseModel):
     pending: bool = False  # only the instructor's run on the real base model can measure this item
 
 
+class Adjustment(BaseModel):
+    """A penalty (points < 0) or bonus (points > 0) the instructor gave a group, outside the rubric's items."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["late", "plagiarism", "manual", "bonus"]
+    points: float
+    reason: str
+    where: str = ""  # the line of adjustments.csv it came from
+    beyond_limits: bool = False  # the instructor allows this one to take the total below 0 or above the maximum
+
+    def shown(self) -> str:
+        return f"{self.kind} {self.points:+g}: {self.reason}"
+
+
 class GradeRecord(Record):
     items: list[GradeItem] = Field(default_factory=list)
     total: float = 0.0
+    adjustments: list[Adjustment] = Field(default_factory=list)  # applied after the items (grader.adjust)
+    items_total: float | None = None  # the items' sum before the adjustments, when there are any
+    limited: str = ""  # said when the adjusted total was held at 0 or at the maximum
     max_total: float = 0.0
     flags: list[str] = Field(default_factory=list)  # claims and measurements that disagree: for the instructor
     measured_counts: bool = False  # this run's measurements measured the group's real model, so they could count

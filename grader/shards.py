@@ -82,6 +82,8 @@ def run(
         logs = [_log(job) for job in jobs]
         rows = _rows(groups, selected, shares, layout, run_id, failures, logs, settings)
         batch = Batch(settings=settings, layout=layout, rubric=grade.load_rubric(rubric))
+        for r in rows:  # a roster group never graded: 0 of the rubric's points, as an unsharded run gives it
+            r.max_total = r.max_total or (sum(i.points for i in batch.rubric) if r.status == "missing" else 0.0)
         pipeline.write_book(rows, groups, batch, roster_rows, single=False)
         _write_batch(layout, folder, run_id, executor.name, shares, failures)
     return rows

@@ -329,17 +329,24 @@ def _discussion(report: Report, deck: Deck) -> None:
 def _rubric(report: Report, deck: Deck) -> None:
     if not report.grade:
         return
-    items = report.grade.items
-    for part in _chunks(len(items), 9):
-        rows, notes = [], []
-        for item in (items[i] for i in part):
-            color = GREEN if item.points >= item.max_points else RED if item.points == 0 else INK
-            points = f"{item.points:g} / {item.max_points:g}" + (" · pending" if item.pending else "")
-            rows.append([[Para(item.title, LINE_PT, before=0)], [Para(points, LINE_PT, True, color=color, before=0)]])
-            pending = " (pending: the instructor's run)" if item.pending else ""
-            notes.append(f"{item.title}: {points}{pending}. {item.reason} [{item.evidence or 'n/a'}]")
+    lines = []  # (title, points, colour, speaker note): the items, then the instructor's adjustments
+    for item in report.grade.items:
+        color = GREEN if item.points >= item.max_points else RED if item.points == 0 else INK
+        points = f"{item.points:g} / {item.max_points:g}" + (" · pending" if item.pending else "")
+        pending = " (pending: the instructor's run)" if item.pending else ""
+        lines.append(
+            (item.title, points, color, f"{item.title}: {points}{pending}. {item.reason} [{item.evidence or 'n/a'}]")
+        )
+    for a in report.grade.adjustments:
+        lines.append((f"adjustment: {a.kind}", f"{a.points:+g}", RED if a.points < 0 else GREEN, a.shown()))
+    for part in _chunks(len(lines), 9):
+        rows = [
+            [[Para(lines[i][0], LINE_PT, before=0)], [Para(lines[i][1], LINE_PT, True, color=lines[i][2], before=0)]]
+            for i in part
+        ]
         title = f"Rubric: {_points(report)}"
-        deck.rows(title, [("item (reasons in the speaker notes)", 8), ("points", 2.4)], rows, "\n".join(notes))
+        notes = "\n".join(lines[i][3] for i in part)
+        deck.rows(title, [("item (reasons in the speaker notes)", 8), ("points", 2.4)], rows, notes)
 
 
 def markdown_paragraphs(text: str) -> Iterator[Para]:

@@ -189,7 +189,7 @@ def run(
     problems.sort(key=lambda p: (p.file, p.line or 0, p.column or 0))
     record = ValidationRecord(
         group=name,
-        status="ok" if not any(p.severity == "error" for p in problems) else "failed",
+        status="ok" if usable_despite(problems, data_files, samples, config is not None) else "failed",
         message=_summary(problems),
         digest=digest(
             [s.model_dump() for s in samples],
@@ -449,6 +449,31 @@ def _report_md(group_dir: Path, wrote: Writing) -> str | None:
     if wrote.file is None or wrote.format != "md":
         return None
     return read_text(group_dir, wrote.file, MAX_REPORT_BYTES, [], truncate=True)
+
+
+def usable_despite(problems: list[Problem], data_files: list[str], samples: list[Sample], configured: bool) -> bool:
+    """Whether the group can be trained in spite of its errors: every error is a bad line of a data file (or the
+    count below the minimum those lines leave) and usable samples and a config remain. Those errors cost the data
+    items their points and the lines are skipped; `invalid` stays for a group with nothing usable."""
+    errors = [p for p in problems if p.severity == "error"]
+    if not errors:
+        return True
+    if over_limit(errors):  # a limit the instructor can raise: `over-limit`, never trained on part of the file
+        return False
+    # a value the course script would refuse is its error, but grader said what it used instead (script_refusals)
+    tolerated = ("too-few-samples", "script-refused")
+    line_errors = all((p.file in data_files and p.line is not None) or p.code in tolerated for p in errors)
+    return line_errors and bool(samples) and configured
+
+
+def skipped_said(record: ValidationRecord) -> str:
+    """'trained on 23 of 24 samples; all.jsonl:5 skipped': what a group trained in spite of bad lines is told."""
+    lines = list(dict.fromkeys(p.location() for p in record.problems if p.severity == "error" and p.line is not None))
+    if not lines:
+        return ""
+    shown = ", ".join(lines[:5]) + (f" and {len(lines) - 5} more" if len(lines) > 5 else "")
+    total = record.n_records + len(lines)
+    return f"trained on {record.n_records} of {total} samples; {shown} skipped (each costs the data item its points)"
 
 
 def over_limit(problems: list[Problem]) -> Problem | None:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from grader import classroom
+from grader import __version__, classroom
 from grader.records import GradeItem, GradeRecord
 from tests.conftest import EXAMPLES, ROOT, deck_text, pdf_text
 
@@ -226,7 +226,7 @@ def run_workflow(repo: Path, tmp: Path) -> dict[str, Any]:
         "CUDA_VISIBLE_DEVICES": "",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
-    log, artifacts, ran = [], [], []
+    log, artifacts, ran, cache_keys = [], [], [], []
     for step in workflow["jobs"]["run-autograding-tests"]["steps"]:
         uses = step.get("uses", "")
         if uses.startswith("actions/checkout@"):
@@ -238,7 +238,8 @@ def run_workflow(repo: Path, tmp: Path) -> dict[str, Any]:
         ctx: dict[str, Any] = {
             "inputs": inputs,
             "runner": {"temp": str(runner_temp), "os": "Linux"},
-            "github": {"action_path": str(ROOT), "action_ref": "test"},
+            # action_ref is empty inside a composite action (actions/runner#2473): as on GitHub
+            "github": {"action_path": str(ROOT), "action_ref": ""},
             "steps": {},
         }
         for inner in action["runs"]["steps"]:
@@ -251,8 +252,10 @@ def run_workflow(repo: Path, tmp: Path) -> dict[str, Any]:
                     matched = [p for pattern in patterns for p in Path("/").glob(pattern.lstrip("/"))]
                     assert matched or inner["with"].get("if-no-files-found") != "error", patterns
                     artifacts += matched
+                elif inner["uses"].startswith("actions/cache@"):
+                    cache_keys.append(_expr(inner["with"]["key"], ctx))
                 else:
-                    assert inner["uses"].split("@")[0] in ("actions/setup-python", "actions/cache"), inner
+                    assert inner["uses"].split("@")[0] == "actions/setup-python", inner
                 continue
             if name.startswith("Install"):
                 continue
@@ -279,6 +282,7 @@ def run_workflow(repo: Path, tmp: Path) -> dict[str, Any]:
         "artifacts": artifacts,
         "ran": ran,
         "outputs": ctx["steps"].get("preview", {}).get("outputs", {}),
+        "cache_keys": cache_keys,
     }
 
 
@@ -290,7 +294,14 @@ def test_workflow_runs_on_a_group_with_recorded_answers(tmp_path: Path) -> None:
     repo = recorded_group(tmp_path)
     assert CliRunner().invoke(app, ["init-ci", str(repo), "--action", ACTION]).exit_code == 0
     run = run_workflow(repo, tmp_path)
-    assert [name for name, _ in run["ran"]] == ["Validate", "Preview the report, the deck and the points"]
+    assert [name for name, _ in run["ran"]] == [
+        "Cache key (grader's version)",
+        "Validate",
+        "Preview the report, the deck and the points",
+    ]
+    (key,) = run["cache_keys"]  # changes with grader's version and its pins, never empty
+    assert key.startswith(f"Linux-py3.11-grader-{__version__}-") and key.endswith("-torch2.13.0"), key
+    assert run["outputs"]["missing-fonts"] == ""  # the shipped fonts drew everything: no apt step ran
     assert all(code == 0 for _, code in run["ran"]), run
     assert "::notice title=Autograding complete::Points 18/19" in run["stdout"]
     assert '::notice title=Autograding report::{"totalPoints":18,"maxPoints":19}' in run["stdout"]
@@ -298,6 +309,7 @@ def test_workflow_runs_on_a_group_with_recorded_answers(tmp_path: Path) -> None:
         "## grader: team-7" in run["summary"]
         and "| ✅ Part A answers the four questions for all 13 parameters | 4 / 4 |" in run["summary"]
     )
+    assert "<details><summary>Every reason in full</summary>" in run["summary"]
     assert sorted(p.name for p in run["artifacts"]) == ["report.pdf", "results.json", "slides.pptx"]
     assert run["outputs"]["points"] == "18" and run["outputs"]["max-points"] == "19"
     assert not list(repo.rglob("report.pdf"))  # nothing written into the group's repository
@@ -312,7 +324,11 @@ def test_workflow_annotates_a_broken_group(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLES / "broken-group", repo)
     assert CliRunner().invoke(app, ["init-ci", str(repo), "--action", ACTION]).exit_code == 0
     run = run_workflow(repo, tmp_path)
-    assert dict(run["ran"]) == {"Validate": 0, "Preview the report, the deck and the points": 1}  # the job goes red
+    assert dict(run["ran"]) == {
+        "Cache key (grader's version)": 0,
+        "Validate": 0,
+        "Preview the report, the deck and the points": 1,  # the job goes red
+    }
     errors = [line for line in run["stdout"].splitlines() if line.startswith("::error file=")]
     assert errors and all(re.match(r"::error file=[^,:]+(,line=\d+)?(,col=\d+)?::\S", e) for e in errors)
     assert "status `invalid`" in run["summary"] and "::notice title=Autograding complete::Points" in run["stdout"]
@@ -385,3 +401,36 @@ def test_points_sent_to_classroom_are_whole_and_add_up() -> None:
     assert total(result) == 6 and result["max_score"] == 9  # 5.69 -> 6
     assert notices(result)[0] == "::notice title=Autograding complete::Points 6/9"
     assert result["grader"]["exact_points"] == 5.69 and result["tests"][3]["message"].startswith("2.69/4 exactly")
+
+
+def test_summary_marks_partial_credit_and_keeps_whole_reasons() -> None:
+    reason = "the deliverable names eleven of the thirteen parameters " * 8  # ~450 characters
+    result = classroom.runner_result(grade((2, 2), (1.5, 3), (0.4, 4), (0, 1), reason=reason), "graded", "")
+    text = classroom.summary_markdown("g", result, "r.pdf", "s.pptx")
+    table = [line for line in text.splitlines() if line.startswith("| ") and " item " in line[:12]]
+    assert [line.split()[1] for line in table] == ["✅", "🟡", "🟡", "❌"]  # 0.4/4 is 0 whole points, yet partial
+    cell = table[1].split(" | ")[2].removesuffix(" |")
+    assert cell.endswith("…") and len(cell) <= 160
+    assert cell[:-1].rsplit(" ", 1)[-1] in reason.split()  # cut between words, never mid-word
+    details = text[text.index("<details>") : text.index("</details>")]
+    assert details.count(" ".join(reason.split())) == 4  # every reason whole, folded below the table
+
+
+def test_action_pins_torch_as_the_readme_and_runs_apt_only_when_needed() -> None:
+    text = (ROOT / "action.yml").read_text(encoding="utf-8")
+    steps = yaml.safe_load(text)["runs"]["steps"]
+    match = re.search(r"torch==([\d.]+)", (ROOT / "README.md").read_text(encoding="utf-8"))
+    assert match
+    install = next(s for s in steps if s.get("name") == "Install grader")
+    assert f'"torch=={match.group(1)}"' in install["run"]
+    assert "${{ github.action_ref" not in text  # empty in composite actions (actions/runner#2473)
+    for step in steps:
+        if "apt-get" in step.get("run", ""):
+            conditional = "missing-fonts" in step.get("if", "")
+            assert conditional or 'if ! python -c "import weasyprint"' in step["run"], step["name"]
+
+
+def test_terminal_shows_every_item_and_the_first_fix() -> None:
+    lines = classroom.terminal_lines(grade((2, 2), (1, 3), (0, 4), reason="no tests.jsonl: add 5 questions"))
+    assert lines[0] == "rubric:" and lines[1].split()[-2:] == ["2/2", "✓"] and lines[2].endswith("1/3  partial")
+    assert lines[-1] == "first fix: item 2 (0/4): no tests.jsonl: add 5 questions"

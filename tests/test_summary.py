@@ -42,7 +42,8 @@ def test_summary_answers_which_parameters_mattered(tmp_path: Path) -> None:
 
     rows, layout = _class(tmp_path, 6)
     data = summary.write(rows, layout)
-    assert data["status_counts"] == {"graded": 6, "invalid": 1, "over-limit": 0, "missing": 1, "error": 0, "timeout": 0}
+    counts = {"graded": 6, "invalid": 1, "over-limit": 0, "missing": 1, "not-submitted": 0, "error": 0, "timeout": 0}
+    assert data["status_counts"] == counts
     assert data["points"]["median"] == 12.5 and data["points"]["highest"] == 15
     assert [r["group"] for r in data["leaderboard"]][:2] == ["g5", "g4"]
     top = data["parameters"][0]

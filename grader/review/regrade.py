@@ -11,7 +11,7 @@ import csv
 import dataclasses
 from pathlib import Path
 
-from grader import grade, gradebook, pipeline
+from grader import adjust, grade, gradebook, pipeline
 from grader.batch import Batch
 from grader.config import RunSettings
 from grader.errors import GraderError
@@ -45,6 +45,9 @@ def _regrade(out: Path, group: str, rubric: Path | None) -> Row:
         rubric=items,
         overrides=corrections.load_overrides(out, items, names),
         cells=corrections.load_cells(out, names),
+        # the penalties and bonuses of the run stay with a corrected group (a default-path file only: the run's flag
+        # is not known here)
+        adjustments=adjust.load(layout.out / adjust.FILE, names) if (layout.out / adjust.FILE).is_file() else {},
     )
     # whether this run's measurements could decide points was settled by the run that measured them
     real_base = bool(results.grade and results.grade.measured_counts)
