@@ -114,3 +114,14 @@ def discussion_report(lines: int) -> str:
     for i in range(lines):
         out.write(f"- Observation {i}: the loss fell after step {i} because the learning rate warmed up.\n")
     return out.getvalue()
+
+
+def empty_objects_array(path: Path, objects: int) -> None:
+    """A JSON array of `objects` empty objects, one per line: 4 bytes of file each, ~150 bytes once read (the line,
+    its number, the dict): 15M of them (60 MB, under the 64 MB file cap) need over 2 GB to parse."""
+    with path.open("w", encoding="ascii") as fh:
+        fh.write("[\n")
+        chunk = "{},\n" * 100_000
+        for _ in range(objects // 100_000 - 1):
+            fh.write(chunk)
+        fh.write("{},\n" * 99_999 + "{}\n]\n")

@@ -225,7 +225,7 @@ def _bombs(root: Path) -> None:
     (g / "train_lora.py").write_text("x = " + "-" * 200_000 + "1\n", encoding="utf-8")
     g = _copy(root, "data-bomb")
     (g / "data" / "train.jsonl").unlink()
-    bombs.big_json_array(g / "data" / "train.json", 20_000)
+    bombs.empty_objects_array(g / "data" / "train.json", 15_000_000)
     _copy(root, "control")
 
 
