@@ -67,7 +67,12 @@ class Layout:
         return self.group_dir(group) / f"{stage}.json"
 
     def results(self, group: str) -> Path:
-        return self.group_dir(group) / "results.json"
+        return self.results_in(self.group_dir(group))
+
+    @staticmethod
+    def results_in(folder: Path) -> Path:
+        """A group output folder's results.json, wherever the folder is (grader's own output found in a repo)."""
+        return folder / "results.json"
 
     def samples(self, group: str) -> Path:
         return self.group_dir(group) / "samples.jsonl"

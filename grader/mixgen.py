@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.generate import BaseCache, answer, base_key, fill_base
+from grader import generate
+from grader.generate import BaseCache, base_key, fill_base
 from grader.model import Runtime
 from grader.prompts import prompt
 from grader.records import Answer, GenerationRecord, Sample
@@ -55,7 +56,7 @@ def answer_all(runtime: Runtime, requests: list[Request], *, batch_size: int | N
             settings.setdefault(key, []).extend((k, i) for i in range(len(request.prompts)))
         results: list[list[str]] = [[""] * len(r.prompts) for r in requests]
         for (max_new, special), rows in settings.items():
-            texts = answer(
+            texts = generate.answer(
                 tuned,
                 [requests[k].prompts[i] for k, i in rows],
                 max_new,

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from grader.files import read_capped
+from grader.layout import Layout
 from grader.storage import write_atomic
 
 MAX_RECORD = 1 << 20
@@ -32,10 +33,10 @@ def _json(path: Path) -> dict[str, object] | None:
 
 def is_output(folder: Path) -> bool:
     """True for a run's output folder (its batch.json) or one group's output folder (results.json + discover.json)."""
-    batch = _json(folder / "batch.json")
+    batch = _json(Layout(folder).batch_json)
     if batch is not None and "graded_now" in batch and "model_loads" in batch:
         return True
-    results = _json(folder / "results.json")
+    results = _json(Layout.results_in(folder))
     return results is not None and "grader_version" in results and (folder / "discover.json").is_file()
 
 
@@ -48,7 +49,8 @@ def holds_output(folder: Path) -> bool:
         subs = [p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()]
     except OSError:
         return False
-    return bool(subs) and all(is_output(p) for p in subs if p.name not in ("cache", ".shards", "bench"))
+    skipped = ("cache", Layout(folder).shards_dir.name, "bench")
+    return bool(subs) and all(is_output(p) for p in subs if p.name not in skipped)
 
 
 def mark(out: Path, group_dir: Path) -> bool:

@@ -277,6 +277,7 @@ def test_groups_over_their_limits_get_a_status_naming_the_limit_and_the_batch_go
         "missing": 0,
         "error": 0,
         "timeout": 1,
+        "not-submitted": 0,
     }
 
 
