@@ -42,7 +42,18 @@ from grader.layout import Layout
 from grader.model import Runtime
 from grader.records import Sample, TrainRecord
 from grader.storage import replace_dir
-from grader.train import ATTENTION, IGNORE, MLP, Collator, Encoded, Plan, Prepared, plan_batches, record
+from grader.train import (
+    ATTENTION,
+    IGNORE,
+    MLP,
+    Collator,
+    Encoded,
+    Plan,
+    Prepared,
+    lora_config,
+    plan_batches,
+    record,
+)
 
 if TYPE_CHECKING:
     from grader.multilora import MultiLoraLinear, Slots
@@ -249,7 +260,7 @@ def _peft_init(runtime: Runtime, cfg: TrainConfig) -> dict[str, tuple[Any, Any]]
     from transformers import set_seed
 
     set_seed(cfg.seed)
-    peft_model = get_peft_model(runtime.model, _lora_config(cfg))
+    peft_model = get_peft_model(runtime.model, lora_config(cfg))
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     try:
         found: dict[str, tuple[Any, Any]] = {}
@@ -260,19 +271,6 @@ def _peft_init(runtime: Runtime, cfg: TrainConfig) -> dict[str, tuple[Any, Any]]
         return found
     finally:
         runtime.model = peft_model.unload()
-
-
-def _lora_config(cfg: TrainConfig) -> Any:
-    from peft import LoraConfig
-
-    return LoraConfig(
-        r=cfg.lora_r,
-        lora_alpha=cfg.lora_alpha,
-        lora_dropout=cfg.lora_dropout,
-        bias="none",
-        target_modules=ATTENTION + (MLP if cfg.include_mlp else []),
-        task_type="CAUSAL_LM",
-    )
 
 
 def _state_budget(runtime: Runtime) -> int:
@@ -555,7 +553,7 @@ def save_adapter(m: Member, runtime: Runtime, folder: Path) -> None:
     `PeftModel.save_pretrained` writes them for this config."""
     from safetensors.torch import save_file
 
-    config = _lora_config(m.cfg)
+    config = lora_config(m.cfg)
     config.base_model_name_or_path = getattr(runtime.model, "name_or_path", None)
     config.inference_mode = True
     tensors = {}

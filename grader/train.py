@@ -151,6 +151,20 @@ def halved(plan: Plan) -> Plan | None:
     return None
 
 
+def lora_config(cfg: TrainConfig) -> Any:
+    """The group's LoraConfig, one for both engines (the class engine's adapters load as this run's do)."""
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        bias="none",
+        target_modules=ATTENTION + (MLP if cfg.include_mlp else []),
+        task_type="CAUSAL_LM",
+    )
+
+
 def run(
     name: str,
     samples: list[Sample],
@@ -241,7 +255,7 @@ class Fitted:
 
 def _fit(data: Prepared, cfg: TrainConfig, runtime: Runtime, plan: Plan, work: Any, runs_dir: Any) -> Fitted:
     """One training run with `plan`. On failure the LoRA layers are taken out again before the error goes up."""
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
     from torch.utils.tensorboard import SummaryWriter
     from transformers import set_seed
     from transformers.integrations import TensorBoardCallback  # type: ignore[attr-defined]
@@ -250,15 +264,7 @@ def _fit(data: Prepared, cfg: TrainConfig, runtime: Runtime, plan: Plan, work: A
     set_seed(cfg.seed)
     # The course's QLoRA recipe checkpoints activations; on an fp32 CPU run it only costs time.
     checkpointing = cfg.gradient_checkpointing and (runtime.device == "cuda" or runtime.quantization == "nf4")
-    lora = LoraConfig(
-        r=cfg.lora_r,
-        lora_alpha=cfg.lora_alpha,
-        lora_dropout=cfg.lora_dropout,
-        bias="none",
-        target_modules=ATTENTION + (MLP if cfg.include_mlp else []),
-        task_type="CAUSAL_LM",
-    )
-    model = get_peft_model(runtime.model, lora)
+    model = get_peft_model(runtime.model, lora_config(cfg))
     # peft reads a transformers attribute deprecated in 5.x; harmless, and noise to the user.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     writer = SummaryWriter(log_dir=str(runs_dir))
