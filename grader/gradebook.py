@@ -183,7 +183,7 @@ def write(
             + ["; ".join(r.data_flags), " | ".join(r.overrides), " | ".join(r.adjustments)]
             + [r.extra.get(k, "") for k in extra_keys]
         )
-    write_atomic(layout.gradebook_csv, _csv(header, table))
+    write_atomic(layout.gradebook_csv, csv_bytes(header, table))
     data: list[dict[str, Any]] = [asdict(r) for r in rows]
     write_atomic(layout.gradebook_json, json.dumps(data, indent=2, ensure_ascii=False).encode())
     if not roster:
@@ -212,7 +212,7 @@ def classroom_csv(rows: list[Row], roster: list[dict[str, str]]) -> bytes:
                 " | ".join(r.overrides) if r else "",
             ]
         )
-    return _csv(header, table)
+    return csv_bytes(header, table)
 
 
 def cell(value: Any) -> Any:
@@ -226,7 +226,8 @@ def cell(value: Any) -> Any:
     return value
 
 
-def _csv(header: list[str], table: list[list[Any]]) -> bytes:
+def csv_bytes(header: list[str], table: list[list[Any]]) -> bytes:
+    """A CSV file's bytes, every cell through `cell` (what a spreadsheet would run is shown, never run)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
