@@ -168,27 +168,12 @@ def read_bounded(
     gigabytes costs its own items ("could not be read within 1024 MB / 60 s"), never the group or the batch."""
     from grader import sandbox
 
-    if not sandbox.available():
-        return read(group_dir, relative, problems)
-    try:
-        answer = sandbox.run(
-            _read_as_json,
-            str(group_dir),
-            relative,
-            memory_mb=limits.reader_memory_mb,
-            seconds=limits.reader_seconds,
-        )
-    except sandbox.ReaderFailed as exc:
-        problems.append(_problem(relative, f"cannot be read ({exc}): nothing in it is graded"))
-        return None
-    except sandbox.OverLimit as exc:
-        problems.append(
-            _problem(
-                relative,
-                f"could not be read within {limits.reader_memory_mb} MB / {limits.reader_seconds:g} s (it {exc}): "
-                "nothing in it is graded; every other part of the group is",
-            )
-        )
+    answer, why = sandbox.attempt(  # in-process where fork is not available, bounded by the group's time only
+        _read_as_json, str(group_dir), relative, memory_mb=limits.reader_memory_mb, seconds=limits.reader_seconds
+    )
+    if answer is None:
+        rest = "; every other part of the group is" if why.startswith("could not") else ""
+        problems.append(_problem(relative, f"{why}: nothing in it is graded{rest}"))
         return None
     raw = json.loads(answer)
     problems += [Problem.model_validate(p) for p in raw["problems"]]
