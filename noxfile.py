@@ -30,7 +30,7 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff (style, import rules that keep torch out of `grader --help`) and mypy --strict on the package."""
     _install(session, "dev")
-    session.run("ruff", "check", "grader", "tests", "noxfile.py")
+    session.run("ruff", "check", "grader", "tests", "tools", "noxfile.py")
     session.run("mypy")
 
 
@@ -46,7 +46,7 @@ def reading(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Batch path vs naive path on synthetic groups; with CUDA (`-- --gpu`) the Llama-3.1-8B-shaped benchmark too."""
     _install(session, "test")
-    session.run("python", "-m", "grader.bench", *session.posargs, env={"HF_HUB_OFFLINE": "1"})
+    session.run("python", "-m", "tools.bench", *session.posargs, env={"HF_HUB_OFFLINE": "1"})
 
 
 @nox.session

@@ -81,7 +81,7 @@ def _executor(
     options: list[str] | None,
 ) -> Any:
     """The executor of grade and sweep, built once from the same flags (None: everything in this process)."""
-    from grader import executors
+    from grader.running import executors
 
     slurm = executors.SlurmOptions(
         partition=partition, account=account, time_min=time_min, gpus=gpus, extra=_key_values(options or [])
@@ -226,7 +226,7 @@ def grade_cmd(
     runner = _executor(executor, shards, partition, account, time_min, gpus_per_shard, slurm_option)
     plan = None
     if sweep_file is not None:
-        from grader import sweep
+        from grader.measure import sweep
 
         plan = sweep.load_plan(sweep_file)  # a bad plan is refused before anything is graded
     files = (rubric, roster, overrides)
@@ -256,8 +256,8 @@ def _grade(
     files: tuple[Path | None, Path | None, Path | None],
     quiet: bool,
 ) -> list[Any]:
-    from grader import pipeline
-    from grader import shards as sharding
+    from grader.running import pipeline
+    from grader.running import shards as sharding
 
     rubric, roster, overrides = files
     with _progress(quiet) as hooks:
@@ -283,7 +283,7 @@ def _progress(quiet: bool) -> Iterator[Any]:
     """One progress bar for the batch: groups done / total, and the group and stage at work."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from grader.pipeline import Hooks
+    from grader.running.pipeline import Hooks
 
     if quiet:
         yield Hooks()
@@ -386,8 +386,9 @@ def sweep_cmd(
     the --grid), on its data, and measure the held-out eval loss and its test questions (ROUGE-L, exact match).
     Cached by content: a re-run trains nothing already trained. Writes sweep.json, a plot per parameter, and the
     group's report and deck with the result."""
-    from grader import pipeline, sweep
-    from grader.sweep_stats import Plan
+    from grader.measure import sweep
+    from grader.measure.sweep_stats import Plan
+    from grader.running import pipeline
 
     plan = Plan(sweep.parse_vary(vary), grid=grid, seeds=seeds)  # refused before anything runs
     runner = _executor(executor, shards, partition, account, time_min, gpus_per_shard, slurm_option)
@@ -435,10 +436,12 @@ def preview_cmd(
 ) -> None:
     """A group's own report, deck and points, on CPU in seconds: from its recorded answers (answers.jsonl) and
     logs when it committed them, else from the demo model trained on its data. Never trains the 8B model."""
-    from grader import classroom as cr
-    from grader import fonts, own_output, pipeline
     from grader.layout import Layout
+    from grader.outputs import classroom as cr
+    from grader.outputs import fonts
+    from grader.reading import own_output
     from grader.records import GradeRecord, RenderRecord
+    from grader.running import pipeline
     from grader.storage import load
 
     settings = _settings({"base_model": base_model, "out": out_dir, "max_new_tokens": max_new_tokens, "preview": True})
@@ -474,7 +477,7 @@ def init_ci_cmd(
 ) -> None:
     """Write .github/workflows/grader.yml: on every push, validation annotations, report and deck as artifacts, and
     the points for GitHub Classroom."""
-    from grader import classroom as cr
+    from grader.outputs import classroom as cr
     from grader.storage import write_atomic
 
     if not action:
@@ -517,15 +520,15 @@ def validate_cmd(
     file:line: message (fix)."""
     counter = None
     if base_model:
-        from grader import model
+        from grader.llm import loader
 
-        counter = model.token_counter(base_model)
+        counter = loader.token_counter(base_model)
 
     if fmt not in ("text", "json", "github"):
         raise GraderError(f"--format must be text, json or github, not '{fmt}'")
     if not path.exists():
         raise GraderError(f"{path} does not exist; pass a group folder or a .jsonl file")
-    from grader.discover import group_folders
+    from grader.reading.discover import group_folders
 
     groups = group_folders(path) if path.is_dir() else []
     if groups and fmt != "json":
@@ -562,23 +565,23 @@ def validate_cmd(
 
 def _validate_one(path: Path, counter: Any) -> tuple[Path, list[Any], str, int]:
     """(where messages are relative to, problems, one-line summary, number of errors) for a group folder or a file."""
-    from grader import dataio, dataset, domain, validate
     from grader.config import TrainConfig
+    from grader.reading import domain, sample_checks, sample_files, validate
 
     if path.is_dir():
         record = validate.run(path, path.resolve().name, count_tokens=counter)
         counts = f"{validate.counted(record.n_records, record.n_samples)}, {record.n_tests} tests"
         return path, record.problems, counts, record.n_errors
     problems: list[Any] = []
-    samples = dataio.read_samples(path.parent, [path.name], problems, is_test=path.name.startswith("tests"))
-    problems += dataset.duplicate_problems(samples)
+    samples = sample_files.read_samples(path.parent, [path.name], problems, is_test=path.name.startswith("tests"))
+    problems += sample_checks.duplicate_problems(samples)
     measured = domain.measure(samples)
     if measured.flagged:
         problems.append(domain.problem(measured))
     if counter and samples and not path.name.startswith("tests"):
-        problems += dataset.length_problems(samples, TrainConfig.model_validate({}).max_length, counter)[0]
+        problems += sample_checks.length_problems(samples, TrainConfig.model_validate({}).max_length, counter)[0]
     errors = sum(1 + p.repeats for p in problems if p.severity == "error")
-    unique = dataset.unique_count(samples)
+    unique = sample_checks.unique_count(samples)
     shown = f"{len(samples)} usable records" + (f", {unique} unique samples" if unique != len(samples) else "")
     return path.parent, problems, shown, errors
 
@@ -640,7 +643,7 @@ def train_cmd(
     threads: ThreadsOpt = None,
 ) -> None:
     """The course's train_lora.py done right: LoRA/QLoRA on the group's data with its Part A parameters."""
-    from grader import course
+    from grader.llm import course
 
     record = course.train_group(
         group_dir,
@@ -679,7 +682,7 @@ def ask_cmd(
     threads: ThreadsOpt = None,
 ) -> None:
     """The course's inference_lora.py: greedy answers from the base and/or fine-tuned model."""
-    from grader import course
+    from grader.llm import course
 
     if which not in ("base", "finetuned", "both"):
         raise GraderError(f"--model must be base, finetuned or both, not '{which}'")

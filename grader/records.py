@@ -376,7 +376,7 @@ class Adjustment(BaseModel):
 class GradeRecord(Record):
     items: list[GradeItem] = Field(default_factory=list)
     total: float = 0.0
-    adjustments: list[Adjustment] = Field(default_factory=list)  # applied after the items (grader.adjust)
+    adjustments: list[Adjustment] = Field(default_factory=list)  # applied after the items (grader.measure.adjust)
     items_total: float | None = None  # the items' sum before the adjustments, when there are any
     limited: str = ""  # said when the adjusted total was held at 0 or at the maximum
     max_total: float = 0.0
@@ -439,7 +439,7 @@ class SweepPoint(Record):
     source: str = "trained in this sweep"  # or "the group's graded run" / "trained in an earlier sweep"
     metrics: dict[str, float] = Field(
         default_factory=dict
-    )  # every registered metric's fine-tuned mean (grader.metrics)
+    )  # every registered metric's fine-tuned mean (grader.measure.metrics)
 
     def measured(self, key: str) -> float | None:
         """A metric's fine-tuned mean; a point saved before `metrics` existed has ROUGE-L and exact match only."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from grader.report import Report
+    from grader.outputs.report import Report
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -40,9 +40,9 @@ def grader_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def runtime(grader_cache: Path) -> Any:
-    from grader import model
+    from grader.llm import loader
 
-    return model.load("demo")
+    return loader.load("demo")
 
 
 def write_jsonl(path: Path, rows: list[Any]) -> Path:
@@ -74,9 +74,9 @@ TINY_TRAIN = {
 
 def example_samples(file: str = "data/train.jsonl", group: str = "good-group") -> list[Any]:
     """Normalized samples of an example group, read by the validator as the pipeline reads them."""
-    from grader import dataio
+    from grader.reading import sample_files
 
-    return dataio.read_samples(EXAMPLES / group, [file], [], is_test=file.startswith("tests"))
+    return sample_files.read_samples(EXAMPLES / group, [file], [], is_test=file.startswith("tests"))
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def report_data(
 
     `text` goes into every student field; `answer` (default: `text`) is the fine-tuned answer of every question.
     """
-    from grader import plots, report
+    from grader.outputs import plots, report
     from grader.records import (
         Answer,
         GenerationRecord,
@@ -170,8 +170,8 @@ def report_data(
     )
     body = text if reflections is None else reflections
     report_md = f"# Report\n\n## Reflections\n\n{body}\n\n![x](file:///etc/passwd) <b>raw</b>"
-    from grader import deliverable, writing
     from grader.config import part_a_entries
+    from grader.reading import deliverable, writing
 
     written, _ = writing.understand(deliverable.markdown(report_md, "REPORT.md"), part_a_entries(), "system")
     validation = ValidationRecord(group=group, n_samples=24, n_tests=questions, config=config, writing=written)
@@ -232,7 +232,7 @@ def viewer_env(folder: Path) -> dict[str, str]:
     """The environment of a LibreOffice that sees grader's fonts (DejaVu Sans, which the deck's measuring assumes,
     and NanumGothic for Hangul) beside the machine's own, as a viewer with the deck's fonts does: the tests then
     need no font package."""
-    from grader import fonts
+    from grader.outputs import fonts
 
     folders = "".join(f"<dir>{d}</dir>" for d in sorted({str(face.path.parent) for face in fonts.faces()}))
     config = folder / "fonts.conf"

@@ -11,10 +11,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from grader import adapter, train
 from grader.config import RunSettings, TrainConfig
 from grader.layout import Layout
-from grader.pipeline import run as grade_batch
+from grader.llm import adapter, train
+from grader.running.pipeline import run as grade_batch
 from tests.conftest import EXAMPLES, TINY_TRAIN, example_samples, pdf_text
 
 

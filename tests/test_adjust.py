@@ -1,4 +1,4 @@
-"""Penalties and bonuses (grader.adjust): the file's rules, line by line, and the total they give."""
+"""Penalties and bonuses (grader.measure.adjust): the file's rules, line by line, and the total they give."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import adjust
 from grader.errors import ConfigError
+from grader.measure import adjust
 from grader.records import GradeItem, GradeRecord
 
 

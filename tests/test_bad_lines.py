@@ -1,12 +1,12 @@
 """A bad line costs the data item and the line, not the group: training goes on with the usable samples
-(grader.validate.usable_despite), and the group is told which lines were skipped."""
+(grader.reading.validate.usable_despite), and the group is told which lines were skipped."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-from grader import validate
+from grader.reading import validate
 from tests.conftest import EXAMPLES
 
 

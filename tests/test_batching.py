@@ -9,9 +9,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from grader import train
 from grader.config import TrainConfig
 from grader.layout import Layout
+from grader.llm import train
 from tests.conftest import example_samples
 
 LITERAL = {

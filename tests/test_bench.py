@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from grader import bench, dataio, validate
-from grader.demo import MODEL_SHAPE, VOCAB_SIZE
+from grader.llm.tiny_llama import MODEL_SHAPE, VOCAB_SIZE
+from grader.reading import sample_files, validate
+from tools import bench
 
 
 def test_synthetic_groups_are_valid_and_differ(tmp_path: Path) -> None:
@@ -17,7 +18,9 @@ def test_synthetic_groups_are_valid_and_differ(tmp_path: Path) -> None:
     records = [validate.run(g, g.name) for g in groups]
     assert all(r.n_errors == 0 and r.n_samples == 24 and r.n_tests == 5 for r in records)
     assert len({r.config["learning_rate"] for r in records}) == 3
-    questions = [{t.instruction for t in dataio.read_samples(g, ["tests.jsonl"], [], is_test=True)} for g in groups]
+    questions = [
+        {t.instruction for t in sample_files.read_samples(g, ["tests.jsonl"], [], is_test=True)} for g in groups
+    ]
     assert questions[0] & questions[1] and questions[0] != questions[1]  # a class overlaps in part
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import adapter
+from grader.llm import adapter
 from tests.conftest import EXAMPLES, pdf_text, report_data
 
 
@@ -30,8 +30,8 @@ def test_a_huge_trainer_state_is_thinned_when_read_and_said(tmp_path: Path) -> N
 
 
 def test_the_reports_step_table_is_bounded(tmp_path: Path) -> None:
-    from grader import render
     from grader.layout import Layout
+    from grader.outputs import render
 
     data = report_data(tmp_path, steps=500)
     render.run(data, Layout(tmp_path / "out"), "g")
@@ -118,7 +118,7 @@ def _fail() -> str:
 
 
 def test_a_reader_is_stopped_at_its_memory_and_time_limits_alone() -> None:
-    from grader import sandbox
+    from grader.reading import sandbox
 
     with pytest.raises(sandbox.ReaderFailed, match="KeyError"):  # a parser's own failure is not called a limit
         sandbox.run(_fail, memory_mb=200, seconds=30)
@@ -133,7 +133,7 @@ def test_a_reader_is_stopped_at_its_memory_and_time_limits_alone() -> None:
 def test_a_grid_of_ruled_lines_is_read_without_a_table_search(tmp_path: Path) -> None:
     """A few KB of ruled lines that kept a table finder busy for minutes (its search grows with the square of the
     crossings): the page is read as text, the table search skipped and said; the group's other parts as usual."""
-    from grader import validate
+    from grader.reading import validate
 
     group = tmp_path / "g"
     shutil.copytree(EXAMPLES / "good-group", group)
@@ -172,8 +172,9 @@ def test_text_a_viewer_cannot_see_is_read_but_never_credited(tmp_path: Path) -> 
     from pptx.dml.color import RGBColor
     from pptx.util import Emu, Pt
 
-    from grader import grade, validate
     from grader.config import part_a_entries
+    from grader.measure import grade
+    from grader.reading import validate
 
     names = [entry["name"] for entry in part_a_entries()]
     stuffing = " ".join(f"{p}: controls; increase it; default 1-5; matters for geology." for p in names)
@@ -212,8 +213,8 @@ def test_text_a_viewer_cannot_see_is_read_but_never_credited(tmp_path: Path) -> 
 
 
 def test_one_passage_pasted_for_every_parameter_is_template_text() -> None:
-    from grader import deliverable, writing
     from grader.config import part_a_entries
+    from grader.reading import deliverable, writing
 
     names = [entry["name"] for entry in part_a_entries()]
     md = "# Part A\n\n" + "\n\n".join(f"{p}: controls; increase it; default 1-5; matters for geology." for p in names)
@@ -232,7 +233,7 @@ def test_visible_designs_are_never_called_unseen(tmp_path: Path) -> None:
     from pptx.enum.shapes import MSO_SHAPE
     from pptx.util import Emu
 
-    from grader import deliverable
+    from grader.reading import deliverable
 
     drawing = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
     prs = Presentation()
@@ -272,7 +273,7 @@ def test_visible_designs_are_never_called_unseen(tmp_path: Path) -> None:
 def test_what_a_deliverable_holds_is_capped_while_it_is_read(tmp_path: Path, kind: str) -> None:
     """Shapes per slide, notebook output lines, table rows: past the cap the rest is not read, and the document says
     so; what is kept stays small whatever the file holds."""
-    from grader import deliverable
+    from grader.reading import deliverable
     from tests import bombs
 
     if kind == "deck":
@@ -323,16 +324,16 @@ def test_a_data_file_over_the_readers_memory_costs_the_data_only(tmp_path: Path)
 
 @pytest.mark.parametrize("example", ["good-group", "weak-group", "broken-group", "course-group", "course-group-lfs"])
 def test_the_bounded_config_reader_reads_what_the_in_process_one_does(example: str) -> None:
-    from grader import hparams
-    from grader.discover import find_parts
     from grader.limits import DEFAULT_LIMITS
+    from grader.reading import part_a_values
+    from grader.reading.discover import find_parts
 
     group = EXAMPLES / example
     parts = find_parts(group)
     here: list = []
     there: list = []
-    direct = hparams.collect(group, parts, here)
-    bounded = hparams.collect_bounded(group, parts, there, DEFAULT_LIMITS)
+    direct = part_a_values.collect(group, parts, here)
+    bounded = part_a_values.collect_bounded(group, parts, there, DEFAULT_LIMITS)
     assert there == here
     for name in ("config", "sources", "filled", "toml", "config_file", "script", "data_path"):
         assert getattr(bounded, name) == getattr(direct, name), name
@@ -343,24 +344,24 @@ def test_the_bounded_config_reader_reads_what_the_in_process_one_does(example: s
     ["x = " + "a+" * 100_000 + "a", "x = " + "(" * 300 + ")" * 300, "x = " + "-" * 200_000 + "1", "def f(:\n"],
 )
 def test_a_script_bomb_is_said_with_its_reason(source: str) -> None:
-    from grader import script
+    from grader.reading import course_script
 
-    found = script.parse(source)
+    found = course_script.parse(source)
     (_, message, hint), *_ = found.problems
     assert message.startswith("is not valid Python (") and "()" not in message and hint
     assert not found.values
 
 
 def test_thousands_of_conflicting_calls_give_fifty_warnings_and_a_count(tmp_path: Path) -> None:
-    from grader import hparams
-    from grader.discover import find_parts
+    from grader.reading import part_a_values
+    from grader.reading.discover import find_parts
     from tests import bombs
 
     group = tmp_path / "g"
     shutil.copytree(EXAMPLES / "good-group", group)
     bombs.conflicting_script(group / "train_lora.py", 3_000)  # under the 256 KB a script may be
     problems: list = []
-    hparams.collect(group, find_parts(group), problems)
+    part_a_values.collect(group, find_parts(group), problems)
     said = [p for p in problems if p.file == "train_lora.py"]
     assert 40 <= len(said) <= 60, len(said)
     assert any("more conflicting values like the ones above" in p.message for p in said)

@@ -32,8 +32,8 @@ def a_class(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.mark.slow
 def test_a_class_with_a_roster_adjustments_and_only(tmp_path: Path) -> None:
-    from grader import pipeline
     from grader.config import RunSettings
+    from grader.running import pipeline
 
     subs, roster = a_class(tmp_path)
     out = tmp_path / "out"

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from grader import __version__, classroom
+from grader import __version__
+from grader.outputs import classroom
 from grader.records import GradeItem, GradeRecord
 from tests.conftest import EXAMPLES, ROOT, deck_text, pdf_text
 
@@ -117,8 +118,8 @@ def recorded_group(tmp_path: Path, name: str = "team-7") -> Path:
 
 def test_preview_with_answers_but_no_logs_is_graded_and_says_so(tmp_path: Path) -> None:
     """A group that committed its answers but no trainer_state.json: no loss to show, and every page says so."""
-    from grader import pipeline
     from grader.config import RunSettings
+    from grader.running import pipeline
 
     group, out = recorded_group(tmp_path), tmp_path / "out"
     (group / "trainer_state.json").unlink()
@@ -385,7 +386,7 @@ def actionlint(tmp_path: Path) -> Path | None:
 def test_points_sent_to_classroom_are_whole_and_add_up() -> None:
     """Classroom's grade export turns 3.0000000000000004/4 into 0 (education/gh-classroom#83): whole points only,
     the total rounded half up, the items' whole points adding up to it; the exact points stay in the gradebook."""
-    from grader.classroom import notices, runner_result, total, whole_points
+    from grader.outputs.classroom import notices, runner_result, total, whole_points
     from grader.records import GradeItem, GradeRecord
 
     assert whole_points([1.25, 0.5, 1.2500000000000004], [2, 1, 2]) == [1, 1, 1]  # 3.0000000000000004 -> 3

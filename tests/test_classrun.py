@@ -38,8 +38,9 @@ def test_a_broken_shared_run_sends_every_group_the_per_group_way(
     same, and batch.json says what happened."""
     import torch
 
-    from grader import cotrain, pipeline
     from grader.config import RunSettings
+    from grader.llm import cotrain
+    from grader.running import pipeline
     from tests.test_pipeline import small_class
 
     subs = small_class(tmp_path, copy_example, {"a": "good-group", "b": "weak-group"})
@@ -65,8 +66,8 @@ def test_a_run_killed_while_co_training_keeps_the_groups_that_had_finished(tmp_p
     import sys
     import time
 
-    from grader import pipeline
     from grader.config import RunSettings
+    from grader.running import pipeline
     from tests.test_pipeline import SMALL, small_class
 
     subs = small_class(tmp_path, copy_example, {"a1": "good-group", "b2": "good-group", "c3": "good-group"})
@@ -103,8 +104,9 @@ def test_a_base_changed_during_the_shared_run_is_caught_and_every_group_redone(
     is kept; each group trains and answers again on a reloaded base."""
     import torch
 
-    from grader import cotrain, pipeline
     from grader.config import RunSettings
+    from grader.llm import cotrain
+    from grader.running import pipeline
     from tests.test_pipeline import small_class
 
     subs = small_class(tmp_path, copy_example, {"a": "good-group", "b": "weak-group"})
@@ -128,8 +130,9 @@ def test_a_base_changed_during_the_shared_run_is_caught_and_every_group_redone(
 def test_a_group_past_its_timeout_in_the_shared_run_is_timed_out_not_trained_again(
     tmp_path: Path, copy_example, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from grader import cotrain, pipeline, train
     from grader.config import RunSettings
+    from grader.llm import cotrain, train
+    from grader.running import pipeline
     from tests.test_pipeline import small_class
 
     subs = small_class(tmp_path, copy_example, {"a": "weak-group", "b": "good-group"})

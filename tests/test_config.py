@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from grader import script
 from grader.config import PART_A, TrainConfig, parse_train_config
+from grader.reading import course_script
 
 # The course script's defaults, as shared/BRIEF.md §3a lists them: constant name, Part A name, value.
 COURSE_DEFAULTS = [
@@ -27,7 +27,7 @@ def test_defaults_are_the_course_defaults() -> None:
     for constant, name, value in COURSE_DEFAULTS:
         assert getattr(c, name) == value, f"{name} (the course's {constant}) should default to {value!r}"
         if constant.isupper():
-            assert script.CONSTANTS[constant] == name
+            assert course_script.CONSTANTS[constant] == name
     assert not c.fp16 and c.load_in_4bit
 
 
@@ -83,7 +83,7 @@ def test_the_python_floor_is_true() -> None:
     needs = {"tomllib": (3, 11)}  # stdlib modules newer than 3.10, and the version that brought them
     used = {
         alias.name.split(".")[0]
-        for path in (ROOT / "grader").glob("*.py")
+        for path in (ROOT / "grader").rglob("*.py")
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
@@ -98,8 +98,9 @@ def test_the_python_floor_is_true() -> None:
 def test_every_spelling_of_a_part_a_key_is_written_once_in_parameters_yaml() -> None:
     """config's aliases, the course script's constants, PEFT's and trainer_state's keys all come from the per_key
     table of templates/parameters.yaml: each names a real config key, and no name means two keys."""
-    from grader import hparams, script, summary
     from grader.config import ALIASES, KNOWN_KEYS, PART_A, part_a_entries, spelled
+    from grader.outputs import summary
+    from grader.reading import course_script, part_a_values
 
     seen: dict[tuple[str, str], str] = {}
     for entry in part_a_entries():
@@ -111,8 +112,8 @@ def test_every_spelling_of_a_part_a_key_is_written_once_in_parameters_yaml() -> 
     assert all(key in KNOWN_KEYS for key in spelled("config").values())
     assert len(PART_A) == 15 and set(PART_A) <= set(KNOWN_KEYS)  # 13 parameters; two cover two keys each
     assert ALIASES["lr"] == "learning_rate" and ALIASES["use_4bit"] == "load_in_4bit"
-    assert script.CONSTANTS["LORA_RANK"] == "lora_r" and script.CONSTANTS["SEED"] == "seed"
-    assert script.LORA_KEYWORDS == {"r": "lora_r", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout"}
-    assert hparams.spelled("trainer_state")["train_batch_size"] == "per_device_train_batch_size"
+    assert course_script.CONSTANTS["LORA_RANK"] == "lora_r" and course_script.CONSTANTS["SEED"] == "seed"
+    assert course_script.LORA_KEYWORDS == {"r": "lora_r", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout"}
+    assert part_a_values.spelled("trainer_state")["train_batch_size"] == "per_device_train_batch_size"
     assert summary.PARAMETERS[0] == "learning_rate" and summary.PARAMETERS[-1] == "optimizer_steps"
     assert "max_new_tokens" not in summary.PARAMETERS  # a generation setting: not correlated with the gain

@@ -10,9 +10,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from grader import cotrain, train
 from grader.config import TrainConfig
 from grader.layout import Layout
+from grader.llm import cotrain, train
 from grader.records import Sample
 
 
@@ -105,7 +105,7 @@ def test_a_saved_adapter_loads_in_peft_and_answers_as_the_cotrained_layers(
 ) -> None:
     from peft import PeftModel
 
-    from grader.multilora import Adapter, Slots, unwrap, wrap
+    from grader.llm.multilora import Adapter, Slots, unwrap, wrap
 
     _, together, _ = trained
     enc = runtime.tokenizer(["Question: what absorbs near 2003 nm?\nAnswer:"], return_tensors="pt")

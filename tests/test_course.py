@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from grader import course
 from grader.cli import app
 from grader.errors import ConfigError, SubmissionError
 from grader.layout import Layout
+from grader.llm import course
 from tests.conftest import EXAMPLES
 
 
@@ -94,12 +94,12 @@ def test_train_then_ask(tmp_path: Path, runtime) -> None:
     both = runner.invoke(app, ["ask", str(EXAMPLES / "good-group"), "--out", str(out), "--max-new-tokens", "4"])
     assert both.exit_code == 0, both.output
     # the answers file `grader ask` writes is the one `grader preview` reads, as it is
-    from grader import dataio, recorded
+    from grader.reading import recorded, sample_files
 
     group = tmp_path / "committed"
     shutil.copytree(EXAMPLES / "good-group", group)
     shutil.copy(out / "good-group" / "answers.jsonl", group / "answers.jsonl")
-    gen = recorded.answers("g", group, dataio.load_samples(out / "good-group" / "tests.jsonl"))
+    gen = recorded.answers("g", group, sample_files.load_samples(out / "good-group" / "tests.jsonl"))
     assert gen is not None and len(gen.answers) == 6 and gen.source == "recorded"
     assert all(a.base and a.finetuned for a in gen.answers) and not [n for n in gen.notes if "no " in n]
 

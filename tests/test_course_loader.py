@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from grader import discover
-from grader.jsonl import Reader, read_objects
+from grader.reading import discover
+from grader.reading.json_lines import Reader, read_objects
 from tests.conftest import EXAMPLES
 
 datasets = pytest.importorskip("datasets")  # the `test` extra installs it

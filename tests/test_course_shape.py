@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import dataio, discover, hparams, validate
+from grader.reading import discover, part_a_values, sample_files, validate
 from grader.records import Problem
 from tests.conftest import EXAMPLES, sample, write_jsonl
 
@@ -168,7 +168,7 @@ def test_validate_on_a_class_folder_validates_each_group(tmp_path: Path) -> None
 @pytest.mark.slow
 def test_the_course_shaped_groups_are_graded_end_to_end(tmp_path: Path) -> None:
     from grader.config import RunSettings
-    from grader.pipeline import run as grade_batch
+    from grader.running.pipeline import run as grade_batch
     from tests.conftest import deck_text, pdf_text
 
     subs = tmp_path / "subs"
@@ -225,10 +225,10 @@ def test_the_course_shaped_groups_are_graded_end_to_end(tmp_path: Path) -> None:
 
 def test_problem_messages_fold_repeats() -> None:
     problems = [Problem(file="a.jsonl", line=i, code="invalid-json", message="bad") for i in range(1, 101)]
-    folded = dataio.fold(problems)
+    folded = sample_files.fold(problems)
     assert len(folded) == 5 and folded[-1].repeats == 95
     assert "and 95 more like it (lines 6, 7, 8, 9, 10, 11, 12, 13, ...)" in folded[-1].message
-    assert hparams.DEFAULT == "course default"
+    assert part_a_values.DEFAULT == "course default"
 
 
 @pytest.mark.slow

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from grader import limits, model
+from grader import limits
+from grader.llm import loader
 
 
 def _cgroup(tmp_path: Path, proc: str, files: dict[str, str]) -> tuple[Path, Path]:
@@ -60,12 +61,12 @@ def test_threads_from_flag_env_or_usable_cpus(monkeypatch: pytest.MonkeyPatch) -
 def test_the_cpu_run_says_its_threads_and_precision(grader_cache: Path) -> None:
     before = torch.get_num_threads()
     try:
-        runtime = model.load("demo", device="cpu", threads=1)
+        runtime = loader.load("demo", device="cpu", threads=1)
     finally:
         torch.set_num_threads(before)
     assert runtime.quantization == "none" and runtime.dtype == "float32"
     assert "1 CPU thread(s): --threads" in runtime.notes
     assert any("--quantize 4bit" in n for n in runtime.notes) and not any("needs CUDA" in n for n in runtime.notes)
     with pytest.raises(Exception, match="--quantize must be one of"):
-        model.quantization_for("8bit", "cpu")
-    assert model.quantization_for("auto", "cuda") == "nf4" and model.quantization_for("auto", "cpu") == "none"
+        loader.quantization_for("8bit", "cpu")
+    assert loader.quantization_for("auto", "cuda") == "nf4" and loader.quantization_for("auto", "cpu") == "none"

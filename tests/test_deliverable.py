@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import deliverable, writing
 from grader.config import part_a_entries
+from grader.reading import deliverable, writing
 from grader.records import Problem
 from tests.conftest import EXAMPLES
 
@@ -202,8 +202,9 @@ def test_macros_embedded_objects_and_external_links_are_never_followed(tmp_path:
 
 
 def test_hostile_text_from_a_deck_stays_escaped_in_the_report(tmp_path: Path) -> None:
-    from grader import render, writing
     from grader.config import part_a_entries
+    from grader.outputs import render
+    from grader.reading import writing
     from tests.conftest import report_data
 
     evil = "<script>alert(1)</script> {{ 7*7 }} learning_rate controls the step <b>size</b>"
@@ -222,7 +223,7 @@ def test_hostile_text_from_a_deck_stays_escaped_in_the_report(tmp_path: Path) ->
 
 @pytest.mark.slow
 def test_the_committed_example_deliverables_are_what_the_builder_writes(tmp_path: Path) -> None:
-    from grader import examples_build
+    from tools import examples_build
 
     for name in ("course-group", "course-group-lfs"):
         (tmp_path / name).mkdir()

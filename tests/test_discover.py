@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import discover
 from grader.errors import ConfigError
+from grader.reading import discover
 
 
 def fake_repo(folder: Path, sha: str, when: int) -> None:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import dataio, domain, gradebook, validate
 from grader.layout import Layout
+from grader.outputs import gradebook
+from grader.reading import domain, sample_files, validate
 from grader.records import Problem, Sample
 from tests.conftest import EXAMPLES, sample, write_jsonl
 
@@ -48,7 +49,7 @@ def in_domain_samples() -> list[Sample]:
     paths += [p for p in FIXTURES.iterdir() if p.name != "off_domain.jsonl"]
     for path in paths:
         problems: list[Problem] = []
-        found += dataio.read_samples(path.parent, [path.name], problems, is_test=path.name.startswith("tests"))
+        found += sample_files.read_samples(path.parent, [path.name], problems, is_test=path.name.startswith("tests"))
     return found
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import grade, validate
+from grader.measure import grade
+from grader.reading import validate
 from grader.records import GradeItem, GradeRecord, TrainRecord
 from tests.conftest import EXAMPLES
 
@@ -74,7 +75,7 @@ def test_no_evidence_earns_nothing_whatever_grader_trained(copy_example) -> None
 
 
 def test_the_preview_says_which_points_only_the_instructors_run_measures() -> None:
-    from grader import classroom
+    from grader.outputs import classroom
 
     record = GradeRecord(
         group="g",
@@ -104,8 +105,9 @@ def _items(out: Path) -> dict[str, dict[str, float]]:
 def test_no_item_depends_on_the_demo_models_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The examples graded on two demo models (seeds 0 and 7): every item's points are equal; only the pipeline
     check (this run's ROUGE-L gain) moves."""
-    from grader import demo, pipeline
     from grader.config import RunSettings
+    from grader.llm import tiny_llama as demo
+    from grader.running import pipeline
 
     books, gains = [], []
     for seed in (0, 7):
@@ -124,9 +126,9 @@ def test_no_item_depends_on_the_demo_models_seed(tmp_path: Path, monkeypatch: py
 def test_a_real_base_model_measures_and_a_disagreement_is_flagged(tmp_path: Path) -> None:
     """A tiny model folder without the demo marker stands in for Llama-3.1-8B: this run's measurements count, and
     where the group's reported loss sits far from this run's on the course's scale, the instructor is told."""
-    from grader import pipeline
     from grader.config import RunSettings
-    from grader.demo import demo_model_dir
+    from grader.llm.tiny_llama import demo_model_dir
+    from grader.running import pipeline
 
     real = tmp_path / "tiny-real-model"
     shutil.copytree(demo_model_dir(), real, ignore=shutil.ignore_patterns("grader-demo.json"))
@@ -150,7 +152,7 @@ def test_a_real_base_model_measures_and_a_disagreement_is_flagged(tmp_path: Path
 def test_test_questions_copied_from_the_training_data_count_for_nothing(copy_example) -> None:
     """A group that tests on its own training samples (30 epochs later, a big 'gain') shows nothing about what
     fine-tuning taught: those questions are not held out and leave every comparison, said with where they are."""
-    from grader import score
+    from grader.measure import score
     from grader.records import Answer, GenerationRecord
 
     group = copy_example("good-group")
@@ -185,8 +187,8 @@ def test_test_questions_copied_from_the_training_data_count_for_nothing(copy_exa
 
 def test_one_copied_row_of_a_slide_table_leaves_only_that_row_out() -> None:
     """Rows of one Q&A table share their slide as the source: the copied question is matched by its text."""
-    from grader import score
-    from grader.dataset import normalize
+    from grader.measure import score
+    from grader.reading.sample_checks import normalize
     from grader.records import Answer, GenerationRecord, ValidationRecord
 
     rows = [
@@ -224,7 +226,7 @@ def test_an_empty_adapter_config_without_weights_is_no_saved_adapter(tmp_path: P
 
 
 def test_the_courses_loss_scale_states_no_loss() -> None:
-    from grader import stated
+    from grader.reading import stated
     from grader.records import DocBlock, Document
 
     def said(text: str) -> list[float] | None:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader import grade
 from grader.config import part_a_entries
+from grader.measure import grade
 from grader.records import (
     CommittedAdapter,
     LogEntry,
@@ -107,7 +107,7 @@ def test_adapter_comes_from_what_the_group_committed() -> None:
 
 
 def test_beats_base_from_the_groups_comparison_and_a_pending_mark_on_the_demo_model() -> None:
-    from grader import score
+    from grader.measure import score
     from grader.records import Answer, GenerationRecord
 
     item = next(i for i in grade.load_rubric() if i.check == "beats_base")
@@ -139,7 +139,7 @@ def test_beats_base_from_the_groups_comparison_and_a_pending_mark_on_the_demo_mo
 
 
 def _written(path: Path) -> Writing:
-    from grader import deliverable, writing
+    from grader.reading import deliverable, writing
 
     document = deliverable.markdown(path.read_text(encoding="utf-8"), "REPORT.md")
     return writing.understand(document, part_a_entries(), "system")[0]
@@ -161,7 +161,7 @@ def test_part_a_is_graded_on_the_four_questions_per_parameter() -> None:
 
 
 def test_reflections_section() -> None:
-    from grader import deliverable, writing
+    from grader.reading import deliverable, writing
 
     md = "# R\n\n## Reflections\n\n학습률이 중요했다. The training loss fell. " + "word " * 40 + "\n\n## Next\nother"
     written, _ = writing.understand(deliverable.markdown(md, "REPORT.md"), part_a_entries(), "s")

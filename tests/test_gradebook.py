@@ -4,8 +4,8 @@ import csv
 import json
 from pathlib import Path
 
-from grader import gradebook
 from grader.layout import Layout
+from grader.outputs import gradebook
 from grader.records import GradeItem, GradeRecord, ScoreRecord
 
 

@@ -11,10 +11,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from grader import adapter, train
 from grader.config import RunSettings, TrainConfig
 from grader.layout import Layout
-from grader.pipeline import run as grade_batch
+from grader.llm import adapter, train
+from grader.running.pipeline import run as grade_batch
 from tests.conftest import EXAMPLES, TINY_TRAIN, example_samples, pdf_text
 
 
@@ -71,7 +71,7 @@ def test_an_adapter_carrying_base_weights_is_refused_and_changes_no_other_grade(
 def test_a_changed_base_model_is_caught_after_the_group_and_reloaded(tmp_path: Path, monkeypatch) -> None:
     """The tripwire: whatever path a group found to change the shared weights, its row says so and the next
     group is graded on a freshly loaded base."""
-    from grader import pipeline
+    from grader.running import pipeline
 
     subs = tmp_path / "subs"
     shutil.copytree(EXAMPLES / "good-group", subs / "a-group")
@@ -132,7 +132,7 @@ def test_render_and_grade_are_bounded_by_the_group_time_limit(tmp_path: Path, mo
     from tests.test_classroom import recorded_group
 
     group = recorded_group(tmp_path)
-    from grader import render
+    from grader.outputs import render
 
     # once without a limit first: the demo tokenizer built and the readers imported before the clock runs, so that
     # on a loaded machine only the render can be the stage that runs out of time
@@ -152,7 +152,8 @@ def test_render_and_grade_are_bounded_by_the_group_time_limit(tmp_path: Path, mo
 
 
 def test_student_text_that_grows_work_quadratically_is_capped() -> None:
-    from grader import metrics, text
+    from grader.measure import metrics
+    from grader.outputs import text
 
     flat = metrics.scores("a " * 50_000, "a b " * 25_000)  # would be hours of LCS uncapped
     assert set(flat) == {m.key for m in metrics.METRICS}

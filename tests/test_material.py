@@ -6,9 +6,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from grader import material, validate, writing
 from grader.config import part_a_entries
 from grader.layout import Layout
+from grader.reading import material, validate, writing
 from tests.conftest import EXAMPLES
 
 DECK = EXAMPLES / "course-group" / "Week5_Group3_report.pptx"
@@ -84,7 +84,7 @@ def test_shingles_are_by_content_and_short_passages_are_not_judged() -> None:
 
 
 def test_the_courses_example_data_is_trained_on_but_not_counted_as_the_groups_samples(tmp_path: Path) -> None:
-    from grader import grade
+    from grader.measure import grade
     from tests.conftest import write_jsonl
 
     def sample(i: int, topic: str) -> dict[str, str]:

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from grader import cli, dataio, grade, validate
-from grader.grade import RubricItem
+from grader import cli
+from grader.measure import grade
+from grader.measure.grade import RubricItem
+from grader.reading import sample_files, validate
 from grader.records import Problem, Sample, ValidationRecord
 from tests.conftest import write_jsonl
 
@@ -21,7 +23,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "data"
 
 def read(name: str, folder: Path = FIXTURES) -> tuple[list[Sample], list[Problem]]:
     problems: list[Problem] = []
-    samples = dataio.read_samples(folder, [name], problems, is_test=False)
+    samples = sample_files.read_samples(folder, [name], problems, is_test=False)
     return samples, problems
 
 
@@ -165,7 +167,7 @@ def test_an_array_of_question_strings_is_one_message_and_becomes_a_tests_file(tm
     ]
     converted.write_text("".join(json.dumps(r) + "\n" for r in rows))
     found: list[Problem] = []
-    tests = dataio.read_samples(tmp_path, [converted.name], found, is_test=True)
+    tests = sample_files.read_samples(tmp_path, [converted.name], found, is_test=True)
     assert len(tests) == 53 and not errors(found)
 
 

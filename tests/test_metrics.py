@@ -3,8 +3,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from grader import gradebook, metrics
 from grader.layout import Layout
+from grader.measure import metrics
+from grader.outputs import gradebook
 
 
 def test_chrf_scores_a_korean_answer_that_differs_by_a_particle() -> None:

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from grader import cotrain, generate, mixgen
 from grader.config import TrainConfig
 from grader.layout import Layout
+from grader.llm import cotrain, generate, mixgen
 from grader.records import Sample
 
 

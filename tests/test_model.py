@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from grader import generate, train
 from grader.config import TrainConfig
-from grader.dataio import load_samples
-from grader.demo import demo_model_dir
 from grader.layout import Layout
-from grader.prompts import cut_at_stop, plain_prompt
+from grader.llm import generate, train
+from grader.llm.prompts import cut_at_stop, plain_prompt
+from grader.llm.tiny_llama import demo_model_dir
+from grader.reading.sample_files import load_samples
 from tests.conftest import TINY_TRAIN, example_samples
 
 
@@ -59,7 +59,7 @@ def test_train_changes_lora_not_base_and_is_reproducible(runtime, tmp_path: Path
 
 
 def test_generation_batched_equals_one_by_one_and_cache(runtime, tmp_path: Path) -> None:
-    from grader.prompts import prompt
+    from grader.llm.prompts import prompt
 
     tests = example_samples("tests.jsonl")
     prompts = [prompt(t) for t in tests]
@@ -130,7 +130,7 @@ def test_batches_respect_the_token_budget() -> None:
 
 
 def test_generation_halves_the_batch_when_out_of_memory(runtime, monkeypatch) -> None:
-    from grader.prompts import prompt
+    from grader.llm.prompts import prompt
 
     prompts = [prompt(t) for t in example_samples("tests.jsonl")]
     expected = generate.answer(runtime, prompts, 8)
@@ -156,8 +156,8 @@ def test_generation_halves_the_batch_when_out_of_memory(runtime, monkeypatch) ->
 @pytest.mark.gpu
 def test_qlora_in_4bit_with_bf16_on_cuda(tmp_path: Path) -> None:
     """The course default on a GPU: NF4 base, bf16 compute, base left unchanged."""
-    from grader import model
-    from grader.prompts import prompt
+    from grader.llm import loader as model
+    from grader.llm.prompts import prompt
 
     rt = model.load("demo", device="cuda")
     assert rt.device == "cuda" and rt.dtype == ("bfloat16" if torch.cuda.is_bf16_supported() else "float16")
@@ -192,8 +192,8 @@ def test_token_counter_counts_as_the_model_tokenizer_does(grader_cache: Path, tm
     import json
     import shutil
 
-    from grader import model
-    from grader.prompts import training_text
+    from grader.llm import loader as model
+    from grader.llm.prompts import training_text
 
     texts = [training_text(s) for s in example_samples()] + ["", "spectre 2200 nm \u4e2d\u6587 <|eot_id|> \u00e9\u0301"]
     folder = str(demo_model_dir())

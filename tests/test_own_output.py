@@ -1,5 +1,5 @@
 """A group's repository after `grader preview .`: git sees nothing new, and `grader validate .` and discovery read
-only the group's work, whatever the output folder is called (grader.own_output)."""
+only the group's work, whatever the output folder is called (grader.reading.own_output)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from grader import discover, own_output
 from grader.cli import app
+from grader.reading import discover, own_output
 from tests.test_classroom import recorded_group
 
 

@@ -124,8 +124,9 @@ def test_console_script_exit_codes(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_base_answers_for_the_whole_class_in_one_pass(tmp_path: Path, copy_example, monkeypatch) -> None:
     """Two groups sharing their test questions: one base pass for both, then one fine-tuned pass per group."""
-    from grader import generate, pipeline
     from grader.config import RunSettings
+    from grader.llm import generate
+    from grader.running import pipeline
 
     for name in ("g1", "g2"):
         folder = copy_example("good-group").rename(tmp_path / "subs" / name)
@@ -167,9 +168,9 @@ def small_class(tmp_path: Path, copy_example, names: dict[str, str]) -> Path:
 @pytest.mark.slow
 def test_roster_overrides_rescore_and_only(tmp_path: Path, copy_example) -> None:
 
-    from grader import pipeline
     from grader.config import RunSettings
     from grader.errors import ConfigError
+    from grader.running import pipeline
 
     subs = small_class(tmp_path, copy_example, {"g1": "good-group", "g2": "weak-group"})
     roster = tmp_path / "roster.csv"
@@ -212,8 +213,8 @@ def test_roster_overrides_rescore_and_only(tmp_path: Path, copy_example) -> None
 
 
 def test_rescore_without_stored_answers_says_what_to_do(tmp_path: Path, copy_example) -> None:
-    from grader import pipeline
     from grader.config import RunSettings
+    from grader.running import pipeline
 
     subs = small_class(tmp_path, copy_example, {"g1": "good-group"})
     (row,) = pipeline.run(subs, RunSettings(out=tmp_path / "out", rescore=True))
@@ -228,7 +229,7 @@ def test_groups_over_their_limits_get_a_status_naming_the_limit_and_the_batch_go
     the flag that raises it; the groups within every limit are graded in the same batch."""
     import threading
 
-    from grader import train
+    from grader.llm import train
 
     names = ("fast", "slow", "many-samples", "many-tests", "big-file")
     subs = small_class(tmp_path, copy_example, dict.fromkeys(names, "good-group"))
@@ -284,10 +285,10 @@ def test_groups_over_their_limits_get_a_status_naming_the_limit_and_the_batch_go
 def test_check_base_reloads_a_model_left_with_lora_layers(tmp_path: Path, runtime) -> None:
     from peft import LoraConfig, get_peft_model
 
-    from grader import grade
-    from grader.batch import Batch
     from grader.config import RunSettings
     from grader.layout import Layout
+    from grader.measure import grade
+    from grader.running.batch import Batch
 
     batch = Batch(settings=RunSettings(out=tmp_path), layout=Layout(tmp_path), rubric=grade.load_rubric())
     batch._runtime = runtime
@@ -308,8 +309,8 @@ def test_killed_batch_resumes_where_it_stopped(tmp_path: Path, copy_example) -> 
     import signal
     import time
 
-    from grader import pipeline
     from grader.config import RunSettings
+    from grader.running import pipeline
 
     subs = small_class(tmp_path, copy_example, {"a1": "good-group", "b2": "good-group", "c3": "good-group"})
     for name in ("b2", "c3"):  # slow enough that the kill lands before they finish
@@ -482,8 +483,9 @@ def test_grade_usage_errors_exit_2_before_anything_runs(tmp_path: Path) -> None:
 def test_out_of_memory_and_crash_are_recorded_and_the_batch_goes_on(tmp_path: Path, copy_example, monkeypatch) -> None:
     import torch
 
-    from grader import pipeline, train
     from grader.config import RunSettings
+    from grader.llm import train
+    from grader.running import pipeline
 
     subs = small_class(tmp_path, copy_example, {"crash": "good-group", "fine": "good-group", "oom": "good-group"})
     real = train.run
@@ -507,7 +509,7 @@ def test_out_of_memory_and_crash_are_recorded_and_the_batch_goes_on(tmp_path: Pa
 
     # Fixed and run again: the crash's error.txt goes with it; a render that fails leaves its own traceback.
     monkeypatch.setattr(train, "run", real)
-    from grader import slides
+    from grader.outputs import slides
 
     def broken(report, path):
         raise ValueError("no room on the slide")

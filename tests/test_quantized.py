@@ -8,19 +8,19 @@ from pathlib import Path
 import pytest
 import torch
 
-from grader import generate, model, train
 from grader.config import TrainConfig
 from grader.layout import Layout
-from grader.prompts import prompt
+from grader.llm import generate, loader, train
+from grader.llm.prompts import prompt
 from tests.conftest import example_samples
 
 
 @pytest.fixture(scope="module")
-def nf4() -> model.Runtime:
-    return model.load("demo", device="cpu", quantize="4bit")
+def nf4() -> loader.Runtime:
+    return loader.load("demo", device="cpu", quantize="4bit")
 
 
-def test_nf4_on_cpu_trains_answers_and_leaves_the_base_as_it_was(nf4: model.Runtime, tmp_path: Path) -> None:
+def test_nf4_on_cpu_trains_answers_and_leaves_the_base_as_it_was(nf4: loader.Runtime, tmp_path: Path) -> None:
     import bitsandbytes as bnb
 
     layer = nf4.model.model.layers[0]
@@ -32,9 +32,9 @@ def test_nf4_on_cpu_trains_answers_and_leaves_the_base_as_it_was(nf4: model.Runt
     assert not any("needs CUDA" in n for n in nf4.notes) and any("4-bit NF4" in n for n in nf4.notes)
 
     prompts = [prompt(t) for t in example_samples("tests.jsonl")]
-    weights = model.weights_fingerprint(nf4.model)  # the batch's tripwire, taken right after loading
+    weights = loader.weights_fingerprint(nf4.model)  # the batch's tripwire, taken right after loading
     before = generate.answer(nf4, prompts, 12)
-    assert model.weights_fingerprint(nf4.model) == weights  # answering does not repack the weights
+    assert loader.weights_fingerprint(nf4.model) == weights  # answering does not repack the weights
     cfg = TrainConfig(
         num_train_epochs=3,
         per_device_train_batch_size=4,
@@ -58,5 +58,5 @@ def test_nf4_on_cpu_trains_answers_and_leaves_the_base_as_it_was(nf4: model.Runt
     tuned = generate.answer_with_adapter(nf4, Layout(tmp_path).adapter("g"), prompts, 12)
     assert tuned != before  # the adapter answers
     assert not any("lora_" in n for n, _ in nf4.model.named_modules())
-    assert model.weights_fingerprint(nf4.model) == weights
+    assert loader.weights_fingerprint(nf4.model) == weights
     assert generate.answer(nf4, prompts, 12) == before  # the base answers exactly as before

@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from grader import plots, render, text
 from grader.layout import Layout
+from grader.outputs import plots, render, text
 from tests.conftest import EXAMPLES, pdf_pages, pdf_text, report_data
 
 HOSTILE = (
@@ -188,7 +188,8 @@ def test_same_inputs_give_the_same_bytes(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_undrawable_characters_are_named_once_with_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from grader import fonts, pipeline
+    from grader.outputs import fonts
+    from grader.running import pipeline
 
     monkeypatch.setattr(fonts, "_system", frozenset)  # a machine with no fonts of its own: only grader's
     layout = Layout(tmp_path / "out")
@@ -233,7 +234,7 @@ def test_plots_use_the_figure_api_and_render_any_script(tmp_path: Path) -> None:
 
 def test_the_groups_markdown_leaves_out_the_sections_quoted_above() -> None:
     """Reflections and discussion appear once: in their own sections, not again in the reproduced REPORT.md."""
-    from grader.writing import REFLECTIONS
+    from grader.reading.writing import REFLECTIONS
 
     md = (EXAMPLES / "good-group" / "REPORT.md").read_text(encoding="utf-8")
     once = "building the dataset from paper chunks"
@@ -260,7 +261,7 @@ def test_a_deck_full_of_wingdings_and_emoji_keeps_the_reports_text_layer_clean(
     import pdfplumber
     from pypdf import PdfReader
 
-    from grader import fonts
+    from grader.outputs import fonts
 
     monkeypatch.setattr(fonts, "_system", frozenset)  # no font of the machine's own: only grader's
     d = report_data(tmp_path, WINGDINGS_DECK, questions=2, reflections=f"- {WINGDINGS_DECK}\n- {WINGDINGS_DECK}")
@@ -285,7 +286,7 @@ def test_the_example_groups_reports_read_whole(tmp_path: Path) -> None:
     import pdfplumber
     from pypdf import PdfReader
 
-    from grader import deliverable
+    from grader.reading import deliverable
 
     for group, name in (("course-group", "Week5_Group3_report.pptx"), ("course-group-lfs", "Week5_Group5_report.pdf")):
         document = deliverable.read(EXAMPLES / group, name, [])
@@ -304,8 +305,8 @@ def test_the_example_groups_reports_read_whole(tmp_path: Path) -> None:
 def test_the_groups_own_comparison_without_an_expected_answer_is_shown_unscored(tmp_path: Path) -> None:
     import dataclasses
 
-    from grader import report as report_module
-    from grader import score
+    from grader.measure import score
+    from grader.outputs import report as report_module
     from grader.records import Answer, GenerationRecord
 
     answer = Answer(
@@ -337,8 +338,8 @@ def test_the_groups_own_comparison_without_an_expected_answer_is_shown_unscored(
 def test_an_unsure_part_a_reading_is_marked_for_the_instructor(tmp_path: Path) -> None:
     import dataclasses
 
+    from grader.outputs.slides import _param_row
     from grader.records import ParamAnswer
-    from grader.slides import _param_row
 
     d = report_data(tmp_path)
     own = ParamAnswer(
@@ -354,6 +355,6 @@ def test_an_unsure_part_a_reading_is_marked_for_the_instructor(tmp_path: Path) -
     assert "? check: a very short passage (3 words)" in html
     row = _param_row(next(p for p in params if p.keys[0] == "lora_r"), 400.0)
     assert row[0][0].text == "lora_r ? check"  # the deck marks the name; the speaker notes say why
-    from grader.slides import _param_notes
+    from grader.outputs.slides import _param_notes
 
     assert "? check: a very short passage (3 words)" in _param_notes(next(p for p in params if p.keys[0] == "lora_r"))

@@ -43,8 +43,8 @@ def _recorded(subs: Path, source: str, name: str) -> Path:
 
 
 def _grade(subs: Path, out: Path) -> Any:
-    from grader import pipeline
     from grader.config import RunSettings
+    from grader.running import pipeline
 
     return pipeline.run(subs, RunSettings(out=out, preview=True))
 
@@ -257,7 +257,7 @@ def test_a_flipped_cell_changes_the_points_report_and_gradebook_and_survives_a_r
     browser.find_element(By.ID, "rerender").click()
     _wait(browser, lambda d: "re-rendered" in d.find_element(By.ID, "message").text)
     after = _row(out, "weak-team")
-    from grader import grade
+    from grader.measure import grade
 
     points = next(i.points for i in grade.load_rubric() if i.id == "part_a")
     share = points / 52  # one cell of the 13 x 4 grid (points are rounded to 0.01)

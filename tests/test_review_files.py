@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import grade
 from grader.errors import ConfigError
+from grader.measure import grade
 from grader.records import ValidationRecord
 from grader.review import cells, corrections, pages
 from tests.conftest import EXAMPLES
@@ -19,8 +19,8 @@ REPORT = "# Report\n\n## Part A\n\n- learning_rate: how fast the model learns.\n
 
 
 def _validation() -> ValidationRecord:
-    from grader import deliverable, writing
     from grader.config import part_a_entries
+    from grader.reading import deliverable, writing
 
     written, _ = writing.understand(deliverable.markdown(REPORT, "REPORT.md"), part_a_entries(), "system")
     return ValidationRecord(group="team-7", writing=written)
@@ -104,8 +104,8 @@ def test_the_report_page_runs_no_script_and_carries_its_style() -> None:
 
 @pytest.mark.slow
 def test_a_rescore_keeps_a_corrected_cell_and_the_dashboard_shows_every_group(tmp_path: Path) -> None:
-    from grader import pipeline
     from grader.config import RunSettings
+    from grader.running import pipeline
 
     subs, out = tmp_path / "subs", tmp_path / "out"
     for name in ("team-7", "<b onclick=x>bold"):

@@ -1,5 +1,5 @@
-"""Rosters as schools and GitHub Classroom hand them out, and the per-student files LMSs import (grader.roster,
-grader.exports), checked with the column rules Canvas and Moodle document for their grade imports."""
+"""Rosters as schools and GitHub Classroom hand them out, and the per-student files LMSs import (grader.outputs.roster,
+grader.outputs.exports), checked with the column rules Canvas and Moodle document for their grade imports."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from grader import discover, exports, gradebook, roster
 from grader.errors import ConfigError
 from grader.layout import Layout
+from grader.outputs import exports, gradebook, roster
+from grader.reading import discover
 
 GROUPS = [f"Group{n:02d}" for n in range(1, 30)] + ["Team Alpha"]  # 30 folders
 

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from grader.generate import GenerationRecord
-from grader.metrics import METRICS, squad_normalize
-from grader.metrics import scores as metrics
+from grader.llm.generate import GenerationRecord
+from grader.measure.metrics import METRICS, squad_normalize
+from grader.measure.metrics import scores as metrics
+from grader.measure.score import run
 from grader.records import Answer
-from grader.score import run
 
 
 def test_identical_korean_answers_score_one() -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader import script
+from grader.reading import course_script
 from tests.conftest import EXAMPLES
 
 COURSE_SCRIPT = EXAMPLES / "course-group" / "W5_materials" / "LoRA_fine_Tuning.py"
 
 
 def test_the_course_scripts_constants_and_training_arguments() -> None:
-    found = script.parse(COURSE_SCRIPT.read_text(encoding="utf-8"))
+    found = course_script.parse(COURSE_SCRIPT.read_text(encoding="utf-8"))
     values = {k: (v.value, v.line) for k, v in found.values.items()}
     lines = COURSE_SCRIPT.read_text(encoding="utf-8").splitlines()
     assert values["include_mlp"][0] is True and lines[values["include_mlp"][1] - 1] == "INCLUDE_MLP = True"
@@ -35,7 +35,7 @@ def test_computed_values_are_named_not_guessed_and_nothing_runs(tmp_path: Path) 
         "base = 1e-4\nLR = base * 2\nLORA_R = 8\n"
         "args = TrainingArguments(learning_rate=LR, logging_steps=5, num_train_epochs=int('3'))\n"
     )
-    found = script.parse(source)
+    found = course_script.parse(source)
     assert not canary.exists()
     assert "learning_rate" not in found.values and found.values["lora_r"].value == 8
     assert found.values["logging_steps"].value == 5
@@ -45,23 +45,23 @@ def test_computed_values_are_named_not_guessed_and_nothing_runs(tmp_path: Path) 
 
 
 def test_a_literal_keyword_wins_over_the_constant_and_says_so() -> None:
-    found = script.parse("LR = 2e-4\nTrainingArguments(learning_rate=5e-5)\n")
+    found = course_script.parse("LR = 2e-4\nTrainingArguments(learning_rate=5e-5)\n")
     assert found.values["learning_rate"].value == 5e-5 and found.values["learning_rate"].line == 2
     assert "learning_rate" in found.conflicts[0][1] and "5e-05" in found.conflicts[0][1]
 
 
 def test_broken_python_is_one_problem() -> None:
-    found = script.parse("LR = 2e-4\ndef broken(:\n")
+    found = course_script.parse("LR = 2e-4\ndef broken(:\n")
     assert found.values == {} and len(found.problems) == 1
     line, message, _ = found.problems[0]
     assert line == 2 and "not valid Python" in message
-    assert script.parse("[" * 100_000).problems  # deep nesting: a message, not a crash
+    assert course_script.parse("[" * 100_000).problems  # deep nesting: a message, not a crash
 
 
 def test_the_value_python_would_use_and_every_unsure_place_said() -> None:
     """`LR *= 10`, `if True:`, `**{...}` are certain and worked out as Python would; a value set under a real condition,
     `**kwargs`, a star import or a constant changed after the call that used it is said as unsure, with its line."""
-    from grader import script
+    from grader.reading import course_script
 
     source = "\n".join(
         [
@@ -80,7 +80,7 @@ def test_the_value_python_would_use_and_every_unsure_place_said() -> None:
             "LORA_R = 32",  # 13
         ]
     )
-    found = script.parse(source)
+    found = course_script.parse(source)
     values = {k: (v.value, v.line) for k, v in found.values.items()}
     assert values["learning_rate"] == (2e-3, 8) and values["num_train_epochs"] == (5, 5)
     assert values["per_device_train_batch_size"] == (1, 3) and values["logging_steps"] == (7, 10)
@@ -94,23 +94,23 @@ def test_the_value_python_would_use_and_every_unsure_place_said() -> None:
 
 
 def test_a_script_bomb_is_said_with_a_reason_and_thousands_of_conflicts_are_folded(tmp_path) -> None:
-    from grader import hparams, script
+    from grader.reading import course_script, part_a_values
     from grader.records import Parts, Problem
 
-    bomb = script.parse("x = " + "(" * 5000 + ")" * 5000)
+    bomb = course_script.parse("x = " + "(" * 5000 + ")" * 5000)
     assert bomb.problems and bomb.problems[0][1].startswith("is not valid Python (") and "()" not in bomb.problems[0][1]
     many = "\n".join(f"a{i} = TrainingArguments(learning_rate={i + 1}e-5)" for i in range(3000))
     (tmp_path / "train_lora.py").write_text(many)
     problems: list[Problem] = []
-    hparams.collect(tmp_path, Parts(scripts=["train_lora.py"]), problems)
+    part_a_values.collect(tmp_path, Parts(scripts=["train_lora.py"]), problems)
     said = [p for p in problems if p.code == "script"]
-    assert len(said) == script.MAX_UNSURE + 1 and said[-1].message.startswith("and 2949 more conflicting values")
+    assert len(said) == course_script.MAX_UNSURE + 1 and said[-1].message.startswith("and 2949 more conflicting values")
 
 
 def test_a_main_block_runs_and_a_later_computed_value_is_said() -> None:
-    from grader import script
+    from grader.reading import course_script
 
-    found = script.parse(
+    found = course_script.parse(
         'EPOCHS = 3\nEPOCHS = int(os.environ.get("EPOCHS", 5))\nif __name__ == "__main__":\n    LR = 1e-4\n'
         "    args = TrainingArguments(learning_rate=LR)\n"
     )

@@ -1,4 +1,4 @@
-"""Values the course script itself would refuse (grader.script_refusals): said at their line as errors of the script,
+"""Values the course script itself would refuse (reading/script_refusals): said at their line as errors of the script,
 with what grader did instead, and the group still graded."""
 
 from __future__ import annotations
@@ -6,12 +6,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from grader import script, script_refusals, validate
+from grader.reading import course_script, script_refusals, validate
 from tests.conftest import EXAMPLES
 
 
 def test_string_rank_and_precision_are_refused_and_replaced() -> None:
-    found = script.parse(
+    found = course_script.parse(
         'LR = "2e-4"\nLORA_R = -8\nBATCH = "2"\n'
         "args = TrainingArguments(output_dir='o', bf16=True, fp16=True, learning_rate=LR)\n"
     )

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import executors, pipeline, shards
 from grader.config import RunSettings
 from grader.errors import ConfigError
+from grader.running import executors, pipeline, shards
 from tests.conftest import EXAMPLES
 
 

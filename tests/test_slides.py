@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import deck, slides
 from grader.layout import templates_dir
+from grader.outputs import deck, slides
 from tests.conftest import deck_text, pdf_pages, report_data, viewer_env
 
 KOREAN = "학습률을 조정하는 것이 가장 중요했습니다"
@@ -49,10 +49,10 @@ def test_markdown_becomes_plain_paragraphs() -> None:
 
 
 def test_template_is_what_its_builder_makes(tmp_path: Path) -> None:
-    """The committed template matches `python -m grader.slides_template`, part for part."""
+    """The committed template matches `python -m tools.slides_template`, part for part."""
     from pptx import Presentation
 
-    from grader import slides_template
+    from tools import slides_template
 
     built = slides_template.build(tmp_path / "slides.pptx")
     committed = templates_dir() / "slides.pptx"
@@ -316,7 +316,7 @@ def test_the_course_shaped_groups_deck_in_libreoffice(tmp_path: Path) -> None:
     """The course-shaped example graded end to end (demo model): its deck has 12 slides at most and passes the
     same checks, Korean Part A answers included."""
     from grader.config import RunSettings
-    from grader.pipeline import run as grade_batch
+    from grader.running.pipeline import run as grade_batch
     from tests.conftest import EXAMPLES
 
     shutil.copytree(EXAMPLES / "course-group", tmp_path / "subs" / "course-group")

@@ -1,4 +1,4 @@
-"""Groups that handed in nothing (grader.submitted): their own status, a short report, and a run that still exits 0."""
+"""Groups that handed in nothing (reading/submitted): their own status, a short report, and a run that still exits 0."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from grader import discover, submitted
 from grader.cli import app
+from grader.reading import discover, submitted
 
 TEMPLATE = "# Week 5\n\nThis repository was created by GitHub Classroom. Push your work here.\n"
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import summary
-from grader.gradebook import Row
 from grader.layout import Layout
+from grader.outputs import summary
+from grader.outputs.gradebook import Row
 from tests.conftest import pdf_text
 
 

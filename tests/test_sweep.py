@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from grader import sweep
 from grader.cli import app
 from grader.config import TrainConfig
 from grader.errors import ConfigError
+from grader.measure import sweep
+from grader.measure.sweep_stats import Plan, effects
 from grader.records import SweepPoint
-from grader.sweep_stats import Plan, effects
 from tests.conftest import EXAMPLES, deck_text, pdf_text
 from tests.test_pipeline import small_class
 from tests.test_shards import slurm_up
@@ -61,7 +61,7 @@ def test_one_at_a_time_keeps_the_groups_value_and_shares_its_point() -> None:
 
 
 def test_every_seed_is_measured_on_the_groups_held_out_slice() -> None:
-    from grader import train
+    from grader.llm import train
     from grader.records import Sample
 
     samples = [Sample(system="s", instruction=f"q{i}", context="c", answer=f"a{i}", source=f"d:{i}") for i in range(40)]
@@ -123,7 +123,9 @@ def test_a_two_by_two_sweep_on_the_demo_model(tmp_path: Path, copy_example, monk
     text = pdf_text(out / "g" / "report.pdf")
     assert "Sweep · which parameters mattered, measured" in text and "measured by the sweep" in text
     shown = " ".join(text.split())  # a narrow column wraps its header ("Exact / match")
-    assert "run seed eval loss ROUGE-L Exact match chrF++" in shown  # every metric grader.metrics shows in a sweep
+    assert (
+        "run seed eval loss ROUGE-L Exact match chrF++" in shown
+    )  # every metric grader.measure.metrics shows in a sweep
     deck = deck_text(out / "g" / "slides.pptx")
     assert any("Sweep: learning_rate" in s for s in deck) and any("Sweep: lora_r" in s for s in deck)
 
@@ -208,10 +210,11 @@ def test_sweep_takes_the_same_slurm_options_as_grade(tmp_path, monkeypatch) -> N
     them and ran with the cluster's defaults)."""
     from typer.testing import CliRunner
 
-    from grader import pipeline, sweep
     from grader.cli import app
-    from grader.gradebook import Row
+    from grader.measure import sweep
+    from grader.outputs.gradebook import Row
     from grader.records import SweepRecord
+    from grader.running import pipeline
 
     seen = {}
     monkeypatch.setattr(pipeline, "run", lambda *a, **k: [Row("good-group", "graded", "")])

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from grader import dataio, validate
-from grader.jsonl import MAX_LINE_BYTES, Reader, read_objects
+from grader.reading import sample_files, validate
+from grader.reading.json_lines import MAX_LINE_BYTES, Reader, read_objects
 from tests.conftest import EXAMPLES, sample, write_jsonl
 
 
@@ -144,7 +144,7 @@ def test_arbitrary_bytes_never_raise(tmp_path: Path, data: bytes) -> None:
     path = tmp_path / "fuzz.jsonl"
     path.write_bytes(data)
     problems: list = []
-    dataio.read_samples(tmp_path, ["fuzz.jsonl"], problems, is_test=False)
+    sample_files.read_samples(tmp_path, ["fuzz.jsonl"], problems, is_test=False)
 
 
 json_values = st.recursive(
@@ -159,14 +159,14 @@ json_values = st.recursive(
 def test_arbitrary_json_never_raises(tmp_path: Path, values: list) -> None:
     write_jsonl(tmp_path / "fuzz.jsonl", values)
     problems: list = []
-    dataio.read_samples(tmp_path, ["fuzz.jsonl"], problems, is_test=False)
+    sample_files.read_samples(tmp_path, ["fuzz.jsonl"], problems, is_test=False)
 
 
 def test_deep_nesting_is_an_error_not_a_crash(tmp_path: Path) -> None:
     path = tmp_path / "d.jsonl"
     path.write_text("[" * 100000 + "]" * 100000 + "\n")
     problems: list = []
-    assert dataio.read_samples(tmp_path, ["d.jsonl"], problems, is_test=False) == []
+    assert sample_files.read_samples(tmp_path, ["d.jsonl"], problems, is_test=False) == []
     assert problems and problems[0].severity == "error"
 
 
@@ -174,7 +174,7 @@ def test_deep_nesting_is_an_error_not_a_crash(tmp_path: Path) -> None:
 def test_wrong_shapes_are_named(tmp_path: Path, raw: str) -> None:
     (tmp_path / "d.jsonl").write_text(raw + "\n")
     problems: list = []
-    dataio.read_samples(tmp_path, ["d.jsonl"], problems, is_test=False)
+    sample_files.read_samples(tmp_path, ["d.jsonl"], problems, is_test=False)
     assert problems[0].code in {"chat-format", "not-object", "strings-array"} and problems[0].line == 1
 
 
@@ -208,7 +208,7 @@ def _read(tmp_path: Path, name: str, text: str) -> tuple[list, list]:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     problems: list = []
-    samples = dataio.read_samples(tmp_path, [name], problems, is_test=False)
+    samples = sample_files.read_samples(tmp_path, [name], problems, is_test=False)
     return samples, problems
 
 

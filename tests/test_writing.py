@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import deliverable, writing
 from grader.config import part_a_entries
-from grader.discover import find_parts
+from grader.reading import deliverable, writing
+from grader.reading.discover import find_parts
 from tests.conftest import EXAMPLES, viewer_env
 
 
@@ -119,8 +119,8 @@ def test_the_same_deck_exported_as_pdf_reads_the_same(tmp_path: Path) -> None:
 
 
 def test_a_tests_file_keeps_its_questions_and_gains_the_answers_the_deliverable_showed(tmp_path: Path) -> None:
-    from grader import dataio, validate
     from grader.layout import Layout
+    from grader.reading import sample_files, validate
     from tests.conftest import write_jsonl
 
     group = tmp_path / "g"
@@ -131,7 +131,7 @@ def test_a_tests_file_keeps_its_questions_and_gains_the_answers_the_deliverable_
     write_jsonl(group / "tests.jsonl", rows)
     layout = Layout(tmp_path / "out")
     record = validate.run(group, "g", layout)
-    tests = dataio.load_samples(layout.tests("g"))
+    tests = sample_files.load_samples(layout.tests("g"))
     assert record.tests_file == "tests.jsonl" and len(tests) == 4
     assert [t.reported for t in tests[:3]] == [t.reported for t in shown[:3]] and tests[3].reported == ""
 
@@ -206,8 +206,8 @@ def test_code_and_prompts_on_slides_are_never_questions_and_each_question_names_
 
 
 def test_extracted_questions_are_said_with_every_place_and_what_came_with_them(tmp_path: Path) -> None:
-    from grader import validate
     from grader.layout import Layout
+    from grader.reading import validate
 
     group = tmp_path / "g"
     group.mkdir()

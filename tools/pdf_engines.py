@@ -34,7 +34,7 @@ def engines(path: Path) -> dict[str, str]:
     import pypdfium2
     from pypdf import PdfReader
 
-    from grader import deliverable
+    from grader.reading import deliverable
 
     with pdfplumber.open(path) as pdf:
         plumbed = "\n".join(page.extract_text() or "" for page in pdf.pages)

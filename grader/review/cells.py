@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict
 
 from grader.config import part_a_entries
 from grader.errors import ConfigError
+from grader.reading.writing import QUESTION_TEXT
 from grader.records import ParamAnswer, ValidationRecord
 from grader.storage import write_atomic
-from grader.writing import QUESTION_TEXT
 
 FILE = "part_a_cells.csv"
 COLUMNS = ["group", "parameter", "question", "answered", "comment"]

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from grader import grade
 from grader.layout import Layout
+from grader.measure import grade
 from grader.review import cells
 from grader.storage import write_atomic
 

@@ -17,13 +17,13 @@ from statistics import fmean, median
 from typing import Any
 from urllib.parse import quote
 
-from grader.gradebook import Row, read_results
 from grader.layout import REPORT_FILES, Layout, safe_name, templates_dir
+from grader.outputs.gradebook import Row, read_results
+from grader.reading.writing import QUESTION_TEXT
 from grader.records import ParamAnswer, Results
 from grader.review import cells as cellfile
 from grader.review import corrections
 from grader.storage import write_atomic
-from grader.writing import QUESTION_TEXT
 
 INDEX = "index.html"  # the dashboard, linked relatively from the static pages
 
@@ -208,7 +208,7 @@ class Links:
     def fonts(self) -> str:
         """@font-face rules for the fonts grader ships (Hangul included), served by the review server; the static
         page uses the machine's fonts (a file:// page may not read the package's files)."""
-        from grader import fonts
+        from grader.outputs import fonts
 
         if not self.served:
             return ""
@@ -220,7 +220,7 @@ class Links:
 
 
 def dashboard(out: Path, links: Links, nonce: str) -> str:
-    from grader import render
+    from grader.outputs import render
 
     lines, ids, titles = group_lines(out)
     top = max((line.row.max_total for line in lines), default=0.0)
@@ -345,7 +345,7 @@ def marked(text: str, evidence: dict[str, str]) -> list[tuple[str, str]]:
 def group_page(out: Path, folder: str, links: Links, nonce: str) -> str | None:
     """A group's review page: its rubric items with their evidence, the Part A grid, the report below; None when
     no group has this output folder."""
-    from grader import render
+    from grader.outputs import render
 
     lines, _, _ = group_lines(out)
     line = next((g for g in lines if g.folder == folder), None)

@@ -11,14 +11,16 @@ import csv
 import dataclasses
 from pathlib import Path
 
-from grader import adjust, grade, gradebook, pipeline
-from grader.batch import Batch
 from grader.config import RunSettings
 from grader.errors import GraderError
-from grader.gradebook import Row
 from grader.layout import Layout
+from grader.measure import adjust, grade
+from grader.outputs import gradebook
+from grader.outputs.gradebook import Row
 from grader.records import GradeRecord
 from grader.review import corrections, pages
+from grader.running import pipeline
+from grader.running.batch import Batch
 from grader.storage import exclusive
 
 
@@ -65,7 +67,7 @@ def _regrade(out: Path, group: str, rubric: Path | None) -> Row:
     )
     gradebook.write(rows, layout, [item.id for item in items], _students(out))
     if len(rows) > 1:  # as `grader grade` does: a class summary of one group says nothing
-        from grader import summary
+        from grader.outputs import summary
 
         summary.write(rows, layout)
     pages.write_static(layout)

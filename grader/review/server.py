@@ -130,7 +130,7 @@ def _font(review: Review, request: Any) -> Any:
     """The fonts grader ships (fonts.faces), by number: Hangul in the pages on a machine without a Korean font."""
     from starlette.responses import PlainTextResponse, Response
 
-    from grader import fonts
+    from grader.outputs import fonts
 
     if not _allowed(review, request):
         return _refused()
@@ -178,7 +178,7 @@ async def _api(review: Review, request: Any) -> Any:
 
 
 def _act(review: Review, action: str, data: dict[str, Any]) -> dict[str, Any]:
-    from grader import grade
+    from grader.measure import grade
     from grader.review import cells, corrections, pages, regrade
 
     with review.lock:

@@ -1,7 +1,7 @@
 """How well grader reads a group's deliverable, measured on the labelled corpus (tests/reading/corpus/):
 `python -m tests.reading.measure [--json reports/reading.json] [--corpus DIR]` or `nox -s reading`.
 
-Every corpus file is read by grader's own reader (grader.writing.read: the deliverable reader, then Part A, the
+Every corpus file is read by grader's own reader (grader.reading.writing.read: the deliverable reader, then Part A, the
 test Q&A) and compared with the truth beside it (<file>.truth.json, a careful TA's reading, see
 tests/reading/spec.py). It prints and writes as JSON:
   - Part A: precision and recall per question (what / effect / range / why) and overall, over every
@@ -34,8 +34,8 @@ TESTS_MIN = 5  # the rubric's `tests` item: n / 5 of its points
 def read_one(corpus: Path, name: str, course: Path | None = None) -> tuple[Any, list[Any]]:
     """The reader as the pipeline runs it on one group's deliverable: (Writing, test Samples); with `course`, as
     `grader grade --course DIR` runs it (the course's own files recognised)."""
-    from grader import material, writing
     from grader.config import part_a_entries
+    from grader.reading import material, writing
 
     known = material.load(str(course.resolve())) if course else None
     return writing.read(corpus, [name], part_a_entries(), [], known)

@@ -31,7 +31,7 @@ def _pptx(doc: Doc, path: Path) -> Places:
     from pptx import Presentation
     from pptx.util import Emu, Inches, Pt
 
-    from grader.deck import save_reproducibly
+    from grader.outputs.deck import save_reproducibly
 
     prs = Presentation()
     prs.slide_width, prs.slide_height = Emu(12192000), Emu(6858000)
@@ -106,7 +106,7 @@ def _grouped(body: Sequence[Element]) -> list[list[str] | Table | Code]:
 
 def _pdf(doc: Doc, path: Path) -> Places:
     """One page per Page (a page break after each), so the truth can say 'page N'."""
-    from grader.render import write_pdf
+    from grader.outputs.render import write_pdf
 
     places: Places = []
     parts = []
@@ -150,7 +150,7 @@ def _docx(doc: Doc, path: Path) -> Places:
     import docx
     from docx.shared import Pt
 
-    from grader.deck import save_reproducibly
+    from grader.outputs.deck import save_reproducibly
 
     document = docx.Document()
     places: Places = []

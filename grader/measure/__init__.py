@@ -1,0 +1,1 @@
+"""grader.measure: measuring and grading: metrics, scores, the rubric's checks, sweeps."""

@@ -1,0 +1,1 @@
+"""grader.outputs: what is rendered for people: report, deck, plots, gradebook, class summary, CI outputs."""
