@@ -154,7 +154,7 @@ def test_logs_that_would_take_more_memory_than_the_reader_has_cost_the_logs_only
     # in a fresh process: the child's budget is counted beyond the address space it inherits, and a test process
     # that freed hundreds of MB earlier would hand that slack to the child
     code = (
-        "import sys; from pathlib import Path; from grader import adapter; from grader.limits import DataLimits; "
+        "import sys; from pathlib import Path; from grader.llm import adapter; from grader.limits import DataLimits; "
         "print(adapter.group_logs_bounded(Path(sys.argv[1]), limits=DataLimits(reader_memory_mb=64)).model_dump_json())"
     )
     answer = subprocess.run([sys.executable, "-c", code, str(group)], capture_output=True, text=True, check=True)
@@ -308,7 +308,8 @@ def test_a_data_file_over_the_readers_memory_costs_the_data_only(tmp_path: Path)
     (group / "data" / "train.jsonl").unlink()
     bombs.big_json_array(group / "data" / "train.json", 5_000)
     code = (
-        "import sys; from pathlib import Path; from grader import validate; from grader.limits import DataLimits; "
+        "import sys; from pathlib import Path; from grader.reading import validate; "
+        "from grader.limits import DataLimits; "
         "print(validate.run(Path(sys.argv[1]), 'g', limits=DataLimits(reader_memory_mb=64)).model_dump_json())"
     )
     answer = subprocess.run([sys.executable, "-c", code, str(group)], capture_output=True, text=True, check=True)
