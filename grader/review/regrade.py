@@ -17,7 +17,6 @@ from grader.layout import Layout
 from grader.measure import adjust, grade
 from grader.outputs import gradebook
 from grader.outputs.gradebook import Row
-from grader.records import GradeRecord
 from grader.review import corrections, pages
 from grader.running import pipeline
 from grader.running.batch import Batch
@@ -54,8 +53,8 @@ def _regrade(out: Path, group: str, rubric: Path | None) -> Row:
     # whether this run's measurements could decide points was settled by the run that measured them
     real_base = bool(results.grade and results.grade.measured_counts)
     outcome = pipeline.regrade(results, batch, real_base)
-    new = outcome.records["grade"]
-    assert isinstance(new, GradeRecord)
+    new = outcome.records.grade
+    assert new is not None
     at = names.index(group)
     rows[at] = dataclasses.replace(
         rows[at],
