@@ -664,7 +664,9 @@ def train_cmd(
     for note in record.notes:
         out.print(f"  - {note}", highlight=False, soft_wrap=True)
     out.print(
-        "values used: " + ", ".join(f"{k}={v}" for k, v in record.config.items()), highlight=False, soft_wrap=True
+        "values used: " + ", ".join(f"{k}={v}" for k, v in dict(record.config or {}).items()),
+        highlight=False,
+        soft_wrap=True,
     )
 
 

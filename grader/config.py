@@ -38,7 +38,7 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     learning_rate: float = Field(2e-4, gt=0, le=1, description="Peak step size of the optimizer.")
-    num_train_epochs: float = Field(1, gt=0, le=100, description="Passes over the training data.")
+    num_train_epochs: float = Field(1.0, gt=0, le=100, description="Passes over the training data.")
     per_device_train_batch_size: int = Field(1, ge=1, le=1024, description="Samples per forward pass.")
     gradient_accumulation_steps: int = Field(16, ge=1, le=4096, description="Forward passes per optimizer step.")
     max_length: int = Field(2048, ge=16, le=131072, description="Tokens kept per training sample (prompt + answer).")
@@ -90,7 +90,8 @@ def part_a_entries() -> list[dict[str, Any]]:
 
 def spelled(where: str) -> dict[str, str]:
     """Another name of a Part A key -> the key, as `where` writes it: 'config', 'script' (the course script's
-    constants), 'peft' (LoraConfig / adapter_config.json) or 'trainer_state' (parameters.yaml's per_key)."""
+    constants), 'peft' (LoraConfig / adapter_config.json), 'trainer' (TrainingArguments keywords) or 'trainer_state'
+    (parameters.yaml's per_key)."""
     return {
         name: key
         for entry in part_a_entries()

@@ -280,7 +280,7 @@ def _validated(work: Work, batch: Batch, record: ValidationRecord) -> None:
         work.outcome.status = "over-limit" if over else "invalid"
         work.outcome.reason = work.validation.message
         return
-    work.config = TrainConfig(**work.validation.config)
+    work.config = work.validation.config or TrainConfig.model_validate({})  # ok: a config was read
     if work.validation.n_errors:  # bad lines, skipped: the usable samples are trained on, and the group is told
         work.outcome.reason = validate.skipped_said(work.validation)
     if work.validation.missing:  # graded all the same: each missing part costs its own rubric items only
@@ -468,7 +468,7 @@ def _stored(work: Work, batch: Batch, name: str) -> Stage:
 def _train_stage(work: Work, batch: Batch) -> Stage:
     if work.recorded is not None:  # a preview of a group that committed its answers: its logs and adapter header
         assert work.validation is not None and work.config is not None
-        group, config, n = work.group, work.config.model_dump(), work.validation.n_samples
+        group, config, n = work.group, work.config, work.validation.n_samples
         return Stage("train", lambda: recorded.training(work.name, Path(group.path), config, n, group.parts))
     if batch.settings.rescore:
         return _stored(work, batch, "train")
@@ -488,7 +488,7 @@ def _train(work: Work, batch: Batch) -> TrainRecord:
                 name,
                 group_dir,
                 work.committed,
-                work.config.model_dump(),
+                work.config,
                 work.validation.n_samples,
                 batch.runtime(),
                 layout.adapter(name),
