@@ -14,6 +14,7 @@ from pathlib import Path
 from grader.config import RunSettings
 from grader.errors import GraderError
 from grader.layout import Layout
+from grader.limits import DEFAULTS
 from grader.measure import adjust, grade
 from grader.outputs import gradebook
 from grader.outputs.gradebook import Row
@@ -41,7 +42,7 @@ def _regrade(out: Path, group: str, rubric: Path | None) -> Row:
         raise GraderError(f"{layout.results(group)} is missing or unreadable: run `grader grade` for this group first")
     items = grade.load_rubric(rubric)
     batch = Batch(
-        settings=RunSettings.model_validate({"out": out, "base_model": results.base_model or "demo"}),
+        settings=RunSettings.model_validate({"out": out, "base_model": results.base_model or DEFAULTS.base_model}),
         layout=layout,
         rubric=items,
         overrides=corrections.load_overrides(out, items, names),
