@@ -6,11 +6,15 @@ Heavy libraries (torch, transformers, weasyprint) are imported only by the stage
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import sys
-from collections.abc import Iterator
+import typing
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,7 +23,7 @@ from rich.console import Console
 
 from grader import __version__
 from grader.errors import GraderError
-from grader.limits import DEFAULT_LIMITS, DEFAULT_TIMEOUT
+from grader.limits import DEFAULT_LIMITS, DEFAULTS
 
 if TYPE_CHECKING:
     from grader.config import RunSettings
@@ -46,6 +50,10 @@ BaseModelOpt = Annotated[
         help="'demo' (built locally), a local model folder, or a cached HF id.",
     ),
 ]
+OutOpt = Annotated[Path, typer.Option("--out", help="Output folder.")]
+DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+MaxNewTokensOpt = Annotated[int | None, typer.Option(help="Override the group's max_new_tokens.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display, only the results.")]
 
 
 def _default_submissions() -> Path:
@@ -71,38 +79,96 @@ SlurmOpt = Annotated[
 ]
 
 
-def _executor(
-    name: str | None,
-    shards: int,
-    partition: str | None,
-    account: str | None,
-    time_min: int | None,
-    gpus: int,
-    options: list[str] | None,
-) -> Any:
-    """The executor of grade and sweep, built once from the same flags (None: everything in this process)."""
-    from grader.running import executors
+@dataclass(frozen=True)
+class RunOptions:
+    """The options `grade` and `sweep` share, declared once: `shares_run_options` puts these fields into a command's
+    options (typer reads them from here) and hands the command one RunOptions."""
 
-    slurm = executors.SlurmOptions(
-        partition=partition, account=account, time_min=time_min, gpus=gpus, extra=_key_values(options or [])
-    )
-    return executors.build(name, shards, slurm)
+    out: OutOpt = DEFAULTS.out
+    base_model: BaseModelOpt = DEFAULTS.base_model
+    device: DeviceOpt = DEFAULTS.device
+    quantize: QuantizeOpt = DEFAULTS.quantize
+    threads: ThreadsOpt = None
+    max_new_tokens: MaxNewTokensOpt = None
+    class_tests: Annotated[
+        Path | None,
+        typer.Option("--tests", help="Class-wide held-out questions (JSONL) every model answers as well."),
+    ] = None
+    timeout: Annotated[
+        float,
+        typer.Option(
+            help="Wall-clock limit in seconds per group (and per sweep run), every stage included; over it: 'timeout'."
+        ),
+    ] = DEFAULTS.timeout
+    executor: Annotated[
+        str | None,
+        typer.Option(help="Spread the work over --shards processes: local (one per GPU, or CPU) or slurm."),
+    ] = None
+    shards: Annotated[int, typer.Option(min=1, help="With --executor: how many processes share the work.")] = 1
+    partition: PartitionOpt = None
+    account: AccountOpt = None
+    time_min: TimeOpt = None
+    gpus_per_shard: GpusOpt = 1
+    slurm_option: SlurmOpt = None
+    quiet: QuietOpt = False
+
+    def settings(self, **more: Any) -> RunSettings:
+        """RunSettings from these options and the command's own."""
+        shared = ("base_model", "out", "device", "quantize", "threads", "max_new_tokens", "timeout", "class_tests")
+        return _settings({name: getattr(self, name) for name in shared} | more)
+
+    def runner(self) -> Any:
+        """The executor of grade and sweep, built once from the same flags (None: everything in this process)."""
+        from grader.running import executors
+
+        slurm = executors.SlurmOptions(
+            partition=self.partition,
+            account=self.account,
+            time_min=self.time_min,
+            gpus=self.gpus_per_shard,
+            extra=_key_values(self.slurm_option or []),
+        )
+        return executors.build(self.executor, self.shards, slurm)
 
 
-# Long by its options: typer reads the CLI from this signature, one option per parameter; the body only maps
-# them to RunSettings and calls the pipeline (or the shards).
+def shares_run_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The command's own parameters, with RunOptions' fields after its arguments; it is called with them gathered
+    into `run: RunOptions`."""
+    hints = typing.get_type_hints(RunOptions, include_extras=True)
+    shared = [
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=hints[f.name])
+        for f in fields(RunOptions)
+    ]
+    own = inspect.signature(command, eval_str=True)
+    mine = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own.parameters.values() if p.name != "run"]
+    arguments = [p for p in mine if _is_argument(p)]
+    options = [p for p in mine if not _is_argument(p)]
+
+    @functools.wraps(command)
+    def with_run_options(**values: Any) -> None:
+        run = RunOptions(**{f.name: values.pop(f.name) for f in fields(RunOptions)})
+        command(run=run, **values)
+
+    parameters = [*arguments, *shared, *options]
+    with_run_options.__signature__ = own.replace(parameters=parameters)  # type: ignore[attr-defined]
+    with_run_options.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_run_options
+
+
+def _is_argument(parameter: inspect.Parameter) -> bool:
+    metadata = getattr(parameter.annotation, "__metadata__", ())
+    return any(isinstance(meta, typer.models.ArgumentInfo) for meta in metadata)
+
+
+# Long by its options: typer reads the CLI from this signature (and RunOptions', shared with sweep), one option per
+# parameter; the body only maps them to RunSettings and calls the pipeline (or the shards).
 @app.command("grade")
+@shares_run_options
 def grade_cmd(
     submissions: Annotated[
         Path | None,
         typer.Argument(help="Folder with one sub-folder per group (default: ./submissions or the built-in examples)"),
     ] = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("reports"),
-    base_model: BaseModelOpt = "demo",
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    quantize: QuantizeOpt = "auto",
-    threads: ThreadsOpt = None,
-    max_new_tokens: Annotated[int | None, typer.Option(help="Override every group's max_new_tokens.")] = None,
     rubric: Annotated[
         Path | None, typer.Option(help="Rubric file, TOML or YAML (default: templates/rubric.toml).")
     ] = None,
@@ -126,17 +192,13 @@ def grade_cmd(
     ] = None,
     assignment: Annotated[
         str, typer.Option(help="The assignment's column in canvas.csv and moodle.csv (as the LMS names it).")
-    ] = "Week 5 LoRA fine-tuning",
+    ] = DEFAULTS.assignment,
     only: Annotated[
         list[str] | None, typer.Option("--only", help="Grade only this group (repeatable); others keep their results.")
     ] = None,
     rescore: Annotated[
         bool, typer.Option("--rescore", help="Re-score, re-grade and re-render from stored answers; no model runs.")
     ] = False,
-    timeout: Annotated[
-        float,
-        typer.Option(help="Wall-clock limit per group in seconds, every stage included; over it: 'timeout'."),
-    ] = DEFAULT_TIMEOUT,
     max_samples: Annotated[
         int, typer.Option(help="Training samples a group may have; over it the group is 'over-limit'.")
     ] = DEFAULT_LIMITS.max_samples,
@@ -152,10 +214,6 @@ def grade_cmd(
     reader_seconds: Annotated[
         float, typer.Option(help="Time one reader of one student file may take, in seconds.")
     ] = DEFAULT_LIMITS.reader_seconds,
-    class_tests: Annotated[
-        Path | None,
-        typer.Option("--tests", help="Class-wide held-out questions (JSONL) every group's model answers as well."),
-    ] = None,
     course: Annotated[
         Path | None,
         typer.Option(
@@ -172,19 +230,8 @@ def grade_cmd(
             help="class: co-train every group's adapter on one base and answer in mixed batches (groups it cannot "
             "take go per-group, said in the batch notes); per-group: one group after another."
         ),
-    ] = "class",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display, only the summary.")] = False,
+    ] = DEFAULTS.engine,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first failure with a traceback.")] = False,
-    executor: Annotated[
-        str | None,
-        typer.Option(help="Spread the groups over --shards processes: local (one per GPU, or CPU) or slurm."),
-    ] = None,
-    shards: Annotated[int, typer.Option(min=1, help="With --executor: how many processes share the class.")] = 1,
-    partition: PartitionOpt = None,
-    account: AccountOpt = None,
-    time_min: TimeOpt = None,
-    gpus_per_shard: GpusOpt = 1,
-    slurm_option: SlurmOpt = None,
     sweep_file: Annotated[
         Path | None,
         typer.Option(
@@ -192,49 +239,41 @@ def grade_cmd(
         ),
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Start a sweep whose estimate is over 15 minutes.")] = False,
+    *,
+    run: RunOptions,
 ) -> None:
     """Grade every group: validate, train or load, answer, score, grade, render; then the gradebook and summary."""
 
-    settings = _settings(
-        {
-            "base_model": base_model,
-            "out": out_dir,
-            "device": device,
-            "quantize": quantize,
-            "threads": threads,
-            "max_new_tokens": max_new_tokens,
-            "force": force,
-            "engine": engine,
-            "rescore": rescore,
-            "timeout": timeout,
-            "max_samples": max_samples,
-            "max_tests": max_tests,
-            "max_file_mb": max_file_mb,
-            "reader_memory_mb": reader_memory_mb,
-            "reader_seconds": reader_seconds,
-            "only": tuple(only or ()),
-            "fail_fast": fail_fast,
-            "class_tests": class_tests,
-            "course": course,
-            "adjustments": adjustments,
-            "assignment": assignment,
-        }
+    settings = run.settings(
+        force=force,
+        engine=engine,
+        rescore=rescore,
+        max_samples=max_samples,
+        max_tests=max_tests,
+        max_file_mb=max_file_mb,
+        reader_memory_mb=reader_memory_mb,
+        reader_seconds=reader_seconds,
+        only=tuple(only or ()),
+        fail_fast=fail_fast,
+        course=course,
+        adjustments=adjustments,
+        assignment=assignment,
     )
     if rescore and force:
         raise GraderError("--rescore uses the stored answers and --force recomputes them; choose one")
     folder = submissions or _default_submissions()
-    runner = _executor(executor, shards, partition, account, time_min, gpus_per_shard, slurm_option)
+    runner = run.runner()
     plan = None
     if sweep_file is not None:
         from grader.measure import sweep
 
         plan = sweep.load_plan(sweep_file)  # a bad plan is refused before anything is graded
     files = (rubric, roster, overrides)
-    rows = _grade(folder, settings, runner, files, quiet)
+    rows = _grade(folder, settings, runner, files, run.quiet)
     if plan is not None:
         sweep.run(folder, settings, plan, single=False, yes=yes, say=err.print, executor=runner)
-        rows = _grade(folder, settings, None, files, quiet)  # cached: re-renders with the sweeps
-    _summary(rows, out_dir)
+        rows = _grade(folder, settings, None, files, run.quiet)  # cached: re-renders with the sweeps
+    _summary(rows, run.out)
     failed = [r for r in rows if r.status not in ("graded", "missing", "not-submitted")]  # the class's, not the run's
     raise typer.Exit(1 if failed else 0)
 
@@ -348,8 +387,8 @@ def _batch_notes(out_dir: Path) -> list[str]:
     return [str(n) for n in notes] if isinstance(notes, list) else []
 
 
-# Long by its options, as grade_cmd: typer reads the CLI from this signature.
 @app.command("sweep")
+@shares_run_options
 def sweep_cmd(
     group_dir: Annotated[Path, typer.Argument(help="The group's folder.")],
     vary: Annotated[
@@ -359,28 +398,8 @@ def sweep_cmd(
     seeds: Annotated[int, typer.Option(min=1, max=10, help="Seeds per value; with 2+ the seeds' spread is noise.")] = 1,
     grid: Annotated[bool, typer.Option("--grid", help="Every combination, not one parameter at a time.")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Start even when the estimate is over 15 minutes.")] = False,
-    out_dir: Annotated[Path, typer.Option("--out", help="Output folder (the group's report is updated there).")] = Path(
-        "reports"
-    ),
-    base_model: BaseModelOpt = "demo",
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    quantize: QuantizeOpt = "auto",
-    threads: ThreadsOpt = None,
-    max_new_tokens: Annotated[int | None, typer.Option(help="Override the group's max_new_tokens.")] = None,
-    class_tests: Annotated[
-        Path | None, typer.Option("--tests", help="Class-wide held-out questions (JSONL) each variant answers too.")
-    ] = None,
-    timeout: Annotated[float, typer.Option(help="Wall-clock limit per run, seconds.")] = DEFAULT_TIMEOUT,
-    executor: Annotated[
-        str | None, typer.Option(help="Spread the runs over --shards processes: local or slurm.")
-    ] = None,
-    shards: Annotated[int, typer.Option(min=1, help="With --executor: how many processes share the runs.")] = 1,
-    partition: PartitionOpt = None,
-    account: AccountOpt = None,
-    time_min: TimeOpt = None,
-    gpus_per_shard: GpusOpt = 1,
-    slurm_option: SlurmOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    *,
+    run: RunOptions,
 ) -> None:
     """Which parameters mattered, measured: train the group's run again with one parameter changed at a time (or
     the --grid), on its data, and measure the held-out eval loss and its test questions (ROUGE-L, exact match).
@@ -391,29 +410,18 @@ def sweep_cmd(
     from grader.running import pipeline
 
     plan = Plan(sweep.parse_vary(vary), grid=grid, seeds=seeds)  # refused before anything runs
-    runner = _executor(executor, shards, partition, account, time_min, gpus_per_shard, slurm_option)
-    settings = _settings(
-        {
-            "base_model": base_model,
-            "out": out_dir,
-            "device": device,
-            "quantize": quantize,
-            "threads": threads,
-            "max_new_tokens": max_new_tokens,
-            "timeout": timeout,
-            "class_tests": class_tests,
-        }
-    )
-    with _progress(quiet) as hooks:  # the group's own graded run first: the sweep's own point and its cost
+    runner = run.runner()
+    settings = run.settings()
+    with _progress(run.quiet) as hooks:  # the group's own graded run first: the sweep's own point and its cost
         pipeline.run(group_dir, settings, hooks=hooks, single=True)
     records = sweep.run(group_dir, settings, plan, single=True, yes=yes, say=err.print, executor=runner)
-    with _progress(quiet) as hooks:
+    with _progress(run.quiet) as hooks:
         row = pipeline.run(group_dir, settings, hooks=hooks, single=True)[0]  # re-rendered with the sweep
     for effect in records[0].effects:
         out.print(_escape(effect.sentence), highlight=False, soft_wrap=True)
     from grader.layout import Layout
 
-    layout = Layout(out_dir, {row.group: row.folder} if row.folder else {})
+    layout = Layout(run.out, {row.group: row.folder} if row.folder else {})
     sweep_json, report_pdf = layout.record(row.group, "sweep"), layout.report_pdf(row.group)
     out.print(f"sweep: {_escape(str(sweep_json))}; report: {_escape(str(report_pdf))}")
 
@@ -421,9 +429,9 @@ def sweep_cmd(
 @app.command("preview")
 def preview_cmd(
     group_dir: Annotated[Path, typer.Argument(help="The group folder (default: the current folder).")] = Path("."),
-    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("reports"),
-    base_model: BaseModelOpt = "demo",
-    max_new_tokens: Annotated[int | None, typer.Option(help="Override the group's max_new_tokens.")] = None,
+    out_dir: OutOpt = DEFAULTS.out,
+    base_model: BaseModelOpt = DEFAULTS.base_model,
+    max_new_tokens: MaxNewTokensOpt = None,
     classroom: Annotated[
         Path | None, typer.Option(help="Write GitHub Classroom's runner result JSON here (and print its notices).")
     ] = None,
@@ -636,9 +644,9 @@ def _part_a_help() -> str:
 def train_cmd(
     ctx: typer.Context,
     group_dir: Annotated[Path, typer.Argument(help="The group folder (its data, tests and config).")] = Path("."),
-    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("reports"),
-    base_model: BaseModelOpt = "demo",
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    out_dir: OutOpt = DEFAULTS.out,
+    base_model: BaseModelOpt = DEFAULTS.base_model,
+    device: DeviceOpt = DEFAULTS.device,
     quantize: GroupQuantizeOpt = None,
     threads: ThreadsOpt = None,
 ) -> None:
@@ -664,7 +672,9 @@ def train_cmd(
     for note in record.notes:
         out.print(f"  - {note}", highlight=False, soft_wrap=True)
     out.print(
-        "values used: " + ", ".join(f"{k}={v}" for k, v in record.config.items()), highlight=False, soft_wrap=True
+        "values used: " + ", ".join(f"{k}={v}" for k, v in dict(record.config or {}).items()),
+        highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -674,10 +684,10 @@ def ask_cmd(
     question: Annotated[str | None, typer.Option(help="One question instead of the group's tests.jsonl.")] = None,
     context: Annotated[str, typer.Option(help="Context for --question.")] = "",
     which: Annotated[str, typer.Option("--model", help="base, finetuned or both.")] = "both",
-    out_dir: Annotated[Path, typer.Option("--out", help="Where `grader train` wrote the adapter.")] = Path("reports"),
-    base_model: BaseModelOpt = "demo",
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    max_new_tokens: Annotated[int | None, typer.Option(help="Override the group's max_new_tokens.")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where `grader train` wrote the adapter.")] = DEFAULTS.out,
+    base_model: BaseModelOpt = DEFAULTS.base_model,
+    device: DeviceOpt = DEFAULTS.device,
+    max_new_tokens: MaxNewTokensOpt = None,
     quantize: GroupQuantizeOpt = None,
     threads: ThreadsOpt = None,
 ) -> None:
@@ -718,7 +728,7 @@ def _escape(text: str) -> str:
 
 @app.command("review")
 def review_cmd(
-    reports: Annotated[Path, typer.Argument(help="The output folder of `grader grade`.")] = Path("reports"),
+    reports: Annotated[Path, typer.Argument(help="The output folder of `grader grade`.")] = DEFAULTS.out,
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (default: a free one).")] = 0,
     rubric: Annotated[
         Path | None, typer.Option(help="The rubric the class was graded with (default: the course's).")

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from grader.layout import templates_dir
-from grader.limits import DEFAULT_LIMITS, DEFAULT_TIMEOUT, DataLimits
+from grader.limits import DEFAULT_LIMITS, DEFAULTS, DataLimits, Device, Engine, Quantize
 
 SCHEDULERS = (
     "linear",
@@ -38,7 +38,7 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     learning_rate: float = Field(2e-4, gt=0, le=1, description="Peak step size of the optimizer.")
-    num_train_epochs: float = Field(1, gt=0, le=100, description="Passes over the training data.")
+    num_train_epochs: float = Field(1.0, gt=0, le=100, description="Passes over the training data.")
     per_device_train_batch_size: int = Field(1, ge=1, le=1024, description="Samples per forward pass.")
     gradient_accumulation_steps: int = Field(16, ge=1, le=4096, description="Forward passes per optimizer step.")
     max_length: int = Field(2048, ge=16, le=131072, description="Tokens kept per training sample (prompt + answer).")
@@ -90,7 +90,8 @@ def part_a_entries() -> list[dict[str, Any]]:
 
 def spelled(where: str) -> dict[str, str]:
     """Another name of a Part A key -> the key, as `where` writes it: 'config', 'script' (the course script's
-    constants), 'peft' (LoraConfig / adapter_config.json) or 'trainer_state' (parameters.yaml's per_key)."""
+    constants), 'peft' (LoraConfig / adapter_config.json), 'trainer' (TrainingArguments keywords) or 'trainer_state'
+    (parameters.yaml's per_key)."""
     return {
         name: key
         for entry in part_a_entries()
@@ -261,11 +262,14 @@ class RunSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    base_model: str = Field("demo", description="'demo' (built locally), a local folder, or a cached Hugging Face id.")
-    out: Path = Field(Path("reports"), description="Output folder: one sub-folder per group plus the gradebook.")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where models run.")
-    quantize: Literal["auto", "4bit", "none"] = Field(
-        "auto", description="Base model in 4-bit NF4: auto = on CUDA (the course's QLoRA), fp32 on CPU; 4bit; none."
+    base_model: str = Field(
+        DEFAULTS.base_model, description="'demo' (built locally), a local folder, or a cached Hugging Face id."
+    )
+    out: Path = Field(DEFAULTS.out, description="Output folder: one sub-folder per group plus the gradebook.")
+    device: Device = Field(DEFAULTS.device, description="Where models run.")
+    quantize: Quantize = Field(
+        DEFAULTS.quantize,
+        description="Base model in 4-bit NF4: auto = on CUDA (the course's QLoRA), fp32 on CPU; 4bit; none.",
     )
     threads: int | None = Field(
         None, ge=1, le=1024, description="CPU threads for torch [default: the CPUs this process may use]."
@@ -274,7 +278,7 @@ class RunSettings(BaseModel):
     force: bool = Field(False, description="Redo every stage even when its cached record still matches.")
     rescore: bool = Field(False, description="Re-score, re-grade and re-render from stored answers; no model.")
     timeout: float | None = Field(
-        DEFAULT_TIMEOUT,
+        DEFAULTS.timeout,
         gt=0,
         description="Wall-clock limit per group, in seconds, every stage included (default one hour).",
     )
@@ -301,12 +305,12 @@ class RunSettings(BaseModel):
         None, description="Penalties and bonuses (CSV group,kind,points,reason); default: OUT/adjustments.csv."
     )
     assignment: str = Field(
-        "Week 5 LoRA fine-tuning", min_length=1, description="The assignment's column name in canvas.csv/moodle.csv."
+        DEFAULTS.assignment, min_length=1, description="The assignment's column name in canvas.csv/moodle.csv."
     )
     run_id: str | None = Field(None, description="Written into each results.json: which run graded the group.")
     shard: str | None = Field(None, description="Set in a shard's process: the coordinator holds the lock.")
-    engine: Literal["class", "per-group"] = Field(
-        "class", description="class: co-train all adapters on one base and answer in mixed batches; per-group."
+    engine: Engine = Field(
+        DEFAULTS.engine, description="class: co-train all adapters on one base and answer in mixed batches; per-group."
     )
 
     @property

@@ -1,6 +1,9 @@
 """Per-group limits: what a group may submit, and how long it may run. One group that is too big or too slow must
 not hold up the class; it gets the status `over-limit` or `timeout`, and a reason that names the limit and the
-flag that raises it."""
+flag that raises it.
+
+Also the run's other defaults (`DEFAULTS`), in plain Python: the command line shows them in `--help` without
+loading pydantic models or YAML, and RunSettings (grader.config) takes its defaults from the same place."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 # The validation problems that mean "over a limit the instructor can raise", not "broken data".
 LIMIT_CODES = ("over-size-limit", "over-sample-limit", "over-test-limit", "over-reader-limit")
@@ -31,6 +34,27 @@ class DataLimits:
 
 DEFAULT_LIMITS = DataLimits()
 DEFAULT_TIMEOUT = 3600.0  # seconds per group, every stage included (--timeout); also what a shard's time is sized by
+
+
+Device = Literal["auto", "cpu", "cuda"]
+Quantize = Literal["auto", "4bit", "none"]
+Engine = Literal["class", "per-group"]
+
+
+@dataclass(frozen=True)
+class RunDefaults:
+    """What a run uses when no flag says otherwise (RunSettings' field docs say what each one is)."""
+
+    base_model: str = "demo"  # built locally: no download, no GPU
+    out: Path = Path("reports")
+    device: Device = "auto"
+    quantize: Quantize = "auto"
+    engine: Engine = "class"
+    assignment: str = "Week 5 LoRA fine-tuning"
+    timeout: float = DEFAULT_TIMEOUT
+
+
+DEFAULTS = RunDefaults()
 
 
 class GroupTimeout(BaseException):

@@ -7,14 +7,26 @@ re-scoring. A stage is skipped when its stored record is ok and its `digest` (in
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WrapSerializer, field_serializer, field_validator
+
+from grader.config import TrainConfig
 
 SCHEMA = 1
 Status = Literal["ok", "failed", "skipped"]
 GroupStatus = Literal["graded", "invalid", "over-limit", "missing", "not-submitted", "error", "timeout"]
 Severity = Literal["error", "warning", "info"]
+
+
+# The group's configuration as the stages read it, typed; None (no usable config) is written `{}`, as records
+# always wrote it, so a record on disk reads back the same, and a stored config of another shape is refused
+# (extra="forbid": the stage re-runs) rather than misread.
+Configured = Annotated[
+    TrainConfig | None,
+    BeforeValidator(lambda value: None if value == {} else value),
+    WrapSerializer(lambda config, dump: {} if config is None else dump(config)),
+]
 
 
 class Record(BaseModel):
@@ -265,7 +277,7 @@ class ValidationRecord(Record):
     tests_in_training: list[str] = Field(default_factory=list)  # where those copied test questions are (tests.jsonl:3)
     copied_questions: list[str] = Field(default_factory=list)  # the same questions, normalized: what answers match
     data_flags: list[str] = Field(default_factory=list)  # for the instructor ('off-domain: ...'); no points taken
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: Configured = None
     defaults_filled: list[str] = Field(default_factory=list)
     n_truncated: int = 0
     max_sample_tokens: int = 0
@@ -291,7 +303,7 @@ class TrainRecord(Record):
     device: str = ""
     dtype: str = ""
     quantization: str = "none"
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: Configured = None
     log: list[LogEntry] = Field(default_factory=list)
     train_loss: float | None = None
     perplexity: float | None = None

@@ -106,7 +106,7 @@ def test_every_spelling_of_a_part_a_key_is_written_once_in_parameters_yaml() -> 
     for entry in part_a_entries():
         for key, names in entry.get("per_key", {}).items():
             assert key in PART_A and key in entry["keys"], key
-            for where in ("config", "script", "peft", "trainer_state"):
+            for where in ("config", "script", "peft", "trainer", "trainer_state"):
                 for name in names.get(where, []):
                     assert seen.setdefault((where, name), key) == key, (where, name)
     assert all(key in KNOWN_KEYS for key in spelled("config").values())
@@ -114,6 +114,19 @@ def test_every_spelling_of_a_part_a_key_is_written_once_in_parameters_yaml() -> 
     assert ALIASES["lr"] == "learning_rate" and ALIASES["use_4bit"] == "load_in_4bit"
     assert course_script.CONSTANTS["LORA_RANK"] == "lora_r" and course_script.CONSTANTS["SEED"] == "seed"
     assert course_script.LORA_KEYWORDS == {"r": "lora_r", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout"}
+    # the TrainingArguments keywords the script reader takes: the Part A keys of the trainer, and the seed
+    assert set(course_script.TRAINING_KEYWORDS) == {
+        "learning_rate",
+        "num_train_epochs",
+        "per_device_train_batch_size",
+        "gradient_accumulation_steps",
+        "logging_steps",
+        "warmup_ratio",
+        "lr_scheduler_type",
+        "bf16",
+        "fp16",
+        "seed",
+    }
     assert part_a_values.spelled("trainer_state")["train_batch_size"] == "per_device_train_batch_size"
     assert summary.PARAMETERS[0] == "learning_rate" and summary.PARAMETERS[-1] == "optimizer_steps"
     assert "max_new_tokens" not in summary.PARAMETERS  # a generation setting: not correlated with the gain

@@ -142,3 +142,35 @@ def test_outputs_follow_the_users_umask(tmp_path: Path, umask: int, file_mode: i
     subprocess.run([sys.executable, "-c", code, str(tmp_path), str(umask)], check=True)
     assert stat.S_IMODE((tmp_path / "report.pdf").stat().st_mode) == file_mode
     assert stat.S_IMODE((tmp_path / "adapter").stat().st_mode) == dir_mode
+
+
+def test_a_stored_config_reads_back_typed_and_saves_the_same_bytes(tmp_path: Path) -> None:
+    """Records carry TrainConfig; a record an earlier version wrote (its config a plain dict, `{}` for none) reads
+    back typed and is saved again byte for byte; a stored config of another shape is refused (the stage re-runs),
+    never misread."""
+    import json
+
+    from grader.config import TrainConfig
+    from grader.records import TrainRecord, ValidationRecord
+    from grader.storage import load, save
+
+    values = TrainConfig.model_validate({"learning_rate": 3e-4, "num_train_epochs": 3}).model_dump(mode="json")
+    old = tmp_path / "validate.json"
+    old.write_text(json.dumps({**ValidationRecord(group="g").model_dump(mode="json"), "config": values}, indent=2))
+    stored = load(ValidationRecord, old)
+    assert stored is not None and isinstance(stored.config, TrainConfig)
+    assert (stored.config.learning_rate, stored.config.num_train_epochs, stored.config.lora_r) == (3e-4, 3.0, 16)
+    save(stored, tmp_path / "again.json")
+    assert (tmp_path / "again.json").read_bytes() == old.read_bytes()
+
+    none = tmp_path / "train.json"
+    none.write_text(json.dumps({**TrainRecord(group="g").model_dump(mode="json")}, indent=2))
+    assert '"config": {}' in none.read_text()  # no config: written as records always wrote it
+    loaded = load(TrainRecord, none)
+    assert loaded is not None and loaded.config is None
+    save(loaded, tmp_path / "none-again.json")
+    assert (tmp_path / "none-again.json").read_bytes() == none.read_bytes()
+
+    other = tmp_path / "other.json"
+    other.write_text(old.read_text().replace('"learning_rate"', '"learning_rat"'))  # a key TrainConfig does not have
+    assert load(ValidationRecord, other) is None

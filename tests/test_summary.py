@@ -29,7 +29,7 @@ def _class(tmp_path: Path, n: int) -> tuple[list[Row], Layout]:
         lr, epochs = (1e-4, 2e-4, 5e-4)[i % 3], 1 + i
         gain = 0.01 * epochs  # the class's gain follows the number of epochs, not the learning rate
         config = {"learning_rate": lr, "num_train_epochs": epochs, "lora_r": 16, "include_mlp": False}
-        results = {"group": name, "train": {"config": config, "steps": 3 * epochs}}
+        results = {"group": name, "status": "graded", "train": {"group": name, "config": config, "steps": 3 * epochs}}
         layout.group_dir(name).mkdir(parents=True)
         layout.results(name).write_text(json.dumps(results))
         rows.append(Row(name, "graded", "", total=10 + i, max_total=19, rouge_l_gain=gain))

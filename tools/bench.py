@@ -157,7 +157,11 @@ def naive_one(group_dir: Path, out: Path, max_new_tokens: int) -> dict[str, floa
     validation = validate.run(group_dir, name, layout)
     started = time.monotonic()
     record = train.run(
-        name, sample_files.load_samples(layout.samples(name)), TrainConfig(**validation.config), runtime, layout
+        name,
+        sample_files.load_samples(layout.samples(name)),
+        validation.config or TrainConfig.model_validate({}),
+        runtime,
+        layout,
     )
     times["train"] = time.monotonic() - started
     started = time.monotonic()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from grader.config import TrainConfig
 from grader.limits import DEFAULT_LIMITS, DataLimits
 from grader.reading.student_files import is_lfs_pointer
 from grader.records import CommittedAdapter, LogEntry, Parts, ReportedLoss, TrainRecord
@@ -517,7 +518,7 @@ def use(
     name: str,
     group_dir: Path,
     folder: Path,
-    config: dict[str, Any],
+    config: TrainConfig,
     n_samples: int,
     runtime: Any,
     target: Path,
@@ -554,7 +555,7 @@ def from_logs(
     name: str,
     group_dir: Path,
     folder: Path,
-    config: dict[str, Any],
+    config: TrainConfig,
     n_samples: int,
     notes: list[str],
     parts: Parts | None = None,

@@ -436,7 +436,7 @@ def record(
         device=runtime.device,
         dtype="bf16" if data.bf16 else "fp16" if data.fp16 else "fp32",
         quantization=runtime.quantization,
-        config=cfg.model_dump(),
+        config=cfg,
         log=log,
         train_loss=train_loss,
         perplexity=math.exp(train_loss) if train_loss < 50 else None,

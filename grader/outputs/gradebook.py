@@ -68,7 +68,7 @@ def row(
 ) -> Row:
     items = {i.id: i.points for i in grade.items} if grade else {}
     gains = gains or {}
-    config = validation.config if validation else {}
+    config = validation.config if validation else None
     return Row(
         group=group,
         status=status,
@@ -82,7 +82,7 @@ def row(
         data_files=validation.data_files if validation else [],
         n_samples=validation.n_samples if validation else 0,
         n_tests=validation.n_tests if validation else 0,
-        params={k: plain(config[k]) for k in PART_A if k in config},
+        params={k: plain(getattr(config, k)) for k in PART_A} if config else {},
         sources=dict(validation.config_sources) if validation else {},
         class_rouge_l_gain=class_gain,
         folder=folder,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import __version__
-from grader.config import part_a_entries
+from grader.config import TrainConfig, part_a_entries
 from grader.measure import scale
 from grader.measure.metrics import HEADLINE, label
 from grader.outputs.text import markdown_html, shown_report, word_diff
@@ -180,7 +180,7 @@ def _measured_by_sweep(sweep: SweepRecord | None) -> str:
 
 
 def _params(validation: ValidationRecord | None, train: TrainRecord | None) -> list[Param]:
-    config = (train.config if train and train.config else validation.config if validation else {}) or {}
+    config = train.config if train and train.config else validation.config if validation else None
     sources = validation.config_sources if validation else {}
     written = validation.writing if validation else None
     params = []
@@ -222,16 +222,16 @@ def _questions(generation: GenerationRecord | None, score: ScoreRecord | None) -
     ]
 
 
-def _value(entry: dict[str, Any], config: dict[str, Any]) -> tuple[str, bool]:
+def _value(entry: dict[str, Any], config: TrainConfig | None) -> tuple[str, bool]:
     """The group's value for a Part A entry, and whether it is outside the usual range."""
-    if not config or not all(key in config for key in entry["keys"]):
+    if config is None or not all(key in TrainConfig.model_fields for key in entry["keys"]):
         return "n/a", False
     if entry["name"] == "bf16":
-        value = "bf16" if config.get("bf16") else "fp16" if config.get("fp16") else "fp32"
+        value = "bf16" if config.bf16 else "fp16" if config.fp16 else "fp32"
         return value, value == "fp32"
     if entry["name"] == "max_length":
-        return f"{config['max_length']} / {config['max_new_tokens']}", not 256 <= config["max_length"] <= 8192
-    raw = config[entry["name"]]
+        return f"{config.max_length} / {config.max_new_tokens}", not 256 <= config.max_length <= 8192
+    raw = getattr(config, entry["name"])
     usual = entry["usual"]
     if isinstance(raw, bool) or isinstance(usual[0], str):
         return str(raw).lower(), str(raw).lower() not in [str(u).lower() for u in usual]
@@ -302,7 +302,7 @@ def _training_lines(train: TrainRecord | None) -> list[str]:
             "are the first things to try."
         )
     if len(losses) >= 2 and losses[-1] >= losses[0]:
-        rate = train.config.get("learning_rate") if train.config else None
+        rate = train.config.learning_rate if train.config else None
         lines.append(
             "The logged loss did not fall: learning_rate"
             + (f" ({rate:g})" if isinstance(rate, int | float) else "")

@@ -16,8 +16,8 @@ from typing import Any, get_args
 from grader.config import compared
 from grader.layout import Layout
 from grader.measure.metrics import HEADLINE, label
-from grader.outputs.gradebook import Row
-from grader.records import GroupStatus
+from grader.outputs.gradebook import Row, read_results
+from grader.records import GroupStatus, Results
 from grader.storage import write_atomic
 
 DEMO_NOTE = (
@@ -57,12 +57,12 @@ def spearman(x: list[float], y: list[float]) -> float | None:
     return sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True)) / (sx * sy)
 
 
-def _group_values(results: dict[str, Any]) -> dict[str, float]:
-    train = results.get("train") or {}
-    config = train.get("config") or (results.get("validate") or {}).get("config") or {}
-    values = {k: float(config[k]) for k in PARAMETERS if isinstance(config.get(k), int | float)}
-    if train.get("steps"):
-        values["optimizer_steps"] = float(train["steps"])
+def _group_values(results: Results) -> dict[str, float]:
+    train, validation = results.train, results.validation
+    config = train.config if train and train.config else validation.config if validation else None
+    values = {k: float(v) for k in PARAMETERS if isinstance(v := getattr(config, k, None), int | float)}
+    if train and train.steps:
+        values["optimizer_steps"] = float(train.steps)
     return values
 
 
@@ -128,11 +128,9 @@ def class_data(rows: list[Row], layout: Layout) -> dict[str, Any]:
     for r in graded:
         if r.rouge_l_gain is None:
             continue
-        try:
-            results = json.loads(layout.results(r.group).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        points.append((r.rouge_l_gain, _group_values(results)))
+        results = read_results(layout.results(r.group))
+        if results is not None:
+            points.append((r.rouge_l_gain, _group_values(results)))
     found = relations(points) if len(points) >= MIN_GROUPS else []  # two or three points always correlate
     leaderboard = sorted((r for r in graded if r.rouge_l_gain is not None), key=lambda r: -(r.rouge_l_gain or 0))
     models = sorted({r.base_model for r in rows if r.base_model})

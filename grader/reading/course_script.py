@@ -19,18 +19,8 @@ MAX_SCRIPT_BYTES = 256 << 10  # the course script is ~8 KB
 # The course script's constants -> the Part A name (templates/parameters.yaml's per_key `script`), or a setting the
 # grader records.
 CONSTANTS = {**spelled("script"), "SEED": "seed"}
-TRAINING_KEYWORDS = {
-    "learning_rate",
-    "num_train_epochs",
-    "per_device_train_batch_size",
-    "gradient_accumulation_steps",
-    "logging_steps",
-    "warmup_ratio",
-    "lr_scheduler_type",
-    "bf16",
-    "fp16",
-    "seed",
-}
+# The keywords of its TrainingArguments(...) and LoraConfig(...) -> the Part A name (per_key `trainer` and `peft`).
+TRAINING_KEYWORDS = {**spelled("trainer"), "seed": "seed"}
 LORA_KEYWORDS = spelled("peft")
 PATHS = ("DATA_PATH", "OUT_RUNS", "OUT_ADAPT", "OUTPUT_DIR", "MODEL_NAME", "BASE_MODEL")
 
@@ -297,7 +287,7 @@ def _keywords(
             )
         key = None
         if name == "TrainingArguments" and kw.arg in TRAINING_KEYWORDS:
-            key = kw.arg
+            key = TRAINING_KEYWORDS[kw.arg]
         elif name == "LoraConfig" and kw.arg in LORA_KEYWORDS:
             key = LORA_KEYWORDS[kw.arg]
         elif name == "LoraConfig" and kw.arg == "target_modules":

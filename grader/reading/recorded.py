@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from grader.config import TrainConfig
 from grader.llm import adapter
 from grader.reading import json_lines
 from grader.reading.sample_checks import normalize
@@ -73,7 +74,7 @@ def answers(name: str, group_dir: Path, tests: list[Sample]) -> GenerationRecord
 
 
 def training(
-    name: str, group_dir: Path, config: dict[str, Any], n_samples: int, parts: Parts | None = None
+    name: str, group_dir: Path, config: TrainConfig, n_samples: int, parts: Parts | None = None
 ) -> TrainRecord:
     """The training side of a preview from committed files: the adapter's header (not its weights) and logs."""
     folder = adapter.find(group_dir, parts)

@@ -211,7 +211,7 @@ def run(
         tests_in_training=[test.source for test, _, _ in copies],
         copied_questions=[normalize(test.instruction) for test, _, _ in copies],
         data_flags=[domain.flag(measured)] if measured.flagged else [],
-        config=config.model_dump() if config else {},
+        config=config,
         defaults_filled=[k for k in collected.filled if k in PART_A],
         n_truncated=n_truncated,
         max_sample_tokens=max_tokens,

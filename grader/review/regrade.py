@@ -14,10 +14,10 @@ from pathlib import Path
 from grader.config import RunSettings
 from grader.errors import GraderError
 from grader.layout import Layout
+from grader.limits import DEFAULTS
 from grader.measure import adjust, grade
 from grader.outputs import gradebook
 from grader.outputs.gradebook import Row
-from grader.records import GradeRecord
 from grader.review import corrections, pages
 from grader.running import pipeline
 from grader.running.batch import Batch
@@ -42,7 +42,7 @@ def _regrade(out: Path, group: str, rubric: Path | None) -> Row:
         raise GraderError(f"{layout.results(group)} is missing or unreadable: run `grader grade` for this group first")
     items = grade.load_rubric(rubric)
     batch = Batch(
-        settings=RunSettings.model_validate({"out": out, "base_model": results.base_model or "demo"}),
+        settings=RunSettings.model_validate({"out": out, "base_model": results.base_model or DEFAULTS.base_model}),
         layout=layout,
         rubric=items,
         overrides=corrections.load_overrides(out, items, names),
@@ -54,8 +54,8 @@ def _regrade(out: Path, group: str, rubric: Path | None) -> Row:
     # whether this run's measurements could decide points was settled by the run that measured them
     real_base = bool(results.grade and results.grade.measured_counts)
     outcome = pipeline.regrade(results, batch, real_base)
-    new = outcome.records["grade"]
-    assert isinstance(new, GradeRecord)
+    new = outcome.records.grade
+    assert new is not None
     at = names.index(group)
     rows[at] = dataclasses.replace(
         rows[at],

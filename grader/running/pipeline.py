@@ -6,6 +6,10 @@ once per batch, lazily (a batch of invalid groups never loads it). Train, genera
 their stored record is ok and its digest (inputs + config + base model + grader version) still matches, so a
 killed run, run again, redoes only what was not finished. A failure or timeout becomes a record and a gradebook
 row; the batch goes on.
+
+Every stage has one shape, `Stage`: the record it writes, how to compute it, and the key a stored record is checked
+against. `_computed` gives each stage the cache check, the digest and the atomic save; `_stage` adds the progress
+line, the deadline and the failure that becomes the group's reason. `StageRecords` holds what each stage wrote.
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ import json
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from grader import __version__, limits
 from grader.config import RunSettings, TrainConfig, answer_tokens
@@ -47,17 +51,78 @@ from grader.records import (
 from grader.running.batch import Batch, Progress, prefetch_base_answers
 from grader.storage import digest, exclusive, load, save, sweep, write_atomic
 
+Ran = Literal["ok", "failed", "timeout"]  # how a stage ended
+
 
 class NothingToGrade(Exception):
     """A group with no usable training data whose committed adapter cannot be used either: `invalid`."""
 
 
 @dataclass
+class StageRecords:
+    """The record each stage wrote for a group in this run, by the stage's name (None: it did not run)."""
+
+    discover: GroupRecord | None = None
+    validate: ValidationRecord | None = None
+    train: TrainRecord | None = None
+    generate: GenerationRecord | None = None
+    generate_class: GenerationRecord | None = None
+    score: ScoreRecord | None = None
+    score_class: ScoreRecord | None = None
+    grade: GradeRecord | None = None
+    render: RenderRecord | None = None
+
+    @classmethod
+    def of(cls, results: Results) -> StageRecords:
+        """The records a results.json holds (it names validate's `validation`)."""
+        return cls(**{f.name: getattr(results, "validation" if f.name == "validate" else f.name) for f in fields(cls)})
+
+    def present(self) -> dict[str, Record]:
+        """name -> record of the stages that ran, in stage order: the stage keys of results.json."""
+        records = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: record for name, record in records.items() if record is not None}
+
+
+# what each stage's stored record is read back as
+KINDS: dict[str, type[Record]] = {
+    "discover": GroupRecord,
+    "validate": ValidationRecord,
+    "train": TrainRecord,
+    "generate": GenerationRecord,
+    "generate_class": GenerationRecord,
+    "score": ScoreRecord,
+    "score_class": ScoreRecord,
+    "grade": GradeRecord,
+    "render": RenderRecord,
+}
+
+
+@dataclass
 class Outcome:
     status: GroupStatus = "graded"
     reason: str = ""
-    records: dict[str, Record] = field(default_factory=dict)
+    records: StageRecords = field(default_factory=StageRecords)
     tracebacks: list[str] = field(default_factory=list)  # -> error.txt, for the instructor who asks why
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a group's run, in the one shape every stage has: the record it writes (`name`: the field of
+    StageRecords and OUT/<group>/<name>.json), how to compute it, and what lets a stored record stand instead."""
+
+    name: str
+    run: Callable[[], Record]
+    key: str | None = None  # digest of everything the record depends on; None: always computed
+    needed: tuple[Path, ...] = ()  # files beside the record that must exist for a stored record to stand
+    force: bool = False  # --force: computed again whatever is stored
+    label: str = ""  # how a failure or a timeout names the stage, when not by its name
+    shown: bool = True  # a line in the progress display
+    bounded: bool = True  # runs within the group's time (scoring does not: it is quick and always finishes)
+    then: Callable[[Any], None] | None = None  # what the pipeline takes from the record, in the same guard
+
+    @property
+    def said(self) -> str:
+        return self.label or self.name
 
 
 @dataclass
@@ -73,11 +138,16 @@ class Work:
     gen_key: str = ""
     recorded: GenerationRecord | None = None  # a preview of a group that committed its answers: no model runs
     seconds: float = 0.0  # spent so far, against the per-group limit
-    reused: bool = False  # its report was unchanged and taken as stored: batch.json does not count it as graded now
+    stored: list[str] = field(default_factory=list)  # the stages whose stored record stood (its digest matched)
 
     @property
     def name(self) -> str:
         return self.group.group
+
+    @property
+    def reused(self) -> bool:
+        """Its report was unchanged and taken as stored: batch.json does not count it as graded now."""
+        return "render" in self.stored
 
     @property
     def ready(self) -> bool:
@@ -98,6 +168,59 @@ def _cached(cls: type[Record], path: Path, key: str, force: bool, *needed: Path)
     if force or stored is None or stored.status != "ok" or stored.digest != key:
         return None
     return stored if all(p.exists() for p in needed) else None
+
+
+def _keep(work: Work, layout: Layout, name: str, record: Record) -> None:
+    """A stage's record, saved atomically beside the group's artifacts and kept in its outcome."""
+    save(record, layout.record(work.name, name))
+    setattr(work.outcome.records, name, record)
+
+
+def _computed(work: Work, batch: Batch, stage: Stage) -> Record:
+    """One stage's record: the stored one when its digest still matches, else computed, stamped and saved."""
+    layout = batch.layout
+    if stage.key is not None:
+        stored = _cached(KINDS[stage.name], layout.record(work.name, stage.name), stage.key, stage.force, *stage.needed)
+        if stored is not None:
+            work.stored.append(stage.name)
+            setattr(work.outcome.records, stage.name, stored)
+            return stored  # type: ignore[no-any-return]
+    record = stage.run()
+    if stage.key is not None:
+        record = record.model_copy(update={"digest": stage.key})
+    _keep(work, layout, stage.name, record)
+    return record
+
+
+def _stage(work: Work, batch: Batch, progress: Progress, stage: Stage, until: float | None) -> Ran:
+    """Run one stage within the group's time (`until`, monotonic); a failure or a timeout becomes the group's status
+    and reason, never an exception (unless --fail-fast). 'ok' when the stage gave its record."""
+    outcome, settings = work.outcome, batch.settings
+    if stage.shown:
+        progress(work.name, stage.name)
+    started = time.monotonic()
+    try:
+        with limits.deadline(None if until is None or not stage.bounded else until - started):
+            record = _computed(work, batch, stage)
+            if stage.then is not None:
+                stage.then(record)
+        return "ok"
+    except limits.GroupTimeout:
+        if outcome.status != "timeout":  # the first stage to run out of time is the reason
+            _timed_out(outcome, stage.said, settings.timeout)
+        return "timeout"
+    except NothingToGrade as exc:
+        outcome.status, outcome.reason = "invalid", str(exc)
+    except Exception as exc:
+        _fail(outcome, stage.said, exc, settings.fail_fast)
+    finally:
+        work.seconds += time.monotonic() - started
+    return "failed"
+
+
+def _until(limit: float | None, spent: float = 0.0, floor: float = 0.0) -> float | None:
+    """When the group's time is up (monotonic): `limit` less what it spent, but never under `floor` from now."""
+    return None if limit is None else time.monotonic() + max(limit - spent, floor)
 
 
 def _fail(outcome: Outcome, stage: str, exc: BaseException, fail_fast: bool) -> None:
@@ -122,8 +245,7 @@ def start(group: GroupRecord, batch: Batch, progress: Progress) -> Work:
     layout, settings, name = batch.layout, batch.settings, group.group
     work = Work(group, Outcome())
     sweep(layout.group_dir(name))  # what a killed run left half-written
-    save(group, layout.record(name, "discover"))
-    work.outcome.records["discover"] = group
+    _keep(work, layout, "discover", group)
     if group.roster_only:
         work.outcome.status, work.outcome.reason = "missing", group.message
     elif group.status != "ok":
@@ -132,38 +254,33 @@ def start(group: GroupRecord, batch: Batch, progress: Progress) -> Work:
         work.outcome.status, work.outcome.reason = "not-submitted", why
     if work.outcome.status != "graded":
         return work
-    progress(name, "validate")
-    started = time.monotonic()
-    try:
-        with limits.deadline(settings.timeout):
-            _validate(work, batch)
-    except limits.GroupTimeout:
-        _timed_out(work.outcome, "validate", settings.timeout)
-    except Exception as exc:
-        _fail(work.outcome, "validate", exc, settings.fail_fast)
-    work.seconds += time.monotonic() - started
+    checked = Stage(
+        "validate",
+        lambda: validate.run(
+            Path(group.path),
+            name,
+            layout,
+            batch.count_tokens,
+            settings.limits,
+            parts=group.parts,
+            course=settings.course,
+        ),
+        then=lambda record: _validated(work, batch, record),
+    )
+    _stage(work, batch, progress, checked, _until(settings.timeout))
     return work
 
 
-def _validate(work: Work, batch: Batch) -> None:
+def _validated(work: Work, batch: Batch, record: ValidationRecord) -> None:
+    """What validation decides: the group's status and reason, its config, and the keys of its model stages."""
     layout, settings, name = batch.layout, batch.settings, work.name
-    work.validation = validate.run(
-        Path(work.group.path),
-        name,
-        layout,
-        batch.count_tokens,
-        settings.limits,
-        parts=work.group.parts,
-        course=settings.course,
-    )
-    save(work.validation, layout.record(name, "validate"))
-    work.outcome.records["validate"] = work.validation
+    work.validation = record
     if work.validation.status != "ok":
         over = validate.over_limit(work.validation.problems)
         work.outcome.status = "over-limit" if over else "invalid"
         work.outcome.reason = work.validation.message
         return
-    work.config = TrainConfig(**work.validation.config)
+    work.config = work.validation.config or TrainConfig.model_validate({})  # ok: a config was read
     if work.validation.n_errors:  # bad lines, skipped: the usable samples are trained on, and the group is told
         work.outcome.reason = validate.skipped_said(work.validation)
     if work.validation.missing:  # graded all the same: each missing part costs its own rubric items only
@@ -191,9 +308,8 @@ def _validate(work: Work, batch: Batch) -> None:
 def finish(work: Work, batch: Batch, progress: Progress) -> Outcome:
     """The model stages, grade and render of one started group; never raises (unless --fail-fast)."""
     layout, settings, name, outcome = batch.layout, batch.settings, work.name, work.outcome
-    tr = gen = sc = None
     if work.ready:
-        tr, gen, sc = _model_stages(work, batch, progress)
+        _model_stages(work, batch, progress)
         if not batch.base_intact(name):  # what this group was measured with is not the base every group shares
             outcome.status = "error"
             outcome.reason = "the shared base model's weights changed while this group was graded; its numbers "
@@ -201,39 +317,35 @@ def finish(work: Work, batch: Batch, progress: Progress) -> Outcome:
     progress(name, "grade")
     validation = _corrected(work.validation, batch, name)
     report_md = _read_report(layout, name, validation)
-    grade_rec: GradeRecord | None = None
-    stage, started = "grade", time.monotonic()
-    # what is left of the group's time, but never less than a short window: a group that ran out of time in
+    # grading and rendering are bounded too (a 30,000-row table in a report must not hold up the class): by what is
+    # left of the group's time, but never less than a short window, so that a group that ran out of time in
     # training still gets its report, which says so
-    remaining = None if settings.timeout is None else max(settings.timeout - work.seconds, min(settings.timeout, 120))
-    try:  # grading and rendering are bounded too: a 30,000-row table in a report must not hold up the class
-        with limits.deadline(remaining):
-            try:
-                inputs = grade.Inputs(
-                    validation, tr, sc, report_md, gen, real_base=batch.real_base(), base_model=batch.base_model_name()
-                )
-                grade_rec = grade.run(name, batch.rubric, inputs, batch.overrides)
-                grade_rec = adjust.apply(grade_rec, batch.adjustments.get(name, []))
-                save(grade_rec, layout.record(name, "grade"))
-                outcome.records["grade"] = grade_rec
-            except Exception as exc:
-                _fail(outcome, "grade", exc, settings.fail_fast)
-            stage = "render"
-            progress(name, "render")
-            try:  # a group that handed in nothing gets the short report: pages of "not discussed" say nothing more
-                if outcome.status != "not-submitted":
-                    rendered = _render(work, batch, (validation, tr, gen, sc, grade_rec), report_md)
-                    outcome.records["render"] = rendered
-            except Exception as exc:
-                _fail(outcome, "render", exc, settings.fail_fast)
-    except limits.GroupTimeout:
-        if outcome.status != "timeout":  # the first stage to run out of time is the reason
-            _timed_out(outcome, stage, settings.timeout)
-    if "render" not in outcome.records and not settings.fail_fast:
-        _short_report(work, batch, grade_rec, stage)
-    work.seconds += time.monotonic() - started
+    until = _until(settings.timeout, work.seconds, floor=min(settings.timeout or 0, 120))
+    grading = _grade_stage(work, batch, validation, report_md, batch.real_base(), batch.base_model_name())
+    stage = "grade"
+    if _stage(work, batch, progress, grading, until) != "timeout":  # failed: its report says so all the same
+        stage = "render"
+        progress(name, "render")
+        if outcome.status != "not-submitted":  # a group that handed in nothing gets the short report
+            _stage(work, batch, progress, _render_stage(work, batch, validation, report_md), until)
+    if outcome.records.render is None and not settings.fail_fast:
+        _short_report(work, batch, outcome.records.grade, stage)
     _write_results(layout, name, outcome, batch.base_model_name(), batch.settings.run_id)
     return outcome
+
+
+def _grade_stage(
+    work: Work, batch: Batch, validation: ValidationRecord | None, report_md: str | None, real_base: bool, base: str
+) -> Stage:
+    """The rubric's points from what every stage recorded, with the instructor's overrides and adjustments."""
+    records, name = work.outcome.records, work.name
+
+    def run() -> GradeRecord:
+        tr, gen, sc = records.train, records.generate, records.score
+        inputs = grade.Inputs(validation, tr, sc, report_md, gen, real_base=real_base, base_model=base)
+        return adjust.apply(grade.run(name, batch.rubric, inputs, batch.overrides), batch.adjustments.get(name, []))
+
+    return Stage("grade", run, shown=False)
 
 
 SHORT_REPORT_SECONDS = 60
@@ -249,8 +361,7 @@ def _short_report(work: Work, batch: Batch, grade_rec: GradeRecord | None, stage
     try:
         with limits.deadline(SHORT_REPORT_SECONDS):
             record = render.minimal(work.name, outcome.status, outcome.reason, grade_rec, why, batch.layout)
-        save(record, batch.layout.record(work.name, "render"))
-        outcome.records["render"] = record
+        _keep(work, batch.layout, "render", record)
     except (Exception, limits.GroupTimeout) as exc:  # even the short report failed: results.json still says all
         outcome.tracebacks.append(f"short report failed:\n{''.join(traceback.format_exception(exc))}")
 
@@ -262,15 +373,15 @@ def _templates_digest() -> str:
     return digest(*[(p.relative_to(root).as_posix(), p.read_bytes()) for p in shown])  # review/: pages, not reports
 
 
-def _render(work: Work, batch: Batch, records: tuple[Any, ...], report_md: str | None) -> RenderRecord:
-    """report.pdf, slides.pptx and the plot; skipped when everything they show is unchanged."""
+def _render_stage(work: Work, batch: Batch, validation: ValidationRecord | None, report_md: str | None) -> Stage:
+    """report.pdf, slides.pptx and the plot; their stored copies stand when everything they show is unchanged."""
     from grader.outputs import plots, render, report
 
     layout, name, outcome = batch.layout, work.name, work.outcome
-    validation, tr, gen, sc, grade_rec = records
-    class_gen, class_sc = outcome.records.get("generate_class"), outcome.records.get("score_class")
+    records = outcome.records
     swept = load(SweepRecord, layout.record(name, "sweep"))  # written by `grader sweep`
-    everything = (work.group, *records, class_gen, class_sc, swept)
+    shown_records = (records.train, records.generate, records.score, records.grade)
+    everything = (work.group, validation, *shown_records, records.generate_class, records.score_class, swept)
     shown = [r.model_dump(mode="json", exclude={"seconds"}) for r in everything if r is not None]
     key = digest(
         "render",
@@ -282,35 +393,31 @@ def _render(work: Work, batch: Batch, records: tuple[Any, ...], report_md: str |
         _templates_digest(),
         __version__,
     )
+
+    def run() -> RenderRecord:
+        tr, class_gen, class_sc = records.train, records.generate_class, records.score_class
+        data = report.build(
+            work.group,
+            status=outcome.status,
+            reason=outcome.reason,
+            validation=validation,
+            train=tr,
+            generation=records.generate,
+            score=records.score,
+            grade=records.grade,
+            plot=plots.training_plot(tr, layout.plot(name, "training")) if tr else None,
+            report_md=report_md,
+            base_model=batch.base_model_name(),
+            class_tests=(class_gen, class_sc) if class_gen is not None and class_sc is not None else None,
+            sweep=swept,
+            sweep_plots={e.parameter: layout.plot(name, f"sweep-{e.parameter}") for e in swept.effects}
+            if swept
+            else None,
+        )
+        return render.run(data, layout, name)
+
     needed = (layout.report_pdf(name), layout.slides(name), layout.report_html(name))
-    cached: RenderRecord | None = _cached(
-        RenderRecord, layout.record(name, "render"), key, batch.settings.force, *needed
-    )
-    if cached is not None:
-        work.reused = True
-        return cached
-    plot = plots.training_plot(tr, layout.plot(name, "training")) if tr else None
-    data = report.build(
-        work.group,
-        status=outcome.status,
-        reason=outcome.reason,
-        validation=validation,
-        train=tr,
-        generation=gen,
-        score=sc,
-        grade=grade_rec,
-        plot=plot,
-        report_md=report_md,
-        base_model=batch.base_model_name(),
-        class_tests=(class_gen, class_sc)
-        if isinstance(class_gen, GenerationRecord) and isinstance(class_sc, ScoreRecord)
-        else None,
-        sweep=swept,
-        sweep_plots={e.parameter: layout.plot(name, f"sweep-{e.parameter}") for e in swept.effects} if swept else None,
-    )
-    rendered = render.run(data, layout, name).model_copy(update={"digest": key})
-    save(rendered, layout.record(name, "render"))
-    return rendered
+    return Stage("render", run, key=key, needed=needed, force=batch.settings.force, shown=False)
 
 
 def _cached_generation(work: Work, batch: Batch) -> GenerationRecord | None:
@@ -320,52 +427,27 @@ def _cached_generation(work: Work, batch: Batch) -> GenerationRecord | None:
     return stored
 
 
-def _model_stages(
-    work: Work, batch: Batch, progress: Progress
-) -> tuple[TrainRecord | None, GenerationRecord | None, ScoreRecord | None]:
-    settings, outcome = batch.settings, work.outcome
-    tr = gen = sc = None
-    stage = "train"
-    started = time.monotonic()
-    remaining = None if settings.timeout is None else settings.timeout - work.seconds
-    try:
-        with limits.deadline(remaining):
-            progress(work.name, "train")
-            if work.recorded is not None:
-                tr = _recorded_training(work, batch)
-            else:
-                tr = _stored(TrainRecord, work, batch) if settings.rescore else _train(work, batch)
-            outcome.records["train"] = tr
-            stage = "generate"
-            progress(work.name, "generate")
-            if work.recorded is not None:
-                gen = work.recorded
-                save(gen, batch.layout.record(work.name, "generate"))
-            else:
-                gen = _stored(GenerationRecord, work, batch) if settings.rescore else _generate(work, batch)
-            outcome.records["generate"] = gen
-            if batch.class_tests and tr is not None and tr.adapter_dir and work.recorded is None:
-                stage = "generate (class tests)"
-                outcome.records["generate_class"] = _class_answers(work, batch)
-        stage = "score"
-        progress(work.name, "score")
-        sc = score.run(gen)
-        save(sc, batch.layout.record(work.name, "score"))
-        outcome.records["score"] = sc
-        class_gen = outcome.records.get("generate_class")
-        if isinstance(class_gen, GenerationRecord):
-            outcome.records["score_class"] = score.run(class_gen)
-            save(outcome.records["score_class"], batch.layout.record(work.name, "score_class"))
-    except limits.GroupTimeout:
-        _timed_out(outcome, stage, settings.timeout)
+def _model_stages(work: Work, batch: Batch, progress: Progress) -> None:
+    """train (or load), generate, the class tests, score: in order, each after the one before gave its record."""
+    records = work.outcome.records
+    until = _until(batch.settings.timeout, work.seconds)
+    ran = _stage(work, batch, progress, _train_stage(work, batch), until)
+    if ran == "ok":
+        ran = _stage(work, batch, progress, _generate_stage(work, batch), until)
+    if ran == "ok" and batch.class_tests and records.train and records.train.adapter_dir and work.recorded is None:
+        ran = _stage(work, batch, progress, _class_stage(work, batch), until)
+    if ran == "ok":
+        ran = _stage(work, batch, progress, _score_stage("score", records.generate), None)
+    if ran == "ok" and records.generate_class is not None:
+        _stage(work, batch, progress, _score_stage("score_class", records.generate_class), None)
+    if work.outcome.status in ("error", "timeout"):  # it may have left its LoRA layers in the shared base
         batch.check_base(work.name)
-    except NothingToGrade as exc:
-        outcome.status, outcome.reason = "invalid", str(exc)
-    except Exception as exc:
-        _fail(outcome, stage, exc, settings.fail_fast)
-        batch.check_base(work.name)
-    work.seconds += time.monotonic() - started
-    return tr, gen, sc
+
+
+def _score_stage(name: str, answers: GenerationRecord | None) -> Stage:
+    assert answers is not None
+    # scoring is quick and always finishes: not held to the group's time; a failure names it 'score'
+    return Stage(name, lambda: score.run(answers), label="score", shown=name == "score", bounded=False)
 
 
 def _force(batch: Batch, stage: str, work: Work) -> bool:
@@ -373,42 +455,40 @@ def _force(batch: Batch, stage: str, work: Work) -> bool:
     return batch.settings.force and (stage, work.name) not in batch.prepared
 
 
-def _recorded_training(work: Work, batch: Batch) -> TrainRecord:
-    """A preview of a group that committed its answers: the training side from its logs and adapter header."""
-    assert work.validation is not None and work.config is not None
-    tr = recorded.training(
-        work.name, Path(work.group.path), work.config.model_dump(), work.validation.n_samples, work.group.parts
-    )
-    save(tr, batch.layout.record(work.name, "train"))
-    return tr
-
-
-def _stored(cls: type[Any], work: Work, batch: Batch) -> Any:
+def _stored(work: Work, batch: Batch, name: str) -> Stage:
     """--rescore: the record an earlier run stored, whatever its digest; never the model."""
-    stage = "train" if cls is TrainRecord else "generate"
-    record = load(cls, batch.layout.record(work.name, stage))
-    if record is None or record.status != "ok":
-        raise StageError(f"no stored {stage} record for {work.name}: run `grader grade` without --rescore first")
-    return record
+    stored = load(KINDS[name], batch.layout.record(work.name, name))
+
+    def missing() -> Record:
+        raise StageError(f"no stored {name} record for {work.name}: run `grader grade` without --rescore first")
+
+    return Stage(name, missing, key=None if stored is None else stored.digest)
+
+
+def _train_stage(work: Work, batch: Batch) -> Stage:
+    if work.recorded is not None:  # a preview of a group that committed its answers: its logs and adapter header
+        assert work.validation is not None and work.config is not None
+        group, config, n = work.group, work.config, work.validation.n_samples
+        return Stage("train", lambda: recorded.training(work.name, Path(group.path), config, n, group.parts))
+    if batch.settings.rescore:
+        return _stored(work, batch, "train")
+    needed = (batch.layout.adapter(work.name) / "adapter_model.safetensors",)
+    force = _force(batch, "train", work)
+    return Stage("train", lambda: _train(work, batch), key=work.train_key, needed=needed, force=force)
 
 
 def _train(work: Work, batch: Batch) -> TrainRecord:
+    """The group's committed adapter when it can be used, else an adapter trained on its data."""
     layout, name = batch.layout, work.name
     assert work.validation is not None and work.config is not None
-    needed = layout.adapter(name) / "adapter_model.safetensors"
-    tr: TrainRecord | None = _cached(
-        TrainRecord, layout.record(name, "train"), work.train_key, _force(batch, "train", work), needed
-    )
-    if tr is not None:
-        return tr
-    group_dir, refused = Path(work.group.path), []
+    group_dir, refused, tr = Path(work.group.path), [], None
     if work.committed is not None:
         try:
             tr = adapter.use(
                 name,
                 group_dir,
                 work.committed,
-                work.config.model_dump(),
+                work.config,
                 work.validation.n_samples,
                 batch.runtime(),
                 layout.adapter(name),
@@ -428,25 +508,24 @@ def _train(work: Work, batch: Batch) -> TrainRecord:
         reported = work.validation.logs or ReportedLoss()  # read at validation, in a bounded reader
         said = [f"the group's own logs: {s}" for s in reported.sources]
         tr = tr.model_copy(update={"notes": refused + tr.notes + said, "reported": reported})
-    tr = tr.model_copy(update={"digest": work.train_key})
-    save(tr, layout.record(name, "train"))
     return tr
 
 
+def _generate_stage(work: Work, batch: Batch) -> Stage:
+    if work.recorded is not None:  # a preview of a group that committed its answers: no model runs
+        answers = work.recorded
+        return Stage("generate", lambda: answers)
+    if batch.settings.rescore:
+        return _stored(work, batch, "generate")
+    force = _force(batch, "generate", work)
+    return Stage("generate", lambda: _generate(work, batch), key=work.gen_key, force=force)
+
+
 def _generate(work: Work, batch: Batch) -> GenerationRecord:
-    layout, name = batch.layout, work.name
-    assert work.config is not None
-    gen = _cached_generation(work, batch)
-    if gen is not None:
-        return gen
-    tests = sample_files.load_samples(layout.tests(name))
+    tests = sample_files.load_samples(batch.layout.tests(work.name))
     if not tests:
-        gen = GenerationRecord(group=name, notes=["no test questions: nothing was asked"], digest=work.gen_key)
-        save(gen, layout.record(name, "generate"))
-        return gen
-    gen = _ask(work, batch, tests).model_copy(update={"digest": work.gen_key})
-    save(gen, layout.record(name, "generate"))
-    return gen
+        return GenerationRecord(group=work.name, notes=["no test questions: nothing was asked"])
+    return _ask(work, batch, tests)
 
 
 def _ask(work: Work, batch: Batch, tests: list[Sample]) -> GenerationRecord:
@@ -464,22 +543,18 @@ def _ask(work: Work, batch: Batch, tests: list[Sample]) -> GenerationRecord:
     )
 
 
-def _class_answers(work: Work, batch: Batch) -> GenerationRecord:
+def _class_stage(work: Work, batch: Batch) -> Stage:
     """The class-wide questions (--tests) asked of this group's model: the same ground for every group."""
-    layout, settings, name = batch.layout, batch.settings, work.name
-    assert work.config is not None
+    settings, name = batch.settings, work.name
+
+    def run() -> GenerationRecord:
+        if settings.rescore:
+            raise StageError(f"no stored class-test answers for {name}: run without --rescore first")
+        gen = _ask(work, batch, batch.class_tests)
+        return gen.model_copy(update={"notes": [f"the class-wide test set {settings.class_tests}"]})
+
     key = class_answers_key(work.gen_key, batch.class_tests)
-    stored: GenerationRecord | None = _cached(
-        GenerationRecord, layout.record(name, "generate_class"), key, settings.force
-    )
-    if stored is not None:
-        return stored
-    if settings.rescore:
-        raise StageError(f"no stored class-test answers for {name}: run without --rescore first")
-    gen = _ask(work, batch, batch.class_tests)
-    gen = gen.model_copy(update={"digest": key, "notes": [f"the class-wide test set {settings.class_tests}"]})
-    save(gen, layout.record(name, "generate_class"))
-    return gen
+    return Stage("generate_class", run, key=key, force=settings.force, label="generate (class tests)", shown=False)
 
 
 def class_answers_key(gen_key: str, class_tests: list[Sample]) -> str:
@@ -503,7 +578,7 @@ def _write_results(layout: Layout, name: str, outcome: Outcome, base_model: str,
             "base_model": base_model,
             "grader_version": __version__,
             "run_id": run_id,
-            **outcome.records,
+            **outcome.records.present(),
         }
     )
     absent = {stage for stage in Results.STAGES if getattr(results, stage) is None}  # a stage not run is not there
@@ -610,18 +685,14 @@ def _batch(
 
 def _row(work: Work, outcome: Outcome, batch: Batch, renamed: dict[str, str]) -> gradebook.Row:
     """The gradebook row of a group graded in this run."""
-    grade_rec, sc = outcome.records.get("grade"), outcome.records.get("score")
-    gain = sc.delta_mean.get(HEADLINE) if isinstance(sc, ScoreRecord) and sc.delta_mean else None
-    class_sc = outcome.records.get("score_class")
-    class_gain = (
-        class_sc.delta_mean.get(HEADLINE) if isinstance(class_sc, ScoreRecord) and class_sc.delta_mean else None
-    )
-    grade_rec = grade_rec if isinstance(grade_rec, GradeRecord) else None
+    sc, class_sc = outcome.records.score, outcome.records.score_class
+    gain = sc.delta_mean.get(HEADLINE) if sc is not None and sc.delta_mean else None
+    class_gain = class_sc.delta_mean.get(HEADLINE) if class_sc is not None and class_sc.delta_mean else None
     return gradebook.row(
         work.name,
         outcome.status,
         outcome.reason,
-        grade_rec,
+        outcome.records.grade,
         gain,
         work.group.commit,
         base_model=batch.base_model_name(),
@@ -629,7 +700,7 @@ def _row(work: Work, outcome: Outcome, batch: Batch, renamed: dict[str, str]) ->
         class_gain=class_gain,
         folder=batch.layout.group_dir(work.name).name,
         folder_note=f"its output folder is {renamed[work.name]}/" if work.name in renamed else "",
-        gains=sc.delta_mean if isinstance(sc, ScoreRecord) else None,
+        gains=sc.delta_mean if sc is not None else None,
     )
 
 
@@ -702,20 +773,14 @@ def regrade(results: Results, batch: Batch, real_base: bool) -> Outcome:
     """grade + render of one group from its stored records, with the overrides and cells of `batch`: what
     `grader review` re-runs after a correction. No model, no submission folder; results.json is rewritten."""
     name = results.group
-    records = {s: getattr(results, s) for s in Results.STAGES if getattr(results, s) is not None}
-    records = {("validate" if s == "validation" else s): r for s, r in records.items()}
-    outcome = Outcome(status=results.status, reason=results.reason, records=records)
+    outcome = Outcome(status=results.status, reason=results.reason, records=StageRecords.of(results))
     assert results.discover is not None
     work = Work(results.discover, outcome, validation=results.validation)
     validation = _corrected(results.validation, batch, name)
     report_md = _read_report(batch.layout, name, validation)
-    tr, gen, sc = results.train, results.generate, results.score
-    inputs = grade.Inputs(validation, tr, sc, report_md, gen, real_base=real_base, base_model=results.base_model)
-    grade_rec = grade.run(name, batch.rubric, inputs, batch.overrides)
-    grade_rec = adjust.apply(grade_rec, batch.adjustments.get(name, []))  # a correction keeps the penalties
-    save(grade_rec, batch.layout.record(name, "grade"))
-    outcome.records["grade"] = grade_rec
-    outcome.records["render"] = _render(work, batch, (validation, tr, gen, sc, grade_rec), report_md)
+    # a correction keeps the penalties and bonuses (the grade stage applies them)
+    _computed(work, batch, _grade_stage(work, batch, validation, report_md, real_base, results.base_model))
+    _computed(work, batch, _render_stage(work, batch, validation, report_md))
     _write_results(batch.layout, name, outcome, results.base_model, results.run_id)
     return outcome
 
