@@ -400,45 +400,49 @@ def _round(active: list[Member], runtime: Runtime, wrapped: dict[str, MultiLoraL
             at += len(p.rows)
         slots.set(rows, [_width(p) for p in forward])
         device = runtime.model.get_input_embeddings().weight.device
-        logits = runtime.model(
-            input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
-        ).logits
-        labels = batch["labels"].to(device)
         # One cross-entropy over all rows, each row's token losses divided by its group's step token count:
         # the sum is every group's normalised loss at once (no per-group slices of the logits to backprop).
-        per_row = _token_losses(logits, labels).sum(dim=1)
+        per_row = _row_losses(runtime.model, batch, device)
         weights = torch.tensor([1.0 / p.items for p in forward for _ in p.rows], device=device)
         (per_row * weights).sum().backward()
         shares = (per_row.detach() * weights).tolist()
         for p, (_, lo, hi) in zip(forward, slots.rows, strict=True):
             losses[p.member.name] += sum(shares[lo:hi])
-        del logits, per_row
+        del per_row
     slots.set([], [])
     for m in active:
         _step(m, losses[m.name])
 
 
-def _token_losses(logits: Any, labels: Any) -> Any:
-    """Per-token cross-entropy (0 where ignored), next-token shifted, shape (rows, width): transformers'
-    ForCausalLMLoss before its sum and its division by num_items_in_batch."""
+def _row_losses(model: Any, batch: dict[str, Any], device: Any) -> Any:
+    """Each row's cross-entropy summed over its label tokens, next-token shifted: transformers' ForCausalLMLoss
+    before its sum and its division by num_items_in_batch. The LM head and the softmax run only at the positions
+    a label follows (a quarter of the tokens here): the other positions add nothing to the loss or its gradient,
+    and the head is the widest matrix of the model (the vocabulary)."""
     import torch
 
+    labels = batch["labels"].to(device)
     shifted = torch.nn.functional.pad(labels, (0, 1), value=IGNORE)[..., 1:]
-    flat = torch.nn.functional.cross_entropy(
-        logits.float().reshape(-1, logits.shape[-1]), shifted.reshape(-1), ignore_index=IGNORE, reduction="none"
-    )
-    return flat.view(labels.shape)
+    keep = shifted != IGNORE
+    inputs = {"input_ids": batch["input_ids"].to(device), "attention_mask": batch["attention_mask"].to(device)}
+    head = _head(model)
+    if head is None:
+        logits = model(**inputs).logits[keep]
+    else:
+        logits = head(model.get_decoder()(**inputs).last_hidden_state[keep])
+    losses = torch.nn.functional.cross_entropy(logits.float(), shifted[keep], reduction="none")
+    return torch.zeros(labels.shape[0], device=device, dtype=losses.dtype).index_add_(0, keep.nonzero()[:, 0], losses)
 
 
-def _summed_loss(logits: Any, labels: Any) -> Any:
-    """Cross-entropy summed over the label tokens, next-token shifted: transformers' ForCausalLMLoss before its
-    division by num_items_in_batch."""
-    import torch
-
-    shifted = torch.nn.functional.pad(labels, (0, 1), value=IGNORE)[..., 1:]
-    return torch.nn.functional.cross_entropy(
-        logits.float().reshape(-1, logits.shape[-1]), shifted.reshape(-1), ignore_index=IGNORE, reduction="sum"
-    )
+def _head(model: Any) -> Any:
+    """The LM head applied to the decoder's last hidden states, as the model's own forward does (Llama), or None
+    where the model's forward does more to its logits (a soft cap, a scale): then the full forward is used."""
+    config = getattr(model, "config", None)
+    if getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None):
+        return None
+    if not hasattr(model, "get_decoder") or type(model).__name__ != "LlamaForCausalLM":
+        return None
+    return model.get_output_embeddings()
 
 
 def _step(m: Member, loss: float) -> None:
@@ -494,12 +498,8 @@ def _evaluate(m: Member, runtime: Runtime, slots: Slots) -> None:
                 chunk = m.data.evaluated[i : i + size]
                 batch = collate(chunk)
                 slots.set([(m.name, 0, len(chunk))], [max(len(e.input_ids) for e in chunk)])
-                logits = runtime.model(
-                    input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
-                ).logits
-                labels = batch["labels"].to(device)
-                count = int((labels[:, 1:] != IGNORE).sum())
-                loss = float(_summed_loss(logits, labels)) / count if count else math.nan
+                count = int((batch["labels"][:, 1:] != IGNORE).sum())
+                loss = float(_row_losses(runtime.model, batch, device).sum()) / count if count else math.nan
                 if math.isfinite(loss):
                     weighted, rows = weighted + loss * len(chunk), rows + len(chunk)
     finally:
