@@ -39,7 +39,7 @@ def test_a_broken_shared_run_sends_every_group_the_per_group_way(
     import torch
 
     from grader.config import RunSettings
-    from grader.llm import cotrain
+    from grader.llm import cotrain_pass
     from grader.running import pipeline
     from tests.test_pipeline import small_class
 
@@ -48,7 +48,7 @@ def test_a_broken_shared_run_sends_every_group_the_per_group_way(
     def out_of_memory(*args: object, **kwargs: object) -> None:
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    monkeypatch.setattr(cotrain, "_round", out_of_memory)
+    monkeypatch.setattr(cotrain_pass, "shared_round", out_of_memory)  # a round of the shared run (cotrain.py)
     rows = {r.group: r for r in pipeline.run(subs, RunSettings(out=tmp_path / "out", max_new_tokens=8))}
     assert {r.status for r in rows.values()} == {"graded"}
     notes = json.loads((tmp_path / "out" / "batch.json").read_text())["notes"]
