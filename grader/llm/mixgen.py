@@ -143,8 +143,9 @@ def plain_lora(folder: Path, model: Any) -> Loaded | str:
     pairs: dict[str, tuple[Any, Any]] = {}
     for path, ab in found.items():
         base = modules.get(path)
-        if not isinstance(base, torch.nn.Linear) or set(ab) != {"A", "B"}:
-            return f"{path[:80]} is not a plain linear layer with both LoRA matrices"
+        # A 4-bit layer's LoRA term PEFT rounds to the compute dtype before scaling it: PEFT applies that one.
+        if type(base) is not torch.nn.Linear or set(ab) != {"A", "B"}:
+            return f"{path[:80]} is not a plain (unquantized) linear layer with both LoRA matrices"
         a, b = ab["A"], ab["B"]
         if a.shape != (r, base.in_features) or b.shape != (base.out_features, r):
             return f"{path[:80]}: LoRA shapes {tuple(a.shape)}, {tuple(b.shape)} do not fit rank {r}"
