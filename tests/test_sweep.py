@@ -112,6 +112,7 @@ def test_a_two_by_two_sweep_on_the_demo_model(tmp_path: Path, copy_example, monk
     assert "the group's own config · seed 42 · the group's graded run" in first.output
     assert "estimate: 5 run(s) x" in first.output and "measured (the graded run) on this machine" in first.output
     assert "co-training 5 sweep point(s) on one base model (class engine)" in first.output  # the default engine
+    assert "answering 5 sweep point(s) in shared mixed-adapter batches" in first.output
     record = json.loads((out / "g" / "sweep.json").read_text())
     assert [e["parameter"] for e in record["effects"]] == ["learning_rate", "lora_r"]
     assert len(record["points"]) == 6 and all(p["rouge_l"] is not None for p in record["points"])
