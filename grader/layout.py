@@ -83,6 +83,10 @@ class Layout:
     def adapter(self, group: str) -> Path:
         return self.group_dir(group) / "adapter"
 
+    def cotraining(self, group: str) -> Path:
+        """There while the group trains in the class engine's shared run: one left behind says a run was killed."""
+        return self.group_dir(group) / "cotraining.json"
+
     def runs(self, group: str) -> Path:
         return self.group_dir(group) / "runs"
 

@@ -39,7 +39,7 @@ def test_a_broken_shared_run_sends_every_group_the_per_group_way(
     import torch
 
     from grader.config import RunSettings
-    from grader.llm import cotrain
+    from grader.llm import cotrain_pass
     from grader.running import pipeline
     from tests.test_pipeline import small_class
 
@@ -48,7 +48,7 @@ def test_a_broken_shared_run_sends_every_group_the_per_group_way(
     def out_of_memory(*args: object, **kwargs: object) -> None:
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    monkeypatch.setattr(cotrain, "_round", out_of_memory)
+    monkeypatch.setattr(cotrain_pass, "shared_round", out_of_memory)  # a round of the shared run (cotrain.py)
     rows = {r.group: r for r in pipeline.run(subs, RunSettings(out=tmp_path / "out", max_new_tokens=8))}
     assert {r.status for r in rows.values()} == {"graded"}
     notes = json.loads((tmp_path / "out" / "batch.json").read_text())["notes"]
@@ -86,6 +86,8 @@ def test_a_run_killed_while_co_training_keeps_the_groups_that_had_finished(tmp_p
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert (out / "a1" / "train.json").is_file() and not (out / "b2" / "train.json").exists()
+    # the groups still in the shared run lost their progress: their markers say so to the next run
+    assert [(out / n / "cotraining.json").is_file() for n in ("a1", "b2", "c3")] == [False, True, True]
     kept = {p: (out / "a1" / p).stat().st_mtime_ns for p in ("train.json", "adapter/adapter_model.safetensors")}
     for name in ("b2", "c3"):
         (subs / name / "config.yaml").write_text(SMALL)
@@ -94,6 +96,8 @@ def test_a_run_killed_while_co_training_keeps_the_groups_that_had_finished(tmp_p
     assert {p: (out / "a1" / p).stat().st_mtime_ns for p in kept} == kept  # not trained again
     notes = json.loads((out / "batch.json").read_text())["notes"]
     assert any(n.startswith("co-trained 2 group(s)") for n in notes), notes  # b2 and c3 only
+    assert "b2, c3: an earlier run stopped (killed) while they co-trained, before they finished" in " ".join(notes)
+    assert not any((out / n / "cotraining.json").exists() for n in ("a1", "b2", "c3"))
 
 
 @pytest.mark.slow

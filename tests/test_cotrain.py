@@ -204,3 +204,31 @@ def test_a_group_out_of_its_own_time_leaves_and_the_others_train_as_alone(
     b = load_file(str(solo.adapter("alpha") / "adapter_model.safetensors"))
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-3, atol=1e-6)
+
+
+def test_a_run_stopped_mid_training_trains_the_unfinished_groups_again_as_before(
+    runtime: Any, tmp_path: Path, trained: tuple[Layout, Layout, dict[str, Any]]
+) -> None:
+    """Killed while co-training: the group that had left the shared run is saved, the others' progress is gone
+    (nothing of them on disk), and training them again gives the adapters of a run never stopped."""
+    _, together, _ = trained
+
+    class Killed(BaseException):
+        pass
+
+    def killed_as_the_first_leaves(name: str, record: Any) -> None:
+        raise Killed(name)
+
+    layout = Layout(tmp_path)
+    with pytest.raises(Killed) as stopped:
+        cotrain.run(_jobs(), runtime, layout, killed_as_the_first_leaves)
+    first = str(stopped.value)
+    assert {name for name in GROUPS if layout.adapter(name).exists()} == {first}
+    assert not any(layout.runs(name).exists() for name in GROUPS if name != first)
+    again = cotrain.run([job for job in _jobs() if job.name != first], runtime, layout)
+    assert set(again) == set(GROUPS) - {first} and not any(isinstance(r, BaseException) for r in again.values())
+    for name in GROUPS:
+        ours = load_file(str(layout.adapter(name) / "adapter_model.safetensors"))
+        reference = load_file(str(together.adapter(name) / "adapter_model.safetensors"))
+        for key, tensor in reference.items():  # the noise of another batch composition only, as in the waves test
+            torch.testing.assert_close(ours[key], tensor, rtol=1e-3, atol=1e-6, msg=f"{name} {key}")

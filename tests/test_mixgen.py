@@ -79,3 +79,36 @@ def test_mixed_batches_answer_as_each_group_alone(runtime: Any, adapters: Layout
     assert len(mixed["north"].answers) + len(mixed["south"].answers) + len(mixed["east"].answers) > len(
         generate.BaseCache(tmp_path / "mixed.json").items
     )
+
+
+def test_an_adapter_the_layers_do_not_take_sends_the_class_through_peft(
+    runtime: Any, adapters: Layout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plain LoRA adapters go into the multi-LoRA layers; one with a field those layers do not apply as PEFT does
+    (here a rank_pattern, harmless as it gives q_proj the rank it has) sends the class through PEFT's adapter_names,
+    with the same answers."""
+    import json
+    import shutil
+
+    from grader.llm.prompts import prompt
+
+    odd = tmp_path / "odd"
+    shutil.copytree(adapters.adapter("south"), odd)
+    config = json.loads((odd / "adapter_config.json").read_text())
+    (odd / "adapter_config.json").write_text(json.dumps({**config, "rank_pattern": {"q_proj": config["r"]}}))
+    assert mixgen.plain_lora(odd, runtime.model) == "rank_pattern is set"
+    assert not isinstance(mixgen.plain_lora(adapters.adapter("south"), runtime.model), str)
+    prompts = [prompt(t, "plain", runtime.tokenizer) for t in _tests(0)]
+    north = mixgen.Request(adapters.adapter("north"), prompts, 12, True)
+    through_peft: list[int] = []
+    peft_way = mixgen._answer_all_peft
+
+    def watched(*args: Any, **kwargs: Any) -> list[list[str]]:
+        through_peft.append(1)
+        return peft_way(*args, **kwargs)
+
+    monkeypatch.setattr(mixgen, "_answer_all_peft", watched)
+    mixed = mixgen.answer_all(runtime, [north, mixgen.Request(odd, prompts, 12, True)])
+    assert through_peft == [1]
+    plain = mixgen.answer_all(runtime, [north, mixgen.Request(adapters.adapter("south"), prompts, 12, True)])
+    assert through_peft == [1] and mixed == plain and mixed[0] != mixed[1]

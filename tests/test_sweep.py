@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -15,7 +16,7 @@ from grader.config import TrainConfig
 from grader.errors import ConfigError
 from grader.measure import sweep
 from grader.measure.sweep_stats import Plan, effects
-from grader.records import SweepPoint
+from grader.records import SweepPoint, TrainRecord
 from tests.conftest import EXAMPLES, deck_text, pdf_text
 from tests.test_pipeline import small_class
 from tests.test_shards import slurm_up
@@ -111,6 +112,7 @@ def test_a_two_by_two_sweep_on_the_demo_model(tmp_path: Path, copy_example, monk
     assert "the group's own config · seed 42 · the group's graded run" in first.output
     assert "estimate: 5 run(s) x" in first.output and "measured (the graded run) on this machine" in first.output
     assert "co-training 5 sweep point(s) on one base model (class engine)" in first.output  # the default engine
+    assert "answering 5 sweep point(s) in shared mixed-adapter batches" in first.output
     record = json.loads((out / "g" / "sweep.json").read_text())
     assert [e["parameter"] for e in record["effects"]] == ["learning_rate", "lora_r"]
     assert len(record["points"]) == 6 and all(p["rouge_l"] is not None for p in record["points"])
@@ -270,3 +272,63 @@ def test_a_sweep_on_a_real_slurm_honours_the_slurm_options(tmp_path: Path, copy_
     sbatch = script.read_text()
     for line in ("--partition=ci", "--time=25", "--comment=grader-sweep-test", "--gpus-per-node=0", "--array=0-1%2"):
         assert f"#SBATCH {line}\n" in sbatch, sbatch
+
+
+def _questions(n: int, offset: int) -> list[Any]:
+    from grader.records import Sample
+
+    return [
+        Sample(
+            system="You are a geology assistant.",
+            instruction=f"What is mineral number {i}?",
+            context=f"Mineral {i} absorbs near {2000 + i} nm.",
+            answer=f"It absorbs near {2000 + i} nm, like basalt {i}.",
+        )
+        for i in range(offset, offset + n)
+    ]
+
+
+def test_the_co_trained_points_answer_together_as_each_alone(runtime: Any, tmp_path: Path) -> None:
+    """`grader sweep` answers its co-trained points in shared mixed-adapter batches: each point's answers (its
+    group's questions and the class's) equal the ones `measure` gets for the point alone (generate.run)."""
+    from types import SimpleNamespace
+
+    from grader.layout import Layout
+    from grader.llm import cotrain, generate
+
+    layout = Layout(tmp_path / "out")
+    layout.group_dir("g").mkdir(parents=True)
+    tests = _questions(3, 0) + _questions(2, 100)
+    layout.tests("g").write_text("".join(t.model_dump_json() + "\n" for t in tests), encoding="utf-8")
+    config = TrainConfig(num_train_epochs=2, per_device_train_batch_size=4, gradient_accumulation_steps=1,
+                         max_length=96, lora_dropout=0.0, learning_rate=2e-2, max_new_tokens=12)  # fmt: skip
+    runs = [sweep.Variant({}, 1), sweep.Variant({"learning_rate": 3e-2}, 1), sweep.Variant({"lora_r": 4}, 2)]
+    keys = ["own", "lr", "rank"]
+    folder = Layout(layout.sweep_dir("g"))
+    points = [cotrain.Job(k, _questions(8, 10), sweep.configured(config, v)) for v, k in zip(runs, keys, strict=True)]
+    assert all(isinstance(r, TrainRecord) for r in cotrain.run(points, runtime, folder).values())
+    cache = generate.BaseCache(tmp_path / "base.json")
+    settings = SimpleNamespace(max_new_tokens=None, fail_fast=True)
+    batch = SimpleNamespace(layout=layout, runtime=lambda: runtime, base_cache=lambda: cache, settings=settings,
+                            class_tests=_questions(2, 200))  # fmt: skip
+    job = sweep.Job(SimpleNamespace(name="g", config=config), runs, keys, {})
+    said: list[str] = []
+    answered = sweep.answer_together(batch, [job], set(keys), said.append)
+    assert said == ["answering 3 sweep point(s) in shared mixed-adapter batches"]
+    alone_cache = generate.BaseCache(tmp_path / "alone.json")
+    changed = 0
+    for k in keys:
+        for is_class, questions in ((False, tests), (True, batch.class_tests)):
+            ours = answered[k][is_class]
+            alone = generate.run(
+                k, questions, runtime, folder, adapter_dir=folder.adapter(k), max_new_tokens=12,
+                prompt_format=config.prompt_format, cache=alone_cache,
+            )  # fmt: skip
+            assert ours.group == k
+            assert [a.finetuned for a in ours.answers] == [a.finetuned for a in alone.answers], (k, is_class)
+            assert [a.base for a in ours.answers] == [a.base for a in alone.answers], (k, is_class)
+            changed += sum(a.finetuned != a.base for a in ours.answers)
+    assert changed > 0  # the adapters change answers: the equality compares real adapters
+    assert [a.finetuned for a in answered["own"][False].answers] != [
+        a.finetuned for a in answered["rank"][False].answers
+    ]

@@ -23,46 +23,31 @@ gives (tests/test_cotrain.py checks it to rtol 1e-3, losses and tensors):
 
 A group leaves the batch when its steps are done; groups whose adapters and optimizer state do not fit the
 memory left wait and join when others leave (waves).
+
+This module is the shared run: who trains when (waves, time limits) and the rounds until every group has left.
+Its parts: cotrain_group.py (one group's state: LoRA tensors, AdamW, schedule, its optimizer step),
+cotrain_order.py (the Trainer's data order, replayed), cotrain_pass.py (the shared forward and backward passes,
+the eval loss), cotrain_files.py (what a finished group leaves: PEFT folder, trainer_state.json, events).
 """
 
 from __future__ import annotations
 
-import json
-import math
-import os
-import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from grader.config import TrainConfig
 from grader.layout import Layout
+from grader.llm import cotrain_files, cotrain_group, cotrain_order, cotrain_pass
+from grader.llm.cotrain_group import Member
 from grader.llm.loader import Runtime
-from grader.llm.train import (
-    ATTENTION,
-    IGNORE,
-    MLP,
-    Collator,
-    Encoded,
-    Plan,
-    Prepared,
-    lora_config,
-    plan_batches,
-    record,
-)
 from grader.records import Sample, TrainRecord
-from grader.storage import replace_dir
 
 if TYPE_CHECKING:
     from grader.llm.multilora import MultiLoraLinear, Slots
 
-MAX_GRAD_NORM = 1.0  # the Trainer's default, which train.run keeps
-BETAS, EPS = (0.9, 0.999), 1e-8
-# Rows x widest row of one shared forward pass: the fp32 logits of a 128k vocabulary are 4 GB at 8k tokens.
-FORWARD_TOKENS = {"cpu": 16384, "cuda": 8192}
-PAD_SLACK = 0.75
 UNSUPPORTED_SCHEDULERS = {"reduce_lr_on_plateau": "its steps follow the eval loss, which the Trainer runs itself"}
 
 
@@ -93,54 +78,6 @@ def unsupported(cfg: TrainConfig) -> str | None:
     return None
 
 
-def targets(model: Any, cfg: TrainConfig) -> list[str]:
-    """Paths of the linear layers PEFT would wrap for this config (the names it matches by suffix)."""
-    wanted = set(ATTENTION + (MLP if cfg.include_mlp else []))
-    return [name for name, _ in model.named_modules() if name.rpartition(".")[2] in wanted]
-
-
-@dataclass
-class Member:
-    """One group inside the class run: its data, its LoRA tensors, its optimizer and where it is."""
-
-    job: Job
-    data: Prepared
-    plan: Plan  # the solo run's micro-batching: the Trainer's epoch fractions are counted in its micro-batches
-    paths: list[str]
-    lora: dict[str, tuple[Any, Any]]  # layer path -> (A, B) parameters
-    optimizer: Any
-    scheduler: Any
-    order: Any  # torch.Generator standing in for the Trainer's global generator
-    dropout: Any  # the generator the solo run's dropout draws from: `order` on CPU, the CUDA one on CUDA
-    max_steps: int
-    steps_per_epoch: int
-    micro_per_epoch: int
-    started: float
-    epoch: int = -1
-    queue: list[list[int]] = field(default_factory=list)  # the current epoch's remaining steps (sample indices)
-    steps_in_epoch_done: int = 0
-    global_step: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)
-    loss_sum: float = 0.0
-    pending_eval: bool = False  # the last step ended an epoch
-    done: bool = False
-
-    @property
-    def name(self) -> str:
-        return self.job.name
-
-    @property
-    def cfg(self) -> TrainConfig:
-        return self.job.cfg
-
-    def parameters(self) -> list[Any]:
-        return [p for pair in self.lora.values() for p in pair]
-
-    def state_bytes(self) -> int:
-        """fp32 LoRA weights, their gradients and AdamW's two moments."""
-        return int(sum(p.numel() for p in self.parameters())) * 4 * 4
-
-
 def run(
     jobs: list[Job], runtime: Runtime, layout: Layout, on_done: Callable[[str, TrainRecord], None] | None = None
 ) -> dict[str, TrainRecord | BaseException]:
@@ -154,7 +91,7 @@ def run(
     members: list[Member] = []
     for job in jobs:
         try:
-            members.append(_member(job, runtime))
+            members.append(cotrain_group.new_member(job, runtime))
         except Exception as exc:  # a group with no trainable sample fails alone, as in train.run
             results[job.name] = exc
     if not members:
@@ -182,7 +119,7 @@ def run(
             for m in active:
                 if m.epoch < 0:
                     _begin(m, runtime, wrapped, slots)
-            _round(active, runtime, wrapped, slots)
+            cotrain_pass.shared_round(active, runtime, wrapped, slots)
             for m in active:
                 _end_of_steps(m, runtime, slots)
             for m in [m for m in active if not m.done and _out_of_time(m)]:
@@ -193,7 +130,7 @@ def run(
             for m in [m for m in active if m.done]:
                 active.remove(m)
                 try:
-                    finished = _finish(m, runtime, m.job.layout or layout, len(members), budget)
+                    finished = cotrain_files.finish(m, runtime, m.job.layout or layout, len(members), budget)
                     results[m.name] = finished
                     if on_done is not None:
                         on_done(m.name, finished)
@@ -214,63 +151,6 @@ def run(
 
 def _out_of_time(m: Member) -> bool:
     return m.job.seconds is not None and m.epoch >= 0 and time.monotonic() - m.started > m.job.seconds
-
-
-def _member(job: Job, runtime: Runtime) -> Member:
-    import torch
-    from transformers import get_scheduler
-
-    from grader.llm.train import _prepare
-
-    data = _prepare(job.samples, job.cfg, runtime, job.held_out_seed)
-    cfg = job.cfg
-    plan = plan_batches(cfg, [len(e.input_ids) for e in data.train], runtime.device)
-    initial = _peft_init(runtime, cfg)
-    paths = sorted(initial)
-    device = runtime.model.get_input_embeddings().weight.device
-    lora = {
-        path: (
-            torch.nn.Parameter(a.detach().clone().to(device, torch.float32)),
-            torch.nn.Parameter(b.detach().clone().to(device, torch.float32)),
-        )
-        for path, (a, b) in initial.items()
-    }
-    params = [p for pair in lora.values() for p in pair]
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=BETAS, eps=EPS, weight_decay=0.0)
-    micro_per_epoch = math.ceil(len(data.train) / plan.rows)
-    steps_per_epoch = max(math.ceil(micro_per_epoch / plan.accumulation), 1)
-    max_steps = math.ceil(cfg.num_train_epochs * steps_per_epoch)
-    warmup = math.ceil(max_steps * cfg.warmup_ratio)  # TrainingArguments.get_warmup_steps for a ratio below 1
-    scheduler = get_scheduler(cfg.lr_scheduler_type, optimizer, num_warmup_steps=warmup, num_training_steps=max_steps)
-    order = torch.Generator().manual_seed(cfg.seed)  # what set_seed(cfg.seed) makes of torch's global generator
-    dropout = order if device.type == "cpu" else torch.Generator(device).manual_seed(cfg.seed)
-    data.notes.append(_plan_note(cfg))
-    return Member(
-        job, data, plan, paths, lora, optimizer, scheduler, order, dropout, max_steps, steps_per_epoch, micro_per_epoch,
-        time.monotonic(),
-    )  # fmt: skip
-
-
-def _peft_init(runtime: Runtime, cfg: TrainConfig) -> dict[str, tuple[Any, Any]]:
-    """The LoRA tensors PEFT initialises for this config under set_seed(cfg.seed), as train._fit gets them:
-    {layer path: (A, B)}. The base model is given back unchanged."""
-    import warnings
-
-    from peft import get_peft_model
-    from transformers import set_seed
-
-    set_seed(cfg.seed)
-    peft_model = get_peft_model(runtime.model, lora_config(cfg))
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-    try:
-        found: dict[str, tuple[Any, Any]] = {}
-        for name, module in peft_model.base_model.model.named_modules():
-            if hasattr(module, "lora_A") and "default" in getattr(module, "lora_A", {}):
-                a, b = module.lora_A["default"].weight, module.lora_B["default"].weight
-                found[name] = (a.detach().cpu(), b.detach().cpu())
-        return found
-    finally:
-        runtime.model = peft_model.unload()
 
 
 def _state_budget(runtime: Runtime) -> int:
@@ -317,149 +197,8 @@ def _begin(m: Member, runtime: Runtime, wrapped: dict[str, MultiLoraLinear], slo
     _attach(m, wrapped)
     m.started = time.monotonic()
     if m.data.evaluated:
-        _evaluate(m, runtime, slots)
-    _next_epoch(m)
-
-
-def _draw(generator: Any) -> int:
-    import torch
-
-    return int(torch.empty((), dtype=torch.int64).random_(generator=generator).item())
-
-
-def _next_epoch(m: Member) -> None:
-    """The Trainer's order for the next epoch: the DataLoader draws its base seed, then RandomSampler its own."""
-    import torch
-
-    m.epoch += 1
-    _draw(m.order)
-    seed = _draw(m.order)
-    order = torch.randperm(len(m.data.train), generator=torch.Generator().manual_seed(seed)).tolist()
-    effective = m.plan.effective
-    lengths = [len(e.input_ids) for e in m.data.train]
-    m.queue = [sorted(order[i : i + effective], key=lambda j: -lengths[j]) for i in range(0, len(order), effective)]
-    m.steps_in_epoch_done = 0
-
-
-@dataclass
-class Piece:
-    """Some rows of one group's step in one forward pass; `items` is the step's label-token count."""
-
-    member: Member
-    rows: list[Encoded]
-    items: int
-
-
-def _pieces(active: list[Member]) -> list[list[Piece]]:
-    """Each active group's next step as its solo run's micro-batches (`plan.rows` rows of the step, longest
-    first), so that its dropout masks are drawn in the solo run's shapes and order."""
-    steps = []
-    for m in active:
-        rows = [m.data.train[i] for i in m.queue[0]]
-        items = sum(sum(1 for t in e.labels[1:] if t != IGNORE) for e in rows)
-        steps.append([Piece(m, rows[i : i + m.plan.rows], items) for i in range(0, len(rows), m.plan.rows)])
-    return steps
-
-
-def _forwards(steps: list[list[Piece]], budget: int) -> list[list[Piece]]:
-    """Forward passes: the k-th micro-batch of every group before any group's (k+1)-th (one per group per
-    pass, in its order), packed widest first while rows x widest row stays within `budget` and no piece is
-    padded by more than a quarter of the pass's width (padding is computed like any token)."""
-    passes: list[list[Piece]] = []
-    for k in range(max((len(s) for s in steps), default=0)):
-        rows = width = 0
-        start = len(passes)
-        for piece in sorted((s[k] for s in steps if k < len(s)), key=lambda p: -_width(p)):
-            w = _width(piece)
-            if len(passes) > start and (rows + len(piece.rows)) * max(width, w) <= budget and w >= PAD_SLACK * width:
-                passes[-1].append(piece)
-                rows, width = rows + len(piece.rows), max(width, w)
-            else:
-                passes.append([piece])
-                rows, width = len(piece.rows), w
-    return passes
-
-
-def _width(piece: Piece) -> int:
-    return max(len(e.input_ids) for e in piece.rows)
-
-
-def _round(active: list[Member], runtime: Runtime, wrapped: dict[str, MultiLoraLinear], slots: Slots) -> None:
-    """One optimizer step for every active group: shared forward and backward passes, then each group's own
-    clipping, AdamW step and scheduler step."""
-    import torch
-
-    budget = FORWARD_TOKENS["cuda" if runtime.device == "cuda" else "cpu"]
-    losses: dict[str, float] = {m.name: 0.0 for m in active}
-    runtime.model.train()
-    for forward in _forwards(_pieces(active), budget):
-        batch = Collator(runtime.tokenizer.pad_token_id)([e for p in forward for e in p.rows])
-        rows, at = [], 0
-        for p in forward:
-            rows.append((p.member.name, at, at + len(p.rows)))
-            at += len(p.rows)
-        slots.set(rows, [_width(p) for p in forward])
-        device = runtime.model.get_input_embeddings().weight.device
-        logits = runtime.model(
-            input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
-        ).logits
-        labels = batch["labels"].to(device)
-        # One cross-entropy over all rows, each row's token losses divided by its group's step token count:
-        # the sum is every group's normalised loss at once (no per-group slices of the logits to backprop).
-        per_row = _token_losses(logits, labels).sum(dim=1)
-        weights = torch.tensor([1.0 / p.items for p in forward for _ in p.rows], device=device)
-        (per_row * weights).sum().backward()
-        shares = (per_row.detach() * weights).tolist()
-        for p, (_, lo, hi) in zip(forward, slots.rows, strict=True):
-            losses[p.member.name] += sum(shares[lo:hi])
-        del logits, per_row
-    slots.set([], [])
-    for m in active:
-        _step(m, losses[m.name])
-
-
-def _token_losses(logits: Any, labels: Any) -> Any:
-    """Per-token cross-entropy (0 where ignored), next-token shifted, shape (rows, width): transformers'
-    ForCausalLMLoss before its sum and its division by num_items_in_batch."""
-    import torch
-
-    shifted = torch.nn.functional.pad(labels, (0, 1), value=IGNORE)[..., 1:]
-    flat = torch.nn.functional.cross_entropy(
-        logits.float().reshape(-1, logits.shape[-1]), shifted.reshape(-1), ignore_index=IGNORE, reduction="none"
-    )
-    return flat.view(labels.shape)
-
-
-def _summed_loss(logits: Any, labels: Any) -> Any:
-    """Cross-entropy summed over the label tokens, next-token shifted: transformers' ForCausalLMLoss before its
-    division by num_items_in_batch."""
-    import torch
-
-    shifted = torch.nn.functional.pad(labels, (0, 1), value=IGNORE)[..., 1:]
-    return torch.nn.functional.cross_entropy(
-        logits.float().reshape(-1, logits.shape[-1]), shifted.reshape(-1), ignore_index=IGNORE, reduction="sum"
-    )
-
-
-def _step(m: Member, loss: float) -> None:
-    """The Trainer's optimizer step: clip, step, schedule, log; an epoch's end evaluates and draws the next order."""
-    import torch
-
-    grad_norm = float(torch.nn.utils.clip_grad_norm_(m.parameters(), MAX_GRAD_NORM))
-    learning_rate = float(m.scheduler.get_last_lr()[0])
-    m.optimizer.step()
-    m.scheduler.step()
-    m.optimizer.zero_grad(set_to_none=True)
-    m.queue.pop(0)
-    m.global_step += 1
-    m.steps_in_epoch_done += 1
-    micro = min(m.steps_in_epoch_done * m.plan.accumulation, m.micro_per_epoch)
-    epoch = m.epoch + micro / m.micro_per_epoch
-    m.loss_sum += loss
-    m.history.append(
-        {"loss": loss, "grad_norm": grad_norm, "learning_rate": learning_rate, "epoch": epoch, "step": m.global_step}
-    )
-    m.pending_eval = not m.queue or m.global_step >= m.max_steps
+        cotrain_pass.evaluate(m, runtime, slots)
+    cotrain_order.next_epoch(m)
 
 
 def _end_of_steps(m: Member, runtime: Runtime, slots: Slots) -> None:
@@ -468,137 +207,8 @@ def _end_of_steps(m: Member, runtime: Runtime, slots: Slots) -> None:
         return
     m.pending_eval = False
     if m.data.evaluated:
-        _evaluate(m, runtime, slots)
+        cotrain_pass.evaluate(m, runtime, slots)
     if m.global_step >= m.max_steps:
         m.done = True
     else:
-        _next_epoch(m)
-
-
-def _evaluate(m: Member, runtime: Runtime, slots: Slots) -> None:
-    """The Trainer's eval loss: per batch of the group's batch size (in order), the mean over label tokens; then
-    the mean over rows. Its DataLoader draws one seed from the group's generator, as the Trainer's does."""
-    import torch
-
-    _draw(m.order)
-    started = time.monotonic()
-    size = m.cfg.per_device_train_batch_size
-    collate = Collator(runtime.tokenizer.pad_token_id)
-    device = runtime.model.get_input_embeddings().weight.device
-    weighted, rows = 0.0, 0
-    was_training = runtime.model.training
-    runtime.model.eval()
-    try:
-        with torch.no_grad():
-            for i in range(0, len(m.data.evaluated), size):
-                chunk = m.data.evaluated[i : i + size]
-                batch = collate(chunk)
-                slots.set([(m.name, 0, len(chunk))], [max(len(e.input_ids) for e in chunk)])
-                logits = runtime.model(
-                    input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
-                ).logits
-                labels = batch["labels"].to(device)
-                count = int((labels[:, 1:] != IGNORE).sum())
-                loss = float(_summed_loss(logits, labels)) / count if count else math.nan
-                if math.isfinite(loss):
-                    weighted, rows = weighted + loss * len(chunk), rows + len(chunk)
-    finally:
-        slots.set([], [])
-        runtime.model.train(was_training)
-    seconds = time.monotonic() - started
-    epoch = 0.0 if not m.history else m.history[-1]["epoch"]
-    m.history.append(
-        {
-            "eval_loss": weighted / rows if rows else math.nan,
-            "eval_runtime": round(seconds, 4),
-            "epoch": epoch,
-            "step": m.global_step,
-        }
-    )
-
-
-def _plan_note(cfg: TrainConfig) -> str:
-    return (
-        f"co-trained (class engine): one optimizer step of {cfg.per_device_train_batch_size} x "
-        f"{cfg.gradient_accumulation_steps} samples per round, in forward passes shared with the other groups; "
-        "the same samples, loss normalisation, optimizer and schedule as a run of its own"
-    )
-
-
-def _finish(m: Member, runtime: Runtime, layout: Layout, class_size: int, budget: int) -> TrainRecord:
-    """The group's adapter (a PEFT folder), trainer_state.json and TensorBoard events; then its record."""
-    seconds = time.monotonic() - m.started
-    train_loss = m.loss_sum / max(m.global_step, 1)
-    m.history.append(
-        {
-            "train_runtime": round(seconds, 4),
-            "train_loss": train_loss,
-            "epoch": m.history[-1]["epoch"] if m.history else 0.0,
-            "step": m.global_step,
-        }
-    )
-    save_adapter(m, runtime, layout.adapter(m.name))
-    _write_state(m, layout.group_dir(m.name) / "trainer_state.json")
-    _write_events(m, runtime, layout)
-    changed = any(bool(b.detach().abs().sum() > 0) for _, b in m.lora.values())
-    m.data.notes.append(
-        f"trained with {class_size - 1} other group(s) on one base model; LoRA and optimizer state "
-        f"{m.state_bytes() / 2**20:.1f} MiB of a {budget / 2**20:.0f} MiB budget"
-    )
-    return record(m.name, m.cfg, runtime, m.data, m.history, m.global_step, train_loss, changed, m.started)
-
-
-def save_adapter(m: Member, runtime: Runtime, folder: Path) -> None:
-    """adapter_config.json + adapter_model.safetensors under PEFT's key names, and the tokenizer, as
-    `PeftModel.save_pretrained` writes them for this config."""
-    from safetensors.torch import save_file
-
-    config = lora_config(m.cfg)
-    config.base_model_name_or_path = getattr(runtime.model, "name_or_path", None)
-    config.inference_mode = True
-    tensors = {}
-    for path, (a, b) in m.lora.items():
-        tensors[f"base_model.model.{path}.lora_A.weight"] = a.detach().to("cpu").contiguous()
-        tensors[f"base_model.model.{path}.lora_B.weight"] = b.detach().to("cpu").contiguous()
-    with replace_dir(folder) as tmp:
-        config.save_pretrained(str(tmp))
-        save_file(tensors, str(tmp / "adapter_model.safetensors"), metadata={"format": "pt"})
-        runtime.tokenizer.save_pretrained(str(tmp))
-
-
-def _write_state(m: Member, path: Path) -> None:
-    """trainer_state.json with the fields the Trainer writes (the log history is what grader reads back)."""
-    from transformers import TrainerState
-
-    state = TrainerState(
-        epoch=m.history[-1]["epoch"] if m.history else 0.0,
-        global_step=m.global_step,
-        max_steps=m.max_steps,
-        logging_steps=1,
-        num_train_epochs=math.ceil(m.cfg.num_train_epochs),
-        train_batch_size=m.plan.rows,
-        log_history=m.history,
-    )
-    tmp = path.with_name(path.name + ".tmp")
-    state.save_to_json(str(tmp))
-    os.replace(tmp, path)
-
-
-def _write_events(m: Member, runtime: Runtime, layout: Layout) -> None:
-    """TensorBoard events under the tags the Trainer's TensorBoardCallback uses (train/loss, eval/loss, ...)."""
-    from torch.utils.tensorboard import SummaryWriter
-
-    runs = layout.runs(m.name)
-    shutil.rmtree(runs, ignore_errors=True)
-    writer = SummaryWriter(log_dir=str(runs))
-    try:
-        writer.add_text("args", json.dumps({"engine": "class", **m.cfg.model_dump()}, indent=2))
-        for row in m.history:
-            for key, value in row.items():
-                if key == "step" or not isinstance(value, int | float):
-                    continue
-                tag = f"eval/{key[5:]}" if key.startswith("eval_") else f"train/{key}"
-                writer.add_scalar(tag, value, row["step"])
-        writer.flush()
-    finally:
-        writer.close()
+        cotrain_order.next_epoch(m)

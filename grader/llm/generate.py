@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +59,12 @@ def answer(
     batch_size: int | None = None,
     add_special_tokens: bool = True,
     adapter_names: list[str] | None = None,
+    arrange: Callable[[list[int]], list[int]] | None = None,
 ) -> list[str]:
     """Greedy answers for prompts, in their order, in batches of similar length sized to the device.
-    `adapter_names` (one per prompt) answers each with its own adapter of a PeftModel holding several."""
+    `adapter_names` (one per prompt) answers each with its own adapter of a PeftModel holding several;
+    `arrange` gets each batch's prompt indices before it runs and gives them back in the order the batch's rows
+    take (mixgen.py puts each adapter's rows together there and tells its layers which rows are whose)."""
     tokenizer = runtime.tokenizer
     tokenizer.padding_side = "left"
     device = "cuda" if runtime.device == "cuda" else "cpu"
@@ -69,6 +73,8 @@ def answer(
     results: dict[int, str] = {}
     while groups:
         chunk = groups.pop(0)
+        if arrange is not None:
+            chunk = arrange(chunk)
         try:
             names = [adapter_names[i] for i in chunk] if adapter_names is not None else None
             texts = _generate(runtime, [prompts[i] for i in chunk], max_new_tokens, add_special_tokens, names)

@@ -190,9 +190,10 @@ def measure(
     point_key: str,
     vary: dict[str, list[Any]],
     trained: TrainRecord | None = None,
+    answered: dict[bool, GenerationRecord] | None = None,
 ) -> SweepPoint:
     """Train the variant on the group's data (unless the class engine `trained` it already), answer the group's
-    (and the class's) test questions, score them."""
+    (and the class's) test questions (unless the class engine `answered` them: by "class tests?"), score them."""
     from grader.llm import generate, train
     from grader.measure import score
     from grader.reading import sample_files
@@ -211,7 +212,7 @@ def measure(
     for questions, is_class in ((tests, False), (batch.class_tests, True)):
         if not questions:
             continue
-        gen = generate.run(
+        gen = (answered or {}).get(is_class) or generate.run(
             point_key,
             questions,
             batch.runtime(),
@@ -336,14 +337,16 @@ def confirm(jobs: list[Job], yes: bool) -> str:
 
 def measure_pending(batch: Any, jobs: list[Job], plan: Plan, say: Any) -> None:
     """Train and measure every pending variant in this process, the base model loaded once for all of them;
-    with the class engine (the default) all of them are co-trained first, then answered and scored one by one."""
+    with the class engine (the default) all of them are co-trained first and answered together (mixed-adapter
+    batches), then scored one by one."""
     trained = _cotrain(batch, jobs, say) if batch.settings.engine == "class" else {}
+    answered = answer_together(batch, jobs, set(trained), say)
     for job in jobs:
         pending = job.pending
         for n, (variant, k) in enumerate(pending, start=1):
             changed = _label(variant) or "own config"
             say(f"{job.work.name}: {changed}, seed {variant.seed} ({n}/{len(pending)})")
-            failed = _bounded(job, batch, variant, k, plan, trained.get(k))
+            failed = _bounded(job, batch, variant, k, plan, trained.get(k), answered.get(k))
             if failed:
                 say(f"{job.work.name}: {changed}, seed {variant.seed}: {failed}; the sweep goes on")
 
@@ -376,14 +379,65 @@ def _cotrain(batch: Any, jobs: list[Job], say: Any) -> dict[str, TrainRecord]:
     return {k: r for k, r in results.items() if isinstance(r, TrainRecord)}
 
 
-def _bounded(job: Job, batch: Any, variant: Variant, k: str, plan: Plan, trained: TrainRecord | None = None) -> str:
+def answer_together(
+    batch: Any, jobs: list[Job], trained: set[str], say: Any
+) -> dict[str, dict[bool, GenerationRecord]]:
+    """The test answers of every co-trained point (its group's questions, and the class's) in shared
+    mixed-adapter batches, as the class engine answers a class: {point: {class tests?: record}}. Greedy, so each
+    is what `measure` gets for the point alone; when the shared run breaks, each point answers alone."""
+    from grader.llm import mixgen
+    from grader.reading import sample_files
+
+    asked: dict[str, tuple[str, bool]] = {}  # mixgen's job name -> (point, class tests?)
+    points: list[mixgen.Job] = []
+    for job in jobs:
+        tests = sample_files.load_samples(batch.layout.tests(job.work.name))
+        folder = Layout(batch.layout.sweep_dir(job.work.name))
+        for variant, k in job.pending:
+            if k not in trained:
+                continue
+            config = configured(job.work.config, variant)
+            max_new = answer_tokens(config, batch.settings.max_new_tokens)
+            for questions, is_class in ((tests, False), (batch.class_tests, True)):
+                if questions:
+                    asked[f"{k} {is_class}"] = (k, is_class)
+                    points.append(
+                        mixgen.Job(f"{k} {is_class}", questions, folder.adapter(k), max_new, config.prompt_format)
+                    )
+    if len(points) < 2:
+        return {}
+    say(f"answering {len({k for k, _ in asked.values()})} sweep point(s) in shared mixed-adapter batches")
+    try:
+        records = mixgen.run(points, batch.runtime(), batch.base_cache())
+    except Exception as exc:
+        if batch.settings.fail_fast:
+            raise
+        say(f"mixed-adapter answers stopped ({type(exc).__name__}: {exc}); the points answer one by one")
+        batch.check_base("the sweep's mixed-adapter answers")
+        return {}
+    answered: dict[str, dict[bool, GenerationRecord]] = {}
+    for name, record in records.items():
+        k, is_class = asked[name]
+        answered.setdefault(k, {})[is_class] = record.model_copy(update={"group": k})
+    return answered
+
+
+def _bounded(
+    job: Job,
+    batch: Any,
+    variant: Variant,
+    k: str,
+    plan: Plan,
+    trained: TrainRecord | None = None,
+    answered: dict[bool, GenerationRecord] | None = None,
+) -> str:
     """One point within --timeout; what went wrong, in words ("" when it was measured). A point that fails is
     left out of the plots and said in sweep.json; running the sweep again retries it."""
     from grader import limits
 
     try:
         with limits.deadline(batch.settings.timeout):
-            job.points[k] = measure(job.work, batch, variant, k, plan.vary, trained)
+            job.points[k] = measure(job.work, batch, variant, k, plan.vary, trained, answered)
     except limits.GroupTimeout:
         return f"did not finish within --timeout {batch.settings.timeout:g} s"
     except Exception as exc:

@@ -19,7 +19,7 @@ from grader.config import answer_tokens
 from grader.llm import cotrain, mixgen
 from grader.reading import sample_files
 from grader.records import ReportedLoss, TrainRecord
-from grader.storage import load, save
+from grader.storage import load, save, write_atomic
 
 if TYPE_CHECKING:
     from grader.running.batch import Batch, Progress
@@ -34,6 +34,7 @@ def prepare(works: list[Work], batch: Batch, progress: Progress) -> None:
     jobs: list[cotrain.Job] = []
     by_name: dict[str, Work] = {}
     other: list[str] = []
+    interrupted = _interrupted(works, batch)
     for work in works:
         if not work.ready or work.config is None or work.recorded is not None:
             continue
@@ -50,6 +51,11 @@ def prepare(works: list[Work], batch: Batch, progress: Progress) -> None:
         left = None if settings.timeout is None else max(settings.timeout - work.seconds, 0.0)
         jobs.append(cotrain.Job(work.name, samples, work.config, seconds=left))
         by_name[work.name] = work
+    if interrupted:
+        batch.notes.append(
+            f"{', '.join(interrupted)}: an earlier run stopped (killed) while they co-trained, before they finished, "
+            "so nothing of that training was kept; they train again from the start"
+        )
     if other:
         batch.notes.append("trained one group after another (per-group engine): " + "; ".join(other))
     if jobs:
@@ -61,6 +67,23 @@ def prepare(works: list[Work], batch: Batch, progress: Progress) -> None:
         for stage, name in sorted(batch.prepared):
             layout.record(name, stage).unlink(missing_ok=True)
         batch.prepared.clear()
+
+
+def _interrupted(works: list[Work], batch: Batch) -> list[str]:
+    """The groups whose co-training an earlier run began and never ended (its marker is still there): they
+    have no train record, so they train again whichever engine takes them; the marker goes."""
+    found = []
+    for work in works:
+        marker = batch.layout.cotraining(work.name)
+        if marker.is_file():
+            found.append(work.name)
+            marker.unlink()
+    return found
+
+
+def _unmark(jobs: list[cotrain.Job], batch: Batch) -> None:
+    for job in jobs:
+        batch.layout.cotraining(job.name).unlink(missing_ok=True)
 
 
 def _why_not(work: Work) -> str | None:
@@ -86,15 +109,22 @@ def _train(jobs: list[cotrain.Job], by_name: dict[str, Work], batch: Batch, prog
         )
         save(record, layout.record(name, "train"))
         batch.prepared.add(("train", name))
+        layout.cotraining(name).unlink(missing_ok=True)
 
+    # A group's progress lives in memory until it leaves the shared run; a marker per group, gone as it leaves
+    # (or as the shared run ends), tells a run after a kill which groups lost theirs (_interrupted).
+    for job in jobs:
+        write_atomic(layout.cotraining(job.name), json.dumps({"train_key": by_name[job.name].train_key}).encode())
     try:
         results = cotrain.run(jobs, batch.runtime(), layout, keep)
     except Exception as exc:  # the shared run itself broke: the groups not done yet train alone
+        _unmark(jobs, batch)
         if batch.settings.fail_fast:
             raise
         batch.notes.append(f"co-training stopped ({type(exc).__name__}: {exc}); the groups not done trained one by one")
         batch.check_base("co-training")
         return
+    _unmark(jobs, batch)  # not on Ctrl-C: that, like a kill, loses the groups' progress, and the next run says so
     # A group out of its own time there has spent it: charged, its train stage then records the timeout at once.
     # A group that failed otherwise: its own stage runs it again and records the failure as a per-group run does.
     late = [name for name, result in results.items() if isinstance(result, cotrain.OutOfTime)]
