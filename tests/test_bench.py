@@ -17,7 +17,7 @@ def test_synthetic_groups_are_valid_and_differ(tmp_path: Path) -> None:
     groups = bench.make_groups(tmp_path, 3)
     records = [validate.run(g, g.name) for g in groups]
     assert all(r.n_errors == 0 and r.n_samples == 24 and r.n_tests == 5 for r in records)
-    assert len({r.config["learning_rate"] for r in records}) == 3
+    assert len({r.config.learning_rate for r in records}) == 3
     questions = [
         {t.instruction for t in sample_files.read_samples(g, ["tests.jsonl"], [], is_test=True)} for g in groups
     ]

@@ -319,7 +319,7 @@ def test_a_data_file_over_the_readers_memory_costs_the_data_only(tmp_path: Path)
     said = [p for p in record.problems if p.file == "data/train.json"]
     assert said and said[0].code == "over-reader-limit", record.problems
     assert said[0].message.startswith("could not be read within 64 MB")
-    assert record.n_samples == 0 and record.n_tests == 6 and record.config["learning_rate"] == 2e-4
+    assert record.n_samples == 0 and record.n_tests == 6 and record.config.learning_rate == 2e-4
     assert record.writing is not None and record.writing.file == "REPORT.md"
 
 

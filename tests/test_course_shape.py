@@ -55,10 +55,10 @@ def test_discovery_refuses_links_and_special_files_and_stops_at_its_caps(tmp_pat
 def test_every_value_says_where_it_came_from() -> None:
     record = validate.run(COURSE, "course-group")
     assert record.status == "ok" and record.script == SCRIPT
-    assert record.config["include_mlp"] is True and record.config_sources["include_mlp"] == f"{SCRIPT}:23"
-    assert record.config["learning_rate"] == 3e-4 and record.config_sources["learning_rate"] == f"{SCRIPT}:18"
-    assert record.config["logging_steps"] == 20 and record.config_sources["logging_steps"] == f"{SCRIPT}:73"
-    assert record.config["lora_r"] == 8 and record.config["max_length"] == 1024
+    assert record.config.include_mlp is True and record.config_sources["include_mlp"] == f"{SCRIPT}:23"
+    assert record.config.learning_rate == 3e-4 and record.config_sources["learning_rate"] == f"{SCRIPT}:18"
+    assert record.config.logging_steps == 20 and record.config_sources["logging_steps"] == f"{SCRIPT}:73"
+    assert record.config.lora_r == 8 and record.config.max_length == 1024
     assert record.config_sources["fp16"] == record.config_sources["bf16"]  # bf16=True says fp16 is off
     assert "course default" not in record.config_sources.values()
 
@@ -69,8 +69,8 @@ def test_without_a_script_the_adapter_and_trainer_state_fill_in(tmp_path: Path) 
     (group / SCRIPT).unlink()
     record = validate.run(group, "g")
     adapter_config = "W5_materials/week5_lora_v01/adapter_config.json"
-    assert record.config["lora_r"] == 8 and record.config_sources["lora_r"] == adapter_config
-    assert record.config["include_mlp"] is True and record.config_sources["include_mlp"] == adapter_config
+    assert record.config.lora_r == 8 and record.config_sources["lora_r"] == adapter_config
+    assert record.config.include_mlp is True and record.config_sources["include_mlp"] == adapter_config
     assert record.config_sources["logging_steps"] == "W5_materials/trainer_state.json"
     assert record.config_sources["learning_rate"] == "course default"
 
@@ -87,8 +87,8 @@ def test_disagreements_are_warnings_with_both_values(tmp_path: Path) -> None:
     assert "lora_r = 4 in W5_materials/week5_lora_v01/adapter_config.json" in text and f"{SCRIPT}:20 says 8" in text
     assert "include_mlp = False" in text and "says True" in text
     assert "learning_rate = '1e-4' here, but" in text and f"{SCRIPT}:18 sets 0.0003" in text
-    assert record.config["learning_rate"] == 1e-4 and record.config_sources["learning_rate"] == "config.yaml:1"
-    assert record.config["lora_r"] == 8  # the script is the group's stated config; the warning names both
+    assert record.config.learning_rate == 1e-4 and record.config_sources["learning_rate"] == "config.yaml:1"
+    assert record.config.lora_r == 8  # the script is the group's stated config; the warning names both
 
 
 def test_a_broken_huge_or_computing_script_is_said_and_the_rest_goes_on(tmp_path: Path) -> None:
@@ -96,12 +96,12 @@ def test_a_broken_huge_or_computing_script_is_said_and_the_rest_goes_on(tmp_path
     write_jsonl(group / "all.jsonl", [sample(i) for i in range(20)])
     (group / "train_lora.py").write_text("LORA_R = 8\nLR = 1e-4 * 2\nbf16 = (\n")
     record = validate.run(group, "g")
-    assert record.status == "ok" and record.config["learning_rate"] == 2e-4  # course default, said
+    assert record.status == "ok" and record.config.learning_rate == 2e-4  # course default, said
     script_problems = [p for p in record.problems if p.file == "train_lora.py" and p.code == "script"]
     assert script_problems[0].line == 3 and "not valid Python" in script_problems[0].message
     (group / "train_lora.py").write_text("LORA_R = 8\nLR = 1e-4 * 2\n")
     record = validate.run(group, "g")
-    assert record.config["lora_r"] == 8 and record.config_sources["lora_r"] == "train_lora.py:1"
+    assert record.config.lora_r == 8 and record.config_sources["lora_r"] == "train_lora.py:1"
     computed = next(p for p in record.problems if p.code == "script")
     assert computed.line == 2 and "LR = 1e-4 * 2 is computed" in computed.message
     (group / "train_lora.py").write_text("LORA_R = 8\n" + "# padding\n" * 40_000)

@@ -38,4 +38,4 @@ def test_a_group_whose_script_says_lr_as_a_string_is_graded_and_told(tmp_path: P
     record = validate.run(group, "g")
     refused = [p for p in record.problems if p.code == "script-refused"]
     assert [(p.file, p.line, p.severity) for p in refused] == [("train_lora.py", n + 1, "error")]
-    assert record.status == "ok" and record.config["learning_rate"] == 0.0002
+    assert record.status == "ok" and record.config.learning_rate == 0.0002

@@ -22,7 +22,7 @@ def test_good_example_is_valid() -> None:
     record = validate.run(EXAMPLES / "good-group", "good-group")
     assert record.status == "ok" and record.n_errors == 0
     assert (record.n_samples, record.n_tests) == (24, 6)
-    assert record.config["num_train_epochs"] == 3
+    assert record.config.num_train_epochs == 3
 
 
 def test_broken_example_names_every_problem_with_its_line() -> None:
@@ -185,7 +185,7 @@ def test_grader_toml_chooses_files_and_train_table(tmp_path: Path) -> None:
     (group / "grader.toml").write_text('data = ["set/mine.jsonl"]\ntests = "qs.jsonl"\n[train]\nlora_r = 8\n')
     record = validate.run(group, "g")
     assert record.data_files == ["set/mine.jsonl"] and record.tests_file == "qs.jsonl"
-    assert record.config["lora_r"] == 8 and record.n_tests == 5
+    assert record.config.lora_r == 8 and record.n_tests == 5
     too_few = [p for p in record.problems if p.code == "too-few-samples"]
     # too few samples costs the samples item (partial credit), it does not make the group invalid
     assert too_few[0].message == "19 < 20 usable samples" and too_few[0].severity == "warning"
