@@ -39,7 +39,16 @@ MAX_TABLE_ROWS = 200  # per table: a Q&A table of 20 questions, a loss table of 
 MAX_TABLE_COLUMNS = 40
 MAX_OUTPUT_LINES = 200  # per notebook output: a training log printed every step
 MAX_PART_BYTES = 32 << 20  # one slide's or the document's XML, unzipped: a real one is under 2 MB
+# The formats read() reads, in the order a group is told them; discovery and every message take them from here, so a
+# new format is added once.
 FORMATS = (".pptx", ".pdf", ".docx", ".ipynb", ".md")
+
+
+def formats_said() -> str:
+    """The formats as a group is told them: a Markdown report is REPORT.md."""
+    return ", ".join("REPORT.md" if ext == ".md" else ext for ext in FORMATS)
+
+
 # README.md of GitHub Classroom's template, or the assignment's own text pasted in: not the group's report
 TEMPLATE_MARKS = (
     re.compile(r"classroom\.github\.com/(assets|a/)", re.IGNORECASE),

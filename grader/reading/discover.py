@@ -16,6 +16,7 @@ from pathlib import Path
 
 from grader.errors import ConfigError
 from grader.reading import own_output
+from grader.reading.deliverable import FORMATS
 from grader.reading.student_files import read_capped
 from grader.records import GroupRecord, Parts
 
@@ -28,7 +29,7 @@ CONFIG_NAMES = ("grader.toml", "config.yaml", "config.yml", "train_config.json")
 SCRIPT_NAMES = ("lora_fine_tuning.py", "train_lora.py", "lora_finetuning.py", "finetune_lora.py", "train.py")
 SCRIPT_HINT = re.compile(r"lora|train|fine[-_]?tun", re.IGNORECASE)
 TESTS_NAME = re.compile(r"^(tests?|test[_-].*|.*[_-]tests?|test_?questions?.*)\.jsonl?$", re.IGNORECASE)
-DELIVERABLE_EXT = (".pptx", ".pdf", ".docx", ".md", ".ipynb")
+DELIVERABLE_EXT = FORMATS
 NOT_DATA = {
     "answers.json",
     "answers.jsonl",

@@ -17,7 +17,7 @@ from grader.layout import Layout
 from grader.limits import DEFAULT_LIMITS, LIMIT_CODES, DataLimits
 from grader.llm import adapter
 from grader.reading import domain, part_a_values
-from grader.reading.deliverable import UNSEEN
+from grader.reading.deliverable import UNSEEN, formats_said
 from grader.reading.discover import find_parts
 from grader.reading.material import load as load_material
 from grader.reading.sample_checks import (
@@ -379,8 +379,8 @@ def _missing_parts(
                 severity="warning",
                 code="no-report",
                 message=wrote.looked_for,
-                hint="hand in your slides (.pptx) or report (.pdf, .docx, REPORT.md): Part A, discussion and "
-                "reflections are graded from it",
+                hint=f"hand in your slides or report ({formats_said()}): Part A, discussion and reflections are "
+                "graded from it",
             )
         )
     return missing

@@ -278,7 +278,7 @@ def read(
         writing, tests = understand(document, entries, DEFAULT_SYSTEM)
         update = {"others": candidates[i + 1 :], "skipped": skipped, "copied": copied}
         return writing.model_copy(update=update), tests
-    looked = "no report or slides found (.pptx, .pdf, .docx, .ipynb, REPORT.md)" + (
+    looked = f"no report or slides found ({deliverable.formats_said()})" + (
         f"; {'; '.join(skipped)}" if skipped else ""
     )
     return Writing(skipped=skipped, looked_for=looked, part_a=part_a(Document(file="", format=""), entries)), []
