@@ -157,3 +157,26 @@ def test_a_group_past_its_timeout_in_the_shared_run_is_timed_out_not_trained_aga
     assert "train did not finish within the per-group limit" in rows["b"].reason
     assert alone == []  # b's time was spent in the shared run: it is not trained again one by one
     assert any("b reached --timeout there" in n for n in notes), notes
+
+
+def test_a_kill_is_said_only_for_the_training_it_lost(tmp_path: Path) -> None:
+    """The marker a co-training group leaves when the run is killed: said when that training was lost; dropped
+    without a word when the group's train record was saved after all or the group has changed since."""
+    from types import SimpleNamespace
+
+    from grader.layout import Layout
+    from grader.records import TrainRecord
+    from grader.running import classrun
+    from grader.storage import save, write_atomic
+
+    layout = Layout(tmp_path)
+    works = [SimpleNamespace(name=n, train_key=f"key-{n}") for n in ("lost", "saved", "changed", "clean")]
+    for work in works[:3]:
+        write_atomic(layout.cotraining(work.name), json.dumps({"train_key": f"key-{work.name}"}).encode())
+    write_atomic(layout.cotraining("changed"), json.dumps({"train_key": "an older key"}).encode())
+    save(TrainRecord(group="saved", digest="key-saved"), layout.record("saved", "train"))
+    layout.adapter("saved").mkdir(parents=True)
+    (layout.adapter("saved") / "adapter_model.safetensors").write_bytes(b"")
+
+    assert classrun._interrupted(works, SimpleNamespace(layout=layout)) == ["lost"]  # type: ignore[arg-type]
+    assert not any(layout.cotraining(w.name).exists() for w in works)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -232,3 +233,47 @@ def test_a_run_stopped_mid_training_trains_the_unfinished_groups_again_as_before
         reference = load_file(str(together.adapter(name) / "adapter_model.safetensors"))
         for key, tensor in reference.items():  # the noise of another batch composition only, as in the waves test
             torch.testing.assert_close(ours[key], tensor, rtol=1e-3, atol=1e-6, msg=f"{name} {key}")
+
+
+def test_the_lm_head_only_where_a_label_follows_gives_the_full_forwards_loss_and_gradients(runtime: Any) -> None:
+    """cotrain_pass._row_losses' shortcut (the head on the labelled positions only) against the model's full
+    forward on the same right-padded rows: the same per-row loss sums and the same gradients; a model other
+    than Llama takes the full forward."""
+    from grader.llm import cotrain_pass
+    from grader.llm.train import Collator, encode
+
+    tok, model = runtime.tokenizer, runtime.model
+    cfg = TrainConfig(max_length=96)
+    rows = [encode(s, tok, cfg, tok.eos_token_id) for s in _samples(3)]
+    assert all(r is not None for r in rows)
+    short = rows[1]
+    assert short is not None
+    # rows of different lengths: padding in the batch
+    rows[1] = dataclasses.replace(short, input_ids=short.input_ids[:-5], labels=short.labels[:-5])
+    batch = Collator(tok.pad_token_id)(rows)
+    embeddings = model.get_input_embeddings().weight
+
+    def losses_and_grad(shortcut: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        embeddings.requires_grad_(True)
+        embeddings.grad = None
+        if shortcut:
+            per_row = cotrain_pass._row_losses(model, batch, "cpu")
+        else:
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+            shifted = torch.nn.functional.pad(batch["labels"], (0, 1), value=-100)[..., 1:]
+            per_token = torch.nn.functional.cross_entropy(logits.transpose(1, 2), shifted, reduction="none")
+            per_row = per_token.sum(dim=1)
+        per_row.sum().backward()
+        grad = embeddings.grad.clone()
+        embeddings.grad = None
+        embeddings.requires_grad_(False)
+        return per_row.detach(), grad
+
+    assert cotrain_pass._head(model) is not None  # the demo model is a Llama: the shortcut is what runs
+    ours, ours_grad = losses_and_grad(True)
+    full, full_grad = losses_and_grad(False)
+    assert (batch["labels"] == -100).any() and (batch["attention_mask"] == 0).any()
+    torch.testing.assert_close(ours, full, rtol=1e-5, atol=1e-5)
+    # the same sums in another order (only the kept positions reach the head): fp32 rounding, measured 1.6e-5
+    torch.testing.assert_close(ours_grad, full_grad, rtol=1e-3, atol=1e-3 * float(full_grad.abs().max()))
+    assert cotrain_pass._head(torch.nn.Linear(2, 2)) is None

@@ -173,6 +173,7 @@ def _post(url: str, body: dict[str, Any], headers: dict[str, str]) -> int:
         with urllib.request.urlopen(request, timeout=30) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
+        exc.close()  # it holds the response's socket: left open, a ResourceWarning fails a later test
         return int(exc.code)
 
 
@@ -185,6 +186,7 @@ def test_a_post_without_the_token_or_from_another_origin_is_refused(live: Any) -
     assert not (live.out / "review.json").exists(), "a refused request changed something"
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"http://127.0.0.1:{live.port}/", timeout=30)
+    refused.value.close()
     assert refused.value.code == 403
     assert _post(api, body, {"X-Grader-Token": live.token, "Origin": f"http://127.0.0.1:{live.port}"}) == 200
     assert json.loads((live.out / "review.json").read_text())["team-7"]["reviewed"] is True
@@ -198,6 +200,7 @@ def test_only_the_groups_reports_are_served(live: Any) -> None:
             with urllib.request.urlopen(f"http://127.0.0.1:{live.port}{path}", timeout=30) as response:
                 return int(response.status)
         except urllib.error.HTTPError as exc:
+            exc.close()  # it holds the response's socket: left open, a ResourceWarning fails a later test
             return int(exc.code)
 
     token = f"?token={live.token}"

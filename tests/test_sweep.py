@@ -308,18 +308,18 @@ def test_the_co_trained_points_answer_together_as_each_alone(runtime: Any, tmp_p
     points = [cotrain.Job(k, _questions(8, 10), sweep.configured(config, v)) for v, k in zip(runs, keys, strict=True)]
     assert all(isinstance(r, TrainRecord) for r in cotrain.run(points, runtime, folder).values())
     cache = generate.BaseCache(tmp_path / "base.json")
-    settings = SimpleNamespace(max_new_tokens=None, fail_fast=True)
+    settings = SimpleNamespace(max_new_tokens=None, fail_fast=True, timeout=600.0)
     batch = SimpleNamespace(layout=layout, runtime=lambda: runtime, base_cache=lambda: cache, settings=settings,
                             class_tests=_questions(2, 200))  # fmt: skip
     job = sweep.Job(SimpleNamespace(name="g", config=config), runs, keys, {})
     said: list[str] = []
-    answered = sweep.answer_together(batch, [job], set(keys), said.append)
+    answered = sweep.answer_together(batch, [job], {("g", k) for k in keys}, said.append)
     assert said == ["answering 3 sweep point(s) in shared mixed-adapter batches"]
     alone_cache = generate.BaseCache(tmp_path / "alone.json")
     changed = 0
     for k in keys:
         for is_class, questions in ((False, tests), (True, batch.class_tests)):
-            ours = answered[k][is_class]
+            ours = answered["g", k][is_class]
             alone = generate.run(
                 k, questions, runtime, folder, adapter_dir=folder.adapter(k), max_new_tokens=12,
                 prompt_format=config.prompt_format, cache=alone_cache,
@@ -329,6 +329,6 @@ def test_the_co_trained_points_answer_together_as_each_alone(runtime: Any, tmp_p
             assert [a.base for a in ours.answers] == [a.base for a in alone.answers], (k, is_class)
             changed += sum(a.finetuned != a.base for a in ours.answers)
     assert changed > 0  # the adapters change answers: the equality compares real adapters
-    assert [a.finetuned for a in answered["own"][False].answers] != [
-        a.finetuned for a in answered["rank"][False].answers
+    assert [a.finetuned for a in answered["g", "own"][False].answers] != [
+        a.finetuned for a in answered["g", "rank"][False].answers
     ]

@@ -64,7 +64,7 @@ def find(group_dir: Path, parts: Parts | None = None) -> Path | None:
 
 
 def _plain_file(path: Path, group_dir: Path, cap: int) -> Path:
-    """The adapter's or a log's file, opened the one way every student file is (files.safe_file), and capped."""
+    """The adapter's or a log's file, opened the one way every student file is (student_files.safe_file), and capped."""
     from grader.reading.student_files import safe_file
     from grader.records import Problem
 

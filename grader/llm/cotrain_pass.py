@@ -17,10 +17,11 @@ if TYPE_CHECKING:
     from grader.llm.cotrain_group import Member
     from grader.llm.multilora import MultiLoraLinear, Slots
 
-# Rows x widest row of one shared forward pass: the fp32 logits of a 128k vocabulary are 4 GB at 8k tokens.
+# Rows x widest row of one shared forward pass. The logits are taken only where a label follows (_row_losses), but
+# a model other than Llama takes the full forward, whose fp32 logits of a 128k vocabulary are 4 GB at 8k tokens.
 FORWARD_TOKENS = {"cpu": 16384, "cuda": 8192}
-
-
+# A group's micro-batch joins a pass only if its widest row is at least this share of the pass's widest: padding
+# is computed like any token, so a short group beside a long one would pay for the long one's width.
 PAD_SLACK = 0.75
 
 
@@ -118,12 +119,10 @@ def _row_losses(model: Any, batch: dict[str, Any], device: Any) -> Any:
 
 
 def _head(model: Any) -> Any:
-    """The LM head applied to the decoder's last hidden states, as the model's own forward does (Llama), or None
-    where the model's forward does more to its logits (a soft cap, a scale): then the full forward is used."""
-    config = getattr(model, "config", None)
-    if getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None):
-        return None
-    if not hasattr(model, "get_decoder") or type(model).__name__ != "LlamaForCausalLM":
+    """The LM head, for a model whose forward is exactly `lm_head(decoder(...).last_hidden_state)`: Llama (the
+    course's model and the demo's). Any other class may do more to its logits (a soft cap, a scale, a subclass's
+    own forward): None, and the full forward is used."""
+    if type(model).__name__ != "LlamaForCausalLM" or not hasattr(model, "get_decoder"):
         return None
     return model.get_output_embeddings()
 

@@ -65,8 +65,8 @@ def resolve(name: str, cache_dir: Path | None = None) -> str:
 
 
 def is_demo(name: str, cache_dir: Path | None = None) -> bool:
-    """The demo model, by name or by its folder (the marker file demo.py writes): a tiny random Llama whose answers
-    and losses measure the pipeline, never a group's model, so they never decide a group's points."""
+    """The demo model, by name or by its folder (the marker file tiny_llama.py writes): a tiny random Llama whose
+    answers and losses measure the pipeline, never a group's model, so they never decide a group's points."""
     if name == "demo":
         return True
     path = Path(name).expanduser()

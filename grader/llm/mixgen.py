@@ -3,8 +3,11 @@
 All groups' adapters go into the co-trainer's multi-LoRA layers around the shared base (PeftModel with
 `adapter_names=` for an adapter those layers do not apply as PEFT would); the rows of all groups are batched by
 length as `generate.answer` batches one group's, each adapter's rows one slice of every batch. Greedy,
-so a row's answer is the one its group gets alone (tests/test_mixgen.py). Base answers go through
-`generate.fill_base` once for the whole class: once per distinct question.
+so a row's answer is the one its group gets alone (tests/test_mixgen.py). One exception, PEFT's own: on a bf16
+base its mixed-batch path rounds each LoRA term to bf16 before adding it, its single-adapter path adds it in
+fp32, so the PEFT fallback may differ from a group's own answers there (the multi-LoRA layers add as the
+single-adapter path does, and the class engine's adapters on an unquantized base always take them). Base
+answers go through `generate.fill_base` once for the whole class: once per distinct question.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 It is loaded afterwards by the same `from_pretrained` code that loads Llama-3.1-8B, so every test and the demo
 exercise the real loading, training and generation paths. Its tokenizer deliberately has no pad token, like
-Llama-3.1's, so the pad fallback of `model.py` runs here too.
+Llama-3.1's, so the pad fallback of `loader.py` runs here too.
 """
 
 from __future__ import annotations

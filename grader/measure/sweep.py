@@ -239,10 +239,17 @@ def measure(
         class_rouge_l=class_rouge,
         metrics=measured,
         train_seconds=tr.seconds,
-        seconds=round(time.monotonic() - started, 2),
+        # what this point cost: its own work here plus its share done in the shared runs, which the estimate of
+        # the next sweep (and its --yes check) reads
+        seconds=round(time.monotonic() - started + shared_seconds(trained, answered), 2),
     )
     save(point, point_path(layout, name, point_key))
     return point
+
+
+def shared_seconds(trained: TrainRecord | None, answered: dict[bool, GenerationRecord] | None) -> float:
+    """The seconds a point's training and answers took in the class engine's shared runs (0 for work done here)."""
+    return (trained.seconds if trained else 0.0) + sum(g.seconds for g in (answered or {}).values())
 
 
 # ---- running a sweep: one group (`grader sweep`) or every graded group of a class (`grader grade --sweep`) ------
@@ -262,14 +269,15 @@ class Job:
         return [(v, k) for v, k in zip(self.runs, self.keys, strict=True) if k not in self.points]
 
 
-def prepare(batch: Any, groups: list[Any], plan: Plan) -> list[Job]:
-    """Validate each group again (cheap, cached records) and list its variants and what is already measured."""
+def prepare(batch: Any, groups: list[Any], plan: Plan, shard: bool = False) -> list[Job]:
+    """Validate each group again (cheap, cached records) and list its variants and what is already measured.
+    `shard`: in one of the run's shard processes, which share the group's folder (pipeline.start's `tidy`)."""
     from grader.running import pipeline
 
     jobs = []
     class_digest = digest([t.model_dump() for t in batch.class_tests]) if batch.class_tests else ""
     for group in groups:
-        work = pipeline.start(group, batch, lambda group, stage: None)
+        work = pipeline.start(group, batch, lambda group, stage: None, tidy=not shard)
         if work.outcome.status != "graded" or work.config is None or work.recorded is not None:
             continue
         if work.validation is None or work.validation.n_samples == 0:
@@ -346,24 +354,29 @@ def measure_pending(batch: Any, jobs: list[Job], plan: Plan, say: Any) -> None:
         for n, (variant, k) in enumerate(pending, start=1):
             changed = _label(variant) or "own config"
             say(f"{job.work.name}: {changed}, seed {variant.seed} ({n}/{len(pending)})")
-            failed = _bounded(job, batch, variant, k, plan, trained.get(k), answered.get(k))
+            at = (job.work.name, k)
+            failed = _bounded(job, batch, variant, k, plan, trained.get(at), answered.get(at))
             if failed:
                 say(f"{job.work.name}: {changed}, seed {variant.seed}: {failed}; the sweep goes on")
 
 
-def _cotrain(batch: Any, jobs: list[Job], say: Any) -> dict[str, TrainRecord]:
+def _cotrain(batch: Any, jobs: list[Job], say: Any) -> dict[tuple[str, str], TrainRecord]:
     """Every pending point's adapter co-trained on one base model (each point into its own sweep folder, on the
-    group's held-out slice); a point the class engine cannot take, or one that failed there, trains alone."""
+    group's held-out slice): {(group, point): record}. A point the class engine cannot take, or one that failed
+    there, trains alone; so does a point whose key is already in the run (two byte-identical groups give the same
+    key, and the shared run knows a point by its key)."""
     from grader.llm import cotrain
     from grader.reading import sample_files
 
     points = []
+    owner: dict[str, str] = {}  # point key -> the group it is co-trained for
     for job in jobs:
         samples = sample_files.load_samples(batch.layout.samples(job.work.name))
-        folder = Layout(batch.layout.group_dir(job.work.name) / "sweep")
+        folder = Layout(batch.layout.sweep_dir(job.work.name))
         for variant, k in job.pending:
             config = configured(job.work.config, variant)
-            if cotrain.unsupported(config) is None:
+            if cotrain.unsupported(config) is None and k not in owner:
+                owner[k] = job.work.name
                 points.append(cotrain.Job(k, samples, config, held_out_seed=job.work.config.seed, layout=folder))
     if len(points) < 2:
         return {}
@@ -376,49 +389,57 @@ def _cotrain(batch: Any, jobs: list[Job], say: Any) -> dict[str, TrainRecord]:
         say(f"co-training stopped ({type(exc).__name__}: {exc}); the points train one by one")
         batch.check_base("the sweep's co-training")
         return {}
-    return {k: r for k, r in results.items() if isinstance(r, TrainRecord)}
+    return {(owner[k], k): r for k, r in results.items() if isinstance(r, TrainRecord)}
 
 
 def answer_together(
-    batch: Any, jobs: list[Job], trained: set[str], say: Any
-) -> dict[str, dict[bool, GenerationRecord]]:
+    batch: Any, jobs: list[Job], trained: set[tuple[str, str]], say: Any
+) -> dict[tuple[str, str], dict[bool, GenerationRecord]]:
     """The test answers of every co-trained point (its group's questions, and the class's) in shared
-    mixed-adapter batches, as the class engine answers a class: {point: {class tests?: record}}. Greedy, so each
-    is what `measure` gets for the point alone; when the shared run breaks, each point answers alone."""
+    mixed-adapter batches, as the class engine answers a class: {(group, point): {class tests?: record}}. Greedy,
+    so each is what `measure` gets for the point alone; when the shared run breaks, each point answers alone.
+    Bounded by --timeout per point, as the points answered alone are."""
+    from grader import limits
     from grader.llm import mixgen
     from grader.reading import sample_files
 
-    asked: dict[str, tuple[str, bool]] = {}  # mixgen's job name -> (point, class tests?)
+    asked: dict[str, tuple[tuple[str, str], bool]] = {}  # mixgen's job name -> ((group, point), class tests?)
     points: list[mixgen.Job] = []
     for job in jobs:
         tests = sample_files.load_samples(batch.layout.tests(job.work.name))
         folder = Layout(batch.layout.sweep_dir(job.work.name))
         for variant, k in job.pending:
-            if k not in trained:
+            if (job.work.name, k) not in trained:
                 continue
             config = configured(job.work.config, variant)
             max_new = answer_tokens(config, batch.settings.max_new_tokens)
             for questions, is_class in ((tests, False), (batch.class_tests, True)):
                 if questions:
-                    asked[f"{k} {is_class}"] = (k, is_class)
+                    asked[f"{k} {is_class}"] = ((job.work.name, k), is_class)
                     points.append(
                         mixgen.Job(f"{k} {is_class}", questions, folder.adapter(k), max_new, config.prompt_format)
                     )
     if len(points) < 2:
         return {}
-    say(f"answering {len({k for k, _ in asked.values()})} sweep point(s) in shared mixed-adapter batches")
+    n_points = len({at for at, _ in asked.values()})
+    say(f"answering {n_points} sweep point(s) in shared mixed-adapter batches")
     try:
-        records = mixgen.run(points, batch.runtime(), batch.base_cache())
+        with limits.deadline(None if batch.settings.timeout is None else batch.settings.timeout * n_points):
+            records = mixgen.run(points, batch.runtime(), batch.base_cache())
+    except limits.GroupTimeout:
+        say(f"mixed-adapter answers ran past --timeout x {n_points} points; the points answer one by one")
+        batch.check_base("the sweep's mixed-adapter answers")
+        return {}
     except Exception as exc:
         if batch.settings.fail_fast:
             raise
         say(f"mixed-adapter answers stopped ({type(exc).__name__}: {exc}); the points answer one by one")
         batch.check_base("the sweep's mixed-adapter answers")
         return {}
-    answered: dict[str, dict[bool, GenerationRecord]] = {}
+    answered: dict[tuple[str, str], dict[bool, GenerationRecord]] = {}
     for name, record in records.items():
-        k, is_class = asked[name]
-        answered.setdefault(k, {})[is_class] = record.model_copy(update={"group": k})
+        at, is_class = asked[name]
+        answered.setdefault(at, {})[is_class] = record.model_copy(update={"group": at[1]})
     return answered
 
 
@@ -469,7 +490,8 @@ def sweep_shard(
     """What one sweep shard runs: its share of (group, variant index) in one process; points land in the cache."""
     batch, groups = _batch(submissions, settings, single)
     wanted = {name for name, _ in share}
-    jobs = {job.work.name: job for job in prepare(batch, [g for g in groups if g.group in wanted], plan)}
+    mine = [g for g in groups if g.group in wanted]
+    jobs = {job.work.name: job for job in prepare(batch, mine, plan, shard=True)}
     done, failed = 0, 0
     for name, index in share:
         job = jobs[name]

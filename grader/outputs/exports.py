@@ -24,7 +24,6 @@ from grader.storage import write_atomic
 if TYPE_CHECKING:
     from grader.outputs.gradebook import Row
 
-DEFAULT_ASSIGNMENT = "Week 5 LoRA fine-tuning"
 CANVAS_FIXED = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 CANVAS_POINTS_ROW = "    Points Possible"  # as Canvas' own export spells it (leading spaces included)
 MOODLE_FIXED = ("Email address", "ID number")

@@ -16,10 +16,10 @@ from typing import Any
 
 from grader.config import PART_A
 from grader.layout import Layout
+from grader.limits import DEFAULTS
 from grader.measure import metrics
 from grader.measure.metrics import HEADLINE
 from grader.outputs import exports
-from grader.outputs.exports import DEFAULT_ASSIGNMENT
 from grader.records import GradeRecord, GroupStatus, Results, ValidationRecord
 from grader.storage import write_atomic
 
@@ -160,7 +160,7 @@ def write(
     layout: Layout,
     item_ids: list[str],
     roster: list[dict[str, str]] | None = None,
-    assignment: str = DEFAULT_ASSIGNMENT,
+    assignment: str = DEFAULTS.assignment,
 ) -> list[str]:
     """gradebook.csv/json; with a roster, the per-student files too (classroom.csv and grader.outputs.exports' files).
     Returns what the exports had to leave out, for the run's notes."""

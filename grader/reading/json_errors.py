@@ -1,4 +1,4 @@
-"""jsonerrors: a JSON syntax error in the words a student needs, at the place Python's json names.
+"""json_errors: a JSON syntax error in the words a student needs, at the place Python's json names.
 
 `explain(exc, text, line_start)` takes json's own error and the text it was decoding; it names the likely cause
 (missing comma between two values, trailing comma, unclosed string, single quotes, smart quotes) and keeps json's

@@ -37,7 +37,7 @@ class Reader:
     """Collects problems for one file; `shown` is the path as printed in messages (relative to the group).
 
     Beyond KEPT_PER_KIND problems of one kind only their number and first lines are kept, so memory and the
-    record stay bounded whatever the file holds; `dataio.fold` turns them into "and N more like it"."""
+    record stay bounded whatever the file holds; `sample_files.fold` turns them into "and N more like it"."""
 
     shown: str
     problems: list[Problem] = field(default_factory=list)

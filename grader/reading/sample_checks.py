@@ -1,4 +1,4 @@
-"""dataset: checks over a whole set of samples: near-duplicates, test questions that are also training samples,
+"""sample_checks: checks over a whole set of samples: near-duplicates, test questions that are also training samples,
 and samples longer than max_length tokens.
 """
 

@@ -1,4 +1,4 @@
-"""dataio: a group's .jsonl files -> checked, normalized Samples (one problem per bad line, folded when repeated),
+"""sample_files: a group's .jsonl files -> checked, normalized Samples (one problem per bad line, folded when repeated),
 and the normalized samples.jsonl / tests.jsonl written into its output folder.
 """
 

@@ -38,7 +38,7 @@ from grader.storage import digest
 MIN_SAMPLES = 20
 MIN_TESTS = 5
 MAX_REPORT_BYTES = 1 << 20
-FOLDED = re.compile(r"; and \d+ more like it( \(lines [^)]*\))?$")  # what dataio.fold appends to a message
+FOLDED = re.compile(r"; and \d+ more like it( \(lines [^)]*\))?$")  # what sample_files.fold appends to a message
 
 
 def choose_data(

@@ -70,14 +70,26 @@ def prepare(works: list[Work], batch: Batch, progress: Progress) -> None:
 
 
 def _interrupted(works: list[Work], batch: Batch) -> list[str]:
-    """The groups whose co-training an earlier run began and never ended (its marker is still there): they
-    have no train record, so they train again whichever engine takes them; the marker goes."""
-    found = []
+    """The groups whose co-training an earlier run began and never ended, and that lost it: the marker is still
+    there, for the same training (its train_key), and no train record stands for it. A marker whose training was
+    saved after all (a kill between the save and the marker's removal, or a per-group run since) or whose group
+    has changed since is dropped without a word. Every marker goes."""
+    from grader.running import pipeline
+
+    layout, found = batch.layout, []
     for work in works:
-        marker = batch.layout.cotraining(work.name)
-        if marker.is_file():
+        marker = layout.cotraining(work.name)
+        if not marker.is_file():
+            continue
+        try:
+            key = json.loads(marker.read_text(encoding="utf-8")).get("train_key")
+        except (OSError, ValueError, AttributeError):
+            key = None
+        needed = layout.adapter(work.name) / "adapter_model.safetensors"
+        stored = pipeline._cached(TrainRecord, layout.record(work.name, "train"), work.train_key, False, needed)
+        if key and key == work.train_key and stored is None:
             found.append(work.name)
-            marker.unlink()
+        marker.unlink()
     return found
 
 

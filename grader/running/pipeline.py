@@ -240,11 +240,14 @@ def _timed_out(outcome: Outcome, stage: str, limit: float | None) -> None:
     outcome.reason = f"{stage} did not finish within the per-group limit of {limit:g} s (--timeout)"
 
 
-def start(group: GroupRecord, batch: Batch, progress: Progress) -> Work:
-    """discover + validate one group, and the keys of its model stages; never raises (unless --fail-fast)."""
+def start(group: GroupRecord, batch: Batch, progress: Progress, tidy: bool = True) -> Work:
+    """discover + validate one group, and the keys of its model stages; never raises (unless --fail-fast).
+    `tidy=False`: a sweep shard, one of several processes of one run that share the group's folder; the run swept
+    it before the shards started, and sweeping again would delete another shard's write in flight."""
     layout, settings, name = batch.layout, batch.settings, group.group
     work = Work(group, Outcome())
-    sweep(layout.group_dir(name))  # what a killed run left half-written
+    if tidy:
+        sweep(layout.group_dir(name))  # what a killed run left half-written
     _keep(work, layout, "discover", group)
     if group.roster_only:
         work.outcome.status, work.outcome.reason = "missing", group.message
