@@ -160,8 +160,8 @@ def test_a_group_past_its_timeout_in_the_shared_run_is_timed_out_not_trained_aga
 
 
 def test_a_kill_is_said_only_for_the_training_it_lost(tmp_path: Path) -> None:
-    """The marker a co-training group leaves when the run is killed: said when that training was lost; dropped
-    without a word when the group's train record was saved after all or the group has changed since."""
+    """The marker a co-training group leaves when the run is killed: said when the group trains again (its
+    config may have changed since); dropped without a word when its train record was saved after all."""
     from types import SimpleNamespace
 
     from grader.layout import Layout
@@ -178,5 +178,5 @@ def test_a_kill_is_said_only_for_the_training_it_lost(tmp_path: Path) -> None:
     layout.adapter("saved").mkdir(parents=True)
     (layout.adapter("saved") / "adapter_model.safetensors").write_bytes(b"")
 
-    assert classrun._interrupted(works, SimpleNamespace(layout=layout)) == ["lost"]  # type: ignore[arg-type]
+    assert classrun._interrupted(works, SimpleNamespace(layout=layout)) == ["lost", "changed"]  # type: ignore[arg-type]
     assert not any(layout.cotraining(w.name).exists() for w in works)

@@ -70,10 +70,10 @@ def prepare(works: list[Work], batch: Batch, progress: Progress) -> None:
 
 
 def _interrupted(works: list[Work], batch: Batch) -> list[str]:
-    """The groups whose co-training an earlier run began and never ended, and that lost it: the marker is still
-    there, for the same training (its train_key), and no train record stands for it. A marker whose training was
-    saved after all (a kill between the save and the marker's removal, or a per-group run since) or whose group
-    has changed since is dropped without a word. Every marker goes."""
+    """The groups whose co-training an earlier run began and never ended, and that train again now: the marker is
+    still there and no train record stands for the group. A marker whose group has a record after all (a kill
+    between the save and the marker's removal, or a per-group run since) is dropped without a word: nothing of it
+    was lost. Every marker goes."""
     from grader.running import pipeline
 
     layout, found = batch.layout, []
@@ -81,13 +81,9 @@ def _interrupted(works: list[Work], batch: Batch) -> list[str]:
         marker = layout.cotraining(work.name)
         if not marker.is_file():
             continue
-        try:
-            key = json.loads(marker.read_text(encoding="utf-8")).get("train_key")
-        except (OSError, ValueError, AttributeError):
-            key = None
         needed = layout.adapter(work.name) / "adapter_model.safetensors"
         stored = pipeline._cached(TrainRecord, layout.record(work.name, "train"), work.train_key, False, needed)
-        if key and key == work.train_key and stored is None:
+        if stored is None:
             found.append(work.name)
         marker.unlink()
     return found
