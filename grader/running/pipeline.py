@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_type_hints
 
 from grader import __version__, limits
 from grader.config import RunSettings, TrainConfig, answer_tokens
@@ -83,17 +83,9 @@ class StageRecords:
         return {name: record for name, record in records.items() if record is not None}
 
 
-# what each stage's stored record is read back as
+# what each stage's stored record is read back as: the type of its StageRecords field, not a second list of them
 KINDS: dict[str, type[Record]] = {
-    "discover": GroupRecord,
-    "validate": ValidationRecord,
-    "train": TrainRecord,
-    "generate": GenerationRecord,
-    "generate_class": GenerationRecord,
-    "score": ScoreRecord,
-    "score_class": ScoreRecord,
-    "grade": GradeRecord,
-    "render": RenderRecord,
+    name: next(t for t in get_args(hint) if t is not type(None)) for name, hint in get_type_hints(StageRecords).items()
 }
 
 
