@@ -62,6 +62,21 @@ def sample(i: int, **extra: Any) -> dict[str, Any]:
     return row
 
 
+def minerals(n: int, offset: int = 0) -> list[Any]:
+    """n question-answer Samples numbered from `offset`, whose answers a tiny adapter can learn to change."""
+    from grader.records import Sample
+
+    return [
+        Sample(
+            system="You are a geology assistant.",
+            instruction=f"What is mineral number {i}?",
+            context=f"Mineral {i} absorbs near {2000 + i} nm.",
+            answer=f"It absorbs near {2000 + i} nm, like basalt {i}.",
+        )
+        for i in range(offset, offset + n)
+    ]
+
+
 # A real but quick training run on the demo model: 8 samples, 2 optimizer steps.
 TINY_TRAIN = {
     "num_train_epochs": 1,

@@ -11,19 +11,7 @@ from grader.config import TrainConfig
 from grader.layout import Layout
 from grader.llm import cotrain, generate, mixgen
 from grader.records import Sample
-
-
-def _samples(n: int, offset: int) -> list[Sample]:
-    return [
-        Sample(
-            system="You are a geology assistant.",
-            instruction=f"What is mineral number {i}?",
-            context=f"Mineral {i} absorbs near {2000 + i} nm.",
-            answer=f"It absorbs near {2000 + i} nm, like basalt {i}.",
-        )
-        for i in range(offset, offset + n)
-    ]
-
+from tests.conftest import minerals
 
 # Three groups: their own learning rates, ranks, prompt formats and answer lengths.
 CONFIGS = {
@@ -39,7 +27,7 @@ def adapters(runtime: Any, tmp_path_factory: pytest.TempPathFactory) -> Layout:
     common = {"num_train_epochs": 2, "per_device_train_batch_size": 4, "gradient_accumulation_steps": 1,
               "max_length": 96, "lora_dropout": 0.0}  # fmt: skip
     jobs = [
-        cotrain.Job(name, _samples(8, 10 * k), TrainConfig(**{**common, **extra}))
+        cotrain.Job(name, minerals(8, 10 * k), TrainConfig(**{**common, **extra}))
         for k, (name, extra) in enumerate(CONFIGS.items())
     ]
     results = cotrain.run(jobs, runtime, layout)
@@ -49,7 +37,7 @@ def adapters(runtime: Any, tmp_path_factory: pytest.TempPathFactory) -> Layout:
 
 def _tests(k: int) -> list[Sample]:
     # Shared questions (the same test file in two groups) and each group's own.
-    return _samples(3, 10 * k) + _samples(2, 100)
+    return minerals(3, 10 * k) + minerals(2, 100)
 
 
 def test_mixed_batches_answer_as_each_group_alone(runtime: Any, adapters: Layout, tmp_path: Path) -> None:

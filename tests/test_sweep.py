@@ -17,7 +17,7 @@ from grader.errors import ConfigError
 from grader.measure import sweep
 from grader.measure.sweep_stats import Plan, effects
 from grader.records import SweepPoint, TrainRecord
-from tests.conftest import EXAMPLES, deck_text, pdf_text
+from tests.conftest import EXAMPLES, deck_text, minerals, pdf_text
 from tests.test_pipeline import small_class
 from tests.test_shards import slurm_up
 
@@ -274,20 +274,6 @@ def test_a_sweep_on_a_real_slurm_honours_the_slurm_options(tmp_path: Path, copy_
         assert f"#SBATCH {line}\n" in sbatch, sbatch
 
 
-def _questions(n: int, offset: int) -> list[Any]:
-    from grader.records import Sample
-
-    return [
-        Sample(
-            system="You are a geology assistant.",
-            instruction=f"What is mineral number {i}?",
-            context=f"Mineral {i} absorbs near {2000 + i} nm.",
-            answer=f"It absorbs near {2000 + i} nm, like basalt {i}.",
-        )
-        for i in range(offset, offset + n)
-    ]
-
-
 def test_the_co_trained_points_answer_together_as_each_alone(runtime: Any, tmp_path: Path) -> None:
     """`grader sweep` answers its co-trained points in shared mixed-adapter batches: each point's answers (its
     group's questions and the class's) equal the ones `measure` gets for the point alone (generate.run)."""
@@ -298,19 +284,19 @@ def test_the_co_trained_points_answer_together_as_each_alone(runtime: Any, tmp_p
 
     layout = Layout(tmp_path / "out")
     layout.group_dir("g").mkdir(parents=True)
-    tests = _questions(3, 0) + _questions(2, 100)
+    tests = minerals(3, 0) + minerals(2, 100)
     layout.tests("g").write_text("".join(t.model_dump_json() + "\n" for t in tests), encoding="utf-8")
     config = TrainConfig(num_train_epochs=2, per_device_train_batch_size=4, gradient_accumulation_steps=1,
                          max_length=96, lora_dropout=0.0, learning_rate=2e-2, max_new_tokens=12)  # fmt: skip
     runs = [sweep.Variant({}, 1), sweep.Variant({"learning_rate": 3e-2}, 1), sweep.Variant({"lora_r": 4}, 2)]
     keys = ["own", "lr", "rank"]
     folder = Layout(layout.sweep_dir("g"))
-    points = [cotrain.Job(k, _questions(8, 10), sweep.configured(config, v)) for v, k in zip(runs, keys, strict=True)]
+    points = [cotrain.Job(k, minerals(8, 10), sweep.configured(config, v)) for v, k in zip(runs, keys, strict=True)]
     assert all(isinstance(r, TrainRecord) for r in cotrain.run(points, runtime, folder).values())
     cache = generate.BaseCache(tmp_path / "base.json")
     settings = SimpleNamespace(max_new_tokens=None, fail_fast=True, timeout=600.0)
     batch = SimpleNamespace(layout=layout, runtime=lambda: runtime, base_cache=lambda: cache, settings=settings,
-                            class_tests=_questions(2, 200))  # fmt: skip
+                            class_tests=minerals(2, 200))  # fmt: skip
     job = sweep.Job(SimpleNamespace(name="g", config=config), runs, keys, {})
     said: list[str] = []
     answered = sweep.answer_together(batch, [job], {("g", k) for k in keys}, said.append)
