@@ -113,9 +113,11 @@ class RunOptions:
     quiet: QuietOpt = False
 
     def settings(self, **more: Any) -> RunSettings:
-        """RunSettings from these options and the command's own."""
-        shared = ("base_model", "out", "device", "quantize", "threads", "max_new_tokens", "timeout", "class_tests")
-        return _settings({name: getattr(self, name) for name in shared} | more)
+        """RunSettings from these options (each one RunSettings has a field for) and the command's own."""
+        from grader.config import RunSettings as Settings
+
+        shared = {f.name: getattr(self, f.name) for f in fields(self) if f.name in Settings.model_fields}
+        return _settings(shared | more)
 
     def runner(self) -> Any:
         """The executor of grade and sweep, built once from the same flags (None: everything in this process)."""
